@@ -1,0 +1,56 @@
+// Schedule generators: one per method. Each produces a compute-only Program (F, B/I, W and
+// Steps with weight annotations); InsertCommunication (lower.h) adds the sends and receives.
+//
+// Synchronous methods (gpipe, 1f1b, interleaved, zb-h1, zb-h2) repeat one flushed iteration per
+// minibatch and step once per minibatch. Asynchronous methods stream every microbatch of all
+// minibatches without a flush and step on their own cadence: every microbatch (pipedream,
+// spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe) or every `a`
+// backwards (paci). Orders and version rules follow shared/reference/algorithms.md; where a
+// paper and its code disagree, the paper is the default and the code an option.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/ir.h"
+#include "common/status.h"
+
+namespace pipecast::ir {
+
+struct ParamInfo {
+  std::string name;
+  std::string default_value;  // as text; "" = no default (computed, see help)
+  std::string help;
+  std::vector<std::string> choices;  // empty = any value of the documented type
+};
+
+struct MethodInfo {
+  std::string name;
+  std::string summary;
+  bool asynchronous = false;
+  std::vector<ParamInfo> params;
+};
+
+// Every method pipecast can generate, in a fixed order (the order of comparison tables).
+const std::vector<MethodInfo>& Methods();
+const MethodInfo* FindMethod(const std::string& name);
+
+struct GenerateOptions {
+  std::string method;
+  int32_t devices = 4;
+  int32_t microbatches = 8;
+  int32_t minibatches = 1;
+  int32_t microbatch_size = 1;
+  std::map<std::string, std::string> params;  // method parameters, validated against Methods()
+};
+
+// Errors (kInvalidArgument) for unknown methods or parameters (with a "did you mean"), values
+// out of range, and violated preconditions (e.g. microbatches < devices for pipedream-2bw).
+Result<Program> Generate(const GenerateOptions& options);
+
+// The closest candidate to `word` by edit distance, or "" if none is close.
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace pipecast::ir

@@ -1,0 +1,109 @@
+#include "common/ir.h"
+
+#include <string>
+
+#include "common/check.h"
+
+namespace pipecast::ir {
+
+int32_t Program::stages_on_device(int32_t d) const {
+  int32_t n = 0;
+  for (int32_t dev : placement) n += dev == d ? 1 : 0;
+  return n;
+}
+
+size_t Program::num_actions() const {
+  size_t n = 0;
+  for (const auto& dev : devices) n += dev.size();
+  return n;
+}
+
+std::vector<int32_t> RoundRobinPlacement(int32_t num_stages, int32_t num_devices) {
+  PIPECAST_CHECK(num_devices > 0) << "num_devices " << num_devices;
+  std::vector<int32_t> placement(num_stages);
+  for (int32_t s = 0; s < num_stages; ++s) placement[s] = s % num_devices;
+  return placement;
+}
+
+bool IsCompute(ActionKind k) {
+  return k == ActionKind::kForward || k == ActionKind::kBackward ||
+         k == ActionKind::kBackwardInput || k == ActionKind::kWeightGrad;
+}
+bool IsBackward(ActionKind k) {
+  return k == ActionKind::kBackward || k == ActionKind::kBackwardInput;
+}
+bool ProducesWeightGrad(ActionKind k) {
+  return k == ActionKind::kBackward || k == ActionKind::kWeightGrad;
+}
+bool IsCommunication(ActionKind k) {
+  return k == ActionKind::kSendActivation || k == ActionKind::kRecvActivation ||
+         k == ActionKind::kSendGradient || k == ActionKind::kRecvGradient;
+}
+bool UsesWeights(ActionKind k) {
+  return k == ActionKind::kForward || k == ActionKind::kBackward ||
+         k == ActionKind::kBackwardInput;
+}
+
+std::string_view KindToken(ActionKind k) {
+  switch (k) {
+    case ActionKind::kForward: return "F";
+    case ActionKind::kBackward: return "B";
+    case ActionKind::kBackwardInput: return "I";
+    case ActionKind::kWeightGrad: return "W";
+    case ActionKind::kSendActivation: return "SA";
+    case ActionKind::kRecvActivation: return "RA";
+    case ActionKind::kSendGradient: return "SG";
+    case ActionKind::kRecvGradient: return "RG";
+    case ActionKind::kStep: return "S";
+  }
+  return "?";
+}
+
+std::string_view KindName(ActionKind k) {
+  switch (k) {
+    case ActionKind::kForward: return "forward";
+    case ActionKind::kBackward: return "backward";
+    case ActionKind::kBackwardInput: return "backward_input";
+    case ActionKind::kWeightGrad: return "weight_grad";
+    case ActionKind::kSendActivation: return "send_activation";
+    case ActionKind::kRecvActivation: return "recv_activation";
+    case ActionKind::kSendGradient: return "send_gradient";
+    case ActionKind::kRecvGradient: return "recv_gradient";
+    case ActionKind::kStep: return "step";
+  }
+  return "?";
+}
+
+std::string_view WeightSourceName(WeightSource s) {
+  switch (s) {
+    case WeightSource::kCurrent: return "cur";
+    case WeightSource::kStashed: return "stash";
+    case WeightSource::kPredicted: return "pred";
+    case WeightSource::kBufferOlder: return "old";
+    case WeightSource::kBufferNewer: return "new";
+    case WeightSource::kCorrected: return "corr";
+    case WeightSource::kVersion: return "v";
+  }
+  return "?";
+}
+
+std::string ActionToken(const Action& a, bool with_stage) {
+  if (a.kind == ActionKind::kStep) return "S";
+  std::string t;
+  if (with_stage) t += std::to_string(a.stage);
+  t += KindToken(a.kind);
+  t += std::to_string(a.microbatch);
+  if (UsesWeights(a.kind) && a.weights.source != WeightSource::kCurrent) {
+    t += '@';
+    t += WeightSourceName(a.weights.source);
+    const WeightSource s = a.weights.source;
+    if (s == WeightSource::kPredicted || s == WeightSource::kCorrected ||
+        s == WeightSource::kVersion) {
+      t += ':';
+      t += std::to_string(a.weights.value);
+    }
+  }
+  return t;
+}
+
+}  // namespace pipecast::ir

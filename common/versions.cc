@@ -1,0 +1,192 @@
+#include "common/versions.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/check.h"
+
+namespace pipecast::ir {
+namespace {
+
+// A weight copy: a real version (horizon 0) or a predicted/corrected copy derived from one.
+struct CopyKey {
+  int32_t version;
+  int32_t horizon;  // 0 for real versions; >0 prediction; <0 correction (stored negated)
+  friend bool operator==(const CopyKey&, const CopyKey&) = default;
+};
+
+// Reference-counted set of weight copies a device holds; small (a few entries), so a flat vector.
+class CopySet {
+ public:
+  void Add(CopyKey k) {
+    for (auto& [key, refs] : entries_) {
+      if (key == k) {
+        if (refs++ == 0) ++distinct_;
+        return;
+      }
+    }
+    entries_.push_back({k, 1});
+    ++distinct_;
+  }
+  void Remove(CopyKey k) {
+    for (auto& [key, refs] : entries_) {
+      if (key == k) {
+        PIPECAST_CHECK(refs > 0) << "copy refcount underflow";
+        if (--refs == 0) --distinct_;
+        return;
+      }
+    }
+    PIPECAST_CHECK(false) << "removing a copy that is not held";
+  }
+  bool Contains(CopyKey k) const {
+    for (const auto& [key, refs] : entries_)
+      if (key == k && refs > 0) return true;
+    return false;
+  }
+  int32_t distinct() const { return distinct_; }
+
+ private:
+  std::vector<std::pair<CopyKey, int32_t>> entries_;
+  int32_t distinct_ = 0;
+};
+
+CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
+  switch (src) {
+    case WeightSource::kPredicted: return {version, value > 0 ? value : 0};
+    case WeightSource::kCorrected: return {version, value > 0 ? -value : 0};
+    default: return {version, 0};
+  }
+}
+
+}  // namespace
+
+VersionTable ComputeVersions(const Program& p, bool per_action_live) {
+  VersionTable t;
+  t.num_stages = p.num_stages;
+  t.total_microbatches = p.total_microbatches();
+  t.records.assign(static_cast<size_t>(t.num_stages) * t.total_microbatches, VersionRecord{});
+  const int32_t num_devices = static_cast<int32_t>(p.devices.size());
+  t.live_versions_max.assign(num_devices, 0);
+  t.live_versions_argmax.assign(num_devices, -1);
+  t.steps.assign(num_devices, 0);
+  if (per_action_live) t.live_during.resize(num_devices);
+
+  // Per (stage, mb): the key of the copy the F used, needed when the B uses the stash.
+  std::vector<CopyKey> f_key(t.records.size(), CopyKey{-1, 0});
+  std::vector<uint8_t> b_stashes(t.records.size(), 0);
+
+  for (int32_t d = 0; d < num_devices; ++d) {
+    const std::vector<Action>& prog = p.devices[d];
+    const int32_t len = static_cast<int32_t>(prog.size());
+    bool uses_stash = false, uses_2bw = false, uses_explicit = false;
+    // Pre-pass: which microbatches' F must be kept for their B; last use of explicit versions.
+    std::vector<int32_t> explicit_last_use;
+    for (int32_t i = 0; i < len; ++i) {
+      const Action& a = prog[i];
+      if (!UsesWeights(a.kind)) continue;
+      const WeightSource src = a.weights.source;
+      if (src == WeightSource::kStashed && IsBackward(a.kind)) {
+        b_stashes[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch] = 1;
+        uses_stash = true;
+      } else if (src == WeightSource::kBufferOlder || src == WeightSource::kBufferNewer) {
+        uses_2bw = true;
+      } else if (src == WeightSource::kVersion && a.weights.value >= 0) {
+        uses_explicit = true;
+        const auto v = static_cast<size_t>(a.weights.value);
+        if (explicit_last_use.size() <= v) explicit_last_use.resize(v + 1, -1);
+        explicit_last_use[v] = i;
+      }
+    }
+
+    CopySet held;
+    int32_t n = 0;
+    held.Add({0, 0});  // the current weights
+    if (per_action_live) t.live_during[d].resize(len);
+    for (int32_t i = 0; i < len; ++i) {
+      const Action& a = prog[i];
+      int32_t live = held.distinct();
+      if (a.kind == ActionKind::kStep) {
+        // The old current version stays alive if a stash, 2BW's older buffer or a later
+        // explicit reference still needs it.
+        held.Add({n + 1, 0});
+        if (uses_2bw) {
+          held.Add({n + 1 - 1, 0});  // becomes the older buffer
+          if (n >= 1) held.Remove({n - 1, 0});
+        }
+        if (uses_explicit && static_cast<size_t>(n) < explicit_last_use.size() &&
+            explicit_last_use[n] > i) {
+          held.Add({n, 0});  // retained for a later explicit reference
+        }
+        held.Remove({n, 0});
+        ++n;
+        ++t.steps[d];
+        live = std::max(live, held.distinct());
+      } else if (UsesWeights(a.kind)) {
+        const size_t idx = static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch;
+        VersionRecord& r = t.records[idx];
+        int32_t version = n;
+        int32_t horizon = 0;
+        const WeightSource src = a.weights.source;
+        switch (src) {
+          case WeightSource::kCurrent:
+          case WeightSource::kBufferNewer: version = n; break;
+          case WeightSource::kBufferOlder: version = std::max(0, n - 1); break;
+          case WeightSource::kPredicted:
+          case WeightSource::kCorrected: version = n; horizon = a.weights.value; break;
+          case WeightSource::kVersion: version = a.weights.value; break;
+          case WeightSource::kStashed:
+            version = IsBackward(a.kind) ? r.f_version : n;
+            horizon = IsBackward(a.kind) ? r.f_horizon : 0;
+            break;
+        }
+        CopyKey key = KeyOf(src, version, horizon);
+        if (src == WeightSource::kStashed && IsBackward(a.kind)) key = f_key[idx];
+        if (version >= 0 && !held.Contains(key)) live = held.distinct() + 1;  // scratch copy
+        if (a.kind == ActionKind::kForward) {
+          r.f_counter = n;
+          r.f_version = version;
+          r.f_horizon = src == WeightSource::kCorrected ? 0 : horizon;
+          f_key[idx] = key;
+          if (b_stashes[idx] && version >= 0) held.Add(key);
+        } else {
+          r.b_counter = n;
+          r.b_version = version;
+          r.b_horizon = horizon;
+          if (src == WeightSource::kStashed && r.f_version >= 0) held.Remove(f_key[idx]);
+        }
+        // The last explicit reference to an old version releases it.
+        if (src == WeightSource::kVersion && version >= 0 && version < n &&
+            static_cast<size_t>(version) < explicit_last_use.size() &&
+            explicit_last_use[version] == i) {
+          held.Remove({version, 0});
+        }
+        live = std::max(live, held.distinct());
+      }
+      if (ProducesWeightGrad(a.kind)) {
+        // Applied by the next Step on this device, if any; fixed up below.
+        t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch]
+            .applied_step = -(n + 1) - 1;  // provisional marker: "pending after n steps"
+      }
+      if (per_action_live) t.live_during[d][i] = live;
+      if (live > t.live_versions_max[d]) {
+        t.live_versions_max[d] = live;
+        t.live_versions_argmax[d] = i;
+      }
+    }
+    (void)uses_stash;
+    // A gradient produced after n Steps is applied by Step n + 1 if the device takes it.
+    for (int32_t s = 0; s < p.num_stages; ++s) {
+      if (p.placement[s] != d) continue;
+      for (int32_t j = 0; j < t.total_microbatches; ++j) {
+        VersionRecord& r = t.At(s, j);
+        if (r.applied_step <= -2) {
+          const int32_t step = -(r.applied_step + 1);
+          r.applied_step = step <= t.steps[d] ? step : -1;
+        }
+      }
+    }
+  }
+  return t;
+}
+
+}  // namespace pipecast::ir

@@ -1,0 +1,63 @@
+// The cost model the simulator times a program with: per-virtual-stage compute times and bytes,
+// per-device memory, and the network. Times are integer nanoseconds (deterministic arithmetic);
+// bytes are integers. Scenario files (common/scenario.h) are turned into a CostModel by
+// BuildCostModel (sim/cost_builder.h); tests build one directly.
+//
+// Semantics (docs/cost-model.md): each device runs its compute actions one at a time in program
+// order; an action starts when the device is free and its inputs have arrived. A transfer starts
+// when its producer ends and its link direction is free, occupies the link for
+// bytes / bandwidth, and arrives `latency` later. Optimizer steps, weight prediction, stashing
+// and PipeMare's correction cost time (bytes moved over memory bandwidth unless given) and memory.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace pipecast::sim {
+
+using TimeNs = int64_t;
+
+struct StageCost {
+  TimeNs forward = 0;
+  TimeNs backward = 0;         // full backward (B); used when B is not split
+  TimeNs backward_input = 0;   // I of a split backward
+  TimeNs backward_weight = 0;  // W of a split backward
+  // Optimizer step of this stage's weights; < 0 means "derive from bytes over memory bandwidth".
+  TimeNs optimizer_step = -1;
+  int64_t activation_bytes = 0;       // stashed activations of one microbatch, F until B (or W)
+  int64_t activation_bytes_after_input_grad = 0;  // kept from I until W when B is split
+  int64_t message_bytes = 0;          // activation (and gradient) message size to the next stage
+  int64_t weight_bytes = 0;           // one copy of this stage's weights
+  int64_t gradient_bytes = -1;        // gradient buffer; < 0 means equal to weight_bytes
+  int64_t optimizer_state_bytes = 0;  // e.g. momentum, Adam's two moments
+};
+
+struct DeviceSpec {
+  int64_t memory_bytes = 0;           // capacity; 0 = unlimited (no over-memory flag)
+  double memory_bandwidth = 0;        // bytes/s; 0 = weight copies and derived steps are free
+};
+
+struct LinkSpec {
+  TimeNs latency = 0;
+  double bandwidth = 0;  // bytes/s; 0 = infinite (transfers take only the latency)
+};
+
+struct CostModel {
+  std::vector<StageCost> stages;    // one per virtual stage
+  std::vector<DeviceSpec> devices;  // one per device (or one entry used for every device)
+  LinkSpec link;                    // every directed device pair gets its own link like this
+
+  const DeviceSpec& device(int32_t d) const {
+    return devices.size() == 1 ? devices[0] : devices[static_cast<size_t>(d)];
+  }
+};
+
+// A cost model where every stage has the same forward/backward times and nothing else costs.
+// If backward_weight > 0, backward_input + backward_weight are the split-B costs.
+CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
+                           TimeNs backward_input = 0, TimeNs backward_weight = 0);
+
+// Time to move `bytes` at `bandwidth` bytes/s, rounded up to whole nanoseconds; 0 if bandwidth 0.
+TimeNs TransferTime(int64_t bytes, double bandwidth);
+
+}  // namespace pipecast::sim
