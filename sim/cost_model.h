@@ -10,6 +10,7 @@
 // and PipeMare's correction cost time (bytes moved over memory bandwidth unless given) and memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

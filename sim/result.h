@@ -17,6 +17,7 @@ namespace pipecast::sim {
 struct ActionTiming {
   TimeNs start = 0;
   TimeNs end = 0;
+  friend bool operator==(const ActionTiming&, const ActionTiming&) = default;
 };
 
 struct Transfer {

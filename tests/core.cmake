@@ -1,1 +1,11 @@
-# (filled by its owner)
+# Core: IR, generators, version accounting, lowering and the engine.
+pipecast_add_test(ir_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/common/ir_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/common/generators_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/common/versions_test.cc
+  LIBS pipecast_common)
+pipecast_add_test(engine_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sim/engine_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/sim/closed_form_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/sim/property_test.cc
+  LIBS pipecast_sim)

@@ -1,0 +1,258 @@
+// Method registry, parameter checking and dispatch to the per-method builders.
+#include "common/generators.h"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+
+#include "common/generators_internal.h"
+
+namespace pipecast::ir {
+namespace {
+
+using Builder = std::function<Result<Program>(const internal::BuildContext&)>;
+
+struct MethodEntry {
+  MethodInfo info;
+  Builder build;
+};
+
+const std::vector<MethodEntry>& Registry() {
+  static const std::vector<MethodEntry> kRegistry = [] {
+    using namespace internal;
+    std::vector<MethodEntry> r;
+    r.push_back({{"gpipe", "GPipe: all forwards, then all backwards, flush every minibatch", false,
+                  {}},
+                 BuildGpipe});
+    r.push_back({{"1f1b",
+                  "1F1B with a flush every minibatch (PipeDream-Flush, DAPPLE, Megatron)", false,
+                  {}},
+                 BuildOneFOneB});
+    r.push_back({{"interleaved", "Interleaved 1F1B (Megatron-LM): v chunks per device", false,
+                  {{"chunks", "2", "model chunks (virtual stages) per device, >= 1", {}}}},
+                 BuildInterleaved});
+    r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}},
+                 BuildZbH1});
+    r.push_back({{"zb-h2", "Zero Bubble H2: split backward, more warm-up, zero bubble", false,
+                  {}},
+                 BuildZbH2});
+    r.push_back({{"pipedream", "PipeDream: asynchronous 1F1B with weight stashing", true,
+                  {{"vertical_sync", "false",
+                    "every stage uses the weight version stage 0 used for the input",
+                    {"true", "false"}}}},
+                 BuildPipeDream});
+    r.push_back({{"pipedream-2bw",
+                  "PipeDream-2BW: double-buffered weights, one step per minibatch", true, {}},
+                 BuildPipeDream2BW});
+    r.push_back({{"spectrain", "SpecTrain: momentum-based weight prediction", true,
+                  {{"variant", "v1",
+                    "v1: predict in F and B with the paper's two horizons; v2: predict once "
+                    "with s = D-k-1 and reuse in B",
+                    {"v1", "v2"}}}},
+                 BuildSpecTrain});
+    r.push_back({{"xpipe", "XPipe: Adam-based prediction for a bellwether per minibatch", true,
+                  {{"horizon", "schedule",
+                    "schedule: s reaches the version sequential training uses for the "
+                    "minibatch (matches the paper's figure); formula: the seed closed forms",
+                    {"schedule", "formula"}},
+                   {"rounding", "half_even", "rounding of the formula horizons",
+                    {"half_even", "half_up"}}}},
+                 BuildXPipe});
+    r.push_back({{"pipemare",
+                  "PipeMare: asynchronous, learning-rate rescheduling and discrepancy "
+                  "correction",
+                  true,
+                  {{"correction", "true", "backward uses weights corrected toward the "
+                                          "forward's (T2)",
+                    {"true", "false"}},
+                   {"lr_warmup_steps", "0", "K of the T1 learning-rate rescheduling (executor)",
+                    {}},
+                   {"decay", "0.5", "velocity decay constant of the correction (executor)",
+                    {}}}},
+                 BuildPipeMare});
+    r.push_back({{"pipeoptim", "PipeOptim: optimizer-dependent weight prediction", true,
+                  {{"horizon", "paper", "paper: s = D-k-1; code: s = D-k (official code)",
+                    {"paper", "code"}},
+                   {"optimizer", "sgdm", "optimizer whose update rule gives dW (executor)",
+                    {"sgdm", "adam", "adamw"}},
+                   {"delta", "paper",
+                    "paper: Table I; exact: the last applied step incl. decoupled weight "
+                    "decay; code: the official code's look-ahead",
+                    {"paper", "exact", "code"}}}},
+                 BuildPipeOptim});
+    r.push_back({{"paci", "PACI: local gradient accumulation bounds version drift", true,
+                  {{"accumulation", "",
+                    "backwards per optimizer step a (default: microbatches)", {}},
+                   {"allowed_lagging", "auto",
+                    "in-flight forward cap per stage: auto = D-k, or an integer for all stages",
+                    {}}}},
+                 BuildPaci});
+    return r;
+  }();
+  return kRegistry;
+}
+
+bool ParseInt(const std::string& s, int64_t* out) {
+  if (s.empty()) return false;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, *out);
+  return ec == std::errc() && ptr == end;
+}
+
+bool IsIntegerParam(const std::string& method, const std::string& key) {
+  return key == "chunks" || key == "accumulation" || key == "lr_warmup_steps" ||
+         (method == "paci" && key == "allowed_lagging");
+}
+
+}  // namespace
+
+const std::vector<MethodInfo>& Methods() {
+  static const std::vector<MethodInfo> kMethods = [] {
+    std::vector<MethodInfo> m;
+    for (const auto& e : Registry()) m.push_back(e.info);
+    return m;
+  }();
+  return kMethods;
+}
+
+const MethodInfo* FindMethod(const std::string& name) {
+  for (const auto& m : Methods())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    // Levenshtein distance, two rows.
+    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
+    for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= word.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= c.size(); ++j) {
+        const size_t sub = prev[j - 1] + (word[i - 1] == c[j - 1] ? 0 : 1);
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+      }
+      std::swap(prev, cur);
+    }
+    if (prev[c.size()] < best_distance) {
+      best_distance = prev[c.size()];
+      best = c;
+    }
+  }
+  return best;
+}
+
+namespace internal {
+
+int32_t BuildContext::IntParam(const std::string& key) const {
+  int64_t v = 0;
+  ParseInt(params.at(key), &v);
+  return static_cast<int32_t>(v);
+}
+
+bool BuildContext::BoolParam(const std::string& key) const { return params.at(key) == "true"; }
+
+Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device) {
+  const GenerateOptions& o = ctx.options;
+  Program p;
+  p.method = o.method;
+  p.params = ctx.params;
+  p.num_devices = o.devices;
+  p.num_stages = o.devices * stages_per_device;
+  p.placement = RoundRobinPlacement(p.num_stages, p.num_devices);
+  p.microbatches = o.microbatches;
+  p.minibatches = o.minibatches;
+  p.microbatch_size = o.microbatch_size;
+  p.devices.assign(o.devices, {});
+  return p;
+}
+
+}  // namespace internal
+
+Result<Program> Generate(const GenerateOptions& o) {
+  const MethodEntry* entry = nullptr;
+  std::vector<std::string> names;
+  for (const auto& e : Registry()) {
+    names.push_back(e.info.name);
+    if (e.info.name == o.method) entry = &e;
+  }
+  if (entry == nullptr) {
+    std::string msg = "unknown method '" + o.method + "'";
+    const std::string guess = DidYouMean(o.method, names);
+    if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
+    msg += "; known methods:";
+    for (const auto& n : names) msg += " " + n;
+    return InvalidArgument(msg);
+  }
+  constexpr int32_t kMaxCount = 1 << 20;
+  if (o.devices < 1 || o.devices > kMaxCount)
+    return InvalidArgument("stages (devices) must be between 1 and 1048576, got " +
+                           std::to_string(o.devices));
+  if (o.microbatches < 1 || o.microbatches > kMaxCount)
+    return InvalidArgument("microbatches must be between 1 and 1048576, got " +
+                           std::to_string(o.microbatches));
+  if (o.minibatches < 1 || o.minibatches > kMaxCount)
+    return InvalidArgument("minibatches must be between 1 and 1048576, got " +
+                           std::to_string(o.minibatches));
+  if (static_cast<int64_t>(o.microbatches) * o.minibatches > kMaxCount)
+    return InvalidArgument("microbatches x minibatches must be at most 1048576, got " +
+                           std::to_string(static_cast<int64_t>(o.microbatches) * o.minibatches));
+  if (o.microbatch_size < 1)
+    return InvalidArgument("microbatch_size must be >= 1, got " +
+                           std::to_string(o.microbatch_size));
+
+  internal::BuildContext ctx{o, {}};
+  std::vector<std::string> keys;
+  for (const ParamInfo& p : entry->info.params) {
+    keys.push_back(p.name);
+    ctx.params[p.name] = p.default_value;
+  }
+  for (const auto& [key, value] : o.params) {
+    const ParamInfo* info = nullptr;
+    for (const ParamInfo& p : entry->info.params)
+      if (p.name == key) info = &p;
+    if (info == nullptr) {
+      std::string msg = "method '" + o.method + "' has no parameter '" + key + "'";
+      const std::string guess = DidYouMean(key, keys);
+      if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
+      if (keys.empty()) {
+        msg += "; it takes no parameters";
+      } else {
+        msg += "; its parameters:";
+        for (const auto& k : keys) msg += " " + k;
+      }
+      return InvalidArgument(msg);
+    }
+    if (!info->choices.empty() &&
+        std::find(info->choices.begin(), info->choices.end(), value) == info->choices.end()) {
+      std::string msg = "parameter '" + key + "' of method '" + o.method + "' must be one of";
+      for (const auto& c : info->choices) msg += " " + c;
+      msg += ", got '" + value + "'";
+      return InvalidArgument(msg);
+    }
+    if (IsIntegerParam(o.method, key) && !(key == "allowed_lagging" && value == "auto")) {
+      int64_t v = 0;
+      if (!ParseInt(value, &v) || v < (key == "lr_warmup_steps" ? 0 : 1) || v > kMaxCount) {
+        return InvalidArgument("parameter '" + key + "' of method '" + o.method +
+                               "' must be a " +
+                               (key == "lr_warmup_steps" ? "non-negative" : "positive") +
+                               " integer, got '" + value + "'");
+      }
+    }
+    if (key == "decay") {
+      char* end = nullptr;
+      const double d = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(d >= 0.0 && d < 1.0))
+        return InvalidArgument("parameter 'decay' of method '" + o.method +
+                               "' must be a number in [0, 1), got '" + value + "'");
+    }
+    ctx.params[key] = value;
+  }
+  if (o.method == "paci" && ctx.params["accumulation"].empty())
+    ctx.params["accumulation"] = std::to_string(o.microbatches);
+  return entry->build(ctx);
+}
+
+}  // namespace pipecast::ir

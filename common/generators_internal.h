@@ -1,0 +1,40 @@
+// Internal to the generators: the per-method builder functions and shared helpers.
+// Each builder receives options whose parameters were already checked against Methods().
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "common/generators.h"
+#include "common/ir.h"
+#include "common/status.h"
+
+namespace pipecast::ir::internal {
+
+// Options with every parameter of the method present (defaults filled in), as text.
+struct BuildContext {
+  const GenerateOptions& options;
+  std::map<std::string, std::string> params;  // complete
+  const std::string& Param(const std::string& key) const { return params.at(key); }
+  int32_t IntParam(const std::string& key) const;  // REQUIRES: validated integer
+  bool BoolParam(const std::string& key) const;    // REQUIRES: validated bool
+};
+
+// A program with metadata filled from the options, `stages_per_device` virtual stages per
+// device placed round-robin, and empty device programs.
+Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device);
+
+Result<Program> BuildGpipe(const BuildContext& ctx);
+Result<Program> BuildOneFOneB(const BuildContext& ctx);
+Result<Program> BuildInterleaved(const BuildContext& ctx);
+Result<Program> BuildZbH1(const BuildContext& ctx);
+Result<Program> BuildZbH2(const BuildContext& ctx);
+Result<Program> BuildPipeDream(const BuildContext& ctx);
+Result<Program> BuildPipeDream2BW(const BuildContext& ctx);
+Result<Program> BuildSpecTrain(const BuildContext& ctx);
+Result<Program> BuildXPipe(const BuildContext& ctx);
+Result<Program> BuildPipeMare(const BuildContext& ctx);
+Result<Program> BuildPipeOptim(const BuildContext& ctx);
+Result<Program> BuildPaci(const BuildContext& ctx);
+
+}  // namespace pipecast::ir::internal

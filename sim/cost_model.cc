@@ -1,0 +1,26 @@
+#include "sim/cost_model.h"
+
+#include <cmath>
+
+namespace pipecast::sim {
+
+CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
+                           TimeNs backward_input, TimeNs backward_weight) {
+  CostModel m;
+  StageCost c;
+  c.forward = forward;
+  c.backward = backward;
+  c.backward_input = backward_weight > 0 ? backward_input : backward;
+  c.backward_weight = backward_weight;
+  c.optimizer_step = 0;
+  m.stages.assign(num_stages, c);
+  m.devices.assign(1, DeviceSpec{});
+  return m;
+}
+
+TimeNs TransferTime(int64_t bytes, double bandwidth) {
+  if (bandwidth <= 0 || bytes <= 0) return 0;
+  return static_cast<TimeNs>(std::ceil(static_cast<double>(bytes) * 1e9 / bandwidth));
+}
+
+}  // namespace pipecast::sim

@@ -1,0 +1,151 @@
+// Generators: exact orders from the reference, structure of every method, and errors.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/generators.h"
+
+namespace pipecast::ir {
+namespace {
+
+std::string Order(const Program& p, int32_t device) {
+  std::string s;
+  for (const Action& a : p.devices[device]) {
+    if (!s.empty()) s += ' ';
+    Action shown = a;
+    if (shown.microbatch >= 0) shown.microbatch += 1;  // the reference counts from 1
+    s += ActionToken(shown, p.stages_on_device(device) > 1);
+  }
+  return s;
+}
+
+Program Gen(const std::string& method, int32_t d, int32_t m, int32_t n = 1,
+            std::map<std::string, std::string> params = {}) {
+  auto p = Generate({method, d, m, n, 1, std::move(params)});
+  EXPECT_TRUE(p.ok()) << p.status().message();
+  return p.ok() ? *p : Program{};
+}
+
+// Section 9.2: ZB-H1 device 1 and device 4, p = 4, m = 8 (B there is our I).
+TEST(Orders, ZbH1MatchesPaperFigure) {
+  const Program p = Gen("zb-h1", 4, 8);
+  EXPECT_EQ(Order(p, 0),
+            "F1 F2 F3 F4 I1 W1 F5 I2 W2 F6 I3 W3 F7 I4 W4 F8 I5 W5 I6 W6 I7 W7 I8 W8 S");
+  EXPECT_EQ(Order(p, 3),
+            "F1 I1 F2 I2 F3 I3 F4 I4 W1 F5 I5 W2 F6 I6 W3 F7 I7 W4 F8 I8 W5 W6 W7 W8 S");
+}
+
+TEST(Orders, ZbH2MatchesPaperFigure) {
+  const Program p = Gen("zb-h2", 4, 8);
+  EXPECT_EQ(Order(p, 0),
+            "F1 F2 F3 F4 F5 F6 F7 I1 W1 F8 I2 W2 I3 W3 I4 W4 I5 W5 I6 W6 I7 W7 I8 W8 S");
+  EXPECT_EQ(Order(p, 1).substr(0, 53), "F1 F2 F3 F4 F5 I1 F6 I2 F7 I3 W1 F8 I4 W2 I5 W3 I6 W4");
+}
+
+TEST(Orders, OneFOneBWarmupAndGpipe) {
+  const Program p = Gen("1f1b", 4, 6);
+  EXPECT_EQ(Order(p, 0), "F1 F2 F3 F4 B1 F5 B2 F6 B3 B4 B5 B6 S");
+  EXPECT_EQ(Order(p, 3), "F1 B1 F2 B2 F3 B3 F4 B4 F5 B5 F6 B6 S");
+  EXPECT_EQ(Order(Gen("gpipe", 2, 3), 1), "F1 F2 F3 B1 B2 B3 S");
+}
+
+// Megatron's interleaved order for D = 2, v = 2, M = 4 on device 0: warm-up
+// (D-k-1)*2 + (v-1)*D = 4 forwards over chunks 0,0,1,1.
+TEST(Orders, InterleavedMegatron) {
+  const Program p = Gen("interleaved", 2, 4, 1, {{"chunks", "2"}});
+  EXPECT_EQ(Order(p, 0), "0F1 0F2 2F1 2F2 0F3 2B1 0F4 2B2 2F3 0B1 2F4 0B2 2B3 2B4 0B3 0B4 S");
+  EXPECT_EQ(Order(p, 1), "1F1 1F2 3F1 3B1 3F2 3B2 1F3 1B1 1F4 1B2 3F3 3B3 3F4 3B4 1B3 1B4 S");
+}
+
+// Every method: each (stage, microbatch) has exactly one F, one backward, a W iff split; the
+// Step counts follow each method's cadence.
+TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
+  for (const MethodInfo& info : Methods()) {
+    for (int32_t d : {1, 2, 4, 5}) {
+      for (int32_t n : {1, 3}) {
+        const int32_t m = info.name == "interleaved" ? 2 * d : d + 3;
+        const Program p = Gen(info.name, d, m, n);
+        ASSERT_EQ(static_cast<int32_t>(p.devices.size()), d) << info.name;
+        std::set<std::tuple<int, int, int>> seen;
+        for (int32_t dev = 0; dev < d; ++dev) {
+          int32_t steps = 0;
+          for (const Action& a : p.devices[dev]) {
+            if (a.kind == ActionKind::kStep) {
+              ++steps;
+              continue;
+            }
+            EXPECT_EQ(p.device_of(a.stage), dev);
+            const int kind = a.kind == ActionKind::kBackwardInput ? 1 : static_cast<int>(a.kind);
+            EXPECT_TRUE(seen.insert({kind, a.stage, a.microbatch}).second)
+                << info.name << " duplicates " << ActionToken(a, true);
+          }
+          const int32_t t = m * n;
+          int32_t expected_steps = n;
+          if (info.name == "pipedream" || info.name == "spectrain" ||
+              info.name == "pipemare" || info.name == "pipeoptim")
+            expected_steps = t;
+          EXPECT_EQ(steps, expected_steps) << info.name << " device " << dev;
+        }
+        const bool split = info.name == "zb-h1" || info.name == "zb-h2";
+        EXPECT_EQ(seen.size(), static_cast<size_t>(p.num_stages) * m * n * (split ? 3 : 2))
+            << info.name;
+      }
+    }
+  }
+}
+
+TEST(Structure, PaciStepsEveryABackwards) {
+  const Program p = Gen("paci", 8, 8, 3, {{"accumulation", "5"}});
+  int32_t steps = 0;
+  for (const Action& a : p.devices[2]) steps += a.kind == ActionKind::kStep;
+  EXPECT_EQ(steps, 5);  // ceil(24 / 5): four full windows and the remainder
+}
+
+TEST(Errors, UnknownMethodSuggestsTheClosest) {
+  auto p = Generate({"pipedrem", 4, 8, 1, 1, {}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("unknown method 'pipedrem' (did you mean 'pipedream'?)"),
+            std::string::npos)
+      << p.status().message();
+}
+
+TEST(Errors, UnknownParameterSuggestsTheClosest) {
+  auto p = Generate({"interleaved", 4, 8, 1, 1, {{"chunk", "2"}}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("has no parameter 'chunk' (did you mean 'chunks'?)"),
+            std::string::npos)
+      << p.status().message();
+  auto q = Generate({"gpipe", 4, 8, 1, 1, {{"chunks", "2"}}});
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.status().message().find("it takes no parameters"), std::string::npos);
+}
+
+TEST(Errors, BadParameterValues) {
+  auto a = Generate({"spectrain", 4, 8, 1, 1, {{"variant", "v3"}}});
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("must be one of v1 v2, got 'v3'"), std::string::npos);
+  auto b = Generate({"interleaved", 4, 8, 1, 1, {{"chunks", "two"}}});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("must be a positive integer, got 'two'"),
+            std::string::npos);
+  auto c = Generate({"paci", 4, 8, 1, 1, {{"accumulation", "0"}}});
+  EXPECT_FALSE(c.ok());
+}
+
+TEST(Errors, Preconditions) {
+  auto a = Generate({"pipedream-2bw", 4, 3, 1, 1, {}});
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("needs microbatches >= stages (got 3 microbatches for 4"),
+            std::string::npos)
+      << a.status().message();
+  auto b = Generate({"interleaved", 4, 6, 1, 1, {}});
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("multiple of stages"), std::string::npos);
+  auto c = Generate({"1f1b", 0, 6, 1, 1, {}});
+  EXPECT_FALSE(c.ok());
+}
+
+}  // namespace
+}  // namespace pipecast::ir

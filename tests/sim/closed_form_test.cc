@@ -1,0 +1,139 @@
+// The closed forms of shared/reference/algorithms.md section 13, reproduced exactly.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "sim/sim_test_util.h"
+
+namespace pipecast::sim {
+namespace {
+
+using testing::Simulated;
+using testing::Units;
+
+struct SyncCase {
+  const char* method;
+  int32_t d, m, chunks;
+  double tb;
+  double makespan, idle, overhead;
+};
+
+class SyncClosedForm : public ::testing::TestWithParam<SyncCase> {};
+
+TEST_P(SyncClosedForm, MakespanAndBubbles) {
+  const SyncCase& c = GetParam();
+  std::map<std::string, std::string> params;
+  if (c.chunks > 1) params["chunks"] = std::to_string(c.chunks);
+  auto run = Simulated(c.method, c.d, c.m, 1, params, 1, c.tb);
+  EXPECT_DOUBLE_EQ(Units(run.result.makespan), c.makespan);
+  EXPECT_NEAR(run.result.bubble.idle_fraction, c.idle, 1e-6);
+  EXPECT_NEAR(run.result.bubble.overhead_vs_ideal, c.overhead, 1e-6);
+}
+
+// Section 13.1, first table.
+INSTANTIATE_TEST_SUITE_P(
+    Reference, SyncClosedForm,
+    ::testing::Values(SyncCase{"gpipe", 4, 8, 1, 1, 22, 6.0 / 22, 3.0 / 8},
+                      SyncCase{"1f1b", 4, 8, 1, 1, 22, 6.0 / 22, 0.375},
+                      SyncCase{"1f1b", 4, 8, 1, 2, 33, 6.0 / 22, 0.375},
+                      SyncCase{"1f1b", 4, 4, 1, 1, 14, 6.0 / 14, 0.75},
+                      SyncCase{"1f1b", 8, 32, 1, 2, 117, 21.0 / 117, 7.0 / 32},
+                      SyncCase{"interleaved", 4, 8, 2, 1, 19, 3.0 / 19, 3.0 / 16},
+                      SyncCase{"interleaved", 4, 8, 4, 1, 17.5, 0.085714, 0.09375},
+                      SyncCase{"interleaved", 8, 32, 2, 2, 106.5, 0.098592, 7.0 / 64},
+                      SyncCase{"interleaved", 4, 4, 2, 1, 11, 0.272727, 0.375}));
+
+struct ZbCase {
+  const char* method;
+  int32_t p, m;
+  double makespan, span, idle_per_stage, rate;
+};
+
+class ZeroBubbleClosedForm : public ::testing::TestWithParam<ZbCase> {};
+
+// T_F = T_B = T_W = 1; 1F1B runs a fused B + W of cost 2.
+TEST_P(ZeroBubbleClosedForm, SpanIdleAndRate) {
+  const ZbCase& c = GetParam();
+  const bool split = std::string(c.method) != "1f1b";
+  auto run = split ? Simulated(c.method, c.p, c.m, 1, {}, 1, 1, 1)
+                   : Simulated(c.method, c.p, c.m, 1, {}, 1, 2);
+  EXPECT_DOUBLE_EQ(Units(run.result.makespan), c.makespan);
+  // The longest per-stage span (stage 0's) and its idle time.
+  const StageMetrics* longest = &run.result.stages[0];
+  for (const StageMetrics& s : run.result.stages)
+    if (s.span() > longest->span()) longest = &s;
+  EXPECT_DOUBLE_EQ(Units(longest->span()), c.span);
+  EXPECT_DOUBLE_EQ(Units(longest->span() - longest->busy), c.idle_per_stage);
+  if (std::string(c.method) == "zb-h2") {
+    // ZB-H2 fills every stage completely: all spans are equal and have no idle time.
+    for (const StageMetrics& s : run.result.stages)
+      EXPECT_DOUBLE_EQ(Units(s.span()), c.span) << "stage " << s.stage;
+  }
+  EXPECT_NEAR(run.result.bubble.zb_rate, c.rate, 1e-6);
+}
+
+// Section 13.1, zero-bubble table.
+INSTANTIATE_TEST_SUITE_P(Reference, ZeroBubbleClosedForm,
+                         ::testing::Values(ZbCase{"1f1b", 4, 8, 33, 33, 9, 0.272727},
+                                           ZbCase{"zb-h1", 4, 8, 27, 27, 3, 3.0 / 27},
+                                           ZbCase{"zb-h2", 4, 8, 27, 24, 0, 0},
+                                           ZbCase{"zb-h1", 8, 24, 79, 79, 7, 0.088608},
+                                           ZbCase{"zb-h2", 8, 24, 79, 72, 0, 0},
+                                           ZbCase{"1f1b", 8, 24, 93, 93, 21, 0.225806}));
+
+std::vector<double> PeakActivations(const SimResult& r) {
+  std::vector<double> v;
+  for (const StageMetrics& s : r.stages) v.push_back(s.peak_activations_microbatches);
+  return v;
+}
+
+// Section 13.1, peak activation memory in units of A.
+TEST(PeakActivations, MatchReference) {
+  using V = std::vector<double>;
+  EXPECT_EQ(PeakActivations(Simulated("gpipe", 4, 8, 1, {}).result), (V{8, 8, 8, 8}));
+  EXPECT_EQ(PeakActivations(Simulated("1f1b", 4, 8, 1, {}).result), (V{4, 3, 2, 1}));
+  EXPECT_EQ(PeakActivations(Simulated("interleaved", 4, 8, 1, {{"chunks", "2"}}).result),
+            (V{5.5, 4.5, 3.5, 2.5}));
+  EXPECT_EQ(PeakActivations(Simulated("interleaved", 4, 8, 1, {{"chunks", "4"}}).result),
+            (V{4.75, 4.25, 3.75, 3.25}));
+  EXPECT_EQ(PeakActivations(Simulated("interleaved", 8, 32, 1, {{"chunks", "2"}}).result)[0],
+            11.5);
+  EXPECT_EQ(PeakActivations(Simulated("zb-h1", 4, 8, 1, {}, 1, 1, 1).result), (V{4, 4, 4, 4}));
+  EXPECT_EQ(PeakActivations(Simulated("zb-h2", 4, 8, 1, {}, 1, 1, 1).result), (V{7, 7, 7, 7}));
+}
+
+// The interleaved closed forms hold for any D, M (multiple of D) and v with unit costs:
+// makespan M(tF+tB) + (D-1)(tF+tB)/v and peak activations ((D-k-1)*2 + (v-1)*D + 1)/v.
+TEST(Interleaved, ClosedFormsOverAGrid) {
+  for (int32_t d : {2, 3, 4, 6}) {
+    for (int32_t v : {1, 2, 3, 4}) {
+      for (int32_t groups : {2, 3}) {
+        const int32_t m = d * groups;
+        auto run = Simulated("interleaved", d, m, 1, {{"chunks", std::to_string(v)}});
+        EXPECT_NEAR(Units(run.result.makespan), 2.0 * m + 2.0 * (d - 1) / v, 1e-9)
+            << "D=" << d << " v=" << v << " M=" << m;
+        for (int32_t k = 0; k < d; ++k) {
+          EXPECT_NEAR(run.result.stages[k].peak_activations_microbatches,
+                      std::min<double>(((d - k - 1) * 2.0 + (v - 1) * d + 1) / v, m), 1e-9)
+              << "D=" << d << " v=" << v << " k=" << k;
+        }
+      }
+    }
+  }
+}
+
+// GPipe and 1F1B: makespan (M + D - 1)(tF + tB), idle share (D-1)/(M+D-1), for a grid.
+TEST(Flush, ClosedFormsOverAGrid) {
+  for (const char* method : {"gpipe", "1f1b"}) {
+    for (int32_t d = 1; d <= 6; ++d) {
+      for (int32_t m = 1; m <= 10; ++m) {
+        auto run = Simulated(method, d, m, 1, {}, 1, 2);
+        EXPECT_DOUBLE_EQ(Units(run.result.makespan), 3.0 * (m + d - 1)) << method;
+        EXPECT_NEAR(run.result.bubble.idle_fraction, (d - 1.0) / (m + d - 1), 1e-12);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pipecast::sim
