@@ -25,25 +25,6 @@ std::vector<int32_t> RoundRobinPlacement(int32_t num_stages, int32_t num_devices
   return placement;
 }
 
-bool IsCompute(ActionKind k) {
-  return k == ActionKind::kForward || k == ActionKind::kBackward ||
-         k == ActionKind::kBackwardInput || k == ActionKind::kWeightGrad;
-}
-bool IsBackward(ActionKind k) {
-  return k == ActionKind::kBackward || k == ActionKind::kBackwardInput;
-}
-bool ProducesWeightGrad(ActionKind k) {
-  return k == ActionKind::kBackward || k == ActionKind::kWeightGrad;
-}
-bool IsCommunication(ActionKind k) {
-  return k == ActionKind::kSendActivation || k == ActionKind::kRecvActivation ||
-         k == ActionKind::kSendGradient || k == ActionKind::kRecvGradient;
-}
-bool UsesWeights(ActionKind k) {
-  return k == ActionKind::kForward || k == ActionKind::kBackward ||
-         k == ActionKind::kBackwardInput;
-}
-
 std::string_view KindToken(ActionKind k) {
   switch (k) {
     case ActionKind::kForward: return "F";

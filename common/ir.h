@@ -94,11 +94,22 @@ struct Program {
 // The conventional placement: stage s on device s mod num_devices.
 std::vector<int32_t> RoundRobinPlacement(int32_t num_stages, int32_t num_devices);
 
-bool IsCompute(ActionKind kind);        // F, B, I, W
-bool IsBackward(ActionKind kind);       // B or I (the pass that sends a gradient upstream)
-bool ProducesWeightGrad(ActionKind k);  // B or W
-bool IsCommunication(ActionKind kind);  // SA, RA, SG, RG
-bool UsesWeights(ActionKind kind);      // F, B, I
+// F, B, I, W
+constexpr bool IsCompute(ActionKind k) { return k <= ActionKind::kWeightGrad; }
+// B or I (the pass that sends a gradient upstream)
+constexpr bool IsBackward(ActionKind k) {
+  return k == ActionKind::kBackward || k == ActionKind::kBackwardInput;
+}
+// B or W
+constexpr bool ProducesWeightGrad(ActionKind k) {
+  return k == ActionKind::kBackward || k == ActionKind::kWeightGrad;
+}
+// SA, RA, SG, RG
+constexpr bool IsCommunication(ActionKind k) {
+  return k >= ActionKind::kSendActivation && k <= ActionKind::kRecvGradient;
+}
+// F, B, I
+constexpr bool UsesWeights(ActionKind k) { return k <= ActionKind::kBackwardInput; }
 
 // Short names: "F", "B", "I", "W", "SA", "RA", "SG", "RG", "S".
 std::string_view KindToken(ActionKind kind);

@@ -16,12 +16,13 @@ struct CopyKey {
 };
 
 // Reference-counted set of weight copies a device holds; small (a few entries), so a flat vector.
+// Entries with no references are removed, so every entry is a held copy.
 class CopySet {
  public:
   void Add(CopyKey k) {
     for (auto& [key, refs] : entries_) {
       if (key == k) {
-        if (refs++ == 0) ++distinct_;
+        ++refs;
         return;
       }
     }
@@ -29,10 +30,13 @@ class CopySet {
     ++distinct_;
   }
   void Remove(CopyKey k) {
-    for (auto& [key, refs] : entries_) {
-      if (key == k) {
-        PIPECAST_CHECK(refs > 0) << "copy refcount underflow";
-        if (--refs == 0) --distinct_;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].first == k) {
+        if (--entries_[i].second == 0) {
+          --distinct_;
+          entries_[i] = entries_.back();
+          entries_.pop_back();
+        }
         return;
       }
     }
@@ -40,7 +44,7 @@ class CopySet {
   }
   bool Contains(CopyKey k) const {
     for (const auto& [key, refs] : entries_)
-      if (key == k && refs > 0) return true;
+      if (key == k) return true;
     return false;
   }
   int32_t distinct() const { return distinct_; }
@@ -72,8 +76,9 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
   if (per_action_live) t.live_during.resize(num_devices);
 
   // Per (stage, mb): the key of the copy the F used, needed when the B uses the stash.
-  std::vector<CopyKey> f_key(t.records.size(), CopyKey{-1, 0});
-  std::vector<uint8_t> b_stashes(t.records.size(), 0);
+  // Both are allocated only if some B uses a stash.
+  std::vector<CopyKey> f_key;
+  std::vector<uint8_t> b_stashes;
 
   for (int32_t d = 0; d < num_devices; ++d) {
     const std::vector<Action>& prog = p.devices[d];
@@ -86,6 +91,10 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
       if (!UsesWeights(a.kind)) continue;
       const WeightSource src = a.weights.source;
       if (src == WeightSource::kStashed && IsBackward(a.kind)) {
+        if (b_stashes.empty()) {
+          b_stashes.assign(t.records.size(), 0);
+          f_key.assign(t.records.size(), CopyKey{-1, 0});
+        }
         b_stashes[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch] = 1;
         uses_stash = true;
       } else if (src == WeightSource::kBufferOlder || src == WeightSource::kBufferNewer) {
@@ -101,7 +110,11 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
     CopySet held;
     int32_t n = 0;
     held.Add({0, 0});  // the current weights
-    if (per_action_live) t.live_during[d].resize(len);
+    // A device that never holds more than its current weights has 1 copy, plus 1 during an
+    // action that uses a scratch copy (prediction or correction); that needs no per-action list.
+    const bool simple = !uses_stash && !uses_2bw && !uses_explicit;
+    const bool fill = per_action_live && !simple;
+    if (fill) t.live_during[d].resize(len);
     for (int32_t i = 0; i < len; ++i) {
       const Action& a = prog[i];
       int32_t live = held.distinct();
@@ -140,19 +153,24 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
             break;
         }
         CopyKey key = KeyOf(src, version, horizon);
-        if (src == WeightSource::kStashed && IsBackward(a.kind)) key = f_key[idx];
+        if (src == WeightSource::kStashed && IsBackward(a.kind) && uses_stash) key = f_key[idx];
         if (version >= 0 && !held.Contains(key)) live = held.distinct() + 1;  // scratch copy
         if (a.kind == ActionKind::kForward) {
           r.f_counter = n;
           r.f_version = version;
           r.f_horizon = src == WeightSource::kCorrected ? 0 : horizon;
-          f_key[idx] = key;
-          if (b_stashes[idx] && version >= 0) held.Add(key);
+          if (uses_stash) {
+            f_key[idx] = key;
+            if (b_stashes[idx] && version >= 0) held.Add(key);
+          }
         } else {
           r.b_counter = n;
           r.b_version = version;
           r.b_horizon = horizon;
-          if (src == WeightSource::kStashed && r.f_version >= 0) held.Remove(f_key[idx]);
+          if (src == WeightSource::kStashed && uses_stash && r.f_version >= 0 &&
+              f_key[idx].version >= 0) {
+            held.Remove(f_key[idx]);
+          }
         }
         // The last explicit reference to an old version releases it.
         if (src == WeightSource::kVersion && version >= 0 && version < n &&
@@ -167,13 +185,12 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
         t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch]
             .applied_step = -(n + 1) - 1;  // provisional marker: "pending after n steps"
       }
-      if (per_action_live) t.live_during[d][i] = live;
+      if (fill) t.live_during[d][i] = live;
       if (live > t.live_versions_max[d]) {
         t.live_versions_max[d] = live;
         t.live_versions_argmax[d] = i;
       }
     }
-    (void)uses_stash;
     // A gradient produced after n Steps is applied by Step n + 1 if the device takes it.
     for (int32_t s = 0; s < p.num_stages; ++s) {
       if (p.placement[s] != d) continue;

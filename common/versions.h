@@ -51,8 +51,22 @@ struct VersionTable {
   // Per device: Steps in its program.
   std::vector<int32_t> steps;
   // Per device, per action: weight copies held while that action runs. Filled only when
-  // ComputeVersions is asked for it (memory accounting in the simulator).
+  // ComputeVersions is asked for it (memory accounting in the simulator), and left empty for a
+  // device that only ever holds its current weights: there the count is 1, or 2 while an action
+  // runs on a scratch copy (see ScratchCopy).
   std::vector<std::vector<int32_t>> live_during;
+
+  // Weight copies held while action `i` of device `d` runs. REQUIRES: per_action_live.
+  int32_t LiveDuring(int32_t d, size_t i, const Action& a) const {
+    const auto& live = live_during[d];
+    return live.empty() ? 1 + (ScratchCopy(a) ? 1 : 0) : live[i];
+  }
+  // True if the action computes with a temporary copy of the weights.
+  static bool ScratchCopy(const Action& a) {
+    return UsesWeights(a.kind) && a.weights.value > 0 &&
+           (a.weights.source == WeightSource::kPredicted ||
+            a.weights.source == WeightSource::kCorrected);
+  }
 
   VersionRecord& At(int32_t stage, int32_t mb) {
     return records[static_cast<size_t>(stage) * total_microbatches + mb];

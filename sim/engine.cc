@@ -20,6 +20,7 @@ constexpr TimeNs kUnknown = -1;
 struct StageDurations {
   TimeNs forward, backward, backward_input, backward_weight, predict, correct;
   int64_t act_bytes, act_after_input, message_bytes;
+  TimeNs message_time;  // message_bytes over the link bandwidth
 };
 
 // Per-device constants for memory and steps.
@@ -99,7 +100,8 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
              TransferTime(3 * c.weight_bytes, bw),
              c.activation_bytes,
              c.activation_bytes_after_input_grad,
-             c.message_bytes};
+             c.message_bytes,
+             TransferTime(c.message_bytes, cost.link.bandwidth)};
     DeviceConstants& k = dc[d];
     // A step reads and writes W and the optimizer state and reads the gradient; PipeMare also
     // updates its velocity buffer (read velocity, old and new W; write velocity).
@@ -162,6 +164,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
     const std::vector<Action>& prog = p.devices[d];
     const size_t len = prog.size();
     const std::vector<int32_t>& live = r.versions.live_during[d];
+    const bool simple_live = live.empty();
     StageMetrics& m = r.stages[d];
     DeviceConstants& k = dc[d];
     size_t i = cursor[d];
@@ -220,7 +223,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
           TimeNs& link_free = LinkFree(links[d], dst);
           const TimeNs t0 = std::max(produced, link_free);
           const int64_t bytes = sd[a.stage].message_bytes;
-          const TimeNs link_end = t0 + TransferTime(bytes, cost.link.bandwidth);
+          const TimeNs link_end = t0 + sd[a.stage].message_time;
           link_free = link_end;
           const TimeNs arrival = link_end + cost.link.latency;
           const size_t to_slot = static_cast<size_t>(to_stage) * total_mb + a.microbatch;
@@ -251,7 +254,9 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
         m.last_end = end;
         if (record) r.timing[d][i] = {start, end};
         // Memory while the action runs: activations include this F's; weights as held now.
-        const int64_t weights = k.weight_bytes * live[i];
+        const int64_t weights =
+            k.weight_bytes *
+            (simple_live ? 1 + ir::VersionTable::ScratchCopy(a) : live[i]);
         const int64_t total =
             weights + k.optimizer_bytes + k.gradient_bytes + k.extra_bytes + act_bytes[d];
         if (total > m.peak_memory_bytes) {
@@ -262,7 +267,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
         const double acts = static_cast<double>(in_flight[d]) / k.chunks;
         if (acts > m.peak_activations_microbatches) m.peak_activations_microbatches = acts;
         if (record && a.kind == ActionKind::kForward) r.memory[d].push_back({start, total});
-        if (a.kind != ActionKind::kStep) {
+        if (ir::ProducesWeightGrad(a.kind)) {  // a microbatch's last action on a stage
           TimeNs& done = minibatch_done[a.microbatch / p.microbatches];
           done = std::max(done, end);
         }
