@@ -1,0 +1,49 @@
+// The `pipecast` subcommands. Each takes parsed options and returns the process exit code:
+// 0 success, 1 bad input or an invalid schedule (a message on stderr says what and how to fix
+// it), 2 a usage error (reported by the argument parser before any command runs).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pipecast::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+
+struct SimOptions {
+  std::string scenario;              // path; empty = the built-in default scenario
+  std::vector<std::string> methods;  // "name", "name:key=value:...", or a schedule file
+  std::string format = "table";      // table | json | csv
+  std::string output;                // file; empty = stdout
+  std::string trace_dir;
+  std::string svg_dir;
+  bool per_stage = false;
+  bool quiet = false;
+};
+int RunSim(const SimOptions& options);
+
+struct ScheduleOptions {
+  std::string method;
+  int stages = 4;
+  int microbatches = 8;
+  int minibatches = 1;
+  int microbatch_size = 1;
+  std::vector<std::string> params;  // key=value
+  std::string format = "text";      // text | json | torch-csv
+  bool lowered = false;             // include the sends and receives
+  std::string output;
+};
+int RunSchedule(const ScheduleOptions& options);
+
+struct ValidateOptions {
+  std::string file;
+  std::string format = "auto";  // auto | text | json | torch-csv
+};
+int RunValidate(const ValidateOptions& options);
+
+int RunMethods();
+
+}  // namespace pipecast::cli

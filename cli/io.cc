@@ -1,0 +1,97 @@
+#include "cli/io.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/format_json.h"
+#include "common/format_text.h"
+#include "common/format_torch_csv.h"
+#include "common/lower.h"
+#include "common/validate.h"
+
+namespace pipecast::cli {
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return NotFound(path + ": no such file");
+  if (std::filesystem::is_directory(path, ec)) return IoError(path + ": is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IoError(path + ": cannot be opened for reading");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) return IoError(path + ": read failed");
+  return s.str();
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return IoError(path + ": cannot be opened for writing (check the directory exists)");
+    out << contents;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      return IoError(path + ": write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return IoError(path + ": cannot replace the file: " + ec.message());
+  }
+  return Status::Ok();
+}
+
+Status MakeDirectories(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return IoError(path + ": cannot create the directory: " + ec.message());
+  return Status::Ok();
+}
+
+Result<ir::Program> LoadSchedule(const std::string& path, const std::string& format) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  std::string f = format;
+  if (f == "auto") {
+    const std::filesystem::path p(path);
+    const size_t first = text->find_first_not_of(" \t\r\n");
+    if (p.extension() == ".json" || (first != std::string::npos && (*text)[first] == '{')) {
+      f = "json";
+    } else if (p.extension() == ".csv") {
+      f = "torch-csv";
+    } else {
+      f = "text";
+    }
+  }
+  Result<ir::Program> program = f == "json"        ? ir::ParseProgramJson(*text, path)
+                                : f == "torch-csv" ? ir::ParseTorchCsv(*text, path)
+                                : f == "text"
+                                    ? ir::ParseProgramText(*text, path)
+                                    : Result<ir::Program>(InvalidArgument(
+                                          "unknown schedule format '" + f +
+                                          "'; use auto, text, json or torch-csv"));
+  if (!program.ok()) return program;
+  ir::Program lowered = ir::InsertCommunication(*program);
+  const auto diagnostics = ir::ValidateProgram(lowered);
+  if (!diagnostics.empty()) return ir::ValidationStatus(diagnostics, path + ": invalid schedule");
+  return lowered;
+}
+
+std::string FileSafe(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == '=';
+    out += ok ? c : '_';
+  }
+  return out.empty() ? "run" : out;
+}
+
+}  // namespace pipecast::cli

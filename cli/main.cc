@@ -1,0 +1,97 @@
+// The `pipecast` command: argument parsing and dispatch to the subcommands (commands.h).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kDescription =
+    "pipecast: compare pipeline-parallel training schedules (synchronous and asynchronous) "
+    "with an exact discrete-event simulator.";
+
+constexpr const char* kExamples = R"(
+Examples:
+  pipecast sim                                  compare every method on the built-in default
+  pipecast sim scenarios/toy-uniform.yaml --methods 1f1b,zb-h1,paci:accumulation=4
+  pipecast sim --format json -o results.json --trace-dir traces --svg-dir pictures
+  pipecast sim scenarios/toy-uniform.yaml --methods my-schedule.txt
+  pipecast schedule --method interleaved --stages 4 --microbatches 8 --param chunks=2
+  pipecast schedule --method 1f1b --stages 4 --microbatches 8 --format torch-csv
+  pipecast validate my-schedule.txt
+  pipecast methods
+
+Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pipecast::cli;
+  CLI::App app{kDescription, "pipecast"};
+  app.footer(kExamples);
+  app.set_version_flag("--version", "pipecast 0.1.0");
+  app.require_subcommand(1);
+
+  SimOptions sim;
+  CLI::App* sim_cmd = app.add_subcommand("sim", "Simulate methods on a scenario and compare them");
+  sim_cmd->add_option("scenario", sim.scenario,
+                      "Scenario YAML file (default: the built-in GPT-2 Medium-like scenario)");
+  sim_cmd->add_option("--methods,-m", sim.methods,
+                      "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
+                      "file (default: the scenario's list, else every method)")
+      ->delimiter(',');
+  sim_cmd->add_option("--format,-f", sim.format, "Output format")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+  sim_cmd->add_option("--output,-o", sim.output, "Write the report to this file");
+  sim_cmd->add_option("--trace-dir", sim.trace_dir,
+                      "Write one Perfetto/Chrome trace per method into this directory");
+  sim_cmd->add_option("--svg-dir", sim.svg_dir,
+                      "Write one SVG timeline per method into this directory");
+  sim_cmd->add_flag("--per-stage", sim.per_stage, "Add per-stage details to the table");
+  sim_cmd->add_flag("--quiet,-q", sim.quiet, "Print nothing but the report");
+
+  ScheduleOptions sched;
+  CLI::App* sched_cmd = app.add_subcommand("schedule", "Print the program a method generates");
+  sched_cmd->add_option("--method", sched.method, "Method name (see `pipecast methods`)")
+      ->required();
+  sched_cmd->add_option("--stages,-d", sched.stages, "Pipeline stages (devices)")
+      ->check(CLI::Range(1, 1 << 20));
+  sched_cmd->add_option("--microbatches,-M", sched.microbatches, "Microbatches per minibatch")
+      ->check(CLI::Range(1, 1 << 20));
+  sched_cmd->add_option("--minibatches,-N", sched.minibatches, "Minibatches")
+      ->check(CLI::Range(1, 1 << 20));
+  sched_cmd->add_option("--microbatch-size", sched.microbatch_size, "Samples per microbatch")
+      ->check(CLI::Range(1, 1 << 30));
+  sched_cmd->add_option("--param,-p", sched.params, "Method parameter key=value (repeatable)");
+  sched_cmd->add_option("--format,-f", sched.format, "Output format")
+      ->check(CLI::IsMember({"text", "json", "torch-csv"}));
+  sched_cmd->add_flag("--lowered", sched.lowered, "Include the send/receive actions");
+  sched_cmd->add_option("--output,-o", sched.output, "Write to this file instead of stdout");
+
+  ValidateOptions val;
+  CLI::App* val_cmd = app.add_subcommand("validate", "Check a schedule file; list every problem");
+  val_cmd->add_option("file", val.file, "Schedule file (text, JSON or torch CSV)")->required();
+  val_cmd->add_option("--format,-f", val.format, "Input format")
+      ->check(CLI::IsMember({"auto", "text", "json", "torch-csv"}));
+
+  CLI::App* methods_cmd = app.add_subcommand("methods", "List the methods and their parameters");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (*sim_cmd) return RunSim(sim);
+  if (*sched_cmd) return RunSchedule(sched);
+  if (*val_cmd) return RunValidate(val);
+  if (*methods_cmd) return RunMethods();
+  return kExitUsage;
+}

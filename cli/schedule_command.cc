@@ -1,0 +1,86 @@
+// `pipecast schedule`, `pipecast validate` and `pipecast methods`.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/io.h"
+#include "common/format_json.h"
+#include "common/format_text.h"
+#include "common/format_torch_csv.h"
+#include "common/generators.h"
+#include "common/lower.h"
+#include "common/validate.h"
+
+namespace pipecast::cli {
+
+int RunSchedule(const ScheduleOptions& options) {
+  ir::GenerateOptions o;
+  o.method = options.method;
+  o.devices = options.stages;
+  o.microbatches = options.microbatches;
+  o.minibatches = options.minibatches;
+  o.microbatch_size = options.microbatch_size;
+  for (const std::string& kv : options.params) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "pipecast schedule: --param '" << kv
+                << "' is not key=value (example: --param chunks=2)\n";
+      return kExitError;
+    }
+    o.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto program = ir::Generate(o);
+  if (!program.ok()) {
+    std::cerr << "pipecast schedule: " << program.status().message() << "\n";
+    return kExitError;
+  }
+  const ir::Program p = options.lowered ? ir::InsertCommunication(*program) : *program;
+  std::string text;
+  if (options.format == "json") {
+    text = ir::ProgramToJson(p);
+  } else if (options.format == "torch-csv") {
+    text = ir::ProgramToTorchCsv(p);
+  } else {
+    text = ir::ProgramToText(p);
+  }
+  if (options.output.empty()) {
+    std::cout << text;
+    return kExitOk;
+  }
+  if (Status s = WriteFileAtomically(options.output, text); !s.ok()) {
+    std::cerr << "pipecast schedule: " << s.message() << "\n";
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+int RunValidate(const ValidateOptions& options) {
+  auto program = LoadSchedule(options.file, options.format);
+  if (!program.ok()) {
+    std::cerr << program.status().message() << "\n";
+    return kExitError;
+  }
+  std::cout << options.file << ": valid " << program->method << " schedule: "
+            << program->num_devices << " devices, " << program->num_stages << " stages, "
+            << program->total_microbatches() << " microbatches, " << program->num_actions()
+            << " actions (after lowering)\n";
+  return kExitOk;
+}
+
+int RunMethods() {
+  for (const ir::MethodInfo& m : ir::Methods()) {
+    std::cout << m.name << (m.asynchronous ? "  [asynchronous]" : "  [synchronous]") << "\n    "
+              << m.summary << "\n";
+    for (const ir::ParamInfo& p : m.params) {
+      std::cout << "    " << p.name << " (default: "
+                << (p.default_value.empty() ? "see help" : p.default_value) << ")";
+      if (!p.choices.empty()) {
+        std::cout << " one of:";
+        for (const auto& c : p.choices) std::cout << " " << c;
+      }
+      std::cout << "\n        " << p.help << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace pipecast::cli
