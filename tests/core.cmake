@@ -9,3 +9,10 @@ pipecast_add_test(engine_test
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/closed_form_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/property_test.cc
   LIBS pipecast_sim)
+
+# The command line, run as a user would: exit codes, messages and output files.
+pipecast_add_test(cli_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_test.cc
+  LIBS nlohmann_json::nlohmann_json)
+add_dependencies(cli_test pipecast)
+target_compile_definitions(cli_test PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")

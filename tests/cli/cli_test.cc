@@ -1,0 +1,155 @@
+// End-to-end tests of the `pipecast` binary: what a user sees, and the exit status.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct Output {
+  int status = -1;
+  std::string text;  // stdout and stderr together
+};
+
+Output Pipecast(const std::string& args) {
+  const std::string cmd = std::string(PIPECAST_EXE) + " " + args + " 2>&1";
+  Output out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.text.append(buf.data(), n);
+  const int raw = pclose(pipe);
+  out.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return out;
+}
+
+std::string TempDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("pipecast_cli_test_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(Cli, DefaultScenarioComparesEveryMethod) {
+  const Output o = Pipecast("sim");
+  ASSERT_EQ(o.status, 0) << o.text;
+  for (const char* m : {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "pipedream",
+                        "pipedream-2bw", "spectrain", "xpipe", "pipemare", "pipeoptim", "paci"})
+    EXPECT_NE(o.text.find(m), std::string::npos) << m;
+}
+
+TEST(Cli, JsonHasTheDocumentedFields) {
+  const Output o = Pipecast("sim scenarios/toy-uniform.yaml --methods 1f1b,pipedream --format json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto j = nlohmann::json::parse(o.text);
+  ASSERT_EQ(j["results"].size(), 2u);
+  const auto& r = j["results"][0];
+  EXPECT_EQ(r["method"], "1f1b");
+  for (const char* key : {"params", "makespan_s", "throughput_samples_per_s",
+                          "steady_throughput_samples_per_s", "bubble", "stages"})
+    EXPECT_TRUE(r.contains(key)) << key;
+  for (const char* key : {"idle_fraction", "overhead_vs_ideal", "zb_rate"})
+    EXPECT_TRUE(r["bubble"].contains(key)) << key;
+  for (const char* key : {"stage", "busy_s", "span_s", "peak_memory_bytes",
+                          "peak_activations_microbatches", "live_weight_versions_max",
+                          "version_gap_max", "version_gap_mean", "gradient_delay_max",
+                          "prediction_horizon", "over_memory"})
+    EXPECT_TRUE(r["stages"][0].contains(key)) << key;
+  // PipeDream on 4 stages stashes 4, 3, 2, 1 versions.
+  const auto& pd = j["results"][1]["stages"];
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(pd[k]["live_weight_versions_max"], 4 - k);
+}
+
+TEST(Cli, TracesAndPicturesAreWritten) {
+  const std::string dir = TempDir("out");
+  const Output o = Pipecast("sim scenarios/toy-uniform.yaml --methods zb-h1,paci:accumulation=4 "
+                       "--trace-dir " + dir + "/t --svg-dir " + dir + "/s -q");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/t/zb-h1.trace.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/s/paci_accumulation=4_.svg"));
+  const auto trace = nlohmann::json::parse(Slurp(dir + "/t/zb-h1.trace.json"));
+  EXPECT_GT(trace["traceEvents"].size(), 100u);
+}
+
+TEST(Cli, ScheduleRoundTripsThroughValidateAndSim) {
+  const std::string dir = TempDir("sched");
+  for (const char* format : {"text", "json", "torch-csv"}) {
+    const std::string ext = std::string(format) == "json" ? ".json"
+                            : std::string(format) == "torch-csv" ? ".csv" : ".txt";
+    const std::string file = dir + "/zb" + ext;
+    Output o = Pipecast("schedule --method zb-h1 --stages 4 --microbatches 8 --format " +
+                   std::string(format) + " -o " + file);
+    ASSERT_EQ(o.status, 0) << o.text;
+    o = Pipecast("validate " + file);
+    EXPECT_EQ(o.status, 0) << o.text;
+    EXPECT_NE(o.text.find("valid"), std::string::npos);
+  }
+  // A hand-written schedule simulates like the generated method.
+  const Output gen = Pipecast("sim scenarios/toy-zero-bubble.yaml --methods zb-h1 --format csv");
+  const Output file = Pipecast("sim scenarios/toy-zero-bubble.yaml --methods " + dir +
+                          "/zb.txt --format csv");
+  ASSERT_EQ(gen.status, 0) << gen.text;
+  ASSERT_EQ(file.status, 0) << file.text;
+  // The first data row (stage 0) is identical after the scenario and method-label columns.
+  auto metrics = [](const std::string& csv) {
+    const auto header_end = csv.find('\n');
+    std::string row = csv.substr(header_end + 1, csv.find('\n', header_end + 1) - header_end);
+    for (int i = 0; i < 3; ++i) row = row.substr(row.find(',') + 1);
+    return row;
+  };
+  EXPECT_EQ(metrics(gen.text), metrics(file.text));
+  EXPECT_NE(metrics(gen.text).find("0.027"), std::string::npos);  // makespan 27 x 1 ms
+}
+
+TEST(Cli, InvalidScheduleListsEveryProblem) {
+  const std::string dir = TempDir("bad");
+  std::ofstream(dir + "/bad.txt") << "# pipecast schedule v1\nmethod custom\ndevices 2\n"
+                                     "microbatches 2\ndevice 0: F0 F1 B0 B1 S\n"
+                                     "device 1: F0 B0 B1 S\n";
+  const Output o = Pipecast("validate " + dir + "/bad.txt");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("device 1"), std::string::npos) << o.text;
+}
+
+TEST(Cli, ErrorsAreOneClearMessageAndExitOne) {
+  Output o = Pipecast("sim --methods pipedrem");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("did you mean 'pipedream'"), std::string::npos) << o.text;
+  o = Pipecast("sim no-such-file.yaml");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("no-such-file.yaml"), std::string::npos) << o.text;
+  o = Pipecast("schedule --method pipedream-2bw --stages 8 --microbatches 4");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("microbatches >= stages"), std::string::npos) << o.text;
+  o = Pipecast("sim --methods paci:accumulation");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("not key=value"), std::string::npos) << o.text;
+}
+
+TEST(Cli, UsageErrorsExitTwoAndHelpHasExamples) {
+  EXPECT_EQ(Pipecast("sim --format xml").status, 2);
+  EXPECT_EQ(Pipecast("frobnicate").status, 2);
+  const Output help = Pipecast("--help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.text.find("Examples:"), std::string::npos);
+}
+
+TEST(Cli, SimIsFastOnTheDefaultScenario) {
+  // Not a benchmark (docs/performance.md has those); a guard that every method simulates.
+  const Output o = Pipecast("sim --format csv");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_GT(std::count(o.text.begin(), o.text.end(), '\n'), 12 * 8);
+}
+
+}  // namespace
