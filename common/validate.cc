@@ -1,0 +1,635 @@
+#include "common/validate.h"
+
+#include <algorithm>
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/depth_first_search.hpp>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "common/format_text.h"
+#include "common/lower.h"
+#include "common/versions.h"
+
+namespace pipecast::ir {
+namespace {
+
+// Where an action sits: device and index in its program; device -1 = absent.
+struct Loc {
+  int32_t device = -1;
+  int32_t index = -1;
+  bool present() const { return device >= 0; }
+};
+
+// The compute actions of one (stage, microbatch).
+struct Cell {
+  Loc forward, backward, weight_grad;
+};
+
+// The communication actions of one (stage, microbatch), by the stage that carries them.
+struct CommCell {
+  Loc send_activation, recv_activation, send_gradient, recv_gradient;
+};
+
+// "1 microbatch", "2 microbatches": `word` plus "s", or "es" after "ch".
+std::string Plural(int64_t n, const std::string& word) {
+  const bool es = word.size() >= 2 && word.compare(word.size() - 2, 2, "ch") == 0;
+  return std::to_string(n) + " " + word + (n == 1 ? "" : es ? "es" : "s");
+}
+
+// "0-3, 7, 9-10"; lists at most kMaxRanges ranges, then "... (N more)".
+std::string FormatRanges(const std::vector<int32_t>& sorted) {
+  constexpr size_t kMaxRanges = 10;
+  std::string out;
+  size_t ranges = 0;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    if (ranges == kMaxRanges) {
+      return out + ", ... (" + std::to_string(sorted.size() - i) + " more)";
+    }
+    if (ranges++ > 0) out += ", ";
+    out += std::to_string(sorted[i]);
+    if (j > i) out += "-" + std::to_string(sorted[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+class Validator {
+ public:
+  explicit Validator(const Program& p) : p_(p) {}
+
+  std::vector<Diagnostic> Run() {
+    if (!CheckMetadata()) return std::move(out_);
+    implicit_stage_ = ImplicitStages(p_);
+    total_ = p_.total_microbatches();
+    cells_.assign(static_cast<size_t>(p_.num_stages) * total_, Cell{});
+    has_communication_ = HasCommunication(p_);
+    if (has_communication_) comm_.assign(cells_.size(), CommCell{});
+    CheckActions();
+    CheckCompleteness();
+    CheckOrder();
+    CheckGradientsApplied();
+    if (live_limits_ok_ && !structural_errors_ && !weight_errors_) CheckLiveVersions();
+    if (has_communication_) {
+      CheckCommunication();
+      CheckLinkOrder();
+    }
+    if (!structural_errors_ && !missing_actions_) CheckCycles();
+    return std::move(out_);
+  }
+
+ private:
+  const Action& At(Loc l) const { return p_.devices[l.device][l.index]; }
+  Cell& CellOf(int32_t stage, int32_t mb) {
+    return cells_[static_cast<size_t>(stage) * total_ + mb];
+  }
+  CommCell& CommOf(int32_t stage, int32_t mb) {
+    return comm_[static_cast<size_t>(stage) * total_ + mb];
+  }
+
+  std::string Token(int32_t d, int32_t i) const {
+    const Action& a = p_.devices[d][i];
+    return ActionToken(a, a.stage != implicit_stage_[d]);
+  }
+  std::string Where(Loc l) const {
+    return "device " + std::to_string(l.device) + " action " + std::to_string(l.index) + " (" +
+           Token(l.device, l.index) + ")";
+  }
+  // "F3" / "2B3" style name of an action kind for a (stage, microbatch), with stage.
+  static std::string Name(ActionKind kind, int32_t stage, int32_t mb) {
+    return ActionToken({kind, stage, mb, {}}, true);
+  }
+
+  void Add(int32_t d, int32_t i, std::string message) {
+    out_.push_back({d, i, Token(d, i), std::move(message)});
+  }
+  void Add(Loc l, std::string message) { Add(l.device, l.index, std::move(message)); }
+  void AddDevice(int32_t d, std::string message) {
+    out_.push_back({d, -1, "", std::move(message)});
+  }
+  void AddGlobal(std::string message) { out_.push_back({-1, -1, "", std::move(message)}); }
+
+  // Counts, placement and per-device vectors. False when later checks cannot index safely; bad
+  // max_live_versions only disable the live-version check.
+  bool CheckMetadata() {
+    bool ok = true;
+    auto count = [&](const char* name, int64_t value, int64_t hi) {
+      if (value < 1 || value > hi) {
+        AddGlobal(std::string(name) + " must be in [1, " + std::to_string(hi) + "], got " +
+                  std::to_string(value));
+        ok = false;
+      }
+    };
+    count("num_devices", p_.num_devices, kMaxCount);
+    count("num_stages", p_.num_stages, kMaxCount);
+    count("microbatches", p_.microbatches, kMaxCount);
+    count("minibatches", p_.minibatches, kMaxCount);
+    count("microbatch_size", p_.microbatch_size, std::numeric_limits<int32_t>::max());
+    if (!ok) return false;
+    const int64_t total = static_cast<int64_t>(p_.microbatches) * p_.minibatches;
+    if (total > kMaxCount || total * p_.num_stages > kMaxCells) {
+      AddGlobal("program too large: " + std::to_string(p_.num_stages) + " stages x " +
+                std::to_string(total) + " microbatches exceeds the limits");
+      return false;
+    }
+    if (p_.placement.size() != static_cast<size_t>(p_.num_stages)) {
+      AddGlobal("placement has " + std::to_string(p_.placement.size()) + " entries but there are " +
+                Plural(p_.num_stages, "stage"));
+      ok = false;
+    } else {
+      for (int32_t s = 0; s < p_.num_stages; ++s) {
+        if (p_.placement[s] < 0 || p_.placement[s] >= p_.num_devices) {
+          AddGlobal("placement[" + std::to_string(s) + "] = " + std::to_string(p_.placement[s]) +
+                    " is not a device in [0, " + std::to_string(p_.num_devices) + ")");
+          ok = false;
+        }
+      }
+    }
+    if (p_.devices.size() != static_cast<size_t>(p_.num_devices)) {
+      AddGlobal("program has " + std::to_string(p_.devices.size()) +
+                " device programs but num_devices is " + std::to_string(p_.num_devices));
+      ok = false;
+    }
+    if (!p_.max_live_versions.empty()) {
+      if (p_.max_live_versions.size() != static_cast<size_t>(p_.num_devices)) {
+        AddGlobal("max_live_versions has " + std::to_string(p_.max_live_versions.size()) +
+                  " entries but there are " + Plural(p_.num_devices, "device"));
+        live_limits_ok_ = false;
+      } else {
+        for (size_t d = 0; d < p_.max_live_versions.size(); ++d) {
+          if (p_.max_live_versions[d] < 1) {
+            AddDevice(static_cast<int32_t>(d), "max_live_versions must be >= 1, got " +
+                                                   std::to_string(p_.max_live_versions[d]));
+            live_limits_ok_ = false;
+          }
+        }
+      }
+    }
+    return ok;
+  }
+
+  // Records `at` in `slot`; a second occurrence is a duplicate.
+  void Record(Loc& slot, Loc at, const std::string& what) {
+    if (slot.present()) {
+      Add(at, "duplicate " + what + " (first at " + Where(slot) + ")");
+      structural_errors_ = true;
+      return;
+    }
+    slot = at;
+  }
+
+  // Per-action fields: step shape, ranges, placement, weight annotations, endpoints of sends
+  // and receives. Fills cells_ and comm_.
+  void CheckActions() {
+    const int32_t last = p_.num_stages - 1;
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      int32_t steps = 0;  // Steps taken before the current action: the device's version
+      const std::vector<Action>& program = p_.devices[d];
+      for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
+        const Action& a = program[i];
+        const Loc at{d, i};
+        if (a.kind == ActionKind::kStep) {
+          if (a.stage != -1 || a.microbatch != -1) {
+            Add(at, "a step must have stage -1 and microbatch -1, got stage " +
+                        std::to_string(a.stage) + " and microbatch " +
+                        std::to_string(a.microbatch));
+          }
+          if (a.weights != WeightRef{}) Add(at, "a step takes no weight annotation");
+          ++steps;
+          continue;
+        }
+        if (a.stage < 0 || a.stage > last) {
+          Add(at, "stage " + std::to_string(a.stage) + " out of range [0, " +
+                      std::to_string(p_.num_stages) + ")");
+          structural_errors_ = true;
+          continue;
+        }
+        if (a.microbatch < 0 || a.microbatch >= total_) {
+          Add(at, "microbatch " + std::to_string(a.microbatch) + " out of range [0, " +
+                      std::to_string(total_) + ")");
+          structural_errors_ = true;
+          continue;
+        }
+        if (p_.placement[a.stage] != d) {
+          Add(at, "stage " + std::to_string(a.stage) + " is placed on device " +
+                      std::to_string(p_.placement[a.stage]) + ", not on device " +
+                      std::to_string(d));
+          structural_errors_ = true;
+        }
+        CheckWeights(at, a, steps);
+        const std::string of =
+            " of stage " + std::to_string(a.stage) + " microbatch " + std::to_string(a.microbatch);
+        Cell& cell = CellOf(a.stage, a.microbatch);
+        switch (a.kind) {
+          case ActionKind::kForward:
+            Record(cell.forward, at, "F" + of);
+            break;
+          case ActionKind::kBackward:
+          case ActionKind::kBackwardInput:
+            Record(cell.backward, at, "backward" + of);
+            break;
+          case ActionKind::kWeightGrad:
+            Record(cell.weight_grad, at, "W" + of);
+            break;
+          default:
+            CheckEndpoint(at, a);
+            break;
+        }
+      }
+    }
+  }
+
+  // Weight annotations: only on F/B/I, values in range, stash only on backwards, explicit
+  // versions not ahead of the device (`steps` Steps taken so far).
+  void WeightError(Loc at, std::string message) {
+    Add(at, std::move(message));
+    weight_errors_ = true;
+  }
+
+  void CheckWeights(Loc at, const Action& a, int32_t steps) {
+    const WeightRef& w = a.weights;
+    if (!UsesWeights(a.kind)) {
+      if (w != WeightRef{}) {
+        WeightError(at, "weight annotation on a " + std::string(KindName(a.kind)) +
+                            " (only F, B and I use weights)");
+      }
+      return;
+    }
+    const std::string name = "@" + std::string(WeightSourceName(w.source));
+    switch (w.source) {
+      case WeightSource::kPredicted:
+      case WeightSource::kCorrected:
+      case WeightSource::kVersion:
+        if (w.value < 0)
+          WeightError(at, name + " value must be >= 0, got " + std::to_string(w.value));
+        break;
+      default:
+        if (w.value != 0) WeightError(at, name + " takes no value, got " + std::to_string(w.value));
+        break;
+    }
+    if (w.source == WeightSource::kStashed) {
+      if (a.kind == ActionKind::kForward) {
+        WeightError(at,
+                    "@stash applies to B and I only (a forward's weights are what gets stashed)");
+      } else {
+        stash_users_.push_back(at);
+      }
+    }
+    if (w.source == WeightSource::kVersion && w.value > steps) {
+      WeightError(at, "@v:" + std::to_string(w.value) + " is newer than device " +
+                          std::to_string(at.device) + "'s current version " +
+                          std::to_string(steps));
+    }
+  }
+
+  // A send or receive must connect its stage to a neighbour on another device.
+  void CheckEndpoint(Loc at, const Action& a) {
+    const int32_t last = p_.num_stages - 1;
+    const bool activation =
+        a.kind == ActionKind::kSendActivation || a.kind == ActionKind::kRecvActivation;
+    const bool send = a.kind == ActionKind::kSendActivation || a.kind == ActionKind::kSendGradient;
+    // Activations flow to stage + 1, gradients to stage - 1.
+    const int32_t peer = (activation == send) ? a.stage + 1 : a.stage - 1;
+    if (peer < 0 || peer > last) {
+      Add(at, std::string(KindName(a.kind)) + " of stage " + std::to_string(a.stage) +
+                  " has no peer stage " + std::to_string(peer));
+      structural_errors_ = true;
+      return;
+    }
+    if (p_.placement[peer] == p_.placement[a.stage]) {
+      Add(at, std::string(KindName(a.kind)) + " between stages " + std::to_string(a.stage) +
+                  " and " + std::to_string(peer) + ", which are both on device " +
+                  std::to_string(p_.placement[a.stage]));
+      structural_errors_ = true;
+      return;
+    }
+    CommCell& c = CommOf(a.stage, a.microbatch);
+    const std::string what = Name(a.kind, a.stage, a.microbatch);
+    switch (a.kind) {
+      case ActionKind::kSendActivation:
+        Record(c.send_activation, at, what);
+        break;
+      case ActionKind::kRecvActivation:
+        Record(c.recv_activation, at, what);
+        break;
+      case ActionKind::kSendGradient:
+        Record(c.send_gradient, at, what);
+        break;
+      default:
+        Record(c.recv_gradient, at, what);
+        break;
+    }
+  }
+
+  // Every (stage, microbatch) has an F and a backward; W exactly when the backward is split.
+  void CheckCompleteness() {
+    for (int32_t s = 0; s < p_.num_stages; ++s) {
+      std::vector<int32_t> no_forward, no_backward;
+      for (int32_t j = 0; j < total_; ++j) {
+        const Cell& c = CellOf(s, j);
+        if (!c.forward.present()) no_forward.push_back(j);
+        if (!c.backward.present()) no_backward.push_back(j);
+        if (c.backward.present()) {
+          const bool split = At(c.backward).kind == ActionKind::kBackwardInput;
+          if (split && !c.weight_grad.present()) {
+            Add(c.backward, "split backward I has no W: the weight gradient is never computed");
+          } else if (!split && c.weight_grad.present()) {
+            Add(c.weight_grad, "W of a full backward B (a split backward is I followed by W)");
+          }
+        } else if (c.weight_grad.present()) {
+          Add(c.weight_grad, "W without a backward-input I");
+        }
+      }
+      const int32_t d = p_.placement[s];
+      const std::string stage = "stage " + std::to_string(s) + ": ";
+      if (!no_forward.empty()) {
+        AddDevice(d, stage + "no F for " +
+                         Plural(static_cast<int64_t>(no_forward.size()), "microbatch") + " (" +
+                         FormatRanges(no_forward) + ")");
+        missing_actions_ = true;
+      }
+      if (!no_backward.empty()) {
+        AddDevice(d, stage + "no backward (B or I) for " +
+                         Plural(static_cast<int64_t>(no_backward.size()), "microbatch") + " (" +
+                         FormatRanges(no_backward) + ")");
+        missing_actions_ = true;
+      }
+    }
+  }
+
+  // On a device: F before B/I before W for the same (stage, microbatch); a stash needs its F
+  // earlier on the same device.
+  void CheckOrder() {
+    for (const Cell& c : cells_) {
+      if (c.forward.present() && c.backward.present() && c.forward.device == c.backward.device &&
+          c.backward.index < c.forward.index) {
+        Add(c.backward, "backward runs before its forward (" + Where(c.forward) + ")");
+      }
+      if (c.backward.present() && c.weight_grad.present() &&
+          c.backward.device == c.weight_grad.device && c.weight_grad.index < c.backward.index) {
+        Add(c.weight_grad, "W runs before its backward (" + Where(c.backward) + ")");
+      }
+    }
+    for (Loc at : stash_users_) {
+      const Action& a = At(at);
+      const Loc f = CellOf(a.stage, a.microbatch).forward;
+      if (!f.present() || f.device != at.device) {
+        Add(at, "backward uses a stash but this microbatch's forward never ran on device " +
+                    std::to_string(at.device));
+      } else if (f.index > at.index) {
+        Add(at, "backward uses a stash but this microbatch's forward runs only later (" + Where(f) +
+                    ")");
+      }
+    }
+  }
+
+  // Every B or W is followed by a Step on its device.
+  void CheckGradientsApplied() {
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      const std::vector<Action>& program = p_.devices[d];
+      int32_t first = -1, count = 0;
+      for (int32_t i = static_cast<int32_t>(program.size()) - 1; i >= 0; --i) {
+        if (program[i].kind == ActionKind::kStep) break;
+        if (ProducesWeightGrad(program[i].kind)) {
+          first = i;
+          ++count;
+        }
+      }
+      if (first < 0) continue;
+      std::string message =
+          "gradient never applied: no optimizer step S follows it on device " + std::to_string(d);
+      if (count > 1) message += " (nor the " + Plural(count - 1, "later gradient action") + ")";
+      Add(d, first, std::move(message));
+    }
+  }
+
+  // Declared weight-version limits hold (static accounting, versions.h).
+  void CheckLiveVersions() {
+    if (p_.max_live_versions.empty()) return;
+    const VersionTable table = ComputeVersions(p_);
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      const int32_t live = table.live_versions_max[d];
+      if (live > p_.max_live_versions[d]) {
+        Add(d, table.live_versions_argmax[d],
+            "device holds " + Plural(live, "weight version") + " at once here, more than its " +
+                "max_live_versions " + std::to_string(p_.max_live_versions[d]));
+      }
+    }
+  }
+
+  // One cross-device dependency: `producer` (on device `from`) must be followed by exactly one
+  // `send`, `consumer` (on device `to`) preceded by exactly one matching `receive`.
+  void CheckTransfer(Loc producer, Loc consumer, Loc send, Loc receive,
+                     const std::string& send_name, const std::string& receive_name, int32_t from,
+                     int32_t to) {
+    if (send.present() && receive.present()) {
+      if (producer.present() && producer.device == send.device && send.index < producer.index)
+        Add(send, "sends before its producer ran (" + Where(producer) + ")");
+      if (consumer.present() && consumer.device == receive.device && receive.index > consumer.index)
+        Add(consumer, "runs before its receive " + receive_name + " (" + Where(receive) + ")");
+    } else if (send.present()) {
+      Add(send, "unmatched send: no " + receive_name + " on device " + std::to_string(to));
+    } else if (receive.present()) {
+      Add(receive, "unmatched receive: no " + send_name + " on device " + std::to_string(from));
+    } else if (consumer.present() || producer.present()) {
+      Add(consumer.present() ? consumer : producer,
+          "needs a transfer from device " + std::to_string(from) + " to device " +
+              std::to_string(to) + " but there is no " + send_name + "/" + receive_name + " pair");
+    }
+  }
+
+  // Programs with sends/receives: every cross-device dependency has its pair.
+  void CheckCommunication() {
+    const int32_t last = p_.num_stages - 1;
+    for (int32_t s = 0; s < p_.num_stages; ++s) {
+      for (int32_t j = 0; j < total_; ++j) {
+        if (s < last && p_.placement[s] != p_.placement[s + 1]) {
+          CheckTransfer(
+              CellOf(s, j).forward, CellOf(s + 1, j).forward, CommOf(s, j).send_activation,
+              CommOf(s + 1, j).recv_activation, Name(ActionKind::kSendActivation, s, j),
+              Name(ActionKind::kRecvActivation, s + 1, j), p_.placement[s], p_.placement[s + 1]);
+        }
+        if (s > 0 && p_.placement[s] != p_.placement[s - 1]) {
+          CheckTransfer(
+              CellOf(s, j).backward, CellOf(s - 1, j).backward, CommOf(s, j).send_gradient,
+              CommOf(s - 1, j).recv_gradient, Name(ActionKind::kSendGradient, s, j),
+              Name(ActionKind::kRecvGradient, s - 1, j), p_.placement[s], p_.placement[s - 1]);
+        }
+      }
+    }
+  }
+
+  // The receive matching a send, if any.
+  Loc MatchingReceive(const Action& send) {
+    if (send.kind == ActionKind::kSendActivation)
+      return CommOf(send.stage + 1, send.microbatch).recv_activation;
+    return CommOf(send.stage - 1, send.microbatch).recv_gradient;
+  }
+
+  // Sends on each directed link reach the receiver in the order it receives them (FIFO links).
+  void CheckLinkOrder() {
+    // (from, to) -> (send index, receive index) in send order.
+    std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int32_t, int32_t>>> links;
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      const std::vector<Action>& program = p_.devices[d];
+      for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
+        const Action& a = program[i];
+        if (a.kind != ActionKind::kSendActivation && a.kind != ActionKind::kSendGradient) continue;
+        if (a.stage < 0 || a.stage >= p_.num_stages || a.microbatch < 0 || a.microbatch >= total_)
+          continue;
+        const Loc self = a.kind == ActionKind::kSendActivation
+                             ? CommOf(a.stage, a.microbatch).send_activation
+                             : CommOf(a.stage, a.microbatch).send_gradient;
+        if (self.device != d || self.index != i) continue;  // invalid or duplicate: reported
+        const Loc receive = MatchingReceive(a);
+        if (receive.present()) links[{d, receive.device}].push_back({i, receive.index});
+      }
+    }
+    for (const auto& [link, pairs] : links) {
+      for (size_t k = 1; k < pairs.size(); ++k) {
+        if (pairs[k].second < pairs[k - 1].second) {
+          const Loc receive{link.second, pairs[k].second};
+          const Loc earlier_send{link.first, pairs[k - 1].first};
+          const Loc earlier_receive{link.second, pairs[k - 1].second};
+          Add(link.first, pairs[k].first,
+              "link " + std::to_string(link.first) + "->" + std::to_string(link.second) +
+                  " out of order: received by " + Where(receive) + ", before the earlier send " +
+                  Where(earlier_send) + " is received by " + Where(earlier_receive) +
+                  "; a FIFO link deadlocks");
+          break;
+        }
+      }
+    }
+  }
+
+  // Builds the action dependency graph and reports one cycle, if any.
+  void CheckCycles() {
+    using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+    std::vector<size_t> offset(p_.num_devices + 1, 0);
+    for (int32_t d = 0; d < p_.num_devices; ++d) offset[d + 1] = offset[d] + p_.devices[d].size();
+    auto node = [&](Loc l) { return offset[l.device] + static_cast<size_t>(l.index); };
+    Graph g(offset.back());
+    auto edge = [&](Loc from, Loc to) {
+      if (from.present() && to.present()) boost::add_edge(node(from), node(to), g);
+    };
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      for (int32_t i = 1; i < static_cast<int32_t>(p_.devices[d].size()); ++i)
+        edge({d, i - 1}, {d, i});
+    }
+    const int32_t last = p_.num_stages - 1;
+    for (int32_t s = 0; s <= last; ++s) {
+      for (int32_t j = 0; j < total_; ++j) {
+        const Cell& c = CellOf(s, j);
+        if (s > 0) edge(CellOf(s - 1, j).forward, c.forward);
+        if (s < last) edge(CellOf(s + 1, j).backward, c.backward);
+        if (s == last) edge(c.forward, c.backward);
+        edge(c.backward, c.weight_grad);
+        if (has_communication_) {
+          // A send needs its producer's output; the consumer needs the receive.
+          const CommCell& m = CommOf(s, j);
+          if (s < last) {
+            const Loc receive = CommOf(s + 1, j).recv_activation;
+            edge(c.forward, m.send_activation);
+            edge(m.send_activation, receive);
+            edge(receive, CellOf(s + 1, j).forward);
+          }
+          if (s > 0) {
+            const Loc receive = CommOf(s - 1, j).recv_gradient;
+            edge(c.backward, m.send_gradient);
+            edge(m.send_gradient, receive);
+            edge(receive, CellOf(s - 1, j).backward);
+          }
+        }
+      }
+    }
+
+    using Vertex = Graph::vertex_descriptor;
+    using Edge = Graph::edge_descriptor;
+    struct CycleVisitor : boost::default_dfs_visitor {
+      std::vector<Vertex>* parent;
+      std::optional<std::pair<Vertex, Vertex>>* back;
+      void tree_edge(Edge e, const Graph& graph) {
+        (*parent)[boost::target(e, graph)] = boost::source(e, graph);
+      }
+      void back_edge(Edge e, const Graph& graph) {
+        if (!*back) *back = std::make_pair(boost::source(e, graph), boost::target(e, graph));
+      }
+    };
+    std::vector<Vertex> parent(offset.back());
+    std::optional<std::pair<Vertex, Vertex>> back;
+    CycleVisitor visitor;
+    visitor.parent = &parent;
+    visitor.back = &back;
+    boost::depth_first_search(g, boost::visitor(visitor));
+    if (!back) return;
+
+    // The back edge u -> v closes the tree path v -> ... -> u.
+    std::vector<Loc> cycle;
+    for (Vertex v = back->first;; v = parent[v]) {
+      const int32_t d = static_cast<int32_t>(std::upper_bound(offset.begin(), offset.end(), v) -
+                                             offset.begin() - 1);
+      cycle.push_back({d, static_cast<int32_t>(v - offset[d])});
+      if (v == back->second) break;
+    }
+    std::reverse(cycle.begin(), cycle.end());
+    Add(cycle.front(), "deadlock: dependency cycle " + DescribeCycle(cycle));
+  }
+
+  // "device 0 action 3 (B0) -> device 1 action 2 (F1) .. action 5 (B0) -> device 0 action 3
+  // (B0)": runs of consecutive actions on one device are shortened to their ends.
+  std::string DescribeCycle(const std::vector<Loc>& cycle) const {
+    std::string out;
+    for (size_t i = 0; i < cycle.size();) {
+      size_t j = i;
+      while (j + 1 < cycle.size() && cycle[j + 1].device == cycle[i].device &&
+             cycle[j + 1].index == cycle[j].index + 1)
+        ++j;
+      out += Where(cycle[i]);
+      if (j > i) {
+        out += " .. action " + std::to_string(cycle[j].index) + " (" +
+               Token(cycle[j].device, cycle[j].index) + ")";
+      }
+      out += " -> ";
+      i = j + 1;
+    }
+    return out + Where(cycle.front());
+  }
+
+  const Program& p_;
+  std::vector<Diagnostic> out_;
+  std::vector<int32_t> implicit_stage_;
+  int32_t total_ = 0;
+  std::vector<Cell> cells_;       // [stage * total_ + microbatch]
+  std::vector<CommCell> comm_;    // same indexing; only with communication
+  std::vector<Loc> stash_users_;  // B/I actions reading a stash
+  bool has_communication_ = false;
+  bool structural_errors_ = false;  // ranges, placement, duplicates, bad endpoints
+  bool missing_actions_ = false;
+  bool weight_errors_ = false;  // makes version accounting meaningless
+  bool live_limits_ok_ = true;  // max_live_versions is empty or well-formed
+};
+
+}  // namespace
+
+std::string Diagnostic::ToString() const {
+  if (device < 0) return message;
+  std::string out = "device " + std::to_string(device);
+  if (action_index >= 0) out += ", action " + std::to_string(action_index) + " (" + token + ")";
+  return out + ": " + message;
+}
+
+std::vector<Diagnostic> ValidateProgram(const Program& p) { return Validator(p).Run(); }
+
+Status ValidationStatus(const std::vector<Diagnostic>& diagnostics, std::string_view what) {
+  if (diagnostics.empty()) return Status::Ok();
+  std::string message = std::string(what) + " is not a valid schedule (" +
+                        Plural(static_cast<int64_t>(diagnostics.size()), "problem") + "):";
+  for (const Diagnostic& d : diagnostics) message += "\n  " + d.ToString();
+  return Status(StatusCode::kInvalidSchedule, std::move(message));
+}
+
+}  // namespace pipecast::ir
