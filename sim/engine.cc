@@ -30,6 +30,21 @@ struct DeviceConstants {
   int32_t chunks = 1;
 };
 
+// What a device accumulates while it runs; copied into locals while the device is processed so
+// the compiler can keep it in registers (stores to the int64 data-ready arrays would otherwise
+// force reloads), and written back when the device blocks or finishes.
+struct RunState {
+  size_t cursor = 0;
+  TimeNs free = 0;
+  TimeNs busy = 0;
+  TimeNs first_start = -1;
+  TimeNs last_end = 0;
+  int64_t act_bytes = 0;
+  int32_t in_flight = 0;
+  int32_t max_in_flight = 0;
+  int64_t peak_memory = -1;
+};
+
 // The link a device sends on; a device has few peers, so a short list is fastest.
 struct LinkState {
   int32_t dst;
@@ -130,20 +145,20 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
   if (record) {
     r.timing.resize(num_devices);
     r.memory.resize(num_devices);
-    for (int32_t d = 0; d < num_devices; ++d) r.timing[d].resize(p.devices[d].size());
+    size_t sends = 0;
+    for (int32_t d = 0; d < num_devices; ++d) {
+      r.timing[d].resize(p.devices[d].size());
+      for (const Action& a : p.devices[d])
+        sends += a.kind == ActionKind::kSendActivation || a.kind == ActionKind::kSendGradient;
+    }
+    r.transfers.reserve(sends);
   }
 
-  std::vector<size_t> cursor(num_devices, 0);
-  std::vector<TimeNs> free_at(num_devices, 0);
+  std::vector<RunState> state(num_devices);
   std::vector<int64_t> waiting_slot(num_devices, -1);  // 2 * slot + (gradient ? 1 : 0)
   std::vector<std::vector<LinkState>> links(num_devices);
-  std::vector<int64_t> act_bytes(num_devices, 0);
-  std::vector<int32_t> in_flight(num_devices, 0);
   r.stages.resize(num_devices);
-  for (int32_t d = 0; d < num_devices; ++d) {
-    r.stages[d].stage = d;
-    r.stages[d].first_start = -1;
-  }
+  for (int32_t d = 0; d < num_devices; ++d) r.stages[d].stage = d;
   std::vector<int32_t> ready;
   ready.reserve(num_devices);
   for (int32_t d = num_devices - 1; d >= 0; --d) ready.push_back(d);
@@ -166,9 +181,10 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
     const std::vector<int32_t>& live = r.versions.live_during[d];
     const bool simple_live = live.empty();
     StageMetrics& m = r.stages[d];
-    DeviceConstants& k = dc[d];
-    size_t i = cursor[d];
-    TimeNs free = free_at[d];
+    const DeviceConstants k = dc[d];
+    RunState st = state[d];
+    size_t i = st.cursor;
+    TimeNs free = st.free;
     for (; i < len; ++i) {
       const Action& a = prog[i];
       const size_t slot = static_cast<size_t>(a.stage) * total_mb + a.microbatch;
@@ -186,8 +202,8 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
           const StageDurations& s = sd[a.stage];
           dur = s.forward;
           if (a.weights.source == WeightSource::kPredicted) dur += s.predict;
-          act_bytes[d] += s.act_bytes;
-          ++in_flight[d];
+          st.act_bytes += s.act_bytes;
+          st.max_in_flight = std::max(st.max_in_flight, ++st.in_flight);
           break;
         }
         case ActionKind::kBackward:
@@ -249,23 +265,21 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
       {
         const TimeNs end = start + dur;
         free = end;
-        m.busy += dur;
-        if (m.first_start < 0) m.first_start = start;
-        m.last_end = end;
+        st.busy += dur;
+        if (st.first_start < 0) st.first_start = start;
+        st.last_end = end;
         if (record) r.timing[d][i] = {start, end};
         // Memory while the action runs: activations include this F's; weights as held now.
         const int64_t weights =
             k.weight_bytes *
             (simple_live ? 1 + ir::VersionTable::ScratchCopy(a) : live[i]);
         const int64_t total =
-            weights + k.optimizer_bytes + k.gradient_bytes + k.extra_bytes + act_bytes[d];
-        if (total > m.peak_memory_bytes) {
-          m.peak_memory_bytes = total;
-          m.peak_breakdown = {weights, k.optimizer_bytes, k.gradient_bytes, act_bytes[d],
+            weights + k.optimizer_bytes + k.gradient_bytes + k.extra_bytes + st.act_bytes;
+        if (total > st.peak_memory) {
+          st.peak_memory = total;
+          m.peak_breakdown = {weights, k.optimizer_bytes, k.gradient_bytes, st.act_bytes,
                               k.extra_bytes};
         }
-        const double acts = static_cast<double>(in_flight[d]) / k.chunks;
-        if (acts > m.peak_activations_microbatches) m.peak_activations_microbatches = acts;
         if (record && a.kind == ActionKind::kForward) r.memory[d].push_back({start, total});
         if (ir::ProducesWeightGrad(a.kind)) {  // a microbatch's last action on a stage
           TimeNs& done = minibatch_done[a.microbatch / p.microbatches];
@@ -284,10 +298,10 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
             if (a.stage > 0 && p.device_of(a.stage - 1) == d) grad_ready[slot - total_mb] = end;
             const StageDurations& s = sd[a.stage];
             if (a.kind == ActionKind::kBackward) {
-              act_bytes[d] -= s.act_bytes;
-              --in_flight[d];
+              st.act_bytes -= s.act_bytes;
+              --st.in_flight;
             } else {
-              act_bytes[d] += s.act_after_input - s.act_bytes;
+              st.act_bytes += s.act_after_input - s.act_bytes;
             }
             if (record) r.memory[d].push_back({end, total - s.act_bytes +
                                                         (a.kind == ActionKind::kBackward
@@ -296,8 +310,8 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
             break;
           }
           case ActionKind::kWeightGrad:
-            act_bytes[d] -= sd[a.stage].act_after_input;
-            --in_flight[d];
+            st.act_bytes -= sd[a.stage].act_after_input;
+            --st.in_flight;
             if (record) r.memory[d].push_back({end, total - sd[a.stage].act_after_input});
             break;
           default:
@@ -306,16 +320,18 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
       }
     }
   blocked:
-    cursor[d] = i;
-    free_at[d] = free;
+    st.cursor = i;
+    st.free = free;
+    state[d] = st;
   }
 
   // Anything left unrun is a deadlock: name every blocked device and what it waits for.
   std::string deadlock;
   for (int32_t d = 0; d < num_devices; ++d) {
-    if (cursor[d] >= p.devices[d].size()) continue;
-    const Action& a = p.devices[d][cursor[d]];
-    deadlock += "\n  device " + std::to_string(d) + " at action " + std::to_string(cursor[d]) +
+    const size_t at = state[d].cursor;
+    if (at >= p.devices[d].size()) continue;
+    const Action& a = p.devices[d][at];
+    deadlock += "\n  device " + std::to_string(d) + " at action " + std::to_string(at) +
                 " (" + ir::ActionToken(a, true) + ") waits for " + DescribeWait(p, d, a);
   }
   if (!deadlock.empty()) {
@@ -328,7 +344,12 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
   TimeNs total_busy = 0;
   for (int32_t d = 0; d < num_devices; ++d) {
     StageMetrics& m = r.stages[d];
-    if (m.first_start < 0) m.first_start = 0;
+    const RunState& st = state[d];
+    m.busy = st.busy;
+    m.first_start = std::max<TimeNs>(st.first_start, 0);
+    m.last_end = st.last_end;
+    m.peak_memory_bytes = std::max<int64_t>(st.peak_memory, 0);
+    m.peak_activations_microbatches = static_cast<double>(st.max_in_flight) / dc[d].chunks;
     makespan = std::max(makespan, m.last_end);
     max_busy = std::max(max_busy, m.busy);
     max_span = std::max(max_span, m.span());
@@ -387,8 +408,6 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
         r.timing[t.dst_device][t.recv_index] = {t.arrival, t.arrival};
       }
     }
-    std::stable_sort(r.transfers.begin(), r.transfers.end(),
-                     [](const Transfer& x, const Transfer& y) { return x.start < y.start; });
   }
 
   r.makespan = makespan;

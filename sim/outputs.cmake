@@ -1,1 +1,7 @@
-# (filled by its owner)
+# Output writers of pipecast_sim: comparison table, JSON and CSV reports (report.cc), Perfetto
+# traces (trace.cc) and SVG timelines (svg.cc). Formats are documented in docs/outputs.md.
+target_sources(pipecast_sim PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/report.cc
+  ${CMAKE_CURRENT_LIST_DIR}/trace.cc
+  ${CMAKE_CURRENT_LIST_DIR}/svg.cc
+)

@@ -84,7 +84,7 @@ struct SimResult {
 
   // Filled when SimOptions::record_timeline is set.
   std::vector<std::vector<ActionTiming>> timing;  // [device][action index]
-  std::vector<Transfer> transfers;                // in order of start time per link
+  std::vector<Transfer> transfers;  // grouped by sender; per link in send (= start) order
   std::vector<std::vector<MemorySample>> memory;  // [device]
 };
 
