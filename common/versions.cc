@@ -74,6 +74,7 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
   t.live_versions_max.assign(num_devices, 0);
   t.live_versions_argmax.assign(num_devices, -1);
   t.steps.assign(num_devices, 0);
+  t.uses_correction.assign(num_devices, 0);
   if (per_action_live) t.live_during.resize(num_devices);
 
   // Per (stage, mb): the key of the copy the F used, needed when the B uses the stash.
@@ -87,11 +88,10 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
     bool uses_stash = false, uses_2bw = false, uses_explicit = false;
     // Pre-pass: which microbatches' F must be kept for their B; last use of explicit versions.
     std::vector<int32_t> explicit_last_use;
-    int32_t device_steps = 0;
-    for (const Action& a : prog) device_steps += a.kind == ActionKind::kStep ? 1 : 0;
     for (int32_t i = 0; i < len; ++i) {
       const Action& a = prog[i];
-      if (!UsesWeights(a.kind)) continue;
+      // Steps and current-weight actions need nothing here; keep that test cheap.
+      if (a.weights.source == WeightSource::kCurrent || !UsesWeights(a.kind)) continue;
       const WeightSource src = a.weights.source;
       if (src == WeightSource::kStashed && IsBackward(a.kind)) {
         if (b_stashes.empty()) {
@@ -102,8 +102,10 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
         uses_stash = true;
       } else if (src == WeightSource::kBufferOlder || src == WeightSource::kBufferNewer) {
         uses_2bw = true;
+      } else if (src == WeightSource::kCorrected) {
+        t.uses_correction[d] = 1;
       } else if (src == WeightSource::kVersion && a.weights.value >= 0 &&
-                 a.weights.value <= device_steps) {  // larger: invalid, never held
+                 a.weights.value <= len) {  // beyond any step count: invalid, never held
         uses_explicit = true;
         const auto v = static_cast<size_t>(a.weights.value);
         if (explicit_last_use.size() <= v) explicit_last_use.resize(v + 1, -1);

@@ -50,6 +50,8 @@ struct VersionTable {
   std::vector<int32_t> live_versions_argmax;
   // Per device: Steps in its program.
   std::vector<int32_t> steps;
+  // Per device: 1 if some action computes with PipeMare-corrected weights.
+  std::vector<uint8_t> uses_correction;
   // Per device, per action: weight copies held while that action runs. Filled only when
   // ComputeVersions is asked for it (memory accounting in the simulator), and left empty for a
   // device that only ever holds its current weights: there the count is 1, or 2 while an action

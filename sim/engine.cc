@@ -88,13 +88,8 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
   SimResult r;
   r.versions = ir::ComputeVersions(p, /*per_action_live=*/true);
 
-  // Does a device ever use corrected weights (PipeMare keeps a velocity buffer and updates it
-  // at every step)?
-  std::vector<uint8_t> uses_correction(num_devices, 0);
-  for (int32_t d = 0; d < num_devices; ++d)
-    for (const Action& a : p.devices[d])
-      if (ir::UsesWeights(a.kind) && a.weights.source == WeightSource::kCorrected)
-        uses_correction[d] = 1;
+  // PipeMare keeps a velocity buffer and updates it at every step.
+  const std::vector<uint8_t>& uses_correction = r.versions.uses_correction;
 
   // Resolve durations and memory constants.
   std::vector<StageDurations> sd(num_stages);
@@ -148,6 +143,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
     size_t sends = 0;
     for (int32_t d = 0; d < num_devices; ++d) {
       r.timing[d].resize(p.devices[d].size());
+      r.memory[d].reserve(p.devices[d].size());
       for (const Action& a : p.devices[d])
         sends += a.kind == ActionKind::kSendActivation || a.kind == ActionKind::kSendGradient;
     }
