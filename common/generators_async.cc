@@ -101,7 +101,8 @@ Result<Program> BuildPipeDream(const BuildContext& ctx) {
 }
 
 // PipeDream-2BW: one step per minibatch; every microbatch of minibatch b (0-based) uses version
-// max(0, b - 1) in F and B, served from the newer buffer (version n) or the older (n - 1).
+// max(0, b - 1) in F and B, served from the newer buffer (version n) or the older (n - 1). With a
+// single stage nothing overlaps, so minibatch b uses version b and 2BW is the plain optimizer.
 Result<Program> BuildPipeDream2BW(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
@@ -113,7 +114,7 @@ Result<Program> BuildPipeDream2BW(const BuildContext& ctx) {
   Program p = AsyncProgram(ctx, [m](int32_t b) { return (b + 1) % m == 0; });
   for (int32_t k = 0; k < d; ++k) {
     Annotate(p.devices[k], [&](Action& a, int32_t n) {
-      const int32_t target = std::max(0, a.microbatch / m - 1);
+      const int32_t target = std::max(0, a.microbatch / m - (d > 1 ? 1 : 0));
       if (target == n) {
         a.weights = {WeightSource::kBufferNewer, 0};
       } else {
