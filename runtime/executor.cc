@@ -30,7 +30,9 @@ struct RunControl {
   Status first_error;
   std::vector<std::string> errors;             // per device, "" if it did not fail
   std::vector<std::atomic<int32_t>> position;  // per device: index of the action running
-  explicit RunControl(size_t devices) : errors(devices), position(devices) {}
+  explicit RunControl(size_t devices) : errors(devices), position(devices) {
+    for (auto& p : position) p.store(-1);  // -1: not run by this process (yet)
+  }
   void Fail(int32_t device, Status s, Transport& t) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -350,6 +352,10 @@ std::string Describe(const ir::Program& p, const RunControl& control) {
   for (size_t d = 0; d < p.devices.size(); ++d) {
     const int32_t i = control.position[d].load();
     s += "\n  device " + std::to_string(d) + ": ";
+    if (i < 0) {
+      s += "not run by this process";
+      continue;
+    }
     if (i >= static_cast<int32_t>(p.devices[d].size())) {
       s += "finished";
       continue;
@@ -383,17 +389,23 @@ Result<ExecutionResult> Execute(const ir::Program& program,
   const std::vector<float> scale = LossScales(program);
   RunControl control(devices);
   const Clock::time_point t0 = Clock::now();
-  std::vector<std::thread> threads;
-  threads.reserve(devices);
-  for (size_t d = 0; d < devices; ++d) {
-    threads.emplace_back([&, d] {
-      DeviceWorker worker(static_cast<int32_t>(d), program, stages, optimizers, weights, scale,
-                          data, transport, config, control, result, t0);
-      Status s = worker.Run();
-      if (!s.ok()) control.Fail(static_cast<int32_t>(d), std::move(s), transport);
-    });
+  std::vector<int32_t> local = config.local_devices;
+  if (local.empty())
+    for (size_t d = 0; d < devices; ++d) local.push_back(static_cast<int32_t>(d));
+  auto run_device = [&](int32_t d) {
+    DeviceWorker worker(d, program, stages, optimizers, weights, scale, data, transport, config,
+                        control, result, t0);
+    Status s = worker.Run();
+    if (!s.ok()) control.Fail(d, std::move(s), transport);
+  };
+  if (local.size() == 1) {
+    run_device(local[0]);
+  } else {
+    std::vector<std::thread> threads;
+    threads.reserve(local.size());
+    for (int32_t d : local) threads.emplace_back(run_device, d);
+    for (auto& t : threads) t.join();
   }
-  for (auto& t : threads) t.join();
   result.wall_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   if (!control.first_error.ok()) {

@@ -35,6 +35,9 @@ struct ExecutorConfig {
     return 0.01;
   };
   double pipemare_decay = 0.5;  // velocity EMA of PipeMare's correction
+  // Devices this process runs (one thread each); empty = every device. Under MPI each rank runs
+  // its own device; a single local device runs on the calling thread.
+  std::vector<int32_t> local_devices;
 };
 
 // The version of the weights one F, B or I used, as the executor served it.
@@ -54,7 +57,8 @@ struct ActionTime {
 };
 
 struct ExecutionResult {
-  std::vector<std::vector<float>> weights;      // per virtual stage, after the run
+  // Per virtual stage, after the run (stages of devices run elsewhere keep their initial values).
+  std::vector<std::vector<float>> weights;
   std::vector<double> losses;                   // per microbatch (global index)
   std::vector<std::vector<VersionUse>> versions;  // per device, in program order
   std::vector<std::vector<ActionTime>> timing;    // per device, per action (wall clock)
