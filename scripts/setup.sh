@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
           libboost-graph-dev libfmt-dev libgtest-dev libbenchmark-dev libeigen3-dev zlib1g-dev
-          dataset-fashion-mnist fortunes)
+          dataset-fashion-mnist fortunes libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
