@@ -1,0 +1,119 @@
+// Scenario files: what to simulate. A scenario is a YAML file (docs/scenarios.md) giving the
+// pipeline shape, the costs, the hardware and the methods to compare. Costs come in one of two
+// forms:
+//   (a) explicit per-stage costs: `costs:` plus optional `network:` and `device:`;
+//   (b) a GPT-style transformer and a cluster: `model:` and `cluster:`, from which
+//       sim::BuildCostModel (sim/cost_builder.h) derives per-stage costs with FLOP formulas.
+//
+// The structs below are plain data: everything in them has been checked for syntax, units,
+// ranges and consistency (list lengths, required keys), so consumers do not re-check. Method
+// names and parameters are only parsed here; ir::Generate (generators.h) validates them.
+//
+// Every error is one message of the form "file:line:column: what is wrong", naming the key
+// (e.g. "costs.forward") and, for unknown keys, suggesting the closest known one. yaml-cpp is used
+// only in scenario.cc; its exceptions never escape.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace pipecast::ir {
+
+// One entry of `methods:`: a name and its parameters, e.g. {name: pipeoptim, horizon: code}.
+struct MethodSpec {
+  std::string name;
+  std::map<std::string, std::string> params;  // every key but `name`, values as written
+  int32_t line = 0;    // 1-based position of the entry in the file, for later messages
+  int32_t column = 0;  // (0 when unknown)
+};
+
+struct PipelineSpec {
+  int32_t stages = 1;           // pipeline stages = devices
+  int32_t microbatches = 1;     // per minibatch (per optimizer step of synchronous methods)
+  int32_t minibatches = 1;      // minibatches simulated
+  int32_t microbatch_size = 1;  // samples (sequences) per microbatch
+};
+
+// Form (a): per-stage costs. Every vector is either empty (not given) or has exactly
+// pipeline.stages values; a scalar in the file is broadcast to every stage. Times are integer
+// nanoseconds, sizes integer bytes, all >= 0.
+struct ExplicitCosts {
+  std::vector<int64_t> forward_ns;  // always given
+  // Full backward. Always filled: when the file gives only the split, it is input + weight.
+  std::vector<int64_t> backward_ns;
+  // Split backward (zero-bubble I and W); both empty or both given.
+  std::vector<int64_t> backward_input_ns;
+  std::vector<int64_t> backward_weight_ns;
+  std::vector<int64_t> optimizer_step_ns;  // empty: the simulator derives it from bytes
+  std::vector<int64_t> activation_bytes;
+  std::vector<int64_t> activation_bytes_after_input_grad;  // empty: same as activation_bytes
+  std::vector<int64_t> message_bytes;
+  std::vector<int64_t> weight_bytes;
+  std::vector<int64_t> gradient_bytes;  // empty: same as weight_bytes
+  std::vector<int64_t> optimizer_state_bytes;
+};
+
+// Form (b): a GPT-style decoder-only transformer (embedding, `layers` blocks, final LayerNorm and
+// LM head). Formulas are in docs/cost-model.md.
+struct TransformerSpec {
+  std::string type = "gpt";  // the only architecture so far
+  int32_t layers = 0;        // transformer blocks
+  int32_t hidden = 0;        // h
+  int32_t heads = 0;         // a; divides hidden
+  int32_t sequence = 0;      // s, tokens per sample
+  int32_t vocabulary = 0;    // V
+  // Bytes per stored activation element; the ZB paper's memory constants assume 2 (fp16/bf16)
+  // and are scaled by bytes_per_activation / 2.
+  double bytes_per_activation = 2;
+  double weight_bytes_per_param = 2;      // bf16 weights
+  double optimizer_bytes_per_param = 12;  // fp32 master copy + Adam's two fp32 moments
+  double grad_bytes_per_param = 2;        // bf16 gradients
+  bool recompute = false;                 // activation recomputation: keep only each block's input
+};
+
+// Compute throughput of one device, for form (b).
+struct ClusterSpec {
+  double peak_flops = 0;    // FLOP/s
+  double efficiency = 0.5;  // achieved fraction of peak, in (0, 1]
+};
+
+struct Scenario {
+  std::string name;         // `name:`, or the file name without directory and extension
+  std::string description;  // `description:`, may be empty
+  std::string source;       // the file it came from (or "<built-in default.yaml>")
+  PipelineSpec pipeline;
+  std::optional<ExplicitCosts> costs;    // form (a)
+  std::optional<TransformerSpec> model;  // form (b), together with cluster
+  std::optional<ClusterSpec> cluster;
+  // Hardware, from `network:`/`device:` in form (a) or `cluster.link`/`cluster.device` in (b).
+  int64_t network_latency_ns = 0;
+  double network_bandwidth = 0;        // bytes/s; 0 = infinite
+  int64_t device_memory_bytes = 0;     // 0 = unlimited
+  double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
+  std::vector<MethodSpec> methods;     // in file order; may be empty (the caller chooses)
+};
+
+// Parses a scenario. `filename` is used in messages and for the default name. Errors:
+// kParseError for malformed YAML, kInvalidArgument for everything else.
+Result<Scenario> ParseScenario(std::string_view yaml_text, std::string_view filename);
+
+// Reads and parses a file: kNotFound (naming the path) if it does not exist, kIoError if it
+// cannot be read.
+Result<Scenario> LoadScenarioFile(const std::string& path);
+
+// The built-in copy of scenarios/default.yaml, embedded at build time.
+std::string_view DefaultScenarioYaml();
+Result<Scenario> DefaultScenario();
+
+// Edit (Levenshtein) distance between two strings, and the closest of `candidates` to `word`
+// when it is close enough to be a likely typo ("" otherwise). Used for "did you mean" hints.
+size_t EditDistance(std::string_view a, std::string_view b);
+std::string ClosestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
+
+}  // namespace pipecast::ir
