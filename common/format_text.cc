@@ -1,5 +1,7 @@
 #include "common/format_text.h"
 
+#include "common/suggest.h"
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -22,23 +24,6 @@ bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' ||
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
-
-// Case-insensitive Levenshtein distance.
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      const size_t substitute = diagonal + (Lower(a[i - 1]) == Lower(b[j - 1]) ? 0 : 1);
-      row[j] = std::min({up + 1, row[j - 1] + 1, substitute});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
 
 // A non-negative decimal number made only of digits, or nullopt (empty, other characters,
 // or larger than int64).
@@ -370,16 +355,7 @@ void AppendList(std::string& out, std::string_view key, const std::vector<int32_
 
 std::string DidYouMeanSuffix(std::string_view word,
                              const std::vector<std::string_view>& candidates) {
-  const size_t limit = std::max<size_t>(1, word.size() / 3);
-  std::string_view best;
-  size_t best_distance = limit + 1;
-  for (std::string_view c : candidates) {
-    const size_t distance = EditDistance(word, c);
-    if (distance < best_distance && distance < word.size()) {
-      best = c;
-      best_distance = distance;
-    }
-  }
+  const std::string best = ClosestMatch(word, candidates);
   return best.empty() ? "" : " (did you mean " + Quote(best) + "?)";
 }
 

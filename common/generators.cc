@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "common/generators_internal.h"
+#include "common/suggest.h"
 
 namespace pipecast::ir {
 namespace {
@@ -122,26 +123,7 @@ const MethodInfo* FindMethod(const std::string& name) {
 }
 
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const std::string& c : candidates) {
-    // Levenshtein distance, two rows.
-    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
-    for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= word.size(); ++i) {
-      cur[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j) {
-        const size_t sub = prev[j - 1] + (word[i - 1] == c[j - 1] ? 0 : 1);
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-      }
-      std::swap(prev, cur);
-    }
-    if (prev[c.size()] < best_distance) {
-      best_distance = prev[c.size()];
-      best = c;
-    }
-  }
-  return best;
+  return ClosestMatch(word, std::vector<std::string_view>(candidates.begin(), candidates.end()));
 }
 
 namespace internal {

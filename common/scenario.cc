@@ -734,37 +734,6 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
 
 }  // namespace
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> previous(b.size() + 1), current(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    current[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitute = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitute});
-    }
-    std::swap(previous, current);
-  }
-  return previous[b.size()];
-}
-
-std::string ClosestMatch(std::string_view word, const std::vector<std::string_view>& candidates) {
-  // A typo is at most a third of the word's letters (at least one); longer words are not keys.
-  constexpr size_t kMaxWord = 64;
-  if (word.empty() || word.size() > kMaxWord) return "";
-  const size_t limit = std::max<size_t>(1, word.size() / 3);
-  std::string best;
-  size_t best_distance = limit + 1;
-  for (std::string_view c : candidates) {
-    const size_t d = EditDistance(word, c);
-    if (d < best_distance && d < c.size()) {  // first of equals wins: deterministic
-      best = std::string(c);
-      best_distance = d;
-    }
-  }
-  return best;
-}
-
 Result<Scenario> ParseScenario(std::string_view yaml_text, std::string_view filename) {
   ScenarioParser parser(filename);
   try {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/suggest.h"  // ClosestMatch, used with scenario keys
 
 namespace pipecast::ir {
 
@@ -110,10 +111,5 @@ Result<Scenario> LoadScenarioFile(const std::string& path);
 // The built-in copy of scenarios/default.yaml, embedded at build time.
 std::string_view DefaultScenarioYaml();
 Result<Scenario> DefaultScenario();
-
-// Edit (Levenshtein) distance between two strings, and the closest of `candidates` to `word`
-// when it is close enough to be a likely typo ("" otherwise). Used for "did you mean" hints.
-size_t EditDistance(std::string_view a, std::string_view b);
-std::string ClosestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
 
 }  // namespace pipecast::ir
