@@ -1,0 +1,62 @@
+// Element-wise activations without parameters: ReLU and GELU.
+//
+// GELU uses the tanh approximation that GPT-2 uses (and PyTorch's GELU(approximate="tanh")):
+//   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+//   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+// Both layers save their input x in Forward; BackwardInput needs nothing else and BackwardWeight
+// does nothing. `features` (the row width) is fixed so that shapes can be checked when a model is
+// built and FLOPs counted.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "models/layer.h"
+
+namespace pipecast::models {
+
+template <typename T>
+class Relu final : public Layer<T> {
+ public:
+  // REQUIRES: features > 0.
+  explicit Relu(int64_t features);
+  int64_t features() const { return features_; }
+
+  std::string name() const override { return "relu"; }
+  int64_t num_params() const override { return 0; }
+  void Init(std::span<T> params, Rng& rng) const override;
+  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
+  // dx = dy where x > 0, else 0.
+  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
+                          Saved<T>* saved) const override;
+  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  // One comparison per element.
+  double ForwardFlops(int64_t rows) const override;
+
+ private:
+  int64_t features_;
+};
+
+template <typename T>
+class Gelu final : public Layer<T> {
+ public:
+  // REQUIRES: features > 0.
+  explicit Gelu(int64_t features);
+  int64_t features() const { return features_; }
+
+  std::string name() const override { return "gelu"; }
+  int64_t num_params() const override { return 0; }
+  void Init(std::span<T> params, Rng& rng) const override;
+  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
+  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
+                          Saved<T>* saved) const override;
+  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  // 9 per element, counting tanh as one operation.
+  double ForwardFlops(int64_t rows) const override;
+
+ private:
+  int64_t features_;
+};
+
+}  // namespace pipecast::models

@@ -1,0 +1,75 @@
+// Tests for models/balance.h: optimality and the earliest-split tie-break against brute force
+// on small random cost lists, examples, and errors.
+#include "models/balance.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <random>
+#include <vector>
+
+namespace pipecast::models {
+namespace {
+
+// Every partition of n items into `parts` parts, in lexicographic order of the starts; returns
+// the first one with the smallest maximum.
+std::vector<int32_t> BruteForce(const std::vector<double>& costs, int32_t parts) {
+  const auto n = static_cast<int32_t>(costs.size());
+  std::vector<int32_t> starts = {0}, best;
+  double best_cost = 0;
+  std::function<void()> extend = [&]() {
+    if (static_cast<int32_t>(starts.size()) == parts) {
+      const double c = MaxPartCost(costs, starts);
+      if (best.empty() || c < best_cost) {
+        best = starts;
+        best_cost = c;
+      }
+      return;
+    }
+    const int32_t remaining = parts - static_cast<int32_t>(starts.size());
+    for (int32_t s = starts.back() + 1; s <= n - remaining; ++s) {
+      starts.push_back(s);
+      extend();
+      starts.pop_back();
+    }
+  };
+  extend();
+  return best;
+}
+
+TEST(MinMaxPartitionTest, MatchesBruteForceOnRandomCosts) {
+  std::mt19937_64 rng(42);
+  for (int trial = 0; trial < 300; ++trial) {
+    const auto n = static_cast<int32_t>(1 + rng() % 9);
+    std::vector<double> costs;
+    // Small integers (zeros included) make ties common and sums exact.
+    for (int32_t i = 0; i < n; ++i) costs.push_back(static_cast<double>(rng() % 6));
+    for (int32_t parts = 1; parts <= n; ++parts) {
+      Result<std::vector<int32_t>> got = MinMaxPartition(costs, parts);
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      EXPECT_EQ(*got, BruteForce(costs, parts)) << "trial " << trial << " parts " << parts;
+    }
+  }
+}
+
+TEST(MinMaxPartitionTest, Examples) {
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{1, 1, 1, 1}, 2), (std::vector<int32_t>{0, 2}));
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{0, 5, 5}, 2), (std::vector<int32_t>{0, 2}));
+  // Ties: [5 | 0 5] and [5 0 | 5] both cost 5; the earlier split wins.
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{5, 0, 5}, 2), (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{3, 1, 1, 1, 3}, 3),
+            (std::vector<int32_t>{0, 1, 4}));
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{0, 0, 0}, 3), (std::vector<int32_t>{0, 1, 2}));
+}
+
+TEST(MinMaxPartitionTest, Errors) {
+  const std::vector<double> costs = {1, 2, 3};
+  EXPECT_EQ(MinMaxPartition(costs, 4).status().message(),
+            "3 items cannot be cut into 4 non-empty parts");
+  EXPECT_EQ(MinMaxPartition(costs, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(MinMaxPartition(std::vector<double>{1, -1}, 1).ok());
+  EXPECT_FALSE(MinMaxPartition(std::vector<double>{1, std::nan("")}, 1).ok());
+}
+
+}  // namespace
+}  // namespace pipecast::models
