@@ -46,4 +46,17 @@ int RunValidate(const ValidateOptions& options);
 
 int RunMethods();
 
+struct RunOptions {
+  std::string job;
+  std::vector<std::string> methods;  // subset of the job's methods (or others, with defaults)
+  std::string format = "table";      // table | json | csv
+  std::string output;
+  double epochs = 0;                 // > 0 overrides the job's
+  std::string trace;                 // measured Perfetto trace of the first method's last segment
+  std::string profile_out;           // measured costs as a scenario file
+  bool compare_sim = false;          // simulated against measured iteration time
+  bool quiet = false;
+};
+int RunTrain(const RunOptions& options);
+
 }  // namespace pipecast::cli

@@ -20,6 +20,8 @@ Examples:
   pipecast schedule --method 1f1b --stages 4 --microbatches 8 --format torch-csv
   pipecast validate my-schedule.txt
   pipecast methods
+  pipecast run scenarios/fashion-mlp.job.yaml          train the default job with every method
+  pipecast run scenarios/fashion-mlp.job.yaml --methods 1f1b,pipeoptim --compare-sim
 
 Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
 )";
@@ -77,6 +79,25 @@ int main(int argc, char** argv) {
 
   CLI::App* methods_cmd = app.add_subcommand("methods", "List the methods and their parameters");
 
+  RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Train a job's model with each method (executor)");
+  run_cmd->add_option("job", run.job, "Job YAML file (see scenarios/*.job.yaml)")->required();
+  run_cmd->add_option("--methods,-m", run.methods, "Methods to train, comma-separated")
+      ->delimiter(',');
+  run_cmd->add_option("--format,-f", run.format, "Output format")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+  run_cmd->add_option("--output,-o", run.output, "Write the report to this file");
+  run_cmd->add_option("--epochs", run.epochs, "Override the job's number of epochs")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--trace", run.trace,
+                      "Write the measured timeline (first method, last segment) as a Perfetto "
+                      "trace");
+  run_cmd->add_option("--profile-out", run.profile_out,
+                      "Write the measured per-stage costs as a scenario for `pipecast sim`");
+  run_cmd->add_flag("--compare-sim", run.compare_sim,
+                    "Simulate each program with the measured costs and print the error");
+  run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -93,5 +114,6 @@ int main(int argc, char** argv) {
   if (*sched_cmd) return RunSchedule(sched);
   if (*val_cmd) return RunValidate(val);
   if (*methods_cmd) return RunMethods();
+  if (*run_cmd) return RunTrain(run);
   return kExitUsage;
 }

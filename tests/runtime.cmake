@@ -17,3 +17,6 @@ if(MPI_C_FOUND)
   set_tests_properties(mpi_executor_threads_equal_mpi PROPERTIES TIMEOUT 300 LABELS mpi
                        ENVIRONMENT "OMPI_MCA_rmaps_base_oversubscribe=1")
 endif()
+pipecast_add_test(training_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/training_test.cc
+  LIBS pipecast_runtime_cpu)
