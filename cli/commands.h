@@ -55,6 +55,8 @@ struct RunOptions {
   std::string trace;                 // measured Perfetto trace of the first method's last segment
   std::string profile_out;           // measured costs as a scenario file
   bool compare_sim = false;          // simulated against measured iteration time
+  std::string checkpoint_dir;        // one checkpoint per method, written after each evaluation
+  bool resume = false;               // continue from the checkpoints in checkpoint_dir
   bool quiet = false;
 };
 int RunTrain(const RunOptions& options);

@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
                       "Write the measured per-stage costs as a scenario for `pipecast sim`");
   run_cmd->add_flag("--compare-sim", run.compare_sim,
                     "Simulate each program with the measured costs and print the error");
+  run_cmd->add_option("--checkpoint-dir", run.checkpoint_dir,
+                      "Write a safetensors checkpoint per method after each evaluation");
+  run_cmd->add_flag("--resume", run.resume,
+                    "Continue from the checkpoints in --checkpoint-dir (bit-identical)");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
 
   try {

@@ -72,8 +72,25 @@ int RunTrain(const RunOptions& options) {
       progress.Update(t, e, job->epochs);
     };
   }
+  if (options.resume && options.checkpoint_dir.empty()) {
+    std::cerr << "pipecast run: --resume needs --checkpoint-dir DIR\n";
+    return kExitUsage;
+  }
+  if (!options.checkpoint_dir.empty()) {
+    if (Status s = MakeDirectories(options.checkpoint_dir); !s.ok()) {
+      std::cerr << "pipecast run: " << s.message() << "\n";
+      return kExitError;
+    }
+  }
+  train.resume = options.resume;
   std::vector<runtime::MethodTraining> results;
   for (const ir::MethodSpec& m : methods) {
+    if (!options.checkpoint_dir.empty()) {
+      runtime::MethodTraining label;
+      label.method = m.name;
+      label.params = m.params;
+      train.checkpoint = options.checkpoint_dir + "/" + FileSafe(Label(label)) + ".safetensors";
+    }
     auto r = runtime::TrainMethod(*job, m, train);
     if (!r.ok()) {
       std::cerr << "pipecast run: " << job->source << ": " << m.name << ": "

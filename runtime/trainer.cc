@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include "common/generators.h"
 #include "common/lower.h"
@@ -12,6 +13,9 @@
 #include "models/model.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/inproc_transport.h"
+#include "runtime/safetensors.h"
+
+#include <nlohmann/json.hpp>
 
 namespace pipecast::runtime {
 namespace {
@@ -173,6 +177,37 @@ TestScore Evaluate(const std::vector<models::Stage<float>>& stages,
   return score;
 }
 
+std::string Identity(const ir::Job& job, const ir::MethodSpec& method) {
+  nlohmann::json j = {{"job", job.name}, {"method", method.name}, {"params", method.params},
+                      {"seed", job.seed}, {"epochs", job.epochs}};
+  return j.dump();
+}
+
+nlohmann::json EvaluationsJson(const std::vector<Evaluation>& evs) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Evaluation& e : evs)
+    a.push_back({e.epoch, e.minibatches, e.train_loss, e.test_loss, e.test_accuracy,
+                 e.test_perplexity, e.wall_s, e.samples_per_s});
+  return a;
+}
+
+std::vector<Evaluation> EvaluationsFrom(const nlohmann::json& a) {
+  std::vector<Evaluation> evs;
+  for (const auto& v : a) {
+    Evaluation e;
+    e.epoch = v[0];
+    e.minibatches = v[1];
+    e.train_loss = v[2];
+    e.test_loss = v[3];
+    e.test_accuracy = v[4];
+    e.test_perplexity = v[5];
+    e.wall_s = v[6];
+    e.samples_per_s = v[7];
+    evs.push_back(e);
+  }
+  return evs;
+}
+
 }  // namespace
 
 Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& method,
@@ -248,7 +283,54 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
   std::vector<int64_t> steps_before(d, 0);
   int64_t done = 0;
   double wall = 0;
-  for (int64_t e = 0; e < evaluations; ++e) {
+  int64_t start_segment = 0;
+  const std::string identity = Identity(job, method);
+  if (options.resume && !options.checkpoint.empty() &&
+      std::filesystem::exists(options.checkpoint)) {
+    auto ck = ReadSafetensors(options.checkpoint);
+    if (!ck.ok()) return ck.status();
+    const auto& md = ck->metadata;
+    if (!md.count("identity") || md.at("identity") != identity) {
+      return InvalidArgument(options.checkpoint + ": the checkpoint is from another run (" +
+                             (md.count("identity") ? md.at("identity") : "unknown") +
+                             "); remove it or drop --resume");
+    }
+    try {
+      const auto state = nlohmann::json::parse(md.at("state"));
+      start_segment = state.at("segment");
+      done = state.at("minibatches");
+      wall = state.at("wall_s");
+      steps_before = state.at("steps_before").get<std::vector<int64_t>>();
+      out.evaluations = EvaluationsFrom(state.at("evaluations"));
+      const auto opt_steps = state.at("optimizer_steps").get<std::vector<int64_t>>();
+      for (int32_t s = 0; s < num_stages; ++s) {
+        const std::string prefix = "stage" + std::to_string(s) + ".";
+        weights[s] = ck->tensors.at(prefix + "weights").data;
+        std::vector<models::StateTensor> st;
+        for (const auto& [name, t] : ck->tensors)
+          if (name.rfind(prefix + "opt.", 0) == 0)
+            st.emplace_back(name.substr(prefix.size() + 4), t.data);
+        auto& opt = static_cast<ModelOptimizer&>(*optimizers[s]).optimizer();
+        // LoadState wants the optimizer's own order.
+        std::vector<models::StateTensor> ordered = opt.StateTensors();
+        for (auto& [name, values] : ordered) {
+          auto it = std::find_if(st.begin(), st.end(),
+                                 [&](const auto& x) { return x.first == name; });
+          if (it == st.end()) return InvalidArgument(options.checkpoint + ": missing " + name);
+          values = it->second;
+        }
+        if (Status ls = opt.LoadState(opt_steps[s], ordered); !ls.ok()) return ls;
+      }
+    } catch (const std::exception& e) {
+      return InvalidArgument(options.checkpoint + ": corrupt checkpoint state: " + e.what());
+    }
+    for (const Evaluation& ev : out.evaluations) {
+      out.best_accuracy = std::max(out.best_accuracy, ev.test_accuracy);
+      out.final_accuracy = ev.test_accuracy;
+    }
+    out.resumed = true;
+  }
+  for (int64_t e = start_segment; e < evaluations; ++e) {
     const int64_t n = total / evaluations + (e < total % evaluations ? 1 : 0);
     auto p = program_for(n);
     if (!p.ok()) return p.status();
@@ -318,8 +400,33 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
     out.wall_s = wall;
     out.last_program = *p;
     out.last_timing = std::move(r->timing);
+    if (!options.checkpoint.empty()) {
+      SafetensorsFile ck;
+      std::vector<int64_t> opt_steps;
+      for (int32_t s = 0; s < num_stages; ++s) {
+        const std::string prefix = "stage" + std::to_string(s) + ".";
+        ck.tensors[prefix + "weights"] = {{static_cast<int64_t>(weights[s].size())}, weights[s]};
+        auto& opt = static_cast<ModelOptimizer&>(*optimizers[s]).optimizer();
+        for (auto& [name, values] : opt.StateTensors())
+          ck.tensors[prefix + "opt." + name] = {{static_cast<int64_t>(values.size())}, values};
+        opt_steps.push_back(opt.steps());
+      }
+      const nlohmann::json state = {{"segment", e + 1},
+                                    {"minibatches", done},
+                                    {"wall_s", wall},
+                                    {"steps_before", steps_before},
+                                    {"optimizer_steps", opt_steps},
+                                    {"data_position", (done * m)},
+                                    {"evaluations", EvaluationsJson(out.evaluations)}};
+      ck.metadata["identity"] = identity;
+      ck.metadata["state"] = state.dump();
+      ck.metadata["format"] = "pipecast-checkpoint-1";
+      if (Status ws = WriteSafetensors(options.checkpoint, ck); !ws.ok()) return ws;
+    }
     if (options.on_evaluation) options.on_evaluation(out, ev);
+    if (options.stop_after > 0 && e + 1 - start_segment >= options.stop_after) break;
   }
+  out.final_weights = std::move(weights);
   return out;
 }
 

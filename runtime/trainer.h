@@ -44,12 +44,22 @@ struct MethodTraining {
   // Measured timeline of the last segment (per device, per action) and its program, for traces.
   ir::Program last_program;
   std::vector<std::vector<ActionTime>> last_timing;
+  std::vector<std::vector<float>> final_weights;  // per virtual stage
+  bool resumed = false;  // started from a checkpoint
 };
 
 struct TrainOptions {
   std::chrono::milliseconds deadline{120000};
   // Called after each evaluation (progress output).
   std::function<void(const MethodTraining&, const Evaluation&)> on_evaluation;
+  // When set, a safetensors checkpoint (weights, optimizer state, step counters, data position,
+  // evaluation history) is written atomically here after every evaluation.
+  std::string checkpoint;
+  // Continue from `checkpoint` if it exists (it must come from the same job and method); the
+  // continuation is bit-identical to an uninterrupted run.
+  bool resume = false;
+  // Stop after this many segments in this call (0 = run to the end); for tests of resuming.
+  int64_t stop_after = 0;
 };
 
 Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& method,

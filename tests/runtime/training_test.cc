@@ -7,6 +7,8 @@
 //   - the measured version gaps respect PACI's bound, 2BW's two versions, PipeDream's D - k.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/generators.h"
 #include "common/lower.h"
 #include "models/data.h"
@@ -209,6 +211,48 @@ TEST(Training, MeasuredGapsRespectTheBounds) {
   // Training works: on 10 seeded clusters, well above chance (10%).
   EXPECT_GT(paci->final_accuracy, 0.5);
   EXPECT_GT(pd->final_accuracy, 0.5);
+}
+
+// A run interrupted after two evaluations and resumed from its checkpoint ends bit-identical
+// to an uninterrupted one; a checkpoint from another run is refused.
+TEST(Training, ResumeFromCheckpointIsBitIdentical) {
+  ir::Job job;
+  job.name = "resume";
+  job.model.hidden_sizes = {16, 16};
+  job.data.dataset = "synthetic";
+  job.data.train_examples = 512;
+  job.data.test_examples = 64;
+  job.optimizer.name = "adamw";
+  job.optimizer.lr = 0.01;
+  job.pipeline = {3, 4, 1, 8};
+  job.epochs = 2;
+  job.evaluations = 4;
+  for (const char* method : {"1f1b", "pipeoptim", "paci"}) {
+    const ir::MethodSpec spec{method, {}, 0, 0};
+    auto straight = TrainMethod(job, spec);
+    ASSERT_TRUE(straight.ok()) << straight.status().message();
+    TrainOptions first;
+    first.checkpoint = (std::filesystem::temp_directory_path() /
+                        (std::string("pipecast_resume_") + method + ".safetensors")).string();
+    std::filesystem::remove(first.checkpoint);
+    first.stop_after = 2;
+    auto part = TrainMethod(job, spec, first);
+    ASSERT_TRUE(part.ok()) << part.status().message();
+    EXPECT_EQ(part->evaluations.size(), 2u);
+    TrainOptions second = first;
+    second.stop_after = 0;
+    second.resume = true;
+    auto rest = TrainMethod(job, spec, second);
+    ASSERT_TRUE(rest.ok()) << rest.status().message();
+    EXPECT_TRUE(rest->resumed);
+    EXPECT_EQ(rest->final_weights, straight->final_weights) << method;
+    ASSERT_EQ(rest->evaluations.size(), 4u);
+    EXPECT_EQ(rest->evaluations.back().test_loss, straight->evaluations.back().test_loss);
+    // Another method cannot continue this checkpoint.
+    auto other = TrainMethod(job, {"gpipe", {}, 0, 0}, second);
+    ASSERT_FALSE(other.ok());
+    EXPECT_NE(other.status().message().find("from another run"), std::string::npos);
+  }
 }
 
 }  // namespace
