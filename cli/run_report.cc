@@ -51,17 +51,19 @@ std::string RunTable(const ir::Job& job, const std::vector<runtime::MethodTraini
     << job.pipeline.microbatches << " x " << job.pipeline.microbatch_size
     << " per minibatch, " << job.epochs << " epochs\n";
   char line[512];
-  std::snprintf(line, sizeof(line), "%-26s %9s %9s %10s %9s %11s  %-18s %s\n", "method",
-                "best acc", "final acc", "final loss", "time", "samples/s", "gap per stage",
-                "delay per stage");
+  std::snprintf(line, sizeof(line), "%-26s %9s %9s %10s %9s %9s %11s  %-18s %s\n", "method",
+                "best acc", "final acc", "final loss", "test ppl", "time", "samples/s",
+                "gap per stage", "delay per stage");
   s << line;
   for (const auto& t : results) {
     const runtime::Evaluation& last = t.evaluations.back();
     double samples = 0;
     for (const auto& e : t.evaluations) samples += e.samples_per_s;
-    std::snprintf(line, sizeof(line), "%-26s %8.2f%% %8.2f%% %10.4f %8.1fs %11.0f  %-18s %s\n",
+    const std::string ppl = last.test_perplexity > 0 ? Fixed(last.test_perplexity, 3) : "-";
+    std::snprintf(line, sizeof(line),
+                  "%-26s %8.2f%% %8.2f%% %10.4f %9s %8.1fs %11.0f  %-18s %s\n",
                   Label(t).c_str(), 100 * t.best_accuracy, 100 * t.final_accuracy,
-                  last.test_loss, t.wall_s, samples / t.evaluations.size(),
+                  last.test_loss, ppl.c_str(), t.wall_s, samples / t.evaluations.size(),
                   PerStage(t.stages, false).c_str(), PerStage(t.stages, true).c_str());
     s << line;
   }
