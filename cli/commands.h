@@ -57,6 +57,7 @@ struct RunOptions {
   bool compare_sim = false;          // simulated against measured iteration time
   std::string checkpoint_dir;        // one checkpoint per method, written after each evaluation
   bool resume = false;               // continue from the checkpoints in checkpoint_dir
+  bool mpi = false;                  // one stage per rank under mpirun
   bool quiet = false;
 };
 int RunTrain(const RunOptions& options);

@@ -22,6 +22,7 @@ Examples:
   pipecast methods
   pipecast run scenarios/fashion-mlp.job.yaml          train the default job with every method
   pipecast run scenarios/fashion-mlp.job.yaml --methods 1f1b,pipeoptim --compare-sim
+  mpirun -np 4 pipecast run scenarios/fashion-mlp.job.yaml --mpi --methods paci
 
 Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
 )";
@@ -100,6 +101,8 @@ int main(int argc, char** argv) {
                       "Write a safetensors checkpoint per method after each evaluation");
   run_cmd->add_flag("--resume", run.resume,
                     "Continue from the checkpoints in --checkpoint-dir (bit-identical)");
+  run_cmd->add_flag("--mpi", run.mpi,
+                    "One stage per process: `mpirun -np STAGES pipecast run JOB --mpi`");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
 
   try {

@@ -12,6 +12,9 @@
 #include "cli/run_report.h"
 #include "common/job.h"
 #include "runtime/trainer.h"
+#ifdef PIPECAST_HAVE_MPI
+#include "runtime/mpi_transport.h"
+#endif
 
 namespace pipecast::cli {
 namespace {
@@ -65,9 +68,47 @@ int RunTrain(const RunOptions& options) {
       if (!found) methods.push_back({name, {}, 0, 0});
     }
   }
-  Progress progress(!options.quiet && ::isatty(STDERR_FILENO));
+  int rank = 0;
+  if (options.mpi) {
+#ifdef PIPECAST_HAVE_MPI
+    int argc = 0;
+    char** argv = nullptr;
+    const auto [r, size] = runtime::InitMpi(&argc, &argv);
+    rank = r;
+    if (size != job->pipeline.stages) {
+      if (rank == 0) {
+        std::cerr << "pipecast run: the MPI world has " << size << " processes but "
+                  << job->source << " has " << job->pipeline.stages
+                  << " stages: run `mpirun -np " << job->pipeline.stages << " pipecast run "
+                  << job->source << " --mpi`\n";
+      }
+      runtime::FinalizeMpi();
+      return kExitError;
+    }
+    if (!options.checkpoint_dir.empty()) {
+      if (rank == 0) std::cerr << "pipecast run: --checkpoint-dir is not supported with --mpi yet\n";
+      runtime::FinalizeMpi();
+      return kExitUsage;
+    }
+#else
+    std::cerr << "pipecast run: this build has no MPI support (install libopenmpi-dev and "
+                 "rebuild)\n";
+    return kExitError;
+#endif
+  }
+  const bool quiet = options.quiet || rank != 0;
+  Progress progress(!quiet && ::isatty(STDERR_FILENO));
   runtime::TrainOptions train;
-  if (!options.quiet) {
+#ifdef PIPECAST_HAVE_MPI
+  if (options.mpi) {
+    train.local_devices = {rank};
+    train.make_transport = [](const ir::Program& p) -> std::unique_ptr<runtime::Transport> {
+      return std::make_unique<runtime::MpiTransport>(p.placement);
+    };
+    train.share = runtime::ShareResults;
+  }
+#endif
+  if (!quiet) {
     train.on_evaluation = [&](const runtime::MethodTraining& t, const runtime::Evaluation& e) {
       progress.Update(t, e, job->epochs);
     };
@@ -95,10 +136,17 @@ int RunTrain(const RunOptions& options) {
     if (!r.ok()) {
       std::cerr << "pipecast run: " << job->source << ": " << m.name << ": "
                 << r.status().message() << "\n";
+#ifdef PIPECAST_HAVE_MPI
+      if (options.mpi) runtime::AbortMpi(kExitError);
+#endif
       return kExitError;
     }
     results.push_back(std::move(*r));
   }
+#ifdef PIPECAST_HAVE_MPI
+  if (options.mpi) runtime::FinalizeMpi();
+#endif
+  if (rank != 0) return kExitOk;
   std::string report;
   if (options.format == "json") {
     report = RunJson(*job, results);

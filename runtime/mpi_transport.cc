@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "common/check.h"
@@ -115,6 +116,11 @@ void FinalizeMpi() {
   if (!finalised) MPI_Finalize();
 }
 
+void AbortMpi(int code) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::abort();  // MPI_Abort does not return; this satisfies [[noreturn]]
+}
+
 std::vector<std::vector<float>> GatherStages(const std::vector<int32_t>& placement,
                                              const std::vector<std::vector<float>>& all) {
   int rank = 0;
@@ -131,6 +137,16 @@ std::vector<std::vector<float>> GatherStages(const std::vector<int32_t>& placeme
     }
   }
   return out;
+}
+
+void ShareResults(const ir::Program& program, ExecutionResult& result) {
+  for (int32_t s = 0; s < program.num_stages; ++s) {
+    std::vector<float>& w = result.weights[s];
+    MPI_Bcast(w.data(), static_cast<int>(w.size()), MPI_FLOAT, program.device_of(s),
+              MPI_COMM_WORLD);
+  }
+  MPI_Bcast(result.losses.data(), static_cast<int>(result.losses.size()), MPI_DOUBLE,
+            program.device_of(program.num_stages - 1), MPI_COMM_WORLD);
 }
 
 }  // namespace pipecast::runtime

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/ir.h"
+#include "runtime/executor.h"
 #include "runtime/transport.h"
 
 namespace pipecast::runtime {
@@ -41,9 +42,16 @@ class MpiTransport : public Transport {
 // Runs MPI_Init_thread (MPI_THREAD_SERIALIZED) if needed; returns (rank, size).
 std::pair<int, int> InitMpi(int* argc, char*** argv);
 void FinalizeMpi();
+// Ends every rank of the job with `code` (a failing rank calls it after printing its report).
+[[noreturn]] void AbortMpi(int code);
 // Collects each rank's flat buffers on rank 0 (others receive nothing). `local` holds the
 // buffers of the stages this rank owns, in stage order.
 std::vector<std::vector<float>> GatherStages(const std::vector<int32_t>& placement,
                                              const std::vector<std::vector<float>>& all);
+
+// After a segment run with one device per rank: broadcasts every stage's weights from the rank
+// that owns it and every microbatch's loss from the last stage's rank, so each rank holds the
+// whole model (for evaluation) and all losses.
+void ShareResults(const ir::Program& program, ExecutionResult& result);
 
 }  // namespace pipecast::runtime

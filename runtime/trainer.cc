@@ -350,9 +350,14 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
       return models::PipeMareStageLr(lr, 2.0 * (d - dev), steps_before[dev] + step, pipemare_k);
     };
     LoaderFeed feed(loader, mbs, base * m);
-    InProcessTransport transport(d);
-    auto r = Execute(*p, backends, optimizers, std::move(weights), feed, transport, config);
+    config.local_devices = options.local_devices;
+    std::unique_ptr<Transport> transport = options.make_transport
+                                               ? options.make_transport(*p)
+                                               : std::make_unique<InProcessTransport>(d);
+    auto r = Execute(*p, backends, optimizers, std::move(weights), feed, *transport, config);
     if (!r.ok()) return r.status();
+    transport.reset();  // flushes outstanding sends (MPI)
+    if (options.share) options.share(*p, *r);
     weights = std::move(r->weights);
     for (int32_t dev = 0; dev < d; ++dev) steps_before[dev] += steps_in[dev];
     done += n;
@@ -362,6 +367,18 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
     const ir::VersionTable table = ir::ComputeVersions(*p);
     for (int32_t dev = 0; dev < d; ++dev) {
       std::map<std::pair<int32_t, int32_t>, VersionUse> forward;
+      if (r->versions[dev].empty()) {
+        // Run by another process: its trace equals the static accounting (tested), use that.
+        for (const ir::Action& a : p->devices[dev]) {
+          if (!ir::UsesWeights(a.kind)) continue;
+          const ir::VersionRecord& rec = table.At(a.stage, a.microbatch);
+          r->versions[dev].push_back(a.kind == ir::ActionKind::kForward
+                                         ? VersionUse{a.kind, a.stage, a.microbatch, rec.f_counter,
+                                                      rec.f_version, rec.f_horizon}
+                                         : VersionUse{a.kind, a.stage, a.microbatch, rec.b_counter,
+                                                      rec.b_version, rec.b_horizon});
+        }
+      }
       for (const VersionUse& u : r->versions[dev]) {
         const auto key = std::make_pair(u.stage, u.microbatch);
         if (u.kind == ir::ActionKind::kForward) {

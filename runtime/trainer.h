@@ -14,6 +14,7 @@
 #include "common/job.h"
 #include "common/status.h"
 #include "runtime/executor.h"
+#include "runtime/transport.h"
 
 namespace pipecast::runtime {
 
@@ -60,6 +61,12 @@ struct TrainOptions {
   bool resume = false;
   // Stop after this many segments in this call (0 = run to the end); for tests of resuming.
   int64_t stop_after = 0;
+  // Multi-process runs (MPI): the devices this process runs, a transport per segment, and a hook
+  // that makes every stage's weights and every microbatch's loss known to this process after a
+  // segment (each process evaluates the whole model). Empty = threads in this process.
+  std::vector<int32_t> local_devices;
+  std::function<std::unique_ptr<Transport>(const ir::Program&)> make_transport;
+  std::function<void(const ir::Program&, ExecutionResult&)> share;
 };
 
 Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& method,
