@@ -48,6 +48,10 @@ class Progress {
 }  // namespace
 
 int RunTrain(const RunOptions& options) {
+  if (options.resume && options.checkpoint_dir.empty()) {
+    std::cerr << "pipecast run: --resume needs --checkpoint-dir DIR\n";
+    return kExitUsage;
+  }
   auto job = ir::LoadJobFile(options.job);
   if (!job.ok()) {
     std::cerr << "pipecast run: " << job.status().message() << "\n";
@@ -112,10 +116,6 @@ int RunTrain(const RunOptions& options) {
     train.on_evaluation = [&](const runtime::MethodTraining& t, const runtime::Evaluation& e) {
       progress.Update(t, e, job->epochs);
     };
-  }
-  if (options.resume && options.checkpoint_dir.empty()) {
-    std::cerr << "pipecast run: --resume needs --checkpoint-dir DIR\n";
-    return kExitUsage;
   }
   if (!options.checkpoint_dir.empty()) {
     if (Status s = MakeDirectories(options.checkpoint_dir); !s.ok()) {

@@ -152,4 +152,76 @@ TEST(Cli, SimIsFastOnTheDefaultScenario) {
   EXPECT_GT(std::count(o.text.begin(), o.text.end(), '\n'), 12 * 8);
 }
 
+constexpr const char* kSmallJob = R"(name: small
+model: {type: mlp, hidden_sizes: [16, 16]}
+data: {dataset: synthetic, train_examples: 512, test_examples: 128}
+optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
+pipeline: {stages: 3, microbatches: 4, microbatch_size: 8}
+epochs: 1
+evaluations: 2
+methods: [1f1b, pipedream, {name: paci, accumulation: 2}]
+)";
+
+TEST(CliRun, TrainsEveryMethodAndWritesReports) {
+  const std::string dir = TempDir("run");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  Output o = Pipecast("run " + dir + "/small.job.yaml -q --format json -o " + dir + "/r.json " +
+                      "--trace " + dir + "/t.json --profile-out " + dir + "/profile.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto j = nlohmann::json::parse(Slurp(dir + "/r.json"));
+  ASSERT_EQ(j["results"].size(), 3u);
+  EXPECT_EQ(j["results"][1]["method"], "pipedream");
+  EXPECT_EQ(j["results"][1]["evaluations"].size(), 2u);
+  EXPECT_EQ(j["results"][1]["stages"][0]["gradient_delay_max"], 2);
+  EXPECT_GT(nlohmann::json::parse(Slurp(dir + "/t.json"))["traceEvents"].size(), 10u);
+  // The measured costs are a scenario the simulator accepts.
+  o = Pipecast("sim " + dir + "/profile.yaml --format csv");
+  EXPECT_EQ(o.status, 0) << o.text;
+  o = Pipecast("run " + dir + "/small.job.yaml -q --methods 1f1b --compare-sim");
+  EXPECT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("simulated/mb"), std::string::npos) << o.text;
+}
+
+TEST(CliRun, BadJobsAreOneClearMessage) {
+  const std::string dir = TempDir("badrun");
+  auto run = [&](const std::string& text) {
+    std::ofstream(dir + "/j.yaml") << text;
+    return Pipecast("run " + dir + "/j.yaml -q");
+  };
+  std::string job = kSmallJob;
+  Output o = run(job.replace(job.find("optimizer:"), 10, "optimiser:"));
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("j.yaml:4:1: unknown key 'optimiser' (did you mean 'optimizer'?)"),
+            std::string::npos)
+      << o.text;
+  job = kSmallJob;
+  o = run(job.replace(job.find("name: sgd"), 9, "name: sgdd"));
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("sgdd"), std::string::npos) << o.text;
+  job = kSmallJob;
+  o = run(job.replace(job.find("stages: 3"), 9, "stages: 9"));
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("5 layers but 9 stages"), std::string::npos) << o.text;
+  o = run("model: [");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("malformed YAML"), std::string::npos) << o.text;
+  o = Pipecast("run " + dir + "/none.yaml");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("no such job file"), std::string::npos) << o.text;
+  o = Pipecast("run " + dir + "/j.yaml --resume");
+  EXPECT_EQ(o.status, 2);
+}
+
+TEST(CliRun, CorruptCheckpointIsRefusedAndLeftAlone) {
+  const std::string dir = TempDir("ckpt");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  std::filesystem::create_directories(dir + "/ck");
+  std::ofstream(dir + "/ck/1f1b.safetensors") << "not a checkpoint";
+  const Output o = Pipecast("run " + dir + "/small.job.yaml -q --methods 1f1b --checkpoint-dir " +
+                            dir + "/ck --resume");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("not a valid safetensors checkpoint"), std::string::npos) << o.text;
+  EXPECT_EQ(Slurp(dir + "/ck/1f1b.safetensors"), "not a checkpoint");
+}
+
 }  // namespace
