@@ -50,8 +50,10 @@ std::string RunTable(const ir::Job& job, const std::vector<runtime::MethodTraini
   s << "job: " << job.name << " (" << job.source << "), " << job.pipeline.stages << " stages, "
     << job.pipeline.microbatches << " x " << job.pipeline.microbatch_size
     << " per minibatch, " << job.epochs << " epochs\n";
+  int width = 26;  // the method column fits the longest label
+  for (const auto& t : results) width = std::max(width, static_cast<int>(Label(t).size()));
   char line[512];
-  std::snprintf(line, sizeof(line), "%-26s %9s %9s %10s %9s %9s %11s  %-18s %s\n", "method",
+  std::snprintf(line, sizeof(line), "%-*s %9s %9s %10s %9s %9s %11s  %-18s %s\n", width, "method",
                 "best acc", "final acc", "final loss", "test ppl", "time", "samples/s",
                 "gap per stage", "delay per stage");
   s << line;
@@ -61,7 +63,7 @@ std::string RunTable(const ir::Job& job, const std::vector<runtime::MethodTraini
     for (const auto& e : t.evaluations) samples += e.samples_per_s;
     const std::string ppl = last.test_perplexity > 0 ? Fixed(last.test_perplexity, 3) : "-";
     std::snprintf(line, sizeof(line),
-                  "%-26s %8.2f%% %8.2f%% %10.4f %9s %8.1fs %11.0f  %-18s %s\n",
+                  "%-*s %8.2f%% %8.2f%% %10.4f %9s %8.1fs %11.0f  %-18s %s\n", width,
                   Label(t).c_str(), 100 * t.best_accuracy, 100 * t.final_accuracy,
                   last.test_loss, ppl.c_str(), t.wall_s, samples / t.evaluations.size(),
                   PerStage(t.stages, false).c_str(), PerStage(t.stages, true).c_str());
