@@ -16,3 +16,7 @@ pipecast_add_test(cli_test
   LIBS nlohmann_json::nlohmann_json)
 add_dependencies(cli_test pipecast)
 target_compile_definitions(cli_test PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")
+
+pipecast_add_test(job_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/common/job_test.cc
+  LIBS pipecast_common)

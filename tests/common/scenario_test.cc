@@ -407,6 +407,7 @@ TEST(ShippedScenarios, EveryFileParsesAndBuildsForEveryMethod) {
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(PIPECAST_SOURCE_DIR "/scenarios")) {
     if (entry.path().extension() != ".yaml") continue;
+    if (entry.path().string().ends_with(".job.yaml")) continue;  // training jobs (job_test)
     ++files;
     SCOPED_TRACE(entry.path().string());
     Result<Scenario> s = LoadScenarioFile(entry.path().string());

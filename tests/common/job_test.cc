@@ -1,0 +1,61 @@
+// Job files: every shipped job parses with the values it states; errors name file:line:col.
+#include "common/job.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace pipecast::ir {
+namespace {
+
+TEST(Jobs, EveryShippedJobParses) {
+  int jobs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(PIPECAST_SOURCE_DIR "/scenarios")) {
+    if (!entry.path().string().ends_with(".job.yaml")) continue;
+    ++jobs;
+    auto j = LoadJobFile(entry.path().string());
+    ASSERT_TRUE(j.ok()) << j.status().message();
+    EXPECT_FALSE(j->methods.empty());
+    EXPECT_GE(j->pipeline.stages, 2);
+  }
+  EXPECT_GE(jobs, 3);
+  auto fashion = LoadJobFile(PIPECAST_SOURCE_DIR "/scenarios/fashion-mlp.job.yaml");
+  ASSERT_TRUE(fashion.ok());
+  EXPECT_EQ(fashion->methods.size(), 12u);
+  EXPECT_EQ(fashion->model.hidden_sizes, (std::vector<int64_t>{256, 128, 64, 64}));
+  EXPECT_DOUBLE_EQ(fashion->optimizer.lr, 0.01);
+  EXPECT_EQ(fashion->lr_schedule.milestones, (std::vector<double>{2}));
+  EXPECT_EQ(fashion->methods[2].params.at("chunks"), "2");
+}
+
+TEST(Jobs, ErrorsNamePositionKeyAndFix) {
+  auto a = ParseJob("model: {type: mlp}\ndata: {dataset: fashion-mnst}\n", "j.yaml");
+  ASSERT_FALSE(a.ok());
+  auto b = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: fashion-mnst}\noptimizer: {name: sgd}\n"
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\nmethods: [1f1b]\n",
+      "j.yaml");
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("j.yaml:2:17: data.dataset 'fashion-mnst' is not one of"),
+            std::string::npos)
+      << b.status().message();
+  EXPECT_NE(b.status().message().find("(did you mean 'fashion-mnist'?)"), std::string::npos);
+  auto c = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd, lr: -1}\n"
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\nmethods: [1f1b]\n",
+      "j.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("j.yaml:3:28: optimizer.lr must be between 0 and 1000, got -1"),
+            std::string::npos)
+      << c.status().message();
+  auto d = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+      "pipeline: {stages: 2, microbatches: 2}\nmethods: [1f1b]\n",
+      "j.yaml");
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("pipeline.microbatch_size is required"), std::string::npos);
+  EXPECT_EQ(LoadJobFile("/no/such.job.yaml").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace pipecast::ir
