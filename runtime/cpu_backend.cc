@@ -44,15 +44,29 @@ void CpuStageBackend::BackwardWeight(int32_t microbatch, std::span<float> grad) 
 }
 
 Tensor LoaderFeed::Input(int32_t microbatch) {
-  return ToTensor(loader_.Get(first_batch_ + microbatch, microbatch_size_).x);
+  models::Batch batch = loader_.Get(first_batch_ + microbatch, microbatch_size_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    labels_[microbatch] = std::move(batch.labels);
+  }
+  return ToTensor(batch.x);
 }
 
 double LoaderFeed::Loss(int32_t microbatch, const Tensor& logits, float scale, Tensor* dlogits) {
-  const models::Batch batch = loader_.Get(first_batch_ + microbatch, microbatch_size_);
+  std::vector<int32_t> labels;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = labels_.find(microbatch);
+    if (it != labels_.end()) {
+      labels = std::move(it->second);
+      labels_.erase(it);
+    }
+  }
+  if (labels.empty()) labels = loader_.Get(first_batch_ + microbatch, microbatch_size_).labels;
   const models::Matrix<float> m = ToMatrix(logits);
-  auto r = models::SoftmaxCrossEntropy<float>(m, batch.labels, scale);
+  auto r = models::SoftmaxCrossEntropy<float>(m, labels, scale);
   *dlogits = ToTensor(r.dlogits);
-  const int64_t correct = models::CountCorrect<float>(m, batch.labels);
+  const int64_t correct = models::CountCorrect<float>(m, labels);
   std::lock_guard<std::mutex> lock(mu_);
   correct_ += correct;
   return r.loss;

@@ -64,6 +64,9 @@ class LoaderFeed : public DataFeed {
   const int64_t first_batch_;
   mutable std::mutex mu_;
   int64_t correct_ = 0;
+  // Labels of microbatches whose input was served, for the loss (the inputs reach the last
+  // stage before its loss is computed, so the batch is gathered once).
+  std::map<int32_t, std::vector<int32_t>> labels_;
 };
 
 Tensor ToTensor(const models::Matrix<float>& m);
