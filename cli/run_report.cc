@@ -130,6 +130,8 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
   };
   std::vector<Sum> f(p.num_stages), b(p.num_stages), i(p.num_stages), w(p.num_stages);
   std::vector<Sum> step(p.num_devices);
+  Sum send;
+  std::vector<int64_t> recv;
   for (int32_t d = 0; d < p.num_devices; ++d) {
     for (size_t k = 0; k < p.devices[d].size(); ++k) {
       const ir::Action& a = p.devices[d][k];
@@ -140,12 +142,22 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
         case ir::ActionKind::kBackwardInput: i[a.stage].total += dur, ++i[a.stage].count; break;
         case ir::ActionKind::kWeightGrad: w[a.stage].total += dur, ++w[a.stage].count; break;
         case ir::ActionKind::kStep: step[d].total += dur, ++step[d].count; break;
-        default: break;
+        case ir::ActionKind::kSendActivation:
+        case ir::ActionKind::kSendGradient: send.total += dur, ++send.count; break;
+        case ir::ActionKind::kRecvActivation:
+        case ir::ActionKind::kRecvGradient: recv.push_back(dur); break;
       }
     }
   }
   sim::CostModel c;
   c.devices.assign(1, sim::DeviceSpec{});
+  // A message costs its sender's hand-over and its receiver's pick-up; the fastest receives
+  // (message already there) measure the pick-up, so the latency is the mean send plus the
+  // 10th-percentile receive.
+  if (!recv.empty()) {
+    std::nth_element(recv.begin(), recv.begin() + recv.size() / 10, recv.end());
+    c.link.latency = send.Mean() + recv[recv.size() / 10];
+  }
   for (int32_t s = 0; s < p.num_stages; ++s) {
     sim::StageCost sc;
     sc.forward = f[s].Mean();
