@@ -151,12 +151,13 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
   }
   sim::CostModel c;
   c.devices.assign(1, sim::DeviceSpec{});
-  // A message costs its sender's hand-over and its receiver's pick-up; the fastest receives
-  // (message already there) measure the pick-up, so the latency is the mean send plus the
-  // 10th-percentile receive.
+  // A message costs its sender's hand-over and its receiver's pick-up, both device time (LogP's
+  // overheads): the mean send, and the 10th-percentile receive (the fastest receives found the
+  // message already there, so they measure the pick-up and not the wait).
+  c.link.send_overhead = send.Mean();
   if (!recv.empty()) {
     std::nth_element(recv.begin(), recv.begin() + recv.size() / 10, recv.end());
-    c.link.latency = send.Mean() + recv[recv.size() / 10];
+    c.link.recv_overhead = recv[recv.size() / 10];
   }
   for (int32_t s = 0; s < p.num_stages; ++s) {
     sim::StageCost sc;

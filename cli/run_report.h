@@ -18,7 +18,8 @@ std::string RunJson(const ir::Job& job, const std::vector<runtime::MethodTrainin
 std::string RunCsv(const ir::Job& job, const std::vector<runtime::MethodTraining>& results);
 
 // Mean measured duration of each action kind per virtual stage in the last segment, as a cost
-// model; the link latency is the measured cost of handing a message over and picking it up.
+// model; the link's send and receive overheads are the measured device time of handing a message
+// over and picking it up.
 sim::CostModel MeasuredCosts(const runtime::MethodTraining& t);
 std::string MeasuredTrace(const runtime::MethodTraining& t);
 std::string ProfileScenario(const ir::Job& job, const runtime::MethodTraining& t);

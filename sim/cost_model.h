@@ -41,6 +41,11 @@ struct DeviceSpec {
 struct LinkSpec {
   TimeNs latency = 0;
   double bandwidth = 0;  // bytes/s; 0 = infinite (transfers take only the latency)
+  // LogP's per-message overheads: device time the sender spends handing a message over (the
+  // transfer starts after it) and the receiver spends picking it up (its receive then waits for
+  // the arrival). 0 = sends and receives take no device time.
+  TimeNs send_overhead = 0;
+  TimeNs recv_overhead = 0;
 };
 
 struct CostModel {

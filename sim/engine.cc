@@ -232,8 +232,16 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
           const TimeNs produced = grad ? bwd_end[slot] : fwd_end[slot];
           PIPECAST_CHECK(produced != kUnknown)
               << "device " << d << " action " << i << ": send before its producer";
+          TimeNs ready = produced;
+          if (cost.link.send_overhead > 0) {  // the sender's device hands the message over
+            const TimeNs s0 = std::max(free, produced);
+            ready = free = s0 + cost.link.send_overhead;
+            st.busy += cost.link.send_overhead;
+            if (st.first_start < 0) st.first_start = s0;
+            st.last_end = free;
+          }
           TimeNs& link_free = LinkFree(links[d], dst);
-          const TimeNs t0 = std::max(produced, link_free);
+          const TimeNs t0 = std::max(ready, link_free);
           const int64_t bytes = sd[a.stage].message_bytes;
           const TimeNs link_end = t0 + sd[a.stage].message_time;
           link_free = link_end;
@@ -250,13 +258,27 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
         }
         case ActionKind::kRecvActivation:
         case ActionKind::kRecvGradient:
+          if (cost.link.recv_overhead > 0) {  // the receiver's device picks the message up
+            const bool grad = a.kind == ActionKind::kRecvGradient;
+            const TimeNs t = (grad ? grad_ready : act_ready)[slot];
+            if (t == kUnknown) {
+              waiting_slot[d] = 2 * static_cast<int64_t>(slot) + (grad ? 1 : 0);
+              goto blocked;
+            }
+            const TimeNs r0 = std::max(free, t);
+            free = r0 + cost.link.recv_overhead;
+            st.busy += cost.link.recv_overhead;
+            if (st.first_start < 0) st.first_start = r0;
+            st.last_end = free;
+            if (record) r.timing[d][i] = {r0, free};
+          }
           if (record) {
             const bool grad = a.kind == ActionKind::kRecvGradient;
             auto& index = grad ? recv_grad_index : recv_act_index;
             if (index.empty()) index.assign(slots, -1);
             index[slot] = static_cast<int32_t>(i);
           }
-          continue;  // the consuming F/B waits for the data; the receive itself takes no time
+          continue;  // the consuming F/B waits for the data
       }
       {
         const TimeNs end = start + dur;
@@ -401,7 +423,8 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
       const auto& index = grad ? recv_grad_index : recv_act_index;
       if (!index.empty() && index[to_slot] >= 0) {
         t.recv_index = index[to_slot];
-        r.timing[t.dst_device][t.recv_index] = {t.arrival, t.arrival};
+        if (cost.link.recv_overhead == 0)
+          r.timing[t.dst_device][t.recv_index] = {t.arrival, t.arrival};
       }
     }
   }

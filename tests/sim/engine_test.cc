@@ -44,6 +44,30 @@ TEST(Engine, TransferTimesAddBandwidthAndLatency) {
   EXPECT_GE(r->transfers[0].recv_index, 0);
 }
 
+// LogP overheads: the sender's device spends send_overhead before the transfer starts, the
+// receiver's device spends recv_overhead after the arrival, both counted as busy time.
+TEST(Engine, SendAndReceiveOverheadsOccupyTheDevices) {
+  const ir::Program p = Lowered("1f1b", 2, 1);
+  CostModel c = UniformCostModel(2, 10, 20);
+  for (auto& s : c.stages) {
+    s.message_bytes = 500;
+    s.optimizer_step = 1;
+  }
+  c.link = {3, 1e11, 2, 4};  // latency 3, 500 bytes = 5 ns, send 2, receive 4
+  auto r = Simulate(p, c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // Device 0: F 0..10, send overhead 10..12, transfer 12..17, arrival 20.
+  // Device 1: receive 20..24, F 24..34, B 34..54, send 54..56, transfer 56..61 -> 64, step 56..57.
+  // Device 0: receive 64..68, B 68..88, step 88..89.
+  EXPECT_EQ(r->stages[1].first_start, 20);
+  EXPECT_EQ(r->stages[1].busy, 4 + 10 + 20 + 2 + 1);
+  EXPECT_EQ(r->stages[0].busy, 10 + 2 + 4 + 20 + 1);
+  EXPECT_EQ(r->makespan, 89);
+  // With zero overheads the same program keeps the earlier semantics.
+  c.link = {3, 1e11, 0, 0};
+  EXPECT_EQ(Simulate(p, c)->makespan, 77);
+}
+
 // Messages on one link direction go one after another: with a slow link, the second activation
 // waits for the first to leave the link.
 TEST(Engine, LinkDirectionIsFifo) {
