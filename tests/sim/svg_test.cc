@@ -2,6 +2,7 @@
 // checked by eye (rendered to PNG); these tests check that it is well-formed standalone SVG with
 // one box per compute action, a legend, an axis and escaped text.
 #include "sim/svg.h"
+#include "sim/timed_run.h"
 
 #include <gtest/gtest.h>
 
@@ -18,69 +19,7 @@ namespace {
 using ir::ActionKind;
 using ir::WeightSource;
 
-// The run of trace_test: 2 devices, 2 microbatches, makespan 22 µs; device 1's second F uses
-// predicted weights, device 0's second B the stash.
-MethodRun TimedRun() {
-  ir::Program p;
-  p.method = "custom";
-  p.num_devices = 2;
-  p.num_stages = 2;
-  p.placement = {0, 1};
-  p.microbatches = 2;
-  p.devices = {{
-                   {ActionKind::kForward, 0, 0, {}},
-                   {ActionKind::kSendActivation, 0, 0, {}},
-                   {ActionKind::kForward, 0, 1, {}},
-                   {ActionKind::kSendActivation, 0, 1, {}},
-                   {ActionKind::kRecvGradient, 0, 0, {}},
-                   {ActionKind::kBackward, 0, 0, {}},
-                   {ActionKind::kRecvGradient, 0, 1, {}},
-                   {ActionKind::kBackward, 0, 1, {WeightSource::kStashed, 0}},
-                   {ActionKind::kStep, -1, -1, {}},
-               },
-               {
-                   {ActionKind::kRecvActivation, 1, 0, {}},
-                   {ActionKind::kForward, 1, 0, {}},
-                   {ActionKind::kBackward, 1, 0, {}},
-                   {ActionKind::kSendGradient, 1, 0, {}},
-                   {ActionKind::kRecvActivation, 1, 1, {}},
-                   {ActionKind::kForward, 1, 1, {WeightSource::kPredicted, 1}},
-                   {ActionKind::kBackward, 1, 1, {}},
-                   {ActionKind::kSendGradient, 1, 1, {}},
-                   {ActionKind::kStep, -1, -1, {}},
-               }};
-  SimResult r;
-  r.makespan = 22'000;
-  r.bubble.idle_fraction = 0.3636;
-  r.timing = {{{0, 2000},
-               {2000, 2000},
-               {2000, 4000},
-               {4000, 4000},
-               {10000, 10000},
-               {10000, 14000},
-               {16000, 16000},
-               {16000, 20000},
-               {20000, 22000}},
-              {{3000, 3000},
-               {3000, 5000},
-               {5000, 9000},
-               {9000, 9000},
-               {9000, 9000},
-               {9000, 11000},
-               {11000, 15000},
-               {15000, 15000},
-               {15000, 17000}}};
-  r.transfers = {{0, 1, 1, 0, 2000, 2000, 3000, 4096},
-                 {0, 1, 3, 4, 4000, 4000, 5000, 4096},
-                 {1, 0, 3, 4, 9000, 9000, 10000, 4096},
-                 {1, 0, 7, 6, 15000, 15000, 16000, 4096}};
-  r.versions = ir::ComputeVersions(p);
-  MethodRun run;
-  run.method = p.method;
-  run.program = std::move(p);
-  run.result = std::move(r);
-  return run;
-}
+using testing_runs::TimedRun;
 
 size_t Count(const std::string& s, const std::string& what) {
   size_t n = 0;
