@@ -2,11 +2,10 @@
 // into a given number of non-empty contiguous parts so that the most expensive part is as cheap
 // as possible; in a pipeline that part bounds the throughput.
 //
-// Many partitions often share the optimal maximum; the one returned has the earliest splits
-// (its list of part starts is lexicographically smallest), so results are reproducible.
-// Method: dynamic programming over prefix sums for the optimal maximum, O(parts * n^2), then a
-// greedy pass that ends each part as early as the remaining items still allow.
-// (sim/partition.h has the simulator's variant, with an extra tie-break on the spread of parts.)
+// It checks its inputs and then uses ir::BalancedPartition (common/partition.h), the simulator's
+// partition, so that a model is cut into the same stages the simulator assumes for the same
+// per-layer costs; ties are broken there (smallest maximum, then most even parts, then the
+// earliest splits).
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/check.h"
-#include "sim/partition.h"
+#include "common/partition.h"
 
 namespace pipecast::sim {
 namespace {
@@ -278,7 +278,7 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
   for (const LayerCost& l : layers) {
     work.push_back(l.forward_flops + l.backward_input_flops + l.backward_weight_flops);
   }
-  return BalancedPartition(work, num_virtual_stages);
+  return ir::BalancedPartition(work, num_virtual_stages);
 }
 
 Result<CostModel> BuildCostModel(const ir::Scenario& scenario, int32_t num_virtual_stages) {

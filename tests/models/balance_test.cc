@@ -12,17 +12,26 @@ namespace pipecast::models {
 namespace {
 
 // Every partition of n items into `parts` parts, in lexicographic order of the starts; returns
-// the first one with the smallest maximum.
+// the first one with the smallest maximum, then the smallest sum of squared part costs (the
+// tie-breaks of common/partition.h).
 std::vector<int32_t> BruteForce(const std::vector<double>& costs, int32_t parts) {
   const auto n = static_cast<int32_t>(costs.size());
   std::vector<int32_t> starts = {0}, best;
-  double best_cost = 0;
+  double best_cost = 0, best_squares = 0;
   std::function<void()> extend = [&]() {
     if (static_cast<int32_t>(starts.size()) == parts) {
       const double c = MaxPartCost(costs, starts);
-      if (best.empty() || c < best_cost) {
+      double squares = 0;
+      for (size_t p = 0; p < starts.size(); ++p) {
+        const int32_t end = p + 1 < starts.size() ? starts[p + 1] : static_cast<int32_t>(costs.size());
+        double part = 0;
+        for (int32_t i = starts[p]; i < end; ++i) part += costs[i];
+        squares += part * part;
+      }
+      if (best.empty() || c < best_cost || (c == best_cost && squares < best_squares)) {
         best = starts;
         best_cost = c;
+        best_squares = squares;
       }
       return;
     }

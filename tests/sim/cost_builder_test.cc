@@ -1,4 +1,4 @@
-// Tests for sim/cost_builder.h and sim/partition.h: BalancedPartition against brute force, the
+// Tests for sim/cost_builder.h and common/partition.h: BalancedPartition against brute force, the
 // GPT-2 Medium numbers worked out by hand, interleaved splitting of explicit and model costs.
 #include "sim/cost_builder.h"
 
@@ -11,10 +11,13 @@
 #include <vector>
 
 #include "common/scenario.h"
-#include "sim/partition.h"
+#include "common/partition.h"
 
 namespace pipecast::sim {
 namespace {
+
+using ir::BalancedPartition;
+using ir::PartCosts;
 
 // ---- BalancedPartition ----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace pipecast::sim {
+namespace pipecast::ir {
 
 // Returns the index of the first layer of each part (so the result starts with 0 and has `parts`
 // increasing entries); part p holds layers [result[p], result[p + 1]).
@@ -27,4 +27,4 @@ std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, i
 std::vector<double> PartCosts(const std::vector<double>& layer_costs,
                               const std::vector<int32_t>& starts);
 
-}  // namespace pipecast::sim
+}  // namespace pipecast::ir

@@ -1,4 +1,4 @@
-#include "sim/partition.h"
+#include "common/partition.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "common/check.h"
 
-namespace pipecast::sim {
+namespace pipecast::ir {
 
 std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, int32_t parts) {
   const size_t n = layer_costs.size();
@@ -95,4 +95,4 @@ std::vector<double> PartCosts(const std::vector<double>& layer_costs,
   return costs;
 }
 
-}  // namespace pipecast::sim
+}  // namespace pipecast::ir
