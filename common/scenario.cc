@@ -32,7 +32,7 @@ using YAML::Node;
 constexpr int64_t kMaxStages = 4096;
 constexpr int64_t kMaxMicrobatches = 1'000'000;
 constexpr int64_t kMaxModelDimension = 1 << 24;  // hidden, heads, sequence
-// Layers are partitioned by an O(stages * layers^2) dynamic program (sim/partition.h); real
+// Layers are partitioned by an O(stages * layers^2) dynamic program (common/partition.h); real
 // models have at most a few hundred blocks.
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxVocabulary = 1'000'000'000;

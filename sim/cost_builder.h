@@ -9,7 +9,7 @@
 // the head (final LayerNorm + LM head). Each layer's FLOPs (the zero-bubble paper's per-block
 // split into F, B = input gradient and W = weight gradient) become times at
 // peak_flops * efficiency. With one chunk per device the layers are split by BalancedPartition
-// (sim/partition.h) on F + B + W; with v > 1 chunks every virtual stage gets layers / (D * v)
+// (common/partition.h) on F + B + W; with v > 1 chunks every virtual stage gets layers / (D * v)
 // blocks (the embedding joins the first, the head the last), as Megatron-LM does, which is why
 // v must divide layers / D.
 #pragma once
