@@ -28,11 +28,14 @@ Tensor CpuStageBackend::Forward(int32_t microbatch, std::span<const float> weigh
 }
 
 Tensor CpuStageBackend::BackwardInput(int32_t microbatch, std::span<const float> weights,
-                                      const Tensor& dy) {
+                                      const Tensor& dy, bool need_dx) {
   auto it = saved_.find(microbatch);
   PIPECAST_CHECK(it != saved_.end()) << "backward of microbatch " << microbatch
                                      << " before its forward";
-  return ToTensor(stage_.BackwardInput(weights, ToMatrix(dy), &it->second));
+  // The stage still runs every layer's BackwardInput (it records what BackwardWeight needs);
+  // only the copy of an unused input gradient is skipped.
+  models::Matrix<float> dx = stage_.BackwardInput(weights, ToMatrix(dy), &it->second);
+  return need_dx ? ToTensor(dx) : Tensor();
 }
 
 void CpuStageBackend::BackwardWeight(int32_t microbatch, std::span<float> grad) {

@@ -21,8 +21,8 @@ class CpuStageBackend : public StageBackend {
   explicit CpuStageBackend(models::Stage<float> stage) : stage_(std::move(stage)) {}
   int64_t num_params() const override { return stage_.num_params(); }
   Tensor Forward(int32_t microbatch, std::span<const float> weights, const Tensor& x) override;
-  Tensor BackwardInput(int32_t microbatch, std::span<const float> weights,
-                       const Tensor& dy) override;
+  Tensor BackwardInput(int32_t microbatch, std::span<const float> weights, const Tensor& dy,
+                       bool need_dx) override;
   void BackwardWeight(int32_t microbatch, std::span<float> grad) override;
 
  private:

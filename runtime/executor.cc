@@ -293,7 +293,7 @@ Status DeviceWorker::Run() {
         if (!dy.ok()) return dy.status();
         VersionUse use;
         std::span<const float> w = Resolve(a, &use);
-        Tensor dx = stages_[a.stage]->BackwardInput(a.microbatch, w, *dy);
+        Tensor dx = stages_[a.stage]->BackwardInput(a.microbatch, w, *dy, a.stage > 0);
         trace.push_back(use);
         if (a.kind == ActionKind::kBackward) {
           stages_[a.stage]->BackwardWeight(a.microbatch, grad_[a.stage]);

@@ -19,8 +19,10 @@ class StageBackend {
   virtual ~StageBackend() = default;
   virtual int64_t num_params() const = 0;
   virtual Tensor Forward(int32_t microbatch, std::span<const float> weights, const Tensor& x) = 0;
+  // The input gradient; when `need_dx` is false (stage 0: nobody consumes it) the backend may
+  // return an empty tensor and skip producing it.
   virtual Tensor BackwardInput(int32_t microbatch, std::span<const float> weights,
-                               const Tensor& dy) = 0;
+                               const Tensor& dy, bool need_dx) = 0;
   // grad += weight gradient of the microbatch; releases its saved activations.
   virtual void BackwardWeight(int32_t microbatch, std::span<float> grad) = 0;
 };

@@ -32,7 +32,8 @@ class LinearBackend : public StageBackend {
     saved_x_[mb] = x;
     return y;
   }
-  Tensor BackwardInput(int32_t mb, std::span<const float> w, const Tensor& dy) override {
+  Tensor BackwardInput(int32_t mb, std::span<const float> w, const Tensor& dy,
+                       bool /*need_dx*/) override {
     Tensor dx(dy.rows, kWidth);
     for (int64_t r = 0; r < dy.rows; ++r)
       for (int64_t k = 0; k < kWidth; ++k) {
@@ -147,7 +148,7 @@ inline std::vector<std::vector<float>> Sequential(int32_t stages, int32_t m, int
       Tensor dy;
       feed.Loss(j, x, 1.0f / static_cast<float>(m), &dy);
       for (int32_t s = stages - 1; s >= 0; --s) {
-        dy = setup.stages[s]->BackwardInput(j, w[s], dy);
+        dy = setup.stages[s]->BackwardInput(j, w[s], dy, true);
         setup.stages[s]->BackwardWeight(j, grad[s]);
       }
     }
