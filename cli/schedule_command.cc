@@ -73,9 +73,15 @@ int RunMethods() {
     for (const ir::ParamInfo& p : m.params) {
       std::cout << "    " << p.name << " (default: "
                 << (p.default_value.empty() ? "see help" : p.default_value) << ")";
-      if (!p.choices.empty()) {
-        std::cout << " one of:";
-        for (const auto& c : p.choices) std::cout << " " << c;
+      switch (p.type) {
+        case ir::ParamType::kChoice:
+          std::cout << " one of:";
+          for (const auto& c : p.choices) std::cout << " " << c;
+          break;
+        case ir::ParamType::kPositiveInt: std::cout << " a positive integer"; break;
+        case ir::ParamType::kNonNegativeInt: std::cout << " a non-negative integer"; break;
+        case ir::ParamType::kFraction: std::cout << " a number in [0, 1)"; break;
+        case ir::ParamType::kPositiveIntOrAuto: std::cout << " a positive integer or auto"; break;
       }
       std::cout << "\n        " << p.help << "\n";
     }

@@ -30,7 +30,8 @@ const std::vector<MethodEntry>& Registry() {
                   {}},
                  BuildOneFOneB});
     r.push_back({{"interleaved", "Interleaved 1F1B (Megatron-LM): v chunks per device", false,
-                  {{"chunks", "2", "model chunks (virtual stages) per device, >= 1", {}}}},
+                  {{"chunks", "2", "model chunks (virtual stages) per device, >= 1",
+                    ParamType::kPositiveInt, {}}}},
                  BuildInterleaved});
     r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}},
                  BuildZbH1});
@@ -40,7 +41,7 @@ const std::vector<MethodEntry>& Registry() {
     r.push_back({{"pipedream", "PipeDream: asynchronous 1F1B with weight stashing", true,
                   {{"vertical_sync", "false",
                     "every stage uses the weight version stage 0 used for the input",
-                    {"true", "false"}}}},
+                    ParamType::kChoice, {"true", "false"}}}},
                  BuildPipeDream});
     r.push_back({{"pipedream-2bw",
                   "PipeDream-2BW: double-buffered weights, one step per minibatch", true, {}},
@@ -49,15 +50,15 @@ const std::vector<MethodEntry>& Registry() {
                   {{"variant", "v1",
                     "v1: predict in F and B with the paper's two horizons; v2: predict once "
                     "with s = D-k-1 and reuse in B",
-                    {"v1", "v2"}}}},
+                    ParamType::kChoice, {"v1", "v2"}}}},
                  BuildSpecTrain});
     r.push_back({{"xpipe", "XPipe: Adam-based prediction for a bellwether per minibatch", true,
                   {{"horizon", "schedule",
                     "schedule: s reaches the version sequential training uses for the "
                     "minibatch (matches the paper's figure); formula: the seed closed forms",
-                    {"schedule", "formula"}},
+                    ParamType::kChoice, {"schedule", "formula"}},
                    {"rounding", "half_even", "rounding of the formula horizons",
-                    {"half_even", "half_up"}}}},
+                    ParamType::kChoice, {"half_even", "half_up"}}}},
                  BuildXPipe});
     r.push_back({{"pipemare",
                   "PipeMare: asynchronous, learning-rate rescheduling and discrepancy "
@@ -65,28 +66,29 @@ const std::vector<MethodEntry>& Registry() {
                   true,
                   {{"correction", "true", "backward uses weights corrected toward the "
                                           "forward's (T2)",
-                    {"true", "false"}},
+                    ParamType::kChoice, {"true", "false"}},
                    {"lr_warmup_steps", "0", "K of the T1 learning-rate rescheduling (executor)",
-                    {}},
+                    ParamType::kNonNegativeInt, {}},
                    {"decay", "0.5", "velocity decay constant of the correction (executor)",
-                    {}}}},
+                    ParamType::kFraction, {}}}},
                  BuildPipeMare});
     r.push_back({{"pipeoptim", "PipeOptim: optimizer-dependent weight prediction", true,
                   {{"horizon", "paper", "paper: s = D-k-1; code: s = D-k (official code)",
-                    {"paper", "code"}},
+                    ParamType::kChoice, {"paper", "code"}},
                    {"optimizer", "sgdm", "optimizer whose update rule gives dW (executor)",
-                    {"sgdm", "adam", "adamw"}},
+                    ParamType::kChoice, {"sgdm", "adam", "adamw"}},
                    {"delta", "paper",
                     "paper: Table I; exact: the last applied step incl. decoupled weight "
                     "decay; code: the official code's look-ahead",
-                    {"paper", "exact", "code"}}}},
+                    ParamType::kChoice, {"paper", "exact", "code"}}}},
                  BuildPipeOptim});
     r.push_back({{"paci", "PACI: local gradient accumulation bounds version drift", true,
                   {{"accumulation", "",
-                    "backwards per optimizer step a (default: microbatches)", {}},
+                    "backwards per optimizer step a (default: microbatches)",
+                    ParamType::kPositiveInt, {}},
                    {"allowed_lagging", "auto",
                     "in-flight forward cap per stage: auto = D-k, or an integer for all stages",
-                    {}}}},
+                    ParamType::kPositiveIntOrAuto, {}}}},
                  BuildPaci});
     return r;
   }();
@@ -100,9 +102,39 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return ec == std::errc() && ptr == end;
 }
 
-bool IsIntegerParam(const std::string& method, const std::string& key) {
-  return key == "chunks" || key == "accumulation" || key == "lr_warmup_steps" ||
-         (method == "paci" && key == "allowed_lagging");
+
+// Ok if `value` is what `info` accepts; else a message naming the method, key and what is valid.
+Status CheckValue(const std::string& method, const ParamInfo& info, const std::string& value) {
+  const std::string where = "parameter '" + info.name + "' of method '" + method + "'";
+  constexpr int64_t kMax = 1 << 20;
+  int64_t v = 0;
+  switch (info.type) {
+    case ParamType::kChoice: {
+      if (std::find(info.choices.begin(), info.choices.end(), value) != info.choices.end())
+        return Status::Ok();
+      std::string msg = where + " must be one of";
+      for (const auto& c : info.choices) msg += " " + c;
+      return InvalidArgument(msg + ", got '" + value + "'");
+    }
+    case ParamType::kPositiveIntOrAuto:
+      if (value == "auto") return Status::Ok();
+      [[fallthrough]];
+    case ParamType::kPositiveInt:
+      if (ParseInt(value, &v) && v >= 1 && v <= kMax) return Status::Ok();
+      return InvalidArgument(where + " must be a positive integer" +
+                             (info.type == ParamType::kPositiveIntOrAuto ? " or auto" : "") +
+                             ", got '" + value + "'");
+    case ParamType::kNonNegativeInt:
+      if (ParseInt(value, &v) && v >= 0 && v <= kMax) return Status::Ok();
+      return InvalidArgument(where + " must be a non-negative integer, got '" + value + "'");
+    case ParamType::kFraction: {
+      char* end = nullptr;
+      const double d = std::strtod(value.c_str(), &end);
+      if (!value.empty() && *end == '\0' && d >= 0.0 && d < 1.0) return Status::Ok();
+      return InvalidArgument(where + " must be a number in [0, 1), got '" + value + "'");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -207,29 +239,7 @@ Result<Program> Generate(const GenerateOptions& o) {
       }
       return InvalidArgument(msg);
     }
-    if (!info->choices.empty() &&
-        std::find(info->choices.begin(), info->choices.end(), value) == info->choices.end()) {
-      std::string msg = "parameter '" + key + "' of method '" + o.method + "' must be one of";
-      for (const auto& c : info->choices) msg += " " + c;
-      msg += ", got '" + value + "'";
-      return InvalidArgument(msg);
-    }
-    if (IsIntegerParam(o.method, key) && !(key == "allowed_lagging" && value == "auto")) {
-      int64_t v = 0;
-      if (!ParseInt(value, &v) || v < (key == "lr_warmup_steps" ? 0 : 1) || v > kMaxCount) {
-        return InvalidArgument("parameter '" + key + "' of method '" + o.method +
-                               "' must be a " +
-                               (key == "lr_warmup_steps" ? "non-negative" : "positive") +
-                               " integer, got '" + value + "'");
-      }
-    }
-    if (key == "decay") {
-      char* end = nullptr;
-      const double d = std::strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !(d >= 0.0 && d < 1.0))
-        return InvalidArgument("parameter 'decay' of method '" + o.method +
-                               "' must be a number in [0, 1), got '" + value + "'");
-    }
+    if (Status valid = CheckValue(o.method, *info, value); !valid.ok()) return valid;
     ctx.params[key] = value;
   }
   if (o.method == "paci" && ctx.params["accumulation"].empty())

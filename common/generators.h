@@ -19,11 +19,21 @@
 
 namespace pipecast::ir {
 
+// What values a method parameter takes.
+enum class ParamType {
+  kChoice,          // one of `choices`
+  kPositiveInt,     // an integer >= 1
+  kNonNegativeInt,  // an integer >= 0
+  kFraction,        // a number in [0, 1)
+  kPositiveIntOrAuto,  // an integer >= 1, or "auto"
+};
+
 struct ParamInfo {
   std::string name;
   std::string default_value;  // as text; "" = no default (computed, see help)
   std::string help;
-  std::vector<std::string> choices;  // empty = any value of the documented type
+  ParamType type = ParamType::kChoice;
+  std::vector<std::string> choices;  // for kChoice
 };
 
 struct MethodInfo {

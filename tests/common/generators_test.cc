@@ -132,6 +132,20 @@ TEST(Errors, BadParameterValues) {
             std::string::npos);
   auto c = Generate({"paci", 4, 8, 1, 1, {{"accumulation", "0"}}});
   EXPECT_FALSE(c.ok());
+  auto d = Generate({"pipemare", 4, 8, 1, 1, {{"decay", "1.5"}}});
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("'decay' of method 'pipemare' must be a number in [0, 1)"),
+            std::string::npos);
+  auto e = Generate({"pipemare", 4, 8, 1, 1, {{"lr_warmup_steps", "-3"}}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("must be a non-negative integer, got '-3'"),
+            std::string::npos);
+  EXPECT_TRUE(Generate({"paci", 4, 8, 1, 1, {{"allowed_lagging", "auto"}}}).ok());
+  EXPECT_TRUE(Generate({"paci", 4, 8, 1, 1, {{"allowed_lagging", "2"}}}).ok());
+  auto f = Generate({"paci", 4, 8, 1, 1, {{"allowed_lagging", "many"}}});
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("must be a positive integer or auto, got 'many'"),
+            std::string::npos);
 }
 
 TEST(Errors, Preconditions) {
