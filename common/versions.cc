@@ -140,6 +140,23 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
         ++n;
         ++t.steps[d];
         live = std::max(live, held.distinct());
+      } else if (simple && UsesWeights(a.kind) &&
+                 (a.weights.source == WeightSource::kCurrent ||
+                  a.weights.source == WeightSource::kPredicted)) {
+        // Fast path: only the current weights exist on this device (plus, while a predicting
+        // action runs, its scratch copy); nothing else to track.
+        VersionRecord& r =
+            t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch];
+        const int32_t horizon =
+            a.weights.source == WeightSource::kPredicted ? a.weights.value : 0;
+        if (a.kind == ActionKind::kForward) {
+          r.f_counter = r.f_version = n;
+          r.f_horizon = horizon;
+        } else {
+          r.b_counter = r.b_version = n;
+          r.b_horizon = horizon;
+        }
+        if (horizon > 0) live = 2;
       } else if (UsesWeights(a.kind)) {
         const size_t idx = static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch;
         VersionRecord& r = t.records[idx];
