@@ -55,6 +55,19 @@ class CopySet {
   int32_t distinct_ = 0;
 };
 
+// Records what an F (or a B/I) used: steps taken, version, horizon.
+void Note(VersionRecord& r, ActionKind kind, int32_t counter, int32_t version, int32_t horizon) {
+  if (kind == ActionKind::kForward) {
+    r.f_counter = counter;
+    r.f_version = version;
+    r.f_horizon = horizon;
+  } else {
+    r.b_counter = counter;
+    r.b_version = version;
+    r.b_horizon = horizon;
+  }
+}
+
 CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
   switch (src) {
     case WeightSource::kPredicted: return {version, value > 0 ? value : 0};
@@ -129,7 +142,7 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
         // explicit reference still needs it.
         held.Add({n + 1, 0});
         if (uses_2bw) {
-          held.Add({n + 1 - 1, 0});  // becomes the older buffer
+          held.Add({n, 0});  // becomes the older buffer
           if (n >= 1) held.Remove({n - 1, 0});
         }
         if (uses_explicit && static_cast<size_t>(n) < explicit_last_use.size() &&
@@ -149,13 +162,7 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
             t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch];
         const int32_t horizon =
             a.weights.source == WeightSource::kPredicted ? a.weights.value : 0;
-        if (a.kind == ActionKind::kForward) {
-          r.f_counter = r.f_version = n;
-          r.f_horizon = horizon;
-        } else {
-          r.b_counter = r.b_version = n;
-          r.b_horizon = horizon;
-        }
+        Note(r, a.kind, n, n, horizon);
         if (horizon > 0) live = 2;
       } else if (UsesWeights(a.kind)) {
         const size_t idx = static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch;
@@ -178,18 +185,15 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
         CopyKey key = KeyOf(src, version, horizon);
         if (src == WeightSource::kStashed && IsBackward(a.kind) && uses_stash) key = f_key[idx];
         if (version >= 0 && !held.Contains(key)) live = held.distinct() + 1;  // scratch copy
-        if (a.kind == ActionKind::kForward) {
-          r.f_counter = n;
-          r.f_version = version;
-          r.f_horizon = src == WeightSource::kCorrected ? 0 : horizon;
+        const bool forward = a.kind == ActionKind::kForward;
+        Note(r, a.kind, n, version,
+             forward && src == WeightSource::kCorrected ? 0 : horizon);
+        if (forward) {
           if (uses_stash) {
             f_key[idx] = key;
             if (b_stashes[idx] && version >= 0) held.Add(key);
           }
         } else {
-          r.b_counter = n;
-          r.b_version = version;
-          r.b_horizon = horizon;
           if (src == WeightSource::kStashed && uses_stash && r.f_version >= 0 &&
               f_key[idx].version >= 0) {
             held.Remove(f_key[idx]);
