@@ -126,6 +126,10 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
   const ir::Program& p = t.last_program;
   struct Sum {
     int64_t total = 0, count = 0;
+    void Add(int64_t d) {
+      total += d;
+      ++count;
+    }
     sim::TimeNs Mean() const { return count ? total / count : 0; }
   };
   std::vector<Sum> f(p.num_stages), b(p.num_stages), i(p.num_stages), w(p.num_stages);
@@ -137,13 +141,13 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
       const ir::Action& a = p.devices[d][k];
       const int64_t dur = t.last_timing[d][k].end_ns - t.last_timing[d][k].start_ns;
       switch (a.kind) {
-        case ir::ActionKind::kForward: f[a.stage].total += dur, ++f[a.stage].count; break;
-        case ir::ActionKind::kBackward: b[a.stage].total += dur, ++b[a.stage].count; break;
-        case ir::ActionKind::kBackwardInput: i[a.stage].total += dur, ++i[a.stage].count; break;
-        case ir::ActionKind::kWeightGrad: w[a.stage].total += dur, ++w[a.stage].count; break;
-        case ir::ActionKind::kStep: step[d].total += dur, ++step[d].count; break;
+        case ir::ActionKind::kForward: f[a.stage].Add(dur); break;
+        case ir::ActionKind::kBackward: b[a.stage].Add(dur); break;
+        case ir::ActionKind::kBackwardInput: i[a.stage].Add(dur); break;
+        case ir::ActionKind::kWeightGrad: w[a.stage].Add(dur); break;
+        case ir::ActionKind::kStep: step[d].Add(dur); break;
         case ir::ActionKind::kSendActivation:
-        case ir::ActionKind::kSendGradient: send.total += dur, ++send.count; break;
+        case ir::ActionKind::kSendGradient: send.Add(dur); break;
         case ir::ActionKind::kRecvActivation:
         case ir::ActionKind::kRecvGradient: recv.push_back(dur); break;
       }
