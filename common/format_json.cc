@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/format_text.h"
+#include "common/generators.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -71,6 +72,9 @@ class JsonReader {
         }
       }
     }
+    auto options = MethodOptionsFor(p.method, p.params);
+    if (!options.ok()) return Error("params", options.status().message());
+    p.options = *options;
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "devices", true, 1, kMaxCount, p.num_devices));
     p.num_stages = p.num_devices;
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "stages", false, 1, kMaxCount, p.num_stages));

@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/generators.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -263,6 +264,10 @@ class TextParser {
         return Error(it->second.line, it->second.column, "'method' takes one value");
       }
       p.method = std::string(it->second.values.front().text);
+      auto options = MethodOptionsFor(p.method, p.params);
+      if (!options.ok())
+        return Error(it->second.line, it->second.column, options.status().message());
+      p.options = *options;
     }
     PIPECAST_RETURN_IF_ERROR(ReadCount("devices", 1, kMaxCount, p.num_devices));
     p.num_stages = p.num_devices;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 
 #include "common/generators_internal.h"
@@ -70,13 +71,15 @@ const std::vector<MethodEntry>& Registry() {
                    {"lr_warmup_steps", "0", "K of the T1 learning-rate rescheduling (executor)",
                     ParamType::kNonNegativeInt, {}},
                    {"decay", "0.5", "velocity decay constant of the correction (executor)",
-                    ParamType::kFraction, {}}}},
+                    ParamType::kFraction, {}},
+                   {"decay_scaling", "shared",
+                    "shared: one decay for every stage; per_stage: decay^(1/tau_k) with tau_k "
+                    "the stage's delay (executor)",
+                    ParamType::kChoice, {"shared", "per_stage"}}}},
                  BuildPipeMare});
     r.push_back({{"pipeoptim", "PipeOptim: optimizer-dependent weight prediction", true,
                   {{"horizon", "paper", "paper: s = D-k-1; code: s = D-k (official code)",
                     ParamType::kChoice, {"paper", "code"}},
-                   {"optimizer", "sgdm", "optimizer whose update rule gives dW (executor)",
-                    ParamType::kChoice, {"sgdm", "adam", "adamw"}},
                    {"delta", "paper",
                     "paper: Table I; exact: the last applied step incl. decoupled weight "
                     "decay; code: the official code's look-ahead",
@@ -185,21 +188,24 @@ Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device) {
 
 }  // namespace internal
 
-Result<Program> Generate(const GenerateOptions& o) {
-  const MethodEntry* entry = nullptr;
+namespace {
+
+// The registry entry of `method`, or an error naming the known methods.
+Result<const MethodEntry*> FindEntry(const std::string& method) {
   std::vector<std::string> names;
   for (const auto& e : Registry()) {
+    if (e.info.name == method) return &e;
     names.push_back(e.info.name);
-    if (e.info.name == o.method) entry = &e;
   }
-  if (entry == nullptr) {
-    std::string msg = "unknown method '" + o.method + "'";
-    const std::string guess = DidYouMean(o.method, names);
-    if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
-    msg += "; known methods:";
-    for (const auto& n : names) msg += " " + n;
-    return InvalidArgument(msg);
-  }
+  std::string msg = "unknown method '" + method + "'";
+  const std::string guess = DidYouMean(method, names);
+  if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
+  msg += "; known methods:";
+  for (const auto& n : names) msg += " " + n;
+  return InvalidArgument(msg);
+}
+
+Status CheckSizes(const GenerateOptions& o) {
   constexpr int32_t kMaxCount = 1 << 20;
   if (o.devices < 1 || o.devices > kMaxCount)
     return InvalidArgument("stages (devices) must be between 1 and 1048576, got " +
@@ -216,19 +222,31 @@ Result<Program> Generate(const GenerateOptions& o) {
   if (o.microbatch_size < 1)
     return InvalidArgument("microbatch_size must be >= 1, got " +
                            std::to_string(o.microbatch_size));
+  return Status::Ok();
+}
 
-  internal::BuildContext ctx{o, {}};
+// Parameters that existed once and were removed, with what to do instead.
+std::string RemovedParameterHint(const std::string& method, const std::string& key) {
+  if (method == "pipeoptim" && key == "optimizer")
+    return "; it was removed: ΔW follows the optimizer of the job, so drop this key";
+  return "";
+}
+
+// Every parameter of the method: the given ones, checked, and the defaults of the others.
+Result<std::map<std::string, std::string>> CompleteParams(
+    const MethodInfo& info, const std::map<std::string, std::string>& given) {
+  std::map<std::string, std::string> params;
   std::vector<std::string> keys;
-  for (const ParamInfo& p : entry->info.params) {
+  for (const ParamInfo& p : info.params) {
     keys.push_back(p.name);
-    ctx.params[p.name] = p.default_value;
+    params[p.name] = p.default_value;
   }
-  for (const auto& [key, value] : o.params) {
-    const ParamInfo* info = nullptr;
-    for (const ParamInfo& p : entry->info.params)
-      if (p.name == key) info = &p;
-    if (info == nullptr) {
-      std::string msg = "method '" + o.method + "' has no parameter '" + key + "'";
+  for (const auto& [key, value] : given) {
+    const ParamInfo* param = nullptr;
+    for (const ParamInfo& p : info.params)
+      if (p.name == key) param = &p;
+    if (param == nullptr) {
+      std::string msg = "method '" + info.name + "' has no parameter '" + key + "'";
       const std::string guess = DidYouMean(key, keys);
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
       if (keys.empty()) {
@@ -237,14 +255,77 @@ Result<Program> Generate(const GenerateOptions& o) {
         msg += "; its parameters:";
         for (const auto& k : keys) msg += " " + k;
       }
-      return InvalidArgument(msg);
+      return InvalidArgument(msg + RemovedParameterHint(info.name, key));
     }
-    if (Status valid = CheckValue(o.method, *info, value); !valid.ok()) return valid;
-    ctx.params[key] = value;
+    if (Status valid = CheckValue(info.name, *param, value); !valid.ok()) return valid;
+    params[key] = value;
   }
+  return params;
+}
+
+// The typed form of complete, checked parameters. PACI's empty accumulation means "M" and is
+// filled in by the caller.
+MethodOptions TypedOptions(const std::string& method,
+                           const std::map<std::string, std::string>& params) {
+  auto get = [&](const char* key) -> const std::string& { return params.at(key); };
+  auto integer = [&](const char* key) {
+    int64_t v = 0;
+    ParseInt(get(key), &v);
+    return v;
+  };
+  MethodOptions o;
+  if (method == "interleaved") o.chunks = static_cast<int32_t>(integer("chunks"));
+  if (method == "pipedream") o.vertical_sync = get("vertical_sync") == "true";
+  if (method == "spectrain") o.delta = DeltaRule::kSpecTrain;
+  if (method == "xpipe") o.delta = DeltaRule::kXPipe;
+  if (method == "pipeoptim") {
+    const std::string& d = get("delta");
+    o.delta = d == "exact" ? DeltaRule::kExact : d == "code" ? DeltaRule::kCode : DeltaRule::kPaper;
+  }
+  if (method == "pipemare") {
+    o.pipemare.correction = get("correction") == "true";
+    o.pipemare.lr_warmup_steps = integer("lr_warmup_steps");
+    o.pipemare.decay = std::strtod(get("decay").c_str(), nullptr);
+    o.pipemare.decay_scaling =
+        get("decay_scaling") == "per_stage" ? DecayScaling::kPerStage : DecayScaling::kShared;
+  }
+  if (method == "paci") {
+    if (!get("accumulation").empty())
+      o.accumulation = static_cast<int32_t>(integer("accumulation"));
+    if (get("allowed_lagging") != "auto")
+      o.allowed_lagging = static_cast<int32_t>(integer("allowed_lagging"));
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<MethodOptions> MethodOptionsFor(const std::string& method,
+                                       const std::map<std::string, std::string>& params) {
+  const MethodInfo* info = FindMethod(method);
+  if (info == nullptr) return MethodOptions{};
+  std::map<std::string, std::string> known;
+  for (const auto& [key, value] : params) {
+    for (const ParamInfo& p : info->params)
+      if (p.name == key) known.emplace(key, value);
+  }
+  auto complete = CompleteParams(*info, known);
+  if (!complete.ok()) return complete.status();
+  return TypedOptions(method, *complete);
+}
+
+Result<Program> Generate(const GenerateOptions& o) {
+  auto entry = FindEntry(o.method);
+  if (!entry.ok()) return entry.status();
+  PIPECAST_RETURN_IF_ERROR(CheckSizes(o));
+  auto params = CompleteParams((*entry)->info, o.params);
+  if (!params.ok()) return params.status();
+  internal::BuildContext ctx{o, std::move(*params)};
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
-  return entry->build(ctx);
+  auto program = (*entry)->build(ctx);
+  if (program.ok()) program->options = TypedOptions(o.method, ctx.params);
+  return program;
 }
 
 }  // namespace pipecast::ir

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/ir.h"
+#include "common/method_options.h"
 #include "common/status.h"
 
 namespace pipecast::ir {
@@ -58,7 +59,15 @@ struct GenerateOptions {
 
 // Errors (kInvalidArgument) for unknown methods or parameters (with a "did you mean"), values
 // out of range, and violated preconditions (e.g. microbatches < devices for pipedream-2bw).
+// The program's `options` are the parameters typed (MethodOptionsFor).
 Result<Program> Generate(const GenerateOptions& options);
+
+// The typed options of `method` with `params` (missing ones take their defaults), for the
+// schedule-file readers: the values of the method's parameters are checked as Generate checks
+// them; keys the method does not define are ignored (a file may carry its own notes), and a
+// method pipecast does not know (a hand-written "custom" schedule) has the default options.
+Result<MethodOptions> MethodOptionsFor(const std::string& method,
+                                       const std::map<std::string, std::string>& params);
 
 // The closest candidate to `word` by edit distance, or "" if none is close.
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates);

@@ -10,7 +10,7 @@
 // uses (current, stashed, predicted with a horizon, one of 2BW's buffers, corrected, or an
 // explicit version). Version numbers count optimizer Steps on the action's device: version n is
 // the weights after n Steps of that device. Both engines resolve a WeightRef the same way
-// (versions.h), so the simulator's version accounting and the executor's version trace agree.
+// (version_plan.h), so the simulator's version accounting and the executor's version trace agree.
 //
 // This header is plain C++: no CUDA, Eigen or Boost. Enum values are serialised: do not renumber.
 #pragma once
@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/method_options.h"
 
 namespace pipecast::ir {
 
@@ -71,6 +73,8 @@ struct Program {
   std::string method = "custom";
   // Method parameters as given (key=value); generators document and validate their keys.
   std::map<std::string, std::string> params;
+  // The same parameters, typed (method_options.h); what every consumer reads.
+  MethodOptions options;
   int32_t num_devices = 1;
   int32_t num_stages = 1;           // virtual stages; stage 0 holds the input layers
   std::vector<int32_t> placement;   // placement[stage] = device

@@ -11,7 +11,7 @@
 
 #include "common/format_text.h"
 #include "common/lower.h"
-#include "common/versions.h"
+#include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
@@ -410,7 +410,7 @@ class Validator {
   // Declared weight-version limits hold (static accounting, versions.h).
   void CheckLiveVersions() {
     if (p_.max_live_versions.empty()) return;
-    const VersionTable table = ComputeVersions(p_);
+    const VersionPlan table = BuildVersionPlan(p_);
     for (int32_t d = 0; d < p_.num_devices; ++d) {
       const int32_t live = table.live_versions_max[d];
       if (live > p_.max_live_versions[d]) {

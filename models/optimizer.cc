@@ -361,22 +361,6 @@ Result<OptimizerKind> ParseOptimizerKind(std::string_view name) {
                          "': expected sgd, adam, adamw, rmsprop or lion");
 }
 
-std::string_view DeltaRuleName(DeltaRule rule) {
-  switch (rule) {
-    case DeltaRule::kPaper:
-      return "paper";
-    case DeltaRule::kExact:
-      return "exact";
-    case DeltaRule::kCode:
-      return "code";
-    case DeltaRule::kSpecTrain:
-      return "spectrain";
-    case DeltaRule::kXPipe:
-      return "xpipe";
-  }
-  return "?";
-}
-
 Result<DeltaRule> ParseDeltaRule(std::string_view name) {
   for (DeltaRule r : {DeltaRule::kPaper, DeltaRule::kExact, DeltaRule::kCode, DeltaRule::kSpecTrain,
                       DeltaRule::kXPipe}) {

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/method_options.h"
 #include "common/status.h"
 
 namespace pipecast::models {
@@ -67,29 +68,24 @@ OptimizerConfig DefaultOptimizerConfig(OptimizerKind kind);
 
 // How ΔW is read from the optimizer state after the latest step (t steps taken, last raw
 // gradient g_t, last applied step θ_{t-1} − θ_t = lr_t·d_t). Zero before the first step.
+// The rules are ir::DeltaRule (common/method_options.h); per optimizer they read:
+//   kPaper: PipeOptim Table I (§7.2). SGD: the momentum buffer b_t (d_t without momentum); Adam
+//     and AdamW: m̂_t/(√v̂_t + ε) (v̂max with amsgrad) with no decoupled decay; RMSprop: its step
+//     direction; Lion: sign(c_t) with no decoupled decay.
+//   kExact: the last applied step divided by its learning rate, d_t, decoupled decay included
+//     (AdamW: m̂/(√v̂+ε) + λ·θ_{t-1}; Lion: sign(c_t) + λ·θ_{t-1}). Equal to kPaper elsewhere,
+//     except for Nesterov SGD (g + μ·b_t instead of b_t).
+//   kCode: the official PipeOptim code. SGD: μ·b_t + (1−τ)·g_t, a one-step look-ahead of the
+//     buffer from the raw last gradient; Adam/AdamW: identical to kPaper.
+//   kSpecTrain: SpecTrain's port, SGD only: γ·b_t + g_t (momentum look-ahead, dampening ignored).
+//   kXPipe: XPipe, Adam/AdamW only: v̄_t/(√m̄_t + ε) with bias corrections 1−β^t (the paper
+//     prints 1−γ without the exponent; we read it as Adam's 1−γ^t). With these corrections it
+//     equals kPaper except that amsgrad's running maximum is not used.
 // docs/optimizers.md has the table of which rule is defined for which optimizer.
-enum class DeltaRule {
-  // PipeOptim Table I (§7.2). SGD: the momentum buffer b_t (d_t without momentum); Adam and
-  // AdamW: m̂_t/(√v̂_t + ε) (v̂max with amsgrad) with no decoupled decay; RMSprop: its step
-  // direction; Lion: sign(c_t) with no decoupled decay.
-  kPaper,
-  // The last applied step divided by its learning rate, d_t, decoupled decay included
-  // (AdamW: m̂/(√v̂+ε) + λ·θ_{t-1}; Lion: sign(c_t) + λ·θ_{t-1}). Equal to kPaper elsewhere,
-  // except for Nesterov SGD (g + μ·b_t instead of b_t).
-  kExact,
-  // The official PipeOptim code (§7.2 notes, §14.1). SGD: μ·b_t + (1−τ)·g_t, a one-step
-  // look-ahead of the buffer from the raw last gradient; Adam/AdamW: identical to kPaper.
-  kCode,
-  // SpecTrain's port (§4), SGD only: γ·b_t + g_t (momentum look-ahead, dampening ignored).
-  kSpecTrain,
-  // XPipe (§5), Adam/AdamW only: v̄_t/(√m̄_t + ε) with bias corrections 1−β^t (the paper
-  // prints 1−γ without the exponent; we read it as Adam's 1−γ^t). With these corrections it
-  // equals kPaper except that amsgrad's running maximum is not used.
-  kXPipe,
-};
+using DeltaRule = ir::DeltaRule;
+using ir::DeltaRuleName;
 
-// "paper", "exact", "code", "spectrain", "xpipe".
-std::string_view DeltaRuleName(DeltaRule rule);
+// Parses "paper", "exact", "code", "spectrain" or "xpipe".
 Result<DeltaRule> ParseDeltaRule(std::string_view name);
 
 // A named flat state tensor, for checkpoints.

@@ -6,7 +6,7 @@
 
 #include "common/generators.h"
 #include "common/lower.h"
-#include "common/versions.h"
+#include "common/version_plan.h"
 #include "models/data.h"
 #include "models/loss.h"
 #include "models/lr_schedule.h"
@@ -122,17 +122,14 @@ Result<models::OptimizerConfig> OptimizerConfigOf(const ir::JobOptimizer& o) {
   return c;
 }
 
-// The dW rule each predicting method uses with this optimizer.
+// The dW rule the method asks for, or the paper rule where this optimizer does not define it.
 Result<models::DeltaRule> RuleFor(const ir::Program& p, models::OptimizerKind kind) {
-  if (p.method == "pipeoptim") return models::ParseDeltaRule(p.params.at("delta"));
-  if (p.method == "spectrain")
-    return kind == models::OptimizerKind::kSgd ? models::DeltaRule::kSpecTrain
-                                               : models::DeltaRule::kPaper;
-  if (p.method == "xpipe")
-    return kind == models::OptimizerKind::kAdam || kind == models::OptimizerKind::kAdamW
-               ? models::DeltaRule::kXPipe
-               : models::DeltaRule::kPaper;
-  return models::DeltaRule::kPaper;
+  const ir::DeltaRule rule = p.options.delta;
+  const bool sgd = kind == models::OptimizerKind::kSgd;
+  const bool adam = kind == models::OptimizerKind::kAdam || kind == models::OptimizerKind::kAdamW;
+  if (rule == ir::DeltaRule::kSpecTrain && !sgd) return models::DeltaRule::kPaper;
+  if (rule == ir::DeltaRule::kXPipe && !adam) return models::DeltaRule::kPaper;
+  return rule;
 }
 
 Result<models::LrSchedule> ScheduleOf(const ir::Job& job, int64_t minibatches_per_epoch,
@@ -279,7 +276,7 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
   // PipeMare's T1: stage k's rate is scaled by tau^-p_t with tau = 2(D - k) and
   // p_t = max(0, 1 - t/K) for its first K steps.
   const int64_t pipemare_k =
-      method.name == "pipemare" ? std::stoll(first->params.at("lr_warmup_steps")) : 0;
+      first->options.pipemare.lr_warmup_steps;
   std::vector<int64_t> steps_before(d, 0);
   int64_t done = 0;
   double wall = 0;
@@ -339,7 +336,7 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
       for (const ir::Action& a : p->devices[dev]) steps_in[dev] += a.kind == ir::ActionKind::kStep;
     ExecutorConfig config;
     config.deadline = options.deadline;
-    config.pipemare_decay = method.name == "pipemare" ? std::stod(p->params.at("decay")) : 0.5;
+    config.pipemare_decay = p->options.pipemare.decay;
     const int64_t base = done;
     config.learning_rate = [&, base, n](int32_t dev, int64_t step) {
       // The schedule is in minibatches: a device that steps more often than once per minibatch
@@ -364,7 +361,7 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
     wall += static_cast<double>(r->wall_ns) * 1e-9;
 
     // Measured version gap and delay.
-    const ir::VersionTable table = ir::ComputeVersions(*p);
+    const ir::VersionPlan table = ir::BuildVersionPlan(*p);
     for (int32_t dev = 0; dev < d; ++dev) {
       std::map<std::pair<int32_t, int32_t>, VersionUse> forward;
       if (r->versions[dev].empty()) {

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "common/check.h"
-#include "common/versions.h"
+#include "common/version_plan.h"
+#include "common/version_stats.h"
 
 namespace pipecast::sim {
 namespace {
@@ -86,10 +87,10 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
   const size_t slots = static_cast<size_t>(num_stages) * total_mb;
 
   SimResult r;
-  r.versions = ir::ComputeVersions(p, /*per_action_live=*/true);
+  r.plan = ir::BuildVersionPlan(p, ir::PlanDetail::kLivePerAction);
 
   // PipeMare keeps a velocity buffer and updates it at every step.
-  const std::vector<uint8_t>& uses_correction = r.versions.uses_correction;
+  const std::vector<uint8_t>& uses_correction = r.plan.uses_correction;
 
   // Resolve durations and memory constants.
   std::vector<StageDurations> sd(num_stages);
@@ -174,7 +175,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
     ready.pop_back();
     const std::vector<Action>& prog = p.devices[d];
     const size_t len = prog.size();
-    const std::vector<int32_t>& live = r.versions.live_during[d];
+    const std::vector<int32_t>& live = r.plan.live_during[d];
     const bool simple_live = live.empty();
     StageMetrics& m = r.stages[d];
     const DeviceConstants k = dc[d];
@@ -290,7 +291,7 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
         // Memory while the action runs: activations include this F's; weights as held now.
         const int64_t weights =
             k.weight_bytes *
-            (simple_live ? 1 + ir::VersionTable::ScratchCopy(a) : live[i]);
+            (simple_live ? 1 + ir::VersionPlan::ScratchCopy(a) : live[i]);
         const int64_t total =
             weights + k.optimizer_bytes + k.gradient_bytes + k.extra_bytes + st.act_bytes;
         if (total > st.peak_memory) {
@@ -372,46 +373,12 @@ Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost,
     max_busy = std::max(max_busy, m.busy);
     max_span = std::max(max_span, m.span());
     total_busy += m.busy;
-    m.live_weight_versions_max = r.versions.live_versions_max[d];
-    m.steps = r.versions.steps[d];
     const int64_t capacity = cost.device(d).memory_bytes;
     m.over_memory = capacity > 0 && m.peak_memory_bytes > capacity;
   }
   // Version metrics per device, over the microbatches of its stages.
-  std::vector<int64_t> gap_sum(num_devices, 0), delay_sum(num_devices, 0);
-  std::vector<int64_t> counted(num_devices, 0), delay_counted(num_devices, 0);
-  std::vector<int64_t> crossing(num_devices, 0);
-  for (int32_t s = 0; s < num_stages; ++s) {
-    const int32_t d = p.device_of(s);
-    StageMetrics& m = r.stages[d];
-    for (int32_t j = 0; j < total_mb; ++j) {
-      const ir::VersionRecord& v = r.versions.At(s, j);
-      if (v.f_counter < 0 || v.b_counter < 0) continue;
-      const int32_t gap = v.version_gap();
-      m.version_gap_max = std::max(m.version_gap_max, gap);
-      gap_sum[d] += gap;
-      crossing[d] += gap > 0 ? 1 : 0;
-      ++counted[d];
-      if (v.applied_step >= 1) {
-        const int32_t delay = v.gradient_delay();
-        m.gradient_delay_max = std::max(m.gradient_delay_max, delay);
-        delay_sum[d] += delay;
-        ++delay_counted[d];
-      }
-      m.prediction_horizon_forward_max = std::max(m.prediction_horizon_forward_max, v.f_horizon);
-      m.prediction_horizon_backward_max =
-          std::max(m.prediction_horizon_backward_max, v.b_horizon);
-    }
-  }
-  for (int32_t d = 0; d < num_devices; ++d) {
-    StageMetrics& m = r.stages[d];
-    if (counted[d] > 0) {
-      m.version_gap_mean = static_cast<double>(gap_sum[d]) / counted[d];
-      m.crossing_fraction = static_cast<double>(crossing[d]) / counted[d];
-    }
-    if (delay_counted[d] > 0)
-      m.gradient_delay_mean = static_cast<double>(delay_sum[d]) / delay_counted[d];
-  }
+  const std::vector<ir::DeviceVersionStats> versions = ir::ComputeVersionStats(p, r.plan);
+  for (int32_t d = 0; d < num_devices; ++d) r.stages[d].versions = versions[d];
 
   if (record) {
     // Pair each transfer with the receive that consumed it.

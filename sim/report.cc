@@ -137,9 +137,9 @@ RunSummary Summarise(const SimResult& r) {
   for (const StageMetrics& m : r.stages) {
     s.peak_memory = std::max(s.peak_memory, m.peak_memory_bytes);
     s.over_memory = s.over_memory || m.over_memory;
-    s.live_versions = std::max(s.live_versions, m.live_weight_versions_max);
-    s.version_gap = std::max(s.version_gap, m.version_gap_max);
-    s.gradient_delay = std::max(s.gradient_delay, m.gradient_delay_max);
+    s.live_versions = std::max(s.live_versions, m.versions.live_versions_max);
+    s.version_gap = std::max(s.version_gap, m.versions.gap_max);
+    s.gradient_delay = std::max(s.gradient_delay, m.versions.delay_max);
   }
   return s;
 }
@@ -191,13 +191,13 @@ std::string PerStageSection(const MethodRun& run, bool colour) {
               {FormatBytes(b.activations)},
               {FormatBytes(b.extra)},
               {fmt::format("{:.2f}", m.peak_activations_microbatches)},
-              {std::to_string(m.live_weight_versions_max)},
-              {fmt::format("{}/{:.2f}", m.version_gap_max, m.version_gap_mean)},
-              {fmt::format("{}/{:.2f}", m.gradient_delay_max, m.gradient_delay_mean)},
-              {fmt::format("{}/{}", m.prediction_horizon_forward_max,
-                           m.prediction_horizon_backward_max)},
-              {Percent(m.crossing_fraction)},
-              {std::to_string(m.steps)}});
+              {std::to_string(m.versions.live_versions_max)},
+              {fmt::format("{}/{:.2f}", m.versions.gap_max, m.versions.gap_mean)},
+              {fmt::format("{}/{:.2f}", m.versions.delay_max, m.versions.delay_mean)},
+              {fmt::format("{}/{}", m.versions.horizon_forward_max,
+                           m.versions.horizon_backward_max)},
+              {Percent(m.versions.crossing_fraction)},
+              {std::to_string(m.versions.steps)}});
   }
   return fmt::format("\nper stage: {}\n", MethodLabel(run)) + t.Render(colour);
 }
@@ -224,15 +224,15 @@ Json StageJson(const StageMetrics& m) {
                            {"activations", m.peak_breakdown.activations},
                            {"extra", m.peak_breakdown.extra}};
   s["peak_activations_microbatches"] = m.peak_activations_microbatches;
-  s["live_weight_versions_max"] = m.live_weight_versions_max;
-  s["version_gap_max"] = m.version_gap_max;
-  s["version_gap_mean"] = m.version_gap_mean;
-  s["gradient_delay_max"] = m.gradient_delay_max;
-  s["gradient_delay_mean"] = m.gradient_delay_mean;
-  s["prediction_horizon"] = {{"forward_max", m.prediction_horizon_forward_max},
-                             {"backward_max", m.prediction_horizon_backward_max}};
-  s["crossing_fraction"] = m.crossing_fraction;
-  s["steps"] = m.steps;
+  s["live_weight_versions_max"] = m.versions.live_versions_max;
+  s["version_gap_max"] = m.versions.gap_max;
+  s["version_gap_mean"] = m.versions.gap_mean;
+  s["gradient_delay_max"] = m.versions.delay_max;
+  s["gradient_delay_mean"] = m.versions.delay_mean;
+  s["prediction_horizon"] = {{"forward_max", m.versions.horizon_forward_max},
+                             {"backward_max", m.versions.horizon_backward_max}};
+  s["crossing_fraction"] = m.versions.crossing_fraction;
+  s["steps"] = m.versions.steps;
   s["over_memory"] = m.over_memory;
   return s;
 }
@@ -456,15 +456,15 @@ std::string FormatCsv(const ReportContext& context, const std::vector<MethodRun>
                                 std::to_string(b.activations),
                                 std::to_string(b.extra),
                                 CsvDouble(m.peak_activations_microbatches),
-                                std::to_string(m.live_weight_versions_max),
-                                std::to_string(m.version_gap_max),
-                                CsvDouble(m.version_gap_mean),
-                                std::to_string(m.gradient_delay_max),
-                                CsvDouble(m.gradient_delay_mean),
-                                std::to_string(m.prediction_horizon_forward_max),
-                                std::to_string(m.prediction_horizon_backward_max),
-                                CsvDouble(m.crossing_fraction),
-                                std::to_string(m.steps),
+                                std::to_string(m.versions.live_versions_max),
+                                std::to_string(m.versions.gap_max),
+                                CsvDouble(m.versions.gap_mean),
+                                std::to_string(m.versions.delay_max),
+                                CsvDouble(m.versions.delay_mean),
+                                std::to_string(m.versions.horizon_forward_max),
+                                std::to_string(m.versions.horizon_backward_max),
+                                CsvDouble(m.versions.crossing_fraction),
+                                std::to_string(m.versions.steps),
                                 m.over_memory ? "true" : "false",
                             });
       AppendCsvRow(out, row);

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "common/versions.h"
+#include "common/version_plan.h"
+#include "common/version_stats.h"
 #include "sim/cost_model.h"
 
 namespace pipecast::sim {
@@ -55,15 +56,8 @@ struct StageMetrics {
   int64_t peak_memory_bytes = 0;
   MemoryBreakdown peak_breakdown;     // breakdown at the moment of the peak
   double peak_activations_microbatches = 0;  // in-flight chunk-microbatches / chunks per device
-  int32_t live_weight_versions_max = 0;
-  int32_t version_gap_max = 0;
-  double version_gap_mean = 0;
-  int32_t gradient_delay_max = 0;
-  double gradient_delay_mean = 0;
-  int32_t prediction_horizon_forward_max = 0;
-  int32_t prediction_horizon_backward_max = 0;
-  double crossing_fraction = 0;  // share of microbatches whose F and B straddle an update
-  int32_t steps = 0;
+  // Weight versions: gap, delay, horizons, crossing share, live copies, steps (version_stats.h).
+  ir::DeviceVersionStats versions;
   bool over_memory = false;
 };
 
@@ -80,7 +74,7 @@ struct SimResult {
   double steady_throughput_samples_per_s = 0;
   Bubble bubble;
   std::vector<StageMetrics> stages;  // one per device
-  ir::VersionTable versions;
+  ir::VersionPlan plan;  // the program's version plan (records, live copies)
 
   // Filled when SimOptions::record_timeline is set.
   std::vector<std::vector<ActionTiming>> timing;  // [device][action index]

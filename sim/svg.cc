@@ -138,7 +138,7 @@ AxisUnit UnitFor(TimeNs step) {
 
 std::string Num(double v) { return fmt::format("{:.2f}", v); }
 
-std::string VersionText(const ir::Action& a, const ir::VersionTable& v) {
+std::string VersionText(const ir::Action& a, const ir::VersionPlan& v) {
   if (a.stage < 0 || a.stage >= v.num_stages || a.microbatch < 0 ||
       a.microbatch >= v.total_microbatches) {
     return "";
@@ -272,7 +272,7 @@ std::string FormatSvg(const MethodRun& run, const SvgOptions& options) {
       const std::string tooltip =
           fmt::format("dev {}: {} ({}) {} .. {} ({}){}", d, ir::ActionToken(a, true),
                       ir::KindName(a.kind), FormatDuration(t.start), FormatDuration(t.end),
-                      FormatDuration(t.end - t.start), VersionText(a, r.versions));
+                      FormatDuration(t.end - t.start), VersionText(a, r.plan));
       out += fmt::format(
           R"(<rect class="action" x="{}" y="{}" width="{}" height="{}" fill="{}" {}><title>{}</title></rect>)",
           Num(x), Num(y), Num(w), Num(h), style.fill,

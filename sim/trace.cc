@@ -33,7 +33,7 @@ std::string WeightsAnnotation(const ir::WeightRef& w) {
   return s;
 }
 
-const ir::VersionRecord* FindRecord(const ir::VersionTable& v, const ir::Action& a) {
+const ir::VersionRecord* FindRecord(const ir::VersionPlan& v, const ir::Action& a) {
   if (a.stage < 0 || a.stage >= v.num_stages || a.microbatch < 0 ||
       a.microbatch >= v.total_microbatches) {
     return nullptr;
@@ -43,7 +43,7 @@ const ir::VersionRecord* FindRecord(const ir::VersionTable& v, const ir::Action&
 }
 
 // Arguments of a compute event: what it computes and, from the version table, with which weights.
-Json ComputeArgs(const ir::Action& a, const ir::VersionTable& versions, int32_t steps_before) {
+Json ComputeArgs(const ir::Action& a, const ir::VersionPlan& versions, int32_t steps_before) {
   Json args = Json::object();
   if (a.kind == ir::ActionKind::kStep) {
     args["version_after"] = steps_before + 1;  // version n is the weights after n Steps
@@ -158,7 +158,7 @@ std::string FormatPerfettoTrace(const MethodRun& run) {
                           {"tid", kComputeTid},
                           {"ts", Micros(t.start)},
                           {"dur", Micros(t.end - t.start)},
-                          {"args", ComputeArgs(a, r.versions, steps)}});
+                          {"args", ComputeArgs(a, r.plan, steps)}});
       }
       if (is_step) ++steps;
     }

@@ -2,7 +2,8 @@
 pipecast_add_test(ir_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/common/ir_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/common/generators_test.cc
-          ${CMAKE_CURRENT_SOURCE_DIR}/common/versions_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/common/version_plan_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/common/execution_plan_test.cc
   LIBS pipecast_common)
 pipecast_add_test(engine_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sim/engine_test.cc

@@ -86,7 +86,7 @@ costs:
 methods:
   - name: pipeoptim
     horizon: code
-    optimizer: adam
+    delta: exact
   - {name: paci, accumulation: 4}
   - xpipe
 )");
@@ -110,7 +110,7 @@ methods:
   ASSERT_EQ(s.methods.size(), 3u);
   EXPECT_EQ(s.methods[0].name, "pipeoptim");
   EXPECT_EQ(s.methods[0].params,
-            (std::map<std::string, std::string>{{"horizon", "code"}, {"optimizer", "adam"}}));
+            (std::map<std::string, std::string>{{"delta", "exact"}, {"horizon", "code"}}));
   EXPECT_EQ(s.methods[0].line, 20);
   EXPECT_EQ(s.methods[0].column, 5);
   EXPECT_EQ(s.methods[1].params, (std::map<std::string, std::string>{{"accumulation", "4"}}));

@@ -8,7 +8,7 @@
 
 #include "common/generators.h"
 #include "common/lower.h"
-#include "common/versions.h"
+#include "common/version_plan.h"
 #include "runtime/executor.h"
 #include "runtime/inproc_transport.h"
 #include "runtime/toy_model.h"
@@ -57,7 +57,7 @@ TEST(Executor, VersionTraceEqualsSimulatorAccounting) {
       Feed feed;
       auto r = RunProgram(p, feed);
       ASSERT_TRUE(r.ok()) << info.name << ": " << r.status().message();
-      const ir::VersionTable t = ir::ComputeVersions(p);
+      const ir::VersionPlan t = ir::BuildVersionPlan(p);
       for (const auto& device : r->versions) {
         for (const VersionUse& u : device) {
           const ir::VersionRecord& rec = t.At(u.stage, u.microbatch);
@@ -80,7 +80,7 @@ TEST(Executor, VersionTraceEqualsSimulatorAccounting) {
     Feed feed;
     auto r = RunProgram(p, feed);
     ASSERT_TRUE(r.ok()) << r.status().message();
-    const ir::VersionTable t = ir::ComputeVersions(p);
+    const ir::VersionPlan t = ir::BuildVersionPlan(p);
     for (const auto& device : r->versions)
       for (const VersionUse& u : device)
         EXPECT_EQ(u.version, u.kind == ir::ActionKind::kForward

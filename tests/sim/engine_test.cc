@@ -101,7 +101,7 @@ TEST(Engine, PeakMemoryBreakdownFor1F1BAndPipeDream) {
     for (int32_t k = 0; k < 4; ++k) {
       const StageMetrics& s = r->stages[k];
       const int64_t versions = std::string(method) == "pipedream" ? 4 - k : 1;
-      EXPECT_EQ(s.live_weight_versions_max, versions);
+      EXPECT_EQ(s.versions.live_versions_max, versions);
       EXPECT_EQ(s.peak_breakdown.weights, 1000 * versions) << method << " stage " << k;
       EXPECT_EQ(s.peak_breakdown.optimizer_state, 2000);
       EXPECT_EQ(s.peak_breakdown.gradients, 1000);

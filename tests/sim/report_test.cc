@@ -41,15 +41,15 @@ StageMetrics Stage(int32_t d, TimeNs busy, int64_t peak, bool over) {
   m.peak_memory_bytes = peak;
   m.peak_breakdown = {peak / 2, peak / 4, peak / 8, peak / 8, 0};
   m.peak_activations_microbatches = 1.5;
-  m.live_weight_versions_max = 1 + d;
-  m.version_gap_max = d;
-  m.version_gap_mean = 0.5 * d;
-  m.gradient_delay_max = 2 * d;
-  m.gradient_delay_mean = 0.25;
-  m.prediction_horizon_forward_max = d;
-  m.prediction_horizon_backward_max = 0;
-  m.crossing_fraction = 0.125;
-  m.steps = 1;
+  m.versions.live_versions_max = 1 + d;
+  m.versions.gap_max = d;
+  m.versions.gap_mean = 0.5 * d;
+  m.versions.delay_max = 2 * d;
+  m.versions.delay_mean = 0.25;
+  m.versions.horizon_forward_max = d;
+  m.versions.horizon_backward_max = 0;
+  m.versions.crossing_fraction = 0.125;
+  m.versions.steps = 1;
   m.over_memory = over;
   return m;
 }

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/versions.h"
+#include "common/version_plan.h"
 
 namespace pipecast::sim {
 namespace {

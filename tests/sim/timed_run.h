@@ -2,7 +2,7 @@
 // makespan 22 us, with transfers and memory samples.
 #pragma once
 
-#include "common/versions.h"
+#include "common/version_plan.h"
 #include "sim/report.h"
 
 namespace pipecast::sim::testing_runs {
@@ -69,7 +69,7 @@ inline MethodRun TimedRun() {
                  {1, 0, 7, 6, 15000, 15000, 16000, 4096}};
   r.memory = {{{0, 100}, {2000, 200}, {4000, 300}, {14000, 200}, {20000, 100}},
               {{3000, 100}, {9000, 50}, {11000, 100}}};
-  r.versions = ir::ComputeVersions(p);
+  r.plan = ir::BuildVersionPlan(p);
   MethodRun run;
   run.method = p.method;
   run.program = std::move(p);

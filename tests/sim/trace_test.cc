@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/versions.h"
+#include "common/version_plan.h"
 
 namespace pipecast::sim {
 namespace {

@@ -1,4 +1,4 @@
-#include "common/versions.h"
+#include "common/version_plan.h"
 
 #include <algorithm>
 #include <utility>
@@ -78,8 +78,9 @@ CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
 
 }  // namespace
 
-VersionTable ComputeVersions(const Program& p, bool per_action_live) {
-  VersionTable t;
+VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
+  const bool per_action_live = detail != PlanDetail::kRecords;
+  VersionPlan t;
   t.num_stages = p.num_stages;
   t.total_microbatches = p.total_microbatches();
   t.records.assign(static_cast<size_t>(t.num_stages) * t.total_microbatches, VersionRecord{});
@@ -230,6 +231,7 @@ VersionTable ComputeVersions(const Program& p, bool per_action_live) {
       }
     }
   }
+  if (detail == PlanDetail::kExecution) internal::PlanExecution(p, t);
   return t;
 }
 

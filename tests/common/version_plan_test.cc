@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/generators.h"
-#include "common/versions.h"
+#include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
@@ -20,7 +20,7 @@ Program Gen(const std::string& method, int32_t d, int32_t m, int32_t n,
 
 // Per stage, the maximum over microbatches of f(record).
 template <typename Fn>
-std::vector<int32_t> PerStageMax(const Program& p, const VersionTable& t, Fn f) {
+std::vector<int32_t> PerStageMax(const Program& p, const VersionPlan& t, Fn f) {
   std::vector<int32_t> out(p.num_stages, INT32_MIN);
   for (int32_t s = 0; s < p.num_stages; ++s)
     for (int32_t j = 0; j < p.total_microbatches(); ++j) out[s] = std::max(out[s], f(t.At(s, j)));
@@ -31,7 +31,7 @@ using V = std::vector<int32_t>;
 
 TEST(PipeDream, StashedVersionsAndStaleness) {
   const Program p = Gen("pipedream", 4, 4, 6);
-  const VersionTable t = ComputeVersions(p);
+  const VersionPlan t = BuildVersionPlan(p);
   EXPECT_EQ(t.live_versions_max, (V{4, 3, 2, 1}));
   EXPECT_EQ(PerStageMax(p, t, [](const VersionRecord& r) { return r.gradient_delay(); }),
             (V{3, 2, 1, 0}));
@@ -49,7 +49,7 @@ TEST(PipeDream, StashedVersionsAndStaleness) {
 
 TEST(PipeDream, VerticalSyncUsesStageZeroVersion) {
   const Program p = Gen("pipedream", 4, 4, 6, {{"vertical_sync", "true"}});
-  const VersionTable t = ComputeVersions(p);
+  const VersionPlan t = BuildVersionPlan(p);
   for (int32_t j = 0; j < 24; ++j)
     for (int32_t s = 1; s < 4; ++s) EXPECT_EQ(t.At(s, j).f_version, t.At(0, j).f_version);
   for (int32_t d = 0; d < 4; ++d) EXPECT_LE(t.live_versions_max[d], p.max_live_versions[d]);
@@ -57,7 +57,7 @@ TEST(PipeDream, VerticalSyncUsesStageZeroVersion) {
 
 TEST(PipeDream2BW, TwoVersionsAndDelayOne) {
   const Program p = Gen("pipedream-2bw", 4, 4, 8);
-  const VersionTable t = ComputeVersions(p);
+  const VersionPlan t = BuildVersionPlan(p);
   EXPECT_EQ(t.live_versions_max, (V{2, 2, 2, 2}));
   for (int32_t s = 0; s < 4; ++s) {
     for (int32_t j = 0; j < 32; ++j) {
@@ -74,7 +74,7 @@ TEST(PipeDream2BW, TwoVersionsAndDelayOne) {
 
 TEST(PipeOptim, HorizonsAndFigureOne) {
   const Program paper = Gen("pipeoptim", 4, 4, 4);
-  const VersionTable t = ComputeVersions(paper);
+  const VersionPlan t = BuildVersionPlan(paper);
   EXPECT_EQ(PerStageMax(paper, t, [](const VersionRecord& r) { return r.f_horizon; }),
             (V{3, 2, 1, 0}));
   // Fig. 1: minibatch 5 (0-based 4) runs F at W_2..W_5 (versions 1..4), predicts version 4
@@ -87,20 +87,20 @@ TEST(PipeOptim, HorizonsAndFigureOne) {
   }
   EXPECT_EQ(t.live_versions_max, (V{2, 2, 2, 1}));
   const Program code = Gen("pipeoptim", 4, 4, 4, {{"horizon", "code"}});
-  const VersionTable tc = ComputeVersions(code);
+  const VersionPlan tc = BuildVersionPlan(code);
   EXPECT_EQ(PerStageMax(code, tc, [](const VersionRecord& r) { return r.f_horizon; }),
             (V{4, 3, 2, 1}));
 }
 
 TEST(SpecTrain, PaperHorizons) {
   const Program v1 = Gen("spectrain", 4, 4, 4);
-  const VersionTable t = ComputeVersions(v1);
+  const VersionPlan t = BuildVersionPlan(v1);
   EXPECT_EQ(PerStageMax(v1, t, [](const VersionRecord& r) { return r.f_horizon; }),
             (V{3, 2, 2, 1}));
   EXPECT_EQ(PerStageMax(v1, t, [](const VersionRecord& r) { return r.b_horizon; }),
             (V{0, 0, 1, 1}));
   const Program v2 = Gen("spectrain", 4, 4, 4, {{"variant", "v2"}});
-  const VersionTable t2 = ComputeVersions(v2);
+  const VersionPlan t2 = BuildVersionPlan(v2);
   for (int32_t s = 0; s < 4; ++s) {
     for (int32_t j = 0; j < 16; ++j) {
       EXPECT_EQ(t2.At(s, j).f_horizon, 3 - s);
@@ -113,13 +113,13 @@ TEST(SpecTrain, PaperHorizons) {
 
 TEST(XPipe, FormulaHorizonsAndRounding) {
   const Program even = Gen("xpipe", 4, 2, 6, {{"horizon", "formula"}});
-  const VersionTable te = ComputeVersions(even);
+  const VersionPlan te = BuildVersionPlan(even);
   EXPECT_EQ(PerStageMax(even, te, [](const VersionRecord& r) { return r.f_horizon; }),
             (V{2, 2, 2, 1}));
   EXPECT_EQ(PerStageMax(even, te, [](const VersionRecord& r) { return r.b_horizon; }),
             (V{0, 0, 1, 1}));
   const Program up = Gen("xpipe", 4, 2, 6, {{"horizon", "formula"}, {"rounding", "half_up"}});
-  const VersionTable tu = ComputeVersions(up);
+  const VersionPlan tu = BuildVersionPlan(up);
   EXPECT_EQ(PerStageMax(up, tu, [](const VersionRecord& r) { return r.b_horizon; }),
             (V{1, 1, 1, 1}));
 }
@@ -128,7 +128,7 @@ TEST(XPipe, FormulaHorizonsAndRounding) {
 // minibatch {5, 6} (W_3, our version 2); microbatch 5's forward needs s = 2, 1, 1, 0.
 TEST(XPipe, ScheduleHorizonReproducesFigure) {
   const Program p = Gen("xpipe", 4, 2, 6);
-  const VersionTable t = ComputeVersions(p);
+  const VersionPlan t = BuildVersionPlan(p);
   EXPECT_EQ((V{t.At(0, 4).f_horizon, t.At(1, 4).f_horizon, t.At(2, 4).f_horizon,
                t.At(3, 4).f_horizon}),
             (V{2, 1, 1, 0}));
@@ -142,7 +142,7 @@ TEST(XPipe, ScheduleHorizonReproducesFigure) {
 
 TEST(PipeMare, CorrectionGapEqualsDelay) {
   const Program p = Gen("pipemare", 4, 4, 4);
-  const VersionTable t = ComputeVersions(p);
+  const VersionPlan t = BuildVersionPlan(p);
   for (int32_t s = 0; s < 4; ++s)
     for (int32_t j = 0; j < 16; ++j)
       EXPECT_EQ(t.At(s, j).b_horizon, t.At(s, j).version_gap()) << s << " " << j;
@@ -166,7 +166,7 @@ TEST(Paci, GapBoundsAndCrossingShares) {
   for (const Case& c : cases) {
     const int32_t windows = 20;
     const Program p = Gen("paci", 8, c.a, windows, {{"accumulation", std::to_string(c.a)}});
-    const VersionTable t = ComputeVersions(p);
+    const VersionPlan t = BuildVersionPlan(p);
     EXPECT_EQ(PerStageMax(p, t, [](const VersionRecord& r) { return r.version_gap(); }),
               c.max_gap)
         << "a=" << c.a;
@@ -187,7 +187,7 @@ TEST(Paci, GapBoundsAndCrossingShares) {
 TEST(Synchronous, OneVersionNoDelay) {
   for (const char* method : {"gpipe", "1f1b", "zb-h1", "zb-h2"}) {
     const Program p = Gen(method, 4, 8, 3);
-    const VersionTable t = ComputeVersions(p);
+    const VersionPlan t = BuildVersionPlan(p);
     EXPECT_EQ(t.live_versions_max, V(4, 1)) << method;
     for (const VersionRecord& r : t.records) {
       EXPECT_EQ(r.version_gap(), 0) << method;
@@ -213,7 +213,7 @@ TEST(Versions, ExplicitVersionRetainedUntilLastUse) {
                 {ActionKind::kForward, 0, 2, {}},
                 {ActionKind::kBackward, 0, 2, {}},
                 {ActionKind::kStep, -1, -1, {}}}};
-  const VersionTable t = ComputeVersions(p, true);
+  const VersionPlan t = BuildVersionPlan(p, PlanDetail::kLivePerAction);
   EXPECT_EQ(t.At(0, 1).f_version, 0);
   EXPECT_EQ(t.At(0, 1).b_version, 0);
   EXPECT_EQ(t.At(0, 1).gradient_delay(), 1);
