@@ -70,17 +70,20 @@ struct Lookahead {
 class DevicePlanner {
  public:
   DevicePlanner(const Program& p, int32_t device, VersionPlan& plan)
-      : p_(p), d_(device), prog_(p.devices[device]), out_(plan.devices[device]),
-        total_(p.total_microbatches()), stages_(p.num_stages), stash_(Cells()) {}
+      : p_(p),
+        d_(device),
+        prog_(p.devices[device]),
+        out_(plan.devices[device]),
+        total_(p.total_microbatches()),
+        stages_(p.num_stages),
+        stash_(Cells()) {}
 
   void Run();
   const std::vector<StageState>& stages() const { return stages_; }
 
  private:
   size_t Cells() const { return static_cast<size_t>(p_.num_stages) * total_; }
-  size_t Cell(int32_t stage, int32_t mb) const {
-    return static_cast<size_t>(stage) * total_ + mb;
-  }
+  size_t Cell(int32_t stage, int32_t mb) const { return static_cast<size_t>(stage) * total_ + mb; }
   bool OnDevice(int32_t stage) const {
     return stage >= 0 && stage < p_.num_stages && p_.device_of(stage) == d_;
   }
@@ -288,8 +291,7 @@ void DevicePlanner::PlanCompute(int32_t i, const Action& a, PlannedAction& pa) {
     }
     ref.kind = StashRef::Kind::kNone;
   }
-  if (src == WeightSource::kBufferOlder && n >= 1 && st.old_last[n - 1] == i)
-    Unref(a.stage, n - 1);
+  if (src == WeightSource::kBufferOlder && n >= 1 && st.old_last[n - 1] == i) Unref(a.stage, n - 1);
   if (src == WeightSource::kVersion && a.weights.value < n &&
       st.explicit_last[a.weights.value] == i)
     Unref(a.stage, a.weights.value);

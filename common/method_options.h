@@ -16,9 +16,9 @@ namespace pipecast::ir {
 // How weight prediction reads ΔW from the optimizer state after the latest step
 // (docs/optimizers.md has each rule's formula per optimizer).
 enum class DeltaRule : uint8_t {
-  kPaper = 0,      // PipeOptim Table I: SGD's momentum buffer, Adam's m̂/(√v̂+ε), no decay term
-  kExact = 1,      // the last applied step over its learning rate, decoupled decay included
-  kCode = 2,       // the official PipeOptim code's look-ahead (SGD: μ·b + (1−τ)·g)
+  kPaper = 0,  // PipeOptim Table I: SGD's momentum buffer, Adam's m̂/(√v̂+ε), no decay term
+  kExact = 1,  // the last applied step over its learning rate, decoupled decay included
+  kCode = 2,   // the official PipeOptim code's look-ahead (SGD: μ·b + (1−τ)·g)
   kSpecTrain = 3,  // SpecTrain: γ·b + g (SGD with momentum)
   kXPipe = 4,      // XPipe: Adam's moments with bias corrections 1−β^t (no amsgrad maximum)
 };

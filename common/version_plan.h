@@ -34,12 +34,12 @@ namespace pipecast::ir {
 
 // Per (stage, microbatch) record; index with VersionPlan::At(stage, microbatch).
 struct VersionRecord {
-  int32_t f_counter = -1;   // Steps taken by the device before the F
-  int32_t f_version = -1;   // version of the weights the F used (the base, for predictions)
-  int32_t f_horizon = 0;    // prediction horizon of the F (0 when not predicted)
-  int32_t b_counter = -1;   // Steps taken before the B (or I)
-  int32_t b_version = -1;   // version of the weights the B used
-  int32_t b_horizon = 0;    // prediction horizon (or correction gap) of the B
+  int32_t f_counter = -1;     // Steps taken by the device before the F
+  int32_t f_version = -1;     // version of the weights the F used (the base, for predictions)
+  int32_t f_horizon = 0;      // prediction horizon of the F (0 when not predicted)
+  int32_t b_counter = -1;     // Steps taken before the B (or I)
+  int32_t b_version = -1;     // version of the weights the B used
+  int32_t b_horizon = 0;      // prediction horizon (or correction gap) of the B
   int32_t applied_step = -1;  // the Step (1-based, = version it produces) applying the gradient
 
   // Updates crossed between F and B.
@@ -89,8 +89,8 @@ struct WeightOp {
 
 // What the executor does around one action of a device's program.
 struct PlannedAction {
-  WeightKey weights;       // F, B, I: the weights to compute with
-  int32_t record = -1;     // activation record slot of (stage, microbatch); -1 for S
+  WeightKey weights;    // F, B, I: the weights to compute with
+  int32_t record = -1;  // activation record slot of (stage, microbatch); -1 for S
   // F: the record of (stage + 1, microbatch) when that stage is on this device (the output is
   // handed over into it); B/I: the record of (stage - 1, microbatch) likewise; else -1.
   int32_t handoff_record = -1;

@@ -1,33 +1,15 @@
 #include "models/activations.h"
 
-#include <cmath>
-#include <numbers>
-
 #include "common/check.h"
+#include "models/elementwise.h"
 
 namespace pipecast::models {
 namespace {
 
-// Saved::tensors: [x] (from Forward); the backward passes record nothing.
-constexpr size_t kForwardSaved = 1;
-
-constexpr double kGeluCubic = 0.044715;
-const double kSqrtTwoOverPi = std::sqrt(2.0 / std::numbers::pi);
-
 template <typename T>
-void SaveInput(const Matrix<T>& x, Saved<T>* saved) {
-  if (saved == nullptr) return;
-  saved->tensors = {x};
-  saved->children.clear();
-}
-
-template <typename T>
-const Matrix<T>& SavedInput(const Saved<T>* saved, const Matrix<T>& dy, const char* layer) {
-  PIPECAST_CHECK(saved != nullptr && saved->tensors.size() == kForwardSaved)
-      << layer << ": BackwardInput before Forward";
-  const Matrix<T>& x = saved->tensors[0];
-  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == x.cols()) << layer << ": dy shape";
-  return x;
+void CheckShapes(const char* layer, int64_t features, ConstView<T> x, int64_t rows, int64_t cols) {
+  PIPECAST_CHECK(x.cols() == features && cols == features && rows == x.rows())
+      << layer << " expects " << features << " columns, got " << x.cols() << " -> " << cols;
 }
 
 }  // namespace
@@ -43,23 +25,30 @@ void Relu<T>::Init(std::span<T> params, Rng&) const {
 }
 
 template <typename T>
-Matrix<T> Relu<T>::Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const {
-  PIPECAST_CHECK(params.empty());
-  PIPECAST_CHECK(x.cols() == features_) << "relu expects " << features_ << " columns";
-  SaveInput(x, saved);
-  return x.cwiseMax(T(0));
+LayerMemory Relu<T>::Memory(int64_t) const {
+  return {};
 }
 
 template <typename T>
-Matrix<T> Relu<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                 Saved<T>* saved) const {
+void Relu<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y, std::span<T>,
+                          std::span<T>) const {
   PIPECAST_CHECK(params.empty());
-  const Matrix<T>& x = SavedInput(saved, dy, "relu");
-  return (x.array() > T(0)).select(dy, T(0));
+  CheckShapes<T>("relu", features_, x, y.rows(), y.cols());
+  y = x.cwiseMax(T(0));
 }
 
 template <typename T>
-void Relu<T>::BackwardWeight(const Saved<T>&, std::span<T> grad) const {
+void Relu<T>::BackwardInputInto(std::span<const T> params, ConstView<T> x, ConstView<T>,
+                                ConstView<T> dy, View<T> dx, std::span<T>, std::span<T>) const {
+  PIPECAST_CHECK(params.empty());
+  if (IsEmpty(dx)) return;
+  CheckShapes<T>("relu", features_, x, dy.rows(), dy.cols());
+  dx = (x.array() > T(0)).select(dy, T(0));
+}
+
+template <typename T>
+void Relu<T>::BackwardWeightInto(ConstView<T>, ConstView<T>, ConstView<T>, std::span<const T>,
+                                 std::span<T> grad, std::span<T>) const {
   PIPECAST_CHECK(grad.empty());
 }
 
@@ -79,32 +68,30 @@ void Gelu<T>::Init(std::span<T> params, Rng&) const {
 }
 
 template <typename T>
-Matrix<T> Gelu<T>::Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const {
-  PIPECAST_CHECK(params.empty());
-  PIPECAST_CHECK(x.cols() == features_) << "gelu expects " << features_ << " columns";
-  SaveInput(x, saved);
-  const T c = static_cast<T>(kSqrtTwoOverPi);
-  const T a = static_cast<T>(kGeluCubic);
-  return x.unaryExpr(
-      [c, a](T v) { return T(0.5) * v * (T(1) + std::tanh(c * (v + a * v * v * v))); });
+LayerMemory Gelu<T>::Memory(int64_t) const {
+  return {};
 }
 
 template <typename T>
-Matrix<T> Gelu<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                 Saved<T>* saved) const {
+void Gelu<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y, std::span<T>,
+                          std::span<T>) const {
   PIPECAST_CHECK(params.empty());
-  const Matrix<T>& x = SavedInput(saved, dy, "gelu");
-  const T c = static_cast<T>(kSqrtTwoOverPi);
-  const T a = static_cast<T>(kGeluCubic);
-  const Matrix<T> slope = x.unaryExpr([c, a](T v) {
-    const T t = std::tanh(c * (v + a * v * v * v));
-    return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * c * (T(1) + T(3) * a * v * v);
-  });
-  return dy.cwiseProduct(slope);
+  CheckShapes<T>("gelu", features_, x, y.rows(), y.cols());
+  y = x.unaryExpr([](T v) { return GeluValue<T>(v); });
 }
 
 template <typename T>
-void Gelu<T>::BackwardWeight(const Saved<T>&, std::span<T> grad) const {
+void Gelu<T>::BackwardInputInto(std::span<const T> params, ConstView<T> x, ConstView<T>,
+                                ConstView<T> dy, View<T> dx, std::span<T>, std::span<T>) const {
+  PIPECAST_CHECK(params.empty());
+  if (IsEmpty(dx)) return;
+  CheckShapes<T>("gelu", features_, x, dy.rows(), dy.cols());
+  dx = dy.cwiseProduct(x.unaryExpr([](T v) { return GeluSlope<T>(v); }));
+}
+
+template <typename T>
+void Gelu<T>::BackwardWeightInto(ConstView<T>, ConstView<T>, ConstView<T>, std::span<const T>,
+                                 std::span<T> grad, std::span<T>) const {
   PIPECAST_CHECK(grad.empty());
 }
 

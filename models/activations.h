@@ -3,9 +3,9 @@
 // GELU uses the tanh approximation that GPT-2 uses (and PyTorch's GELU(approximate="tanh")):
 //   gelu(x) = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
 //   gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-// Both layers save their input x in Forward; BackwardInput needs nothing else and BackwardWeight
-// does nothing. `features` (the row width) is fixed so that shapes can be checked when a model is
-// built and FLOPs counted.
+// Neither layer saves anything beyond its input x (which the caller keeps); BackwardInput reads x
+// and BackwardWeight does nothing. `features` (the row width) is fixed so that shapes can be
+// checked when a model is built and FLOPs counted.
 #pragma once
 
 #include <cstdint>
@@ -25,12 +25,11 @@ class Relu final : public Layer<T> {
 
   std::string name() const override { return "relu"; }
   int64_t num_params() const override { return 0; }
+  int64_t input_width() const override { return features_; }
+  int64_t output_width() const override { return features_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
   // dx = dy where x > 0, else 0.
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  PIPECAST_LAYER_PASSES(T);
   // One comparison per element.
   double ForwardFlops(int64_t rows) const override;
 
@@ -47,11 +46,10 @@ class Gelu final : public Layer<T> {
 
   std::string name() const override { return "gelu"; }
   int64_t num_params() const override { return 0; }
+  int64_t input_width() const override { return features_; }
+  int64_t output_width() const override { return features_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  PIPECAST_LAYER_PASSES(T);
   // 9 per element, counting tanh as one operation.
   double ForwardFlops(int64_t rows) const override;
 

@@ -1,19 +1,15 @@
 #include "models/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/check.h"
 #include "models/eigen_maps.h"
+#include "models/gemm.h"
 #include "models/init.h"
 
 namespace pipecast::models {
 namespace {
-
-// Saved::tensors after Forward: [x, qkv, probs, ctx]; probs stacks the S x S matrices P_j of
-// every (sample, head) pair, sample-major. BackwardInput appends [dy, dqkv].
-enum SavedIndex { kInput = 0, kQkv = 1, kProbs = 2, kContext = 3, kOutputGrad = 4, kQkvGrad = 5 };
-constexpr size_t kForwardSaved = 4;
-constexpr size_t kBackwardSaved = 6;
 
 // Row-wise softmax of `scores` in place, keeping only columns <= row (the causal mask); masked
 // entries become exactly 0. Subtracting the row maximum keeps exp() from overflowing.
@@ -46,116 +42,148 @@ void CausalSelfAttention<T>::Init(std::span<T> params, Rng& rng) const {
 }
 
 template <typename T>
-Matrix<T> CausalSelfAttention<T>::Forward(std::span<const T> params, const Matrix<T>& x,
-                                          Saved<T>* saved) const {
-  PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(x.cols() == hidden_) << "attention expects " << hidden_ << " columns";
-  PIPECAST_CHECK(x.rows() % sequence_ == 0)
-      << "attention: " << x.rows() << " rows is not a multiple of sequence " << sequence_;
+typename CausalSelfAttention<T>::Layout CausalSelfAttention<T>::LayoutFor(int64_t rows) const {
+  PIPECAST_CHECK(rows % sequence_ == 0)
+      << "attention: " << rows << " rows is not a multiple of sequence " << sequence_;
   const int64_t h = hidden_, s = sequence_, d = hidden_ / heads_;
-  const int64_t samples = x.rows() / s;
+  const int64_t samples = rows / s;
+  Layout l;
+  l.qkv = 0;
+  l.probs = l.qkv + rows * 3 * h;
+  l.ctx = l.probs + samples * heads_ * s * s;
+  l.dqkv = l.ctx + rows * h;
+  l.saved = l.dqkv + rows * 3 * h;
+  l.dctx = 0;
+  l.dp = l.dctx + rows * h;
+  l.row_dot = l.dp + s * s;
+  l.gemm = l.row_dot + s;
+  const int64_t gemm =
+      std::max({GemmScratch<T>(rows, 3 * h, h), GemmScratch<T>(rows, h, h),
+                GemmScratch<T>(rows, h, 3 * h), GemmScratch<T>(h, h, rows),
+                GemmScratch<T>(3 * h, h, rows), GemmScratch<T>(s, s, d), GemmScratch<T>(s, d, s)});
+  l.scratch = l.gemm + gemm;
+  return l;
+}
+
+template <typename T>
+LayerMemory CausalSelfAttention<T>::Memory(int64_t rows) const {
+  const Layout l = LayoutFor(rows);
+  return {l.saved, l.scratch};
+}
+
+template <typename T>
+void CausalSelfAttention<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y,
+                                         std::span<T> saved, std::span<T> scratch) const {
+  PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
+  PIPECAST_CHECK(x.cols() == hidden_ && y.cols() == hidden_ && y.rows() == x.rows())
+      << "attention expects " << hidden_ << " columns";
+  const int64_t rows = x.rows(), h = hidden_, s = sequence_, d = hidden_ / heads_;
+  const Layout l = LayoutFor(rows);
+  const int64_t samples = rows / s;
   int64_t offset = 0;
   const auto w_qkv = TakeMatrix(params, 3 * h, h, &offset);
   const auto b_qkv = TakeRow(params, 3 * h, &offset);
   const auto w_o = TakeMatrix(params, h, h, &offset);
   const auto b_o = TakeRow(params, h, &offset);
+  const std::span<T> gemm = scratch.subspan(l.gemm);
 
-  Matrix<T> qkv(x.rows(), 3 * h);
-  qkv.noalias() = x * w_qkv.transpose();
+  View<T> qkv = MakeView(saved.data() + l.qkv, rows, 3 * h);
+  View<T> ctx = MakeView(saved.data() + l.ctx, rows, h);
+  T* probs = saved.data() + l.probs;
+  Gemm<T>(Op::kNone, Op::kTranspose, rows, 3 * h, h, x.data(), h, w_qkv.data(), h, qkv.data(),
+          3 * h, false, gemm);
   qkv.rowwise() += b_qkv;
-  Matrix<T> probs(samples * heads_ * s, s);
-  Matrix<T> ctx(x.rows(), h);
   const T scale = T(1) / std::sqrt(static_cast<T>(d));
   for (int64_t b = 0; b < samples; ++b) {
     for (int64_t j = 0; j < heads_; ++j) {
-      const auto q = qkv.block(b * s, j * d, s, d);
-      const auto k = qkv.block(b * s, h + j * d, s, d);
-      const auto v = qkv.block(b * s, 2 * h + j * d, s, d);
-      auto p = probs.block((b * heads_ + j) * s, 0, s, s);
-      p.noalias() = (q * k.transpose()) * scale;
+      const T* q = qkv.data() + b * s * 3 * h + j * d;
+      const T* k = q + h;
+      const T* v = q + 2 * h;
+      View<T> p = MakeView(probs + (b * heads_ + j) * s * s, s, s);
+      Gemm<T>(Op::kNone, Op::kTranspose, s, s, d, q, 3 * h, k, 3 * h, p.data(), s, false, gemm);
+      p *= scale;
       CausalSoftmax<T>(p);
-      ctx.block(b * s, j * d, s, d).noalias() = p * v;
+      Gemm<T>(Op::kNone, Op::kNone, s, d, s, p.data(), s, v, 3 * h, ctx.data() + b * s * h + j * d,
+              h, false, gemm);
     }
   }
-  Matrix<T> y(x.rows(), h);
-  y.noalias() = ctx * w_o.transpose();
+  Gemm<T>(Op::kNone, Op::kTranspose, rows, h, h, ctx.data(), h, w_o.data(), h, y.data(), h, false,
+          gemm);
   y.rowwise() += b_o;
-  if (saved != nullptr) {
-    // Moved in one by one: an initializer list would copy.
-    saved->tensors.clear();
-    saved->tensors.push_back(x);
-    saved->tensors.push_back(std::move(qkv));
-    saved->tensors.push_back(std::move(probs));
-    saved->tensors.push_back(std::move(ctx));
-    saved->children.clear();
-  }
-  return y;
 }
 
 template <typename T>
-Matrix<T> CausalSelfAttention<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                                Saved<T>* saved) const {
+void CausalSelfAttention<T>::BackwardInputInto(std::span<const T> params, ConstView<T> x,
+                                               ConstView<T>, ConstView<T> dy, View<T> dx,
+                                               std::span<T> saved, std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(saved != nullptr && saved->tensors.size() >= kForwardSaved)
-      << "attention: BackwardInput before Forward";
-  const Matrix<T>& qkv = saved->tensors[kQkv];
-  const Matrix<T>& probs = saved->tensors[kProbs];
-  PIPECAST_CHECK(dy.rows() == qkv.rows() && dy.cols() == hidden_);
-  const int64_t h = hidden_, s = sequence_, d = hidden_ / heads_;
-  const int64_t samples = dy.rows() / s;
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == hidden_);
+  const int64_t rows = x.rows(), h = hidden_, s = sequence_, d = hidden_ / heads_;
+  const Layout l = LayoutFor(rows);
+  const int64_t samples = rows / s;
   int64_t offset = 0;
   const auto w_qkv = TakeMatrix(params, 3 * h, h, &offset);
   TakeRow(params, 3 * h, &offset);  // bqkv: not needed
   const auto w_o = TakeMatrix(params, h, h, &offset);
+  const std::span<T> gemm = scratch.subspan(l.gemm);
 
-  Matrix<T> dctx(dy.rows(), h);
-  dctx.noalias() = dy * w_o;
-  Matrix<T> dqkv(dy.rows(), 3 * h);
-  Matrix<T> dp(s, s);
+  const T* qkv = saved.data() + l.qkv;
+  const T* probs = saved.data() + l.probs;
+  T* dqkv = saved.data() + l.dqkv;
+  View<T> dctx = MakeView(scratch.data() + l.dctx, rows, h);
+  View<T> dp = MakeView(scratch.data() + l.dp, s, s);
+  auto row_dot = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(scratch.data() + l.row_dot, s);
+  Gemm<T>(Op::kNone, Op::kNone, rows, h, h, dy.data(), h, w_o.data(), h, dctx.data(), h, false,
+          gemm);
   const T scale = T(1) / std::sqrt(static_cast<T>(d));
   for (int64_t b = 0; b < samples; ++b) {
     for (int64_t j = 0; j < heads_; ++j) {
-      const auto q = qkv.block(b * s, j * d, s, d);
-      const auto k = qkv.block(b * s, h + j * d, s, d);
-      const auto v = qkv.block(b * s, 2 * h + j * d, s, d);
-      const auto p = probs.block((b * heads_ + j) * s, 0, s, s);
-      const auto dc = dctx.block(b * s, j * d, s, d);
-      dqkv.block(b * s, 2 * h + j * d, s, d).noalias() = p.transpose() * dc;
-      dp.noalias() = dc * v.transpose();
+      const int64_t at = b * s * 3 * h + j * d;
+      const T* q = qkv + at;
+      const T* k = q + h;
+      const T* v = q + 2 * h;
+      ConstView<T> p = MakeView(probs + (b * heads_ + j) * s * s, s, s);
+      const T* dc = dctx.data() + b * s * h + j * d;
+      Gemm<T>(Op::kTranspose, Op::kNone, s, d, s, p.data(), s, dc, h, dqkv + at + 2 * h, 3 * h,
+              false, gemm);
+      Gemm<T>(Op::kNone, Op::kTranspose, s, s, d, dc, h, v, 3 * h, dp.data(), s, false, gemm);
       // Softmax backward; masked entries have p = 0, so their dS is 0 too.
-      const Matrix<T> row_dot = dp.cwiseProduct(p).rowwise().sum();
-      dp = (p.array() * (dp.colwise() - row_dot.col(0)).array() * scale).matrix();
-      dqkv.block(b * s, j * d, s, d).noalias() = dp * k;
-      dqkv.block(b * s, h + j * d, s, d).noalias() = dp.transpose() * q;
+      row_dot = dp.cwiseProduct(p).rowwise().sum();
+      dp = (p.array() * (dp.colwise() - row_dot).array() * scale).matrix();
+      Gemm<T>(Op::kNone, Op::kNone, s, d, s, dp.data(), s, k, 3 * h, dqkv + at, 3 * h, false, gemm);
+      Gemm<T>(Op::kTranspose, Op::kNone, s, d, s, dp.data(), s, q, 3 * h, dqkv + at + h, 3 * h,
+              false, gemm);
     }
   }
-  Matrix<T> dx(dy.rows(), h);
-  dx.noalias() = dqkv * w_qkv;
-  saved->tensors.resize(kForwardSaved);
-  saved->tensors.push_back(dy);
-  saved->tensors.push_back(std::move(dqkv));
-  return dx;
+  if (IsEmpty(dx)) return;
+  Gemm<T>(Op::kNone, Op::kNone, rows, h, 3 * h, dqkv, 3 * h, w_qkv.data(), h, dx.data(), h, false,
+          gemm);
 }
 
 template <typename T>
-void CausalSelfAttention<T>::BackwardWeight(const Saved<T>& saved, std::span<T> grad) const {
+void CausalSelfAttention<T>::BackwardWeightInto(ConstView<T> x, ConstView<T>, ConstView<T> dy,
+                                                std::span<const T> saved, std::span<T> grad,
+                                                std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(grad.size()) == num_params());
-  PIPECAST_CHECK(saved.tensors.size() == kBackwardSaved)
-      << "attention: BackwardWeight before BackwardInput";
-  const Matrix<T>& x = saved.tensors[kInput];
-  const Matrix<T>& ctx = saved.tensors[kContext];
-  const Matrix<T>& dy = saved.tensors[kOutputGrad];
-  const Matrix<T>& dqkv = saved.tensors[kQkvGrad];
-  const int64_t h = hidden_;
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == hidden_);
+  const int64_t rows = x.rows(), h = hidden_;
+  const Layout l = LayoutFor(rows);
+  const std::span<T> gemm = scratch.subspan(l.gemm);
+  ConstView<T> ctx = MakeView(saved.data() + l.ctx, rows, h);
+  ConstView<T> dqkv = MakeView(saved.data() + l.dqkv, rows, 3 * h);
   int64_t offset = 0;
   auto dw_qkv = TakeMatrix(grad, 3 * h, h, &offset);
   auto db_qkv = TakeRow(grad, 3 * h, &offset);
   auto dw_o = TakeMatrix(grad, h, h, &offset);
   auto db_o = TakeRow(grad, h, &offset);
-  dw_qkv.noalias() += dqkv.transpose() * x;
-  db_qkv += dqkv.colwise().sum();
-  dw_o.noalias() += dy.transpose() * ctx;
-  db_o += dy.colwise().sum();
+  Gemm<T>(Op::kTranspose, Op::kNone, 3 * h, h, rows, dqkv.data(), 3 * h, x.data(), h, dw_qkv.data(),
+          h, true, gemm);
+  Gemm<T>(Op::kTranspose, Op::kNone, h, h, rows, dy.data(), h, ctx.data(), h, dw_o.data(), h, true,
+          gemm);
+  for (int64_t r = 0; r < rows; ++r) {
+    db_qkv += dqkv.row(r);
+    db_o += dy.row(r);
+  }
 }
 
 template <typename T>

@@ -10,8 +10,9 @@
 //   y = ctx Wo^T + bo
 // Parameters, in order: Wqkv [3h x h], bqkv [3h], Wo [h x h], bo [h] (PyTorch layout).
 // Init: like two torch.nn.Linear layers, U(-1/sqrt(h), 1/sqrt(h)).
-// Saved: x, qkv, all P_j and ctx from Forward. BackwardInput uses the projection weights it is
-// given (Wo', Wqkv') with the forward's activations and records dy and dqkv:
+// Saved: qkv, every P_j (sample-major, then head) and ctx from Forward, and dqkv from
+// BackwardInput, which uses the projection weights it is given (Wo', Wqkv') with the forward's
+// activations:
 //   dctx = dy Wo';  dv_j = P_j^T dctx_j;  dP_j = dctx_j v_j^T;
 //   dS_j = P_j * (dP_j - rowsum(dP_j * P_j)) / sqrt(d);  dq_j = dS_j k_j;  dk_j = dS_j^T q_j
 //   dx = dqkv Wqkv'
@@ -37,17 +38,23 @@ class CausalSelfAttention final : public Layer<T> {
 
   std::string name() const override { return "attention"; }
   int64_t num_params() const override { return 4 * hidden_ * hidden_ + 4 * hidden_; }
+  int64_t input_width() const override { return hidden_; }
+  int64_t output_width() const override { return hidden_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  // REQUIRES: x.cols() == hidden(); x.rows() is a multiple of sequence().
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  // REQUIRES (every pass): x is rows x hidden(), rows a multiple of sequence().
+  PIPECAST_LAYER_PASSES(T);
   // rows * (8 h^2 + 4 S h): the projections (6 h^2 + 2 h^2 per row) and the full (unmasked)
   // S x S score and context products, as Megatron-LM and the simulator's cost model count them.
   double ForwardFlops(int64_t rows) const override;
 
  private:
+  // Offsets into `saved` and `scratch` for a microbatch of `rows` rows.
+  struct Layout {
+    int64_t qkv, probs, ctx, dqkv, saved;      // saved
+    int64_t dctx, dp, row_dot, gemm, scratch;  // scratch
+  };
+  Layout LayoutFor(int64_t rows) const;
+
   int64_t hidden_;
   int64_t heads_;
   int64_t sequence_;

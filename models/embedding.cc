@@ -5,13 +5,6 @@
 #include "models/init.h"
 
 namespace pipecast::models {
-namespace {
-// Saved::tensors: [ids] after Forward, [ids, dy] after BackwardInput.
-enum SavedIndex { kIds = 0, kOutputGrad = 1 };
-constexpr size_t kForwardSaved = 1;
-constexpr size_t kBackwardSaved = 2;
-}  // namespace
-
 template <typename T>
 Embedding<T>::Embedding(int64_t vocab, int64_t sequence, int64_t hidden)
     : vocab_(vocab), sequence_(sequence), hidden_(hidden) {
@@ -34,50 +27,45 @@ void Embedding<T>::Init(std::span<T> params, Rng& rng) const {
 }
 
 template <typename T>
-Matrix<T> Embedding<T>::Forward(std::span<const T> params, const Matrix<T>& x,
-                                Saved<T>* saved) const {
+LayerMemory Embedding<T>::Memory(int64_t) const {
+  return {};
+}
+
+template <typename T>
+void Embedding<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y, std::span<T>,
+                               std::span<T>) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
   PIPECAST_CHECK(x.cols() == 1) << "embedding expects one column of token ids";
   PIPECAST_CHECK(x.rows() % sequence_ == 0)
       << "embedding: " << x.rows() << " rows is not a multiple of sequence " << sequence_;
+  PIPECAST_CHECK(y.rows() == x.rows() && y.cols() == hidden_);
   int64_t offset = 0;
   const auto tokens = TakeMatrix(params, vocab_, hidden_, &offset);
   const auto positions = TakeMatrix(params, sequence_, hidden_, &offset);
-  Matrix<T> y(x.rows(), hidden_);
   for (int64_t r = 0; r < x.rows(); ++r) {
     y.row(r) = tokens.row(TokenId(x(r, 0))) + positions.row(r % sequence_);
   }
-  if (saved != nullptr) {
-    saved->tensors = {x};
-    saved->children.clear();
-  }
-  return y;
 }
 
 template <typename T>
-Matrix<T> Embedding<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                      Saved<T>* saved) const {
+void Embedding<T>::BackwardInputInto(std::span<const T> params, ConstView<T> x, ConstView<T>,
+                                     ConstView<T> dy, View<T> dx, std::span<T>,
+                                     std::span<T>) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(saved != nullptr && saved->tensors.size() >= kForwardSaved)
-      << "embedding: BackwardInput before Forward";
-  PIPECAST_CHECK(dy.rows() == saved->tensors[kIds].rows() && dy.cols() == hidden_);
-  saved->tensors.resize(kForwardSaved);
-  saved->tensors.push_back(dy);
-  return Matrix<T>::Zero(dy.rows(), 1);
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == hidden_);
+  if (!IsEmpty(dx)) dx.setZero();
 }
 
 template <typename T>
-void Embedding<T>::BackwardWeight(const Saved<T>& saved, std::span<T> grad) const {
+void Embedding<T>::BackwardWeightInto(ConstView<T> x, ConstView<T>, ConstView<T> dy,
+                                      std::span<const T>, std::span<T> grad, std::span<T>) const {
   PIPECAST_CHECK(static_cast<int64_t>(grad.size()) == num_params());
-  PIPECAST_CHECK(saved.tensors.size() == kBackwardSaved)
-      << "embedding: BackwardWeight before BackwardInput";
-  const Matrix<T>& ids = saved.tensors[kIds];
-  const Matrix<T>& dy = saved.tensors[kOutputGrad];
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == hidden_);
   int64_t offset = 0;
   auto tokens = TakeMatrix(grad, vocab_, hidden_, &offset);
   auto positions = TakeMatrix(grad, sequence_, hidden_, &offset);
   for (int64_t r = 0; r < dy.rows(); ++r) {
-    tokens.row(TokenId(ids(r, 0))) += dy.row(r);
+    tokens.row(TokenId(x(r, 0))) += dy.row(r);
     positions.row(r % sequence_) += dy.row(r);
   }
 }

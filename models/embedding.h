@@ -5,8 +5,8 @@
 // r / sequence). Output: rows x hidden, y[r] = token[id_r] + position[r % sequence].
 // Parameters: the token table [vocab x hidden], then the position table [sequence x hidden].
 // Init: N(0, 0.02^2) for both tables, as GPT-2.
-// Token ids have no gradient: BackwardInput returns zeros (rows x 1) and records dy;
-// BackwardWeight adds each dy row to its token's and its position's row.
+// Token ids have no gradient: BackwardInput writes zeros (rows x 1); BackwardWeight adds each dy
+// row to its token's and its position's row, in row order. Saved: nothing (x holds the ids).
 #pragma once
 
 #include <cstdint>
@@ -30,13 +30,12 @@ class Embedding final : public Layer<T> {
 
   std::string name() const override { return "embedding"; }
   int64_t num_params() const override { return (vocab_ + sequence_) * hidden_; }
+  int64_t input_width() const override { return 1; }
+  int64_t output_width() const override { return hidden_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  // REQUIRES: x has one column; x.rows() is a multiple of sequence(); every value is an integer
-  // in [0, vocab()).
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  // The input has one column of token ids: integers in [0, vocab()); rows is a multiple of
+  // sequence().
+  PIPECAST_LAYER_PASSES(T);
   // One addition per output element (the position embedding); the lookup is not counted.
   double ForwardFlops(int64_t rows) const override;
 

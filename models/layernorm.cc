@@ -6,12 +6,6 @@
 #include "models/eigen_maps.h"
 
 namespace pipecast::models {
-namespace {
-// Saved::tensors: [xhat, rstd (rows x 1)] after Forward, [xhat, rstd, dy] after BackwardInput.
-enum SavedIndex { kNormalized = 0, kRstd = 1, kOutputGrad = 2 };
-constexpr size_t kForwardSaved = 2;
-constexpr size_t kBackwardSaved = 3;
-}  // namespace
 
 template <typename T>
 LayerNorm<T>::LayerNorm(int64_t features) : features_(features) {
@@ -27,64 +21,70 @@ void LayerNorm<T>::Init(std::span<T> params, Rng&) const {
 }
 
 template <typename T>
-Matrix<T> LayerNorm<T>::Forward(std::span<const T> params, const Matrix<T>& x,
-                                Saved<T>* saved) const {
+LayerMemory LayerNorm<T>::Memory(int64_t rows) const {
+  return {rows * features_ + rows, features_};
+}
+
+template <typename T>
+void LayerNorm<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y,
+                               std::span<T> saved, std::span<T> /*scratch*/) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(x.cols() == features_) << "layernorm expects " << features_ << " columns";
+  PIPECAST_CHECK(x.cols() == features_ && y.cols() == features_ && y.rows() == x.rows())
+      << "layernorm expects " << features_ << " columns";
+  const int64_t rows = x.rows();
   int64_t offset = 0;
   const auto gamma = TakeRow(params, features_, &offset);
   const auto beta = TakeRow(params, features_, &offset);
+  View<T> xhat = MakeView(saved.data(), rows, features_);
+  T* rstd = saved.data() + rows * features_;
   const T inv_d = T(1) / static_cast<T>(features_);
-  Matrix<T> xhat = x.colwise() - x.rowwise().sum() * inv_d;
-  Matrix<T> rstd =
-      ((xhat.array().square().rowwise().sum() * inv_d + static_cast<T>(kLayerNormEps)).rsqrt())
-          .matrix();
-  xhat.array().colwise() *= rstd.col(0).array();
-  Matrix<T> y = (xhat.array().rowwise() * gamma.array()).rowwise() + beta.array();
-  if (saved != nullptr) {
-    saved->tensors.clear();  // moved in one by one: an initializer list would copy
-    saved->tensors.push_back(std::move(xhat));
-    saved->tensors.push_back(std::move(rstd));
-    saved->children.clear();
+  for (int64_t r = 0; r < rows; ++r) {
+    const T mean = x.row(r).sum() * inv_d;
+    xhat.row(r) = x.row(r).array() - mean;
+    const T var = xhat.row(r).squaredNorm() * inv_d;
+    rstd[r] = T(1) / std::sqrt(var + static_cast<T>(kLayerNormEps));
+    xhat.row(r) *= rstd[r];
+    y.row(r) = (xhat.row(r).array() * gamma.array() + beta.array()).matrix();
   }
-  return y;
 }
 
 template <typename T>
-Matrix<T> LayerNorm<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                      Saved<T>* saved) const {
+void LayerNorm<T>::BackwardInputInto(std::span<const T> params, ConstView<T> x, ConstView<T>,
+                                     ConstView<T> dy, View<T> dx, std::span<T> saved,
+                                     std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(saved != nullptr && saved->tensors.size() >= kForwardSaved)
-      << "layernorm: BackwardInput before Forward";
-  const Matrix<T>& xhat = saved->tensors[kNormalized];
-  const Matrix<T>& rstd = saved->tensors[kRstd];
-  PIPECAST_CHECK(dy.rows() == xhat.rows() && dy.cols() == features_);
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == features_);
+  if (IsEmpty(dx)) return;
+  const int64_t rows = x.rows();
   int64_t offset = 0;
   const auto gamma = TakeRow(params, features_, &offset);
+  ConstView<T> xhat = MakeConstView<T>(saved.data(), rows, features_);
+  const T* rstd = saved.data() + rows * features_;
+  auto g = RowVectorMap<T>(scratch.data(), features_);
   const T inv_d = T(1) / static_cast<T>(features_);
-  const Matrix<T> g = dy.array().rowwise() * gamma.array();
-  const Matrix<T> mean_g = g.rowwise().sum() * inv_d;                      // rows x 1
-  const Matrix<T> mean_gx = g.cwiseProduct(xhat).rowwise().sum() * inv_d;  // rows x 1
-  Matrix<T> dx = g - xhat.cwiseProduct(mean_gx.replicate(1, features_));
-  dx.colwise() -= mean_g.col(0);
-  dx.array().colwise() *= rstd.col(0).array();
-  saved->tensors.resize(kForwardSaved);
-  saved->tensors.push_back(dy);
-  return dx;
+  for (int64_t r = 0; r < rows; ++r) {
+    g = (dy.row(r).array() * gamma.array()).matrix();
+    const T mean_g = g.sum() * inv_d;
+    const T mean_gx = g.dot(xhat.row(r)) * inv_d;
+    dx.row(r) = ((g - xhat.row(r) * mean_gx).array() - mean_g) * rstd[r];
+  }
 }
 
 template <typename T>
-void LayerNorm<T>::BackwardWeight(const Saved<T>& saved, std::span<T> grad) const {
+void LayerNorm<T>::BackwardWeightInto(ConstView<T> x, ConstView<T>, ConstView<T> dy,
+                                      std::span<const T> saved, std::span<T> grad,
+                                      std::span<T>) const {
   PIPECAST_CHECK(static_cast<int64_t>(grad.size()) == num_params());
-  PIPECAST_CHECK(saved.tensors.size() == kBackwardSaved)
-      << "layernorm: BackwardWeight before BackwardInput";
-  const Matrix<T>& xhat = saved.tensors[kNormalized];
-  const Matrix<T>& dy = saved.tensors[kOutputGrad];
+  PIPECAST_CHECK(dy.rows() == x.rows() && dy.cols() == features_);
+  const int64_t rows = x.rows();
+  ConstView<T> xhat = MakeView(saved.data(), rows, features_);
   int64_t offset = 0;
   auto dgamma = TakeRow(grad, features_, &offset);
   auto dbeta = TakeRow(grad, features_, &offset);
-  dgamma += dy.cwiseProduct(xhat).colwise().sum();
-  dbeta += dy.colwise().sum();
+  for (int64_t r = 0; r < rows; ++r) {
+    dgamma += dy.row(r).cwiseProduct(xhat.row(r));
+    dbeta += dy.row(r);
+  }
 }
 
 template <typename T>

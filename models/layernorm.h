@@ -4,7 +4,7 @@
 // Forward, per row x of width d (biased variance, as PyTorch; eps = kLayerNormEps):
 //   mu = mean(x), var = mean((x - mu)^2), rstd = 1 / sqrt(var + eps)
 //   xhat = (x - mu) * rstd,  y = gamma * xhat + beta
-// Saved: xhat and rstd (per row); BackwardInput records dy.
+// Saved: xhat [rows x features], then rstd [rows]. Scratch: one row of g.
 //   g = dy * gamma'   (gamma' = the scale given to BackwardInput)
 //   dx = rstd * (g - mean(g) - xhat * mean(g * xhat))
 //   dgamma += column sums of dy * xhat, dbeta += column sums of dy
@@ -29,11 +29,10 @@ class LayerNorm final : public Layer<T> {
 
   std::string name() const override { return "layernorm"; }
   int64_t num_params() const override { return 2 * features_; }
+  int64_t input_width() const override { return features_; }
+  int64_t output_width() const override { return features_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
+  PIPECAST_LAYER_PASSES(T);
   // 7 per element: mean, subtract, square and sum, normalise, scale, shift.
   double ForwardFlops(int64_t rows) const override;
 

@@ -5,7 +5,9 @@ target_sources(pipecast_models PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/balance.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/composite.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/embedding.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/gemm.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/init.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/layer.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/layernorm.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/linear.cc
   ${CMAKE_CURRENT_SOURCE_DIR}/loss.cc

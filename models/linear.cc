@@ -1,18 +1,14 @@
 #include "models/linear.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/check.h"
 #include "models/eigen_maps.h"
+#include "models/gemm.h"
 #include "models/init.h"
 
 namespace pipecast::models {
-namespace {
-// Saved::tensors: [x] after Forward, [x, dy] after BackwardInput.
-enum SavedIndex { kInput = 0, kOutputGrad = 1 };
-constexpr size_t kForwardSaved = 1;
-constexpr size_t kBackwardSaved = 2;
-}  // namespace
 
 template <typename T>
 Linear<T>::Linear(int64_t in, int64_t out) : in_(in), out_(out) {
@@ -27,49 +23,50 @@ void Linear<T>::Init(std::span<T> params, Rng& rng) const {
 }
 
 template <typename T>
-Matrix<T> Linear<T>::Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const {
+LayerMemory Linear<T>::Memory(int64_t rows) const {
+  return {0, std::max({GemmScratch<T>(rows, out_, in_), GemmScratch<T>(rows, in_, out_),
+                       GemmScratch<T>(out_, in_, rows)})};
+}
+
+template <typename T>
+void Linear<T>::ForwardInto(std::span<const T> params, ConstView<T> x, View<T> y,
+                            std::span<T> /*saved*/, std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(x.cols() == in_) << "linear expects " << in_ << " columns, got " << x.cols();
+  PIPECAST_CHECK(x.cols() == in_ && y.cols() == out_ && y.rows() == x.rows())
+      << "linear " << in_ << " -> " << out_ << " got " << x.cols() << " columns";
   int64_t offset = 0;
   const auto w = TakeMatrix(params, out_, in_, &offset);
   const auto b = TakeRow(params, out_, &offset);
-  Matrix<T> y(x.rows(), out_);
-  y.noalias() = x * w.transpose();
+  Gemm<T>(Op::kNone, Op::kTranspose, x.rows(), out_, in_, x.data(), in_, w.data(), in_, y.data(),
+          out_, false, scratch);
   y.rowwise() += b;
-  if (saved != nullptr) {
-    saved->tensors = {x};
-    saved->children.clear();
-  }
-  return y;
 }
 
 template <typename T>
-Matrix<T> Linear<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                                   Saved<T>* saved) const {
+void Linear<T>::BackwardInputInto(std::span<const T> params, ConstView<T> /*x*/, ConstView<T> /*y*/,
+                                  ConstView<T> dy, View<T> dx, std::span<T> /*saved*/,
+                                  std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(params.size()) == num_params());
-  PIPECAST_CHECK(saved != nullptr && saved->tensors.size() >= kForwardSaved)
-      << "linear: BackwardInput before Forward";
-  PIPECAST_CHECK(dy.cols() == out_ && dy.rows() == saved->tensors[kInput].rows());
+  PIPECAST_CHECK(dy.cols() == out_);
+  if (IsEmpty(dx)) return;
+  PIPECAST_CHECK(dx.cols() == in_ && dx.rows() == dy.rows());
   int64_t offset = 0;
   const auto w = TakeMatrix(params, out_, in_, &offset);
-  Matrix<T> dx(dy.rows(), in_);
-  dx.noalias() = dy * w;
-  saved->tensors.resize(kForwardSaved);
-  saved->tensors.push_back(dy);
-  return dx;
+  Gemm<T>(Op::kNone, Op::kNone, dy.rows(), in_, out_, dy.data(), out_, w.data(), in_, dx.data(),
+          in_, false, scratch);
 }
 
 template <typename T>
-void Linear<T>::BackwardWeight(const Saved<T>& saved, std::span<T> grad) const {
+void Linear<T>::BackwardWeightInto(ConstView<T> x, ConstView<T> /*y*/, ConstView<T> dy,
+                                   std::span<const T> /*saved*/, std::span<T> grad,
+                                   std::span<T> scratch) const {
   PIPECAST_CHECK(static_cast<int64_t>(grad.size()) == num_params());
-  PIPECAST_CHECK(saved.tensors.size() == kBackwardSaved)
-      << "linear: BackwardWeight before BackwardInput";
-  const Matrix<T>& x = saved.tensors[kInput];
-  const Matrix<T>& dy = saved.tensors[kOutputGrad];
+  PIPECAST_CHECK(x.rows() == dy.rows() && x.cols() == in_ && dy.cols() == out_);
   int64_t offset = 0;
   auto dw = TakeMatrix(grad, out_, in_, &offset);
   auto db = TakeRow(grad, out_, &offset);
-  dw.noalias() += dy.transpose() * x;
+  Gemm<T>(Op::kTranspose, Op::kNone, out_, in_, x.rows(), dy.data(), out_, x.data(), in_, dw.data(),
+          in_, true, scratch);
   db += dy.colwise().sum();
 }
 

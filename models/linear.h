@@ -2,7 +2,7 @@
 //
 // Parameters (in this order in the layer's slice): W, [out x in] row-major, then b, [out].
 // Init as torch.nn.Linear: W and b uniform in (-1/sqrt(in), 1/sqrt(in)).
-// Saved: Forward keeps x; BackwardInput records dy.
+// Saved: nothing beyond x and dy, which the caller keeps.
 //   dx = dy W'            (W' = the weights given to BackwardInput)
 //   dW += dy^T x, db += column sums of dy   (x from the forward)
 #pragma once
@@ -26,14 +26,12 @@ class Linear final : public Layer<T> {
 
   std::string name() const override { return "linear"; }
   int64_t num_params() const override { return out_ * in_ + out_; }
+  int64_t input_width() const override { return in_; }
+  int64_t output_width() const override { return out_; }
   void Init(std::span<T> params, Rng& rng) const override;
-  // REQUIRES: x.cols() == in(). `saved` may be null when no backward pass follows.
-  Matrix<T> Forward(std::span<const T> params, const Matrix<T>& x, Saved<T>* saved) const override;
-  Matrix<T> BackwardInput(std::span<const T> params, const Matrix<T>& dy,
-                          Saved<T>* saved) const override;
-  void BackwardWeight(const Saved<T>& saved, std::span<T> grad) const override;
   // 2 * in * out multiply-adds per row (the bias is not counted).
   double ForwardFlops(int64_t rows) const override;
+  PIPECAST_LAYER_PASSES(T);
 
  private:
   int64_t in_;

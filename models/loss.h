@@ -21,7 +21,14 @@ struct LossResult {
   Matrix<T> dlogits;  // same shape as the logits: d(mean loss)/d(logits) * scale
 };
 
-// REQUIRES: labels.size() == logits.rows(); every label in [0, logits.cols()).
+// The mean loss; writes d(mean loss)/d(logits) * scale into `dlogits` unless it is empty.
+// Allocates nothing. REQUIRES: labels.size() == logits.rows(); every label in
+// [0, logits.cols()); dlogits empty or of the logits' shape.
+template <typename T>
+double SoftmaxCrossEntropyInto(ConstView<T> logits, std::span<const int32_t> labels, double scale,
+                               View<T> dlogits);
+
+// The same, allocating its result.
 template <typename T>
 LossResult<T> SoftmaxCrossEntropy(const Matrix<T>& logits, std::span<const int32_t> labels,
                                   double scale = 1.0);
@@ -29,6 +36,10 @@ LossResult<T> SoftmaxCrossEntropy(const Matrix<T>& logits, std::span<const int32
 // The number of rows whose largest logit (the first one, on ties) is at the label.
 // REQUIRES: labels.size() == logits.rows(); logits.cols() > 0.
 template <typename T>
-int64_t CountCorrect(const Matrix<T>& logits, std::span<const int32_t> labels);
+int64_t CountCorrect(ConstView<T> logits, std::span<const int32_t> labels);
+template <typename T>
+int64_t CountCorrect(const Matrix<T>& logits, std::span<const int32_t> labels) {
+  return CountCorrect<T>(MakeView(logits.data(), logits.rows(), logits.cols()), labels);
+}
 
 }  // namespace pipecast::models

@@ -158,7 +158,7 @@ template <typename T>
 std::vector<T> Model<T>::Init(uint64_t seed) const {
   std::vector<T> params(num_params());
   Rng rng(seed);
-  ChainInit(layers(), std::span<T>(params), rng);
+  Chain<T>(layers()).Init(std::span<T>(params), rng);
   return params;
 }
 

@@ -49,8 +49,8 @@ int64_t Replay(const Program& p, const VersionPlan& plan, int32_t d) {
   const std::vector<Action>& prog = p.devices[d];
   const DevicePlan& dp = plan.devices[d];
   EXPECT_EQ(dp.actions.size(), prog.size());
-  std::map<int32_t, int32_t> current;          // stage -> current version
-  std::map<int32_t, std::vector<Tag>> copies;  // stage -> slots
+  std::map<int32_t, int32_t> current;               // stage -> current version
+  std::map<int32_t, std::vector<Tag>> copies;       // stage -> slots
   std::map<int32_t, std::vector<int32_t>> records;  // stage -> slot -> microbatch or -1
   for (int32_t s = 0; s < p.num_stages; ++s) {
     if (p.device_of(s) != d) continue;
