@@ -17,6 +17,25 @@ if(MPI_C_FOUND)
   set_tests_properties(mpi_executor_threads_equal_mpi PROPERTIES TIMEOUT 300 LABELS mpi
                        ENVIRONMENT "OMPI_MCA_rmaps_base_oversubscribe=1")
 endif()
+
+# Test support. The executor adapter is the only test code that sets up and runs the executor
+# for training; the sequential reference links against models/ alone, so it cannot reach the
+# executor, the generators or the version accounting.
+add_library(pipecast_test_executor_adapter STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_adapter.cc)
+target_link_libraries(pipecast_test_executor_adapter
+  PUBLIC pipecast_runtime_cpu PRIVATE pipecast_warnings)
+target_include_directories(pipecast_test_executor_adapter PUBLIC "${PROJECT_SOURCE_DIR}/tests")
+add_library(pipecast_test_reference_trainer STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/runtime/reference_trainer.cc)
+target_link_libraries(pipecast_test_reference_trainer
+  PUBLIC pipecast_models PRIVATE pipecast_warnings)
+target_include_directories(pipecast_test_reference_trainer PUBLIC "${PROJECT_SOURCE_DIR}/tests")
+
 pipecast_add_test(training_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/training_test.cc
-  LIBS pipecast_runtime_cpu)
+  LIBS pipecast_test_executor_adapter)
+# The executor against the sequential reference written from the methods' definitions.
+pipecast_add_test(method_reference_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/method_reference_test.cc
+  LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)

@@ -5,18 +5,17 @@
 //     for input j uses the weights it had after j - (D - 1 - k) updates), bit for bit;
 //   - 2BW equals W(b+1) = W(b) - lr * grad(W(b-1)) per minibatch, bit for bit;
 //   - the measured version gaps respect PACI's bound, 2BW's two versions, PipeDream's D - k.
+// Direct executor runs go through executor_adapter.h; method_reference_test.cc holds every
+// method to the sequential reference trainer.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include "common/generators.h"
-#include "common/lower.h"
 #include "models/data.h"
 #include "models/loss.h"
 #include "models/model.h"
-#include "runtime/cpu_backend.h"
-#include "runtime/executor.h"
-#include "runtime/inproc_transport.h"
+#include "runtime/executor_adapter.h"
+#include "runtime/method_case.h"
 #include "runtime/trainer.h"
 
 namespace pipecast::runtime {
@@ -26,59 +25,46 @@ constexpr int32_t kStages = 3;
 constexpr int32_t kMicrobatch = 8;
 constexpr double kLr = 0.05;
 
+// The clusters and the MLP of method_case.h, cut into kStages stages; SGD with momentum.
 struct Fixture {
-  std::shared_ptr<const models::Dataset> data = models::MakeClassificationDataset(
-      std::make_shared<const models::ClassificationData>(
-          models::MakeGaussianClusters(512, 12, 4, 1.0, 1.0, 5)),
-      "clusters");
-  models::Loader loader{data, 11};
-  models::Model<float> model = *models::MakeMlp<float>(12, {16, 16}, 4);
-  std::vector<models::Stage<float>> stages = *models::Partition(model, kStages);
-  std::vector<float> init = model.Init(3);
+  std::shared_ptr<const models::Loader> loader = testing::ClusterLoader();
+  std::shared_ptr<const models::Model<float>> model = testing::ClusterMlp();
+  std::vector<models::Stage<float>> stages = *models::Partition(*model, kStages);
+  std::vector<float> init = model->Init(3);
 
   std::vector<std::vector<float>> StageWeights(const std::vector<float>& flat) const {
-    std::vector<std::vector<float>> w;
-    for (const auto& s : stages)
-      w.emplace_back(flat.begin() + s.param_offset(), flat.begin() + s.param_offset() + s.num_params());
-    return w;
+    return testing::StageSlices(stages, flat);
   }
-  std::unique_ptr<models::Optimizer> Sgd(size_t n) const {
+  static models::OptimizerConfig SgdConfig() {
     models::OptimizerConfig c;
     c.kind = models::OptimizerKind::kSgd;
     c.momentum = 0.9;
-    return std::move(models::Optimizer::Create(c, n)).value();
+    return c;
   }
-  Result<ExecutionResult> Run(const std::string& method, int32_t m, int32_t n) const {
-    auto p = ir::Generate({method, kStages, m, n, kMicrobatch, {}});
-    if (!p.ok()) return p.status();
-    const ir::Program program = ir::InsertCommunication(*p);
-    std::vector<std::unique_ptr<StageBackend>> backends;
-    std::vector<std::unique_ptr<StageOptimizer>> optimizers;
-    for (const auto& s : stages) {
-      backends.push_back(std::make_unique<CpuStageBackend>(s));
-      optimizers.push_back(std::make_unique<ModelOptimizer>(Sgd(s.num_params()),
-                                                            models::DeltaRule::kPaper));
-    }
-    LoaderFeed feed(loader, kMicrobatch, 0);
-    InProcessTransport transport(kStages);
-    ExecutorConfig config;
-    config.learning_rate = [](int32_t, int64_t) { return kLr; };
-    return Execute(program, backends, optimizers, StageWeights(init), feed, transport, config);
+  std::unique_ptr<models::Optimizer> Sgd(size_t n) const {
+    return std::move(models::Optimizer::Create(SgdConfig(), n)).value();
+  }
+  // The executor's final weights for `method` with m microbatches per minibatch, n minibatches.
+  Result<std::vector<std::vector<float>>> Run(const std::string& method, int32_t m,
+                                              int32_t n) const {
+    testing::MethodCase c;
+    c.method = method;
+    c.stages = kStages;
+    c.microbatches = m;
+    c.minibatches = n;
+    c.microbatch_size = kMicrobatch;
+    c.optimizer = SgdConfig();
+    c.learning_rate = [](int32_t, int64_t) { return kLr; };
+    c.model = model;
+    c.init_seed = 3;
+    c.loader = loader;
+    return testing::RunExecutor(c);
   }
   // Gradient of every stage for microbatch j with per-stage weights `w` (scale applied to the
   // loss gradient), accumulated into `grads` in the executor's order.
   void Accumulate(int32_t j, const std::vector<std::vector<float>>& w, float scale,
                   std::vector<std::vector<float>>& grads) const {
-    const models::Batch b = loader.Get(j, kMicrobatch);
-    std::vector<models::StageSaved<float>> saved(kStages);
-    models::Matrix<float> x = b.x;
-    for (int32_t s = 0; s < kStages; ++s) x = stages[s].Forward(w[s], x, &saved[s]);
-    auto loss = models::SoftmaxCrossEntropy<float>(x, b.labels, scale);
-    models::Matrix<float> dy = loss.dlogits;
-    for (int32_t s = kStages - 1; s >= 0; --s) {
-      dy = stages[s].BackwardInput(w[s], dy, &saved[s]);
-      stages[s].BackwardWeight(saved[s], grads[s]);
-    }
+    testing::AccumulateGradients(stages, w, *loader, j, kMicrobatch, scale, grads);
   }
 };
 
@@ -103,7 +89,7 @@ TEST(Training, FlushSchedulesEqualSequentialAccumulationBitForBit) {
   for (const char* method : {"gpipe", "1f1b", "zb-h1", "zb-h2"}) {
     auto r = f.Run(method, m, n);
     ASSERT_TRUE(r.ok()) << r.status().message();
-    EXPECT_EQ(r->weights, w) << method;
+    EXPECT_EQ(*r, w) << method;
   }
 }
 
@@ -117,7 +103,7 @@ TEST(Training, FlushScheduleMatchesOneLargeBatch) {
   models::Batch big;
   big.x.resize(m * kMicrobatch, 12);
   for (int32_t j = 0; j < m; ++j) {
-    const models::Batch b = f.loader.Get(j, kMicrobatch);
+    const models::Batch b = f.loader->Get(j, kMicrobatch);
     big.x.middleRows(j * kMicrobatch, kMicrobatch) = b.x;
     big.labels.insert(big.labels.end(), b.labels.begin(), b.labels.end());
   }
@@ -134,7 +120,7 @@ TEST(Training, FlushScheduleMatchesOneLargeBatch) {
     auto opt = f.Sgd(w[s].size());
     opt->Step(w[s], g[s], kLr);
     for (size_t i = 0; i < w[s].size(); ++i)
-      EXPECT_NEAR(r->weights[s][i], w[s][i], 1e-6) << "stage " << s << " param " << i;
+      EXPECT_NEAR((*r)[s][i], w[s][i], 1e-6) << "stage " << s << " param " << i;
   }
 }
 
@@ -162,7 +148,7 @@ TEST(Training, PipeDreamEqualsDelayedGradientReference) {
       history[s].push_back(w[s]);
     }
   }
-  EXPECT_EQ(r->weights, w);
+  EXPECT_EQ(*r, w);
 }
 
 // 2BW: every microbatch of minibatch b uses version max(0, b - 1); one step per minibatch.
@@ -182,7 +168,7 @@ TEST(Training, TwoBufferEqualsOneStepStaleReference) {
     previous = w;
     for (int32_t s = 0; s < kStages; ++s) opt[s]->Step(w[s], g[s], kLr);
   }
-  EXPECT_EQ(r->weights, w);
+  EXPECT_EQ(*r, w);
 }
 
 // The measured version gaps respect each method's bound (from the executor's own trace).

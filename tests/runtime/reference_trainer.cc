@@ -1,0 +1,624 @@
+// The sequential reference trainer (reference_trainer.h). Three parts: what each method's
+// definition says (parameters, local orders, weight rules), the step accounting along those
+// orders, and the microbatch-by-microbatch training with a history of versions per stage.
+#include "runtime/reference_trainer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "models/loss.h"
+
+namespace pipecast::runtime::testing {
+namespace {
+
+using models::DeltaRule;
+using models::OptimizerKind;
+using Key = std::pair<int32_t, int32_t>;  // (virtual stage, global microbatch)
+
+// ---------------------------------------------------------------------------------------------
+// The methods as their definitions parameterise them (docs/methods.md).
+
+struct Definition {
+  std::string method;
+  int32_t devices = 1;         // D
+  int32_t microbatches = 1;    // M
+  int32_t minibatches = 1;     // N
+  int32_t chunks = 1;          // virtual stages per device (interleaved)
+  bool flush = false;          // synchronous: accumulate a minibatch, step, repeat
+  int32_t step_every = 1;      // asynchronous: a step after every `step_every` backwards
+  int32_t lagging = 0;         // PACI's in-flight cap for every stage; 0 = D - k
+  bool vertical_sync = false;  // pipedream
+  bool reuse = false;          // spectrain v2: B reuses the forward's prediction
+  bool formula = false;        // xpipe: the closed-form horizons
+  bool half_up = false;        // xpipe: their rounding of ties
+  bool correction = false;     // pipemare T2
+  float decay = 0.5f;          // pipemare: velocity decay
+  bool code_horizon = false;   // pipeoptim: s = D - k
+  bool predicts = false;
+  DeltaRule rule = DeltaRule::kPaper;
+
+  int32_t total() const { return microbatches * minibatches; }
+  int32_t stages() const { return devices * chunks; }
+};
+
+// Reads a method's parameters: each accessor consumes a key and gives its value or default;
+// the first bad value, or a key nothing consumed, is reported by Finish.
+class Params {
+ public:
+  Params(const std::string& method, const std::map<std::string, std::string>& given)
+      : method_(method), given_(given) {}
+
+  // One of `choices`; the first is the default.
+  std::string Choice(const std::string& key, const std::vector<std::string>& choices) {
+    const std::string* v = Take(key);
+    if (v == nullptr) return choices.front();
+    if (std::find(choices.begin(), choices.end(), *v) != choices.end()) return *v;
+    Fail(key, *v, "is not one of its choices");
+    return choices.front();
+  }
+  // An integer >= `least`; "auto" gives 0 when `allow_auto`.
+  int32_t Integer(const std::string& key, int32_t fallback, int32_t least, bool allow_auto) {
+    const std::string* v = Take(key);
+    if (v == nullptr) return fallback;
+    if (allow_auto && *v == "auto") return 0;
+    int32_t out = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec == std::errc() && end == v->data() + v->size() && out >= least) return out;
+    Fail(key, *v, "is not an integer >= " + std::to_string(least));
+    return fallback;
+  }
+  // A number in [0, 1).
+  double Fraction(const std::string& key, double fallback) {
+    const std::string* v = Take(key);
+    if (v == nullptr) return fallback;
+    char* end = nullptr;
+    const double out = std::strtod(v->c_str(), &end);
+    if (!v->empty() && *end == '\0' && out >= 0 && out < 1) return out;
+    Fail(key, *v, "is not in [0, 1)");
+    return fallback;
+  }
+  void Fail(const std::string& key, const std::string& value, const std::string& why) {
+    if (error_.ok())
+      error_ = InvalidArgument(method_ + ": parameter " + key + "=" + value + " " + why);
+  }
+  Status Finish() const {
+    if (!error_.ok()) return error_;
+    for (const auto& [key, value] : given_)
+      if (!used_.count(key)) return InvalidArgument(method_ + " has no parameter '" + key + "'");
+    return Status::Ok();
+  }
+
+ private:
+  const std::string* Take(const std::string& key) {
+    used_.insert(key);
+    auto it = given_.find(key);
+    return it == given_.end() ? nullptr : &it->second;
+  }
+
+  const std::string& method_;
+  const std::map<std::string, std::string>& given_;
+  std::set<std::string> used_;
+  Status error_;
+};
+
+// The per-method parts of Define.
+void DefinePredicting(const MethodCase& c, Params& p, Definition& d) {
+  const OptimizerKind kind = c.optimizer.kind;
+  const bool adam = kind == OptimizerKind::kAdam || kind == OptimizerKind::kAdamW;
+  d.predicts = true;
+  if (c.method == "spectrain") {  // dW: the SpecTrain rule with SGD, the paper rule otherwise
+    d.reuse = p.Choice("variant", {"v1", "v2"}) == "v2";
+    d.rule = kind == OptimizerKind::kSgd ? DeltaRule::kSpecTrain : DeltaRule::kPaper;
+  } else if (c.method == "xpipe") {  // dW: XPipe's Adam rule with Adam/AdamW, else the paper's
+    d.step_every = c.microbatches;
+    d.formula = p.Choice("horizon", {"schedule", "formula"}) == "formula";
+    d.half_up = p.Choice("rounding", {"half_even", "half_up"}) == "half_up";
+    d.rule = adam ? DeltaRule::kXPipe : DeltaRule::kPaper;
+  } else {  // pipeoptim: dW by the `delta` rule of the job's optimizer
+    d.code_horizon = p.Choice("horizon", {"paper", "code"}) == "code";
+    d.rule = *models::ParseDeltaRule(p.Choice("delta", {"paper", "exact", "code"}));
+  }
+}
+
+Result<Definition> Define(const MethodCase& c) {
+  Definition d;
+  d.method = c.method;
+  d.devices = c.stages;
+  d.microbatches = c.microbatches;
+  d.minibatches = c.minibatches;
+  if (d.devices < 1 || d.microbatches < 1 || d.minibatches < 1 || c.microbatch_size < 1)
+    return InvalidArgument("stages, microbatches, minibatches and their size must be >= 1");
+  Params p(c.method, c.params);
+  const std::string& m = c.method;
+  if (m == "gpipe" || m == "1f1b" || m == "zb-h1" || m == "zb-h2") {
+    d.flush = true;
+  } else if (m == "interleaved") {
+    d.flush = true;
+    d.chunks = p.Integer("chunks", 2, 1, false);
+    if (d.microbatches % d.devices != 0)
+      return InvalidArgument("interleaved needs microbatches to be a multiple of stages");
+  } else if (m == "pipedream") {
+    d.vertical_sync = p.Choice("vertical_sync", {"false", "true"}) == "true";
+  } else if (m == "pipedream-2bw") {
+    d.step_every = d.microbatches;
+    if (d.microbatches < d.devices)
+      return InvalidArgument("pipedream-2bw needs microbatches >= stages");
+  } else if (m == "spectrain" || m == "xpipe" || m == "pipeoptim") {
+    DefinePredicting(c, p, d);
+  } else if (m == "pipemare") {
+    d.correction = p.Choice("correction", {"true", "false"}) == "true";
+    d.decay = static_cast<float>(p.Fraction("decay", 0.5));
+    if (const int32_t k = p.Integer("lr_warmup_steps", 0, 0, false); k != 0)
+      p.Fail("lr_warmup_steps", std::to_string(k),
+             "is T1, a learning-rate schedule: give it as MethodCase::learning_rate");
+  } else if (m == "paci") {
+    d.step_every = p.Integer("accumulation", d.microbatches, 1, false);
+    d.lagging = p.Integer("allowed_lagging", 0, 1, true);
+  } else {
+    return InvalidArgument("unknown method '" + m + "'");
+  }
+  PIPECAST_RETURN_IF_ERROR(p.Finish());
+  if (d.predicts) {
+    auto probe = models::Optimizer::Create(c.optimizer, 1);
+    if (!probe.ok()) return probe.status();
+    PIPECAST_RETURN_IF_ERROR((*probe)->SupportsRule(d.rule));
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local orders (docs/methods.md; algorithms §1, §2-§8, §9.2).
+
+enum class OpKind { kForward, kBackward, kInputGrad, kWeightGrad, kStep };
+struct Op {
+  OpKind kind;
+  int32_t stage = -1;
+  int32_t microbatch = -1;
+};
+using Order = std::vector<Op>;
+
+// Microbatches first .. first + count - 1 of `stage` as passes of `kind`.
+Order Passes(OpKind kind, int32_t stage, int32_t first, int32_t count) {
+  Order out;
+  for (int32_t j = first; j < first + count; ++j) out.push_back({kind, stage, j});
+  return out;
+}
+
+// A 1F1B order: the first `warmup` forwards, then a forward and a backward in turn while
+// forwards remain, then the remaining backwards. An in-flight cap c is c - 1 warm-up forwards:
+// the c-th forward fills the cap and each backward frees a place for one more.
+// REQUIRES: forwards.size() == backwards.size().
+Order OneFOneB(const Order& forwards, const Order& backwards, int32_t warmup) {
+  const size_t w = std::min(static_cast<size_t>(std::max(warmup, 0)), forwards.size());
+  Order out(forwards.begin(), forwards.begin() + static_cast<long>(w));
+  size_t b = 0;
+  for (size_t f = w; f < forwards.size(); ++f) {
+    out.push_back(forwards[f]);
+    out.push_back(backwards[b++]);
+  }
+  out.insert(out.end(), backwards.begin() + static_cast<long>(b), backwards.end());
+  return out;
+}
+
+// Megatron's interleaved order for one minibatch (§1.3): op i runs the forward of chunk
+// (i mod Dv) div D and the backward of chunk v - 1 - that, for microbatch (i div Dv)·D + i mod D;
+// min(2(D - k - 1) + (v - 1)D, Mv) warm-up forwards, all of them when M = D.
+Order Interleaved(const Definition& d, int32_t k, int32_t base) {
+  const int32_t dv = d.devices * d.chunks, total = d.microbatches * d.chunks;
+  Order forwards, backwards;
+  for (int32_t i = 0; i < total; ++i) {
+    const int32_t chunk = (i % dv) / d.devices;
+    const int32_t mb = base + (i / dv) * d.devices + i % d.devices;
+    forwards.push_back({OpKind::kForward, chunk * d.devices + k, mb});
+    backwards.push_back({OpKind::kBackward, (d.chunks - 1 - chunk) * d.devices + k, mb});
+  }
+  const int32_t warmup =
+      d.microbatches == d.devices
+          ? total
+          : std::min(2 * (d.devices - k - 1) + (d.chunks - 1) * d.devices, total);
+  return OneFOneB(forwards, backwards, warmup);
+}
+
+// ZB-H1 (§9.2): the 1F1B order with the backward split; W_j right after I_{j+k}, and the W's
+// still missing at the end.
+Order ZbH1(const Order& forwards, const Order& inputs, const Order& weights, int32_t k,
+           int32_t warmup) {
+  Order out;
+  size_t next = 0;
+  int32_t seen = 0;
+  for (const Op& op : OneFOneB(forwards, inputs, warmup)) {
+    out.push_back(op);
+    if (op.kind == OpKind::kInputGrad && seen++ >= k) out.push_back(weights[next++]);
+  }
+  out.insert(out.end(), weights.begin() + static_cast<long>(next), weights.end());
+  return out;
+}
+
+// ZB-H2 (§9.2): w = min(2(D - k) - 1, M) warm-up forwards; then for j = 1..M: I_j, W_{j-2k} if
+// j - 2k >= 1, F_{w+j} if w + j <= M (1-based); then the W's still missing.
+Order ZbH2(const Order& forwards, const Order& inputs, const Order& weights, int32_t k,
+           int32_t devices) {
+  const int32_t m = static_cast<int32_t>(forwards.size());
+  const int32_t w = std::min(2 * (devices - k) - 1, m);
+  Order out(forwards.begin(), forwards.begin() + w);
+  int32_t next = 0;
+  for (int32_t j = 1; j <= m; ++j) {
+    out.push_back(inputs[j - 1]);
+    if (j - 2 * k >= 1) out.push_back(weights[next++]);
+    if (w + j <= m) out.push_back(forwards[w + j - 1]);
+  }
+  out.insert(out.end(), weights.begin() + next, weights.end());
+  return out;
+}
+
+// Device k's passes for the minibatch whose first microbatch is `base`, flushed.
+Order FlushIteration(const Definition& d, int32_t k, int32_t base) {
+  const int32_t m = d.microbatches;
+  const Order forwards = Passes(OpKind::kForward, k, base, m);
+  const int32_t warmup = std::min(d.devices - k - 1, m);  // 1F1B's D - k - 1 (§1.2)
+  if (d.method == "interleaved") return Interleaved(d, k, base);
+  if (d.method == "gpipe") {
+    Order out = forwards;
+    const Order backwards = Passes(OpKind::kBackward, k, base, m);
+    out.insert(out.end(), backwards.begin(), backwards.end());
+    return out;
+  }
+  if (d.method == "1f1b") return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
+  const Order inputs = Passes(OpKind::kInputGrad, k, base, m);
+  const Order weights = Passes(OpKind::kWeightGrad, k, base, m);
+  if (d.method == "zb-h1") return ZbH1(forwards, inputs, weights, k, warmup);
+  return ZbH2(forwards, inputs, weights, k, d.devices);
+}
+
+// Device k: one flushed iteration per minibatch, each followed by a step.
+Order FlushOrder(const Definition& d, int32_t k) {
+  Order out;
+  for (int32_t n = 0; n < d.minibatches; ++n) {
+    const Order it = FlushIteration(d, k, n * d.microbatches);
+    out.insert(out.end(), it.begin(), it.end());
+    out.push_back({OpKind::kStep});
+  }
+  return out;
+}
+
+// Device k of an asynchronous method: every microbatch of the run in one asynchronous 1F1B
+// order with D - k in flight (PACI: its cap, which can shorten the warm-up but not lengthen it
+// beyond the D - k a stage holds when its gradients come back in time), a step after every
+// `step_every`-th backward, and a last step for gradients still pending.
+Order AsyncOrder(const Definition& d, int32_t k) {
+  const int32_t cap = d.lagging > 0 ? std::min(d.lagging, d.devices - k) : d.devices - k;
+  Order out;
+  int32_t pending = 0;
+  for (const Op& op : OneFOneB(Passes(OpKind::kForward, k, 0, d.total()),
+                               Passes(OpKind::kBackward, k, 0, d.total()), cap - 1)) {
+    out.push_back(op);
+    if (op.kind == OpKind::kBackward && ++pending == d.step_every) {
+      out.push_back({OpKind::kStep});
+      pending = 0;
+    }
+  }
+  if (pending > 0) out.push_back({OpKind::kStep});
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step accounting along the orders.
+
+struct Accounting {
+  std::vector<std::vector<int32_t>> f_counter, b_counter, applied;  // [stage][microbatch]
+  // Per device, per step: the weight gradients the step applies, in program order.
+  std::vector<std::vector<std::vector<Key>>> groups;
+  std::vector<float> loss_scale;  // per microbatch
+};
+
+// Counts steps along each device's order: the counters of every F and B (or I), the step that
+// applies each weight gradient (B or W), and each step's group; every pass exactly once.
+Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders) {
+  const int32_t stages = d.stages(), total = d.total();
+  Accounting a;
+  const std::vector<int32_t> unset(total, -1);
+  a.f_counter.assign(stages, unset);
+  a.b_counter.assign(stages, unset);
+  a.applied.assign(stages, unset);
+  a.groups.resize(orders.size());
+  for (size_t dev = 0; dev < orders.size(); ++dev) {
+    std::vector<Key> group;
+    for (const Op& op : orders[dev]) {
+      const int32_t n = static_cast<int32_t>(a.groups[dev].size());
+      if (op.kind == OpKind::kStep) {
+        for (const auto& [s, j] : group) {
+          if (a.applied[s][j] != -1) return InvalidArgument("a gradient is applied twice");
+          a.applied[s][j] = n + 1;
+        }
+        a.groups[dev].push_back(std::move(group));
+        group.clear();
+        continue;
+      }
+      if (op.kind == OpKind::kForward || op.kind == OpKind::kBackward ||
+          op.kind == OpKind::kInputGrad) {
+        auto& counters = op.kind == OpKind::kForward ? a.f_counter : a.b_counter;
+        int32_t& counter = counters[op.stage][op.microbatch];
+        if (counter != -1) return InvalidArgument("a pass appears twice in the order");
+        counter = n;
+      }
+      if (op.kind == OpKind::kBackward || op.kind == OpKind::kWeightGrad)
+        group.emplace_back(op.stage, op.microbatch);
+    }
+    if (!group.empty()) return InvalidArgument("gradients left without a step");
+  }
+  for (int32_t s = 0; s < stages; ++s)
+    for (int32_t j = 0; j < total; ++j)
+      if (a.f_counter[s][j] < 0 || a.b_counter[s][j] < 0 || a.applied[s][j] < 1)
+        return InvalidArgument("the order misses a pass of microbatch " + std::to_string(j));
+  return a;
+}
+
+// How many gradients of `stage` the step applying microbatch j's applies.
+int32_t GroupSize(const Accounting& a, int32_t devices, int32_t stage, int32_t j) {
+  const auto& group = a.groups[stage % devices][a.applied[stage][j] - 1];
+  return static_cast<int32_t>(
+      std::count_if(group.begin(), group.end(), [&](const Key& k) { return k.first == stage; }));
+}
+
+// The loss of microbatch j is scaled by 1 / (gradients its step applies), the same at every
+// stage (otherwise no single scale gives every step the mean of its gradients).
+Status ScaleLosses(const Definition& d, Accounting& a) {
+  for (int32_t j = 0; j < d.total(); ++j) {
+    const int32_t size = GroupSize(a, d.devices, d.stages() - 1, j);
+    for (int32_t s = 0; s < d.stages(); ++s)
+      if (GroupSize(a, d.devices, s, j) != size)
+        return InvalidArgument("stages step over different groups of microbatch " +
+                               std::to_string(j));
+    a.loss_scale.push_back(1.0f / static_cast<float>(size));
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The weight rules (docs/methods.md, algorithms §2-§8).
+
+PassVersion Use(WeightKind kind, int32_t counter, int32_t version, int32_t horizon) {
+  if ((kind == WeightKind::kPredicted || kind == WeightKind::kCorrected) && horizon == 0)
+    kind = WeightKind::kCurrent;  // W - lr·0·dW and W - 0·delta are W
+  return {kind, counter, version, horizon};
+}
+
+// Rounds to the nearest integer; a tie goes to the even neighbour, or up with `half_up`.
+int32_t RoundHorizon(double x, bool half_up) {
+  const double lower = std::floor(x);
+  const double above = x - lower;
+  if (above != 0.5) return static_cast<int32_t>(above < 0.5 ? lower : lower + 1);
+  return static_cast<int32_t>(half_up || std::fmod(lower, 2.0) != 0 ? lower + 1 : lower);
+}
+
+// The weights of the F of microbatch j on device k, which has taken n steps; n0 is the steps
+// stage 0 had taken at its F of j.
+PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, int32_t n0) {
+  const int32_t dd = d.devices, m = d.microbatches, b = j / m;
+  if (d.method == "pipedream" && d.vertical_sync) return Use(WeightKind::kVersion, n, n0, 0);
+  if (d.method == "pipedream-2bw")  // one step stale per minibatch; nothing overlaps at D = 1
+    return Use(WeightKind::kVersion, n, dd > 1 ? std::max(0, b - 1) : b, 0);
+  if (d.method == "spectrain")
+    return Use(WeightKind::kPredicted, n, n, d.reuse ? dd - k - 1 : k / 2 + dd - k - 1);
+  if (d.method == "xpipe") {
+    const int32_t s = d.formula ? RoundHorizon((dd + m - k / 2.0 - 2) / m, d.half_up) : b - n;
+    return Use(WeightKind::kPredicted, n, n, s);
+  }
+  if (d.method == "pipeoptim")
+    return Use(WeightKind::kPredicted, n, n, d.code_horizon ? dd - k : dd - k - 1);
+  return Use(WeightKind::kCurrent, n, n, 0);
+}
+
+// The weights of the B (or I) of microbatch j on device k, which has taken n steps; `f` is what
+// the microbatch's F on this stage used.
+PassVersion BackwardPass(const Definition& d, int32_t k, int32_t j, const PassVersion& f,
+                         int32_t n) {
+  const int32_t m = d.microbatches;
+  if (d.method == "pipedream" || (d.method == "spectrain" && d.reuse))
+    return {WeightKind::kForwards, n, f.version, f.horizon};
+  if (d.method == "pipedream-2bw") return Use(WeightKind::kVersion, n, f.version, 0);
+  if (d.method == "spectrain") return Use(WeightKind::kPredicted, n, n, k / 2);
+  if (d.method == "xpipe") {
+    const int32_t s = d.formula ? RoundHorizon((m + k / 2 - 1.0) / m, d.half_up) : j / m - n;
+    return Use(WeightKind::kPredicted, n, n, s);
+  }
+  if (d.method == "pipemare" && d.correction)
+    return Use(WeightKind::kCorrected, n, n, n - f.counter);
+  return Use(WeightKind::kCurrent, n, n, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training, one microbatch at a time.
+
+struct StageVersion {
+  std::vector<float> weights;
+  int64_t optimizer_steps = 0;
+  std::vector<models::StateTensor> optimizer_state;
+  std::vector<float> velocity;  // PipeMare's delta after the step that made this version
+};
+
+struct StageState {
+  const models::Stage<float>* stage = nullptr;
+  int32_t device = 0;
+  std::vector<StageVersion> history;                   // history[n]: after n steps
+  std::unique_ptr<models::Optimizer> optimizer;        // the state of the newest version
+  std::unique_ptr<models::Optimizer> scratch;          // an older version's state, to predict
+  std::map<int32_t, models::StageSaved<float>> saved;  // from the F until the weight gradient
+};
+
+class Trainer {
+ public:
+  Trainer(const MethodCase& c, const Definition& d, const Accounting& a)
+      : c_(c), d_(d), a_(a), next_step_(d.devices, 0) {}
+
+  Result<ReferenceRun> Run(const std::vector<models::Stage<float>>& stages);
+
+ private:
+  Status TrainMicrobatch(int32_t j);
+  // Takes, per device, every next step whose gradients all come from microbatches < `ready`.
+  void StepReady(int32_t ready);
+  void Step(int32_t device);
+  Result<std::vector<float>> Weights(StageState& st, const PassVersion& use,
+                                     const std::vector<float>& forwards);
+  double Lr(int32_t device, int64_t step) const { return c_.learning_rate(device, step); }
+
+  const MethodCase& c_;
+  const Definition& d_;
+  const Accounting& a_;
+  std::vector<StageState> stages_;
+  std::vector<int32_t> next_step_;  // per device
+  std::vector<std::vector<MicrobatchRecord>> records_;
+};
+
+Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stages) {
+  const std::vector<float> init = c_.model->Init(c_.init_seed);
+  const std::vector<std::vector<float>> weights = StageSlices(stages, init);
+  for (size_t s = 0; s < stages.size(); ++s) {
+    StageState st;
+    st.stage = &stages[s];
+    st.device = static_cast<int32_t>(s) % d_.devices;
+    for (auto* o : {&st.optimizer, &st.scratch}) {
+      auto created = models::Optimizer::Create(c_.optimizer, weights[s].size());
+      if (!created.ok()) return created.status();
+      *o = std::move(*created);
+    }
+    st.history.push_back(
+        {weights[s], 0, st.optimizer->StateTensors(), std::vector<float>(weights[s].size(), 0.0f)});
+    stages_.push_back(std::move(st));
+  }
+  records_.assign(stages.size(), std::vector<MicrobatchRecord>(d_.total()));
+  for (int32_t j = 0; j < d_.total(); ++j) {
+    StepReady(j);
+    PIPECAST_RETURN_IF_ERROR(TrainMicrobatch(j));
+  }
+  StepReady(d_.total());
+  ReferenceRun run;
+  for (StageState& st : stages_) run.weights.push_back(st.history.back().weights);
+  run.records = std::move(records_);
+  run.steps = next_step_;
+  return run;
+}
+
+Status Trainer::TrainMicrobatch(int32_t j) {
+  const int32_t last = d_.stages() - 1;
+  const models::Batch batch = c_.loader->Get(j, c_.microbatch_size);
+  std::vector<std::vector<float>> used(stages_.size());  // each F's weights, for its B
+  models::Matrix<float> x = batch.x;
+  for (int32_t s = 0; s <= last; ++s) {
+    StageState& st = stages_[s];
+    MicrobatchRecord& rec = records_[s][j];
+    rec.forward = ForwardPass(d_, st.device, j, a_.f_counter[s][j], a_.f_counter[0][j]);
+    auto w = Weights(st, rec.forward, {});
+    if (!w.ok()) return w.status();
+    used[s] = std::move(*w);
+    x = st.stage->Forward(used[s], x, &st.saved[j]);
+  }
+  const auto loss = models::SoftmaxCrossEntropy<float>(x, batch.labels, a_.loss_scale[j]);
+  models::Matrix<float> dy = loss.dlogits;
+  for (int32_t s = last; s >= 0; --s) {
+    StageState& st = stages_[s];
+    MicrobatchRecord& rec = records_[s][j];
+    rec.backward = BackwardPass(d_, st.device, j, rec.forward, a_.b_counter[s][j]);
+    rec.applied_step = a_.applied[s][j];
+    rec.loss_scale = a_.loss_scale[j];
+    auto w = Weights(st, rec.backward, used[s]);
+    if (!w.ok()) return w.status();
+    dy = st.stage->BackwardInput(*w, dy, &st.saved[j]);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<float>> Trainer::Weights(StageState& st, const PassVersion& use,
+                                            const std::vector<float>& forwards) {
+  if (use.version > use.counter || use.counter >= static_cast<int32_t>(st.history.size())) {
+    return InvalidArgument("a pass needs version " + std::to_string(use.version) + " after " +
+                           std::to_string(use.counter) + " steps, but only " +
+                           std::to_string(st.history.size()) + " versions exist");
+  }
+  const StageVersion& v = st.history[use.version];
+  switch (use.kind) {
+    case WeightKind::kCurrent:
+    case WeightKind::kVersion:
+      return v.weights;
+    case WeightKind::kForwards:
+      return forwards;
+    case WeightKind::kPredicted: {
+      PIPECAST_RETURN_IF_ERROR(st.scratch->LoadState(v.optimizer_steps, v.optimizer_state));
+      std::vector<float> out(v.weights.size());
+      st.scratch->Predict(v.weights, Lr(st.device, use.version), use.horizon, d_.rule, out);
+      return out;
+    }
+    case WeightKind::kCorrected: {
+      std::vector<float> out = v.weights;
+      const float gap = static_cast<float>(use.horizon);
+      for (size_t i = 0; i < out.size(); ++i) out[i] = v.weights[i] - gap * v.velocity[i];
+      return out;
+    }
+  }
+  return v.weights;
+}
+
+void Trainer::StepReady(int32_t ready) {
+  for (int32_t dev = 0; dev < d_.devices; ++dev) {
+    const auto& groups = a_.groups[dev];
+    while (next_step_[dev] < static_cast<int32_t>(groups.size()) &&
+           std::all_of(groups[next_step_[dev]].begin(), groups[next_step_[dev]].end(),
+                       [&](const Key& k) { return k.second < ready; })) {
+      Step(dev);
+    }
+  }
+}
+
+// One step of every stage on the device: the weight gradients of its group, accumulated in
+// program order from zero, then the optimizer with the rate of this step, then PipeMare's
+// velocity delta <- decay·delta + (1 - decay)·(W_new - W_old) (kept for every method).
+void Trainer::Step(int32_t device) {
+  const int32_t n = next_step_[device];
+  const std::vector<Key>& group = a_.groups[device][n];
+  const float keep = d_.decay, take = 1.0f - d_.decay;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    StageState& st = stages_[s];
+    if (st.device != device) continue;
+    const StageVersion& current = st.history.back();
+    std::vector<float> grad(current.weights.size(), 0.0f);
+    for (const auto& [stage, j] : group) {
+      if (stage != static_cast<int32_t>(s)) continue;
+      st.stage->BackwardWeight(st.saved.at(j), grad);
+      st.saved.erase(j);
+    }
+    StageVersion next{current.weights, 0, {}, current.velocity};
+    st.optimizer->Step(next.weights, grad, Lr(device, n));
+    next.optimizer_steps = st.optimizer->steps();
+    next.optimizer_state = st.optimizer->StateTensors();
+    for (size_t i = 0; i < next.velocity.size(); ++i)
+      next.velocity[i] = keep * current.velocity[i] + take * (next.weights[i] - current.weights[i]);
+    st.history.push_back(std::move(next));
+  }
+  ++next_step_[device];
+}
+
+}  // namespace
+
+Result<ReferenceRun> RunReference(const MethodCase& c) {
+  auto d = Define(c);
+  if (!d.ok()) return d.status();
+  std::vector<Order> orders;
+  for (int32_t k = 0; k < d->devices; ++k)
+    orders.push_back(d->flush ? FlushOrder(*d, k) : AsyncOrder(*d, k));
+  auto a = Account(*d, orders);
+  if (!a.ok()) return a.status();
+  PIPECAST_RETURN_IF_ERROR(ScaleLosses(*d, *a));
+  auto stages = models::Partition(*c.model, d->stages());
+  if (!stages.ok()) return stages.status();
+  Trainer trainer(c, *d, *a);
+  return trainer.Run(*stages);
+}
+
+}  // namespace pipecast::runtime::testing

@@ -1,0 +1,72 @@
+// A sequential reference trainer for every pipecast method, written from the methods'
+// definitions (docs/methods.md and the papers it cites, docs/optimizers.md for dW) and not
+// through the executor, the schedule generators, the lowering or the version accounting, so
+// that tests can hold the executor to the definitions.
+//
+// For a MethodCase it derives each device's local order of forwards, backwards (I and W for the
+// zero-bubble schedules) and optimizer steps from the method's definition, and counts the
+// device's steps along that order: so it knows, for every (stage, microbatch), how many steps
+// the device had taken at the F and at the B, and which step applies the gradient. It then trains
+// one microbatch at a time, in microbatch order, through every stage: each F and B computes with
+// the weights the method's rule names (a version from the stage's history, a prediction from the
+// optimizer state of a version, PipeMare's correction, the forward's own weights), and a device
+// steps as soon as every gradient of its next step exists, accumulating them in the device's
+// program order. Microbatch order works because, in every method's order, a pass of microbatch
+// j only sees versions made from gradients of earlier microbatches (checked while it runs).
+//
+// Loss scaling: a microbatch's loss is scaled by one over the number of gradients the step that
+// applies it applies. All arithmetic is models/' (Stage passes, Optimizer Step and Predict,
+// SoftmaxCrossEntropy), so where the executor follows the same definitions the weights agree bit
+// for bit.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/status.h"
+#include "runtime/method_case.h"
+
+namespace pipecast::runtime::testing {
+
+// How the weights of one pass were obtained.
+enum class WeightKind {
+  kCurrent,    // the stage's weights when the pass ran
+  kVersion,    // an older version kept from the history (vertical sync, 2BW's older buffer)
+  kPredicted,  // W - lr * s * dW from the optimizer state of `version`, s = horizon
+  kCorrected,  // PipeMare: W - gap * velocity, gap = horizon
+  kForwards,   // exactly the weights the microbatch's forward used (stash, SpecTrain v2)
+};
+
+struct PassVersion {
+  WeightKind kind = WeightKind::kCurrent;
+  int32_t counter = -1;  // steps the device had taken when the pass ran
+  int32_t version = -1;  // version of the base weights (the weights after that many steps)
+  int32_t horizon = 0;   // prediction horizon or correction gap; 0 otherwise
+  // The version the weights stand for: the target of a prediction, else the version.
+  int32_t Effective() const { return kind == WeightKind::kPredicted ? version + horizon : version; }
+};
+
+struct MicrobatchRecord {
+  PassVersion forward;
+  PassVersion backward;
+  int32_t applied_step = -1;  // 1-based step of the device that applies the gradient
+  float loss_scale = 1.0f;
+  // Steps between the forward's and the backward's pass on this stage.
+  int32_t Gap() const { return backward.counter - forward.counter; }
+  // Steps between the weights the forward stands for and the step that applies the gradient.
+  int32_t Delay() const { return applied_step - 1 - forward.Effective(); }
+};
+
+struct ReferenceRun {
+  std::vector<std::vector<float>> weights;             // final, per virtual stage
+  std::vector<std::vector<MicrobatchRecord>> records;  // [virtual stage][global microbatch]
+  std::vector<int32_t> steps;                          // per device
+};
+
+// Trains `c` sequentially. Errors (kInvalidArgument): an unknown method or parameter, a value out
+// of range, a violated precondition (interleaved needs M mod D = 0, 2BW needs M >= D), a dW rule
+// the optimizer lacks, PipeMare's lr_warmup_steps (T1 belongs in MethodCase::learning_rate), a
+// model with fewer layers than virtual stages.
+Result<ReferenceRun> RunReference(const MethodCase& c);
+
+}  // namespace pipecast::runtime::testing
