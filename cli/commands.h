@@ -59,6 +59,9 @@ struct RunOptions {
   bool resume = false;               // continue from the checkpoints in checkpoint_dir
   bool mpi = false;                  // one stage per rank under mpirun
   bool quiet = false;
+  std::string device;                // "cpu" or "cuda"; empty = the job's `device:`
+  int seeds = 1;                     // seeds per method (job seed, +1, ...): mean ± sd
+  std::string predict_with;          // a scenario whose costs predict every method's time
 };
 int RunTrain(const RunOptions& options);
 

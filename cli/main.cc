@@ -22,6 +22,9 @@ Examples:
   pipecast methods
   pipecast run scenarios/fashion-mlp.job.yaml          train the default job with every method
   pipecast run scenarios/fashion-mlp.job.yaml --methods 1f1b,pipeoptim --compare-sim
+  pipecast run scenarios/fashion-mlp.job.yaml --seeds 3 --format json -o runs.json
+  pipecast run scenarios/fashion-mlp-2stage.job.yaml --methods 1f1b --profile-out p.yaml
+  pipecast run scenarios/fashion-mlp-2stage.job.yaml --predict-with p.yaml
   mpirun -np 4 pipecast run scenarios/fashion-mlp.job.yaml --mpi --methods paci
 
 Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
@@ -103,6 +106,14 @@ int main(int argc, char** argv) {
                     "Continue from the checkpoints in --checkpoint-dir (bit-identical)");
   run_cmd->add_flag("--mpi", run.mpi,
                     "One stage per process: `mpirun -np STAGES pipecast run JOB --mpi`");
+  run_cmd->add_option("--device", run.device, "Device to train on (default: the job's device:)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  run_cmd->add_option("--seeds", run.seeds,
+                      "Train each method with this many seeds and report mean ± sd")
+      ->check(CLI::Range(1, 1000));
+  run_cmd->add_option("--predict-with", run.predict_with,
+                      "Simulate every method with this scenario's costs (e.g. a --profile-out "
+                      "of a 1f1b run) and compare with the measured time");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
 
   try {

@@ -1,16 +1,16 @@
-// `pipecast run`: train a job's model with each listed method and compare them.
+// `pipecast run`: train a job's model with each listed method (and seed) and compare them.
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/io.h"
 #include "cli/run_report.h"
 #include "common/job.h"
+#include "common/scenario.h"
 #include "runtime/trainer.h"
 #ifdef PIPECAST_HAVE_MPI
 #include "runtime/mpi_transport.h"
@@ -26,10 +26,10 @@ class Progress {
   void Update(const runtime::MethodTraining& t, const runtime::Evaluation& e, double epochs) {
     char line[256];
     std::snprintf(line, sizeof(line),
-                  "%-22s epoch %5.2f/%-5.2g train loss %.4f  test loss %.4f  acc %.2f%%  "
-                  "%.0f samples/s",
-                  Label(t).c_str(), e.epoch, epochs, e.train_loss, e.test_loss,
-                  100 * e.test_accuracy, e.samples_per_s);
+                  "%-24s seed %-3llu epoch %5.2f/%-5.2g train loss %.4f  test loss %.4f  "
+                  "acc %.2f%%  %.0f samples/s",
+                  Label(t).c_str(), static_cast<unsigned long long>(t.seed), e.epoch, epochs,
+                  e.train_loss, e.test_loss, 100 * e.test_accuracy, e.samples_per_s);
     if (terminal_) {
       const int width = 28;
       const int filled = static_cast<int>(std::lround(width * std::min(1.0, e.epoch / epochs)));
@@ -45,6 +45,98 @@ class Progress {
   bool terminal_;
 };
 
+// The job's methods, or those named on the command line (a name the job lists keeps its
+// parameters there; other names run with their defaults).
+std::vector<ir::MethodSpec> SelectMethods(const ir::Job& job, const RunOptions& options) {
+  if (options.methods.empty()) return job.methods;
+  std::vector<ir::MethodSpec> methods;
+  for (const std::string& name : options.methods) {
+    bool found = false;
+    for (const ir::MethodSpec& m : job.methods) {
+      if (m.name == name) {
+        methods.push_back(m);
+        found = true;
+      }
+    }
+    if (!found) methods.push_back({name, {}, 0, 0});
+  }
+  return methods;
+}
+
+#ifdef PIPECAST_HAVE_MPI
+// One stage per rank: the world must have as many ranks as the job has stages.
+int SetUpMpi(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train,
+             int* rank) {
+  int argc = 0;
+  char** argv = nullptr;
+  const auto [r, size] = runtime::InitMpi(&argc, &argv);
+  *rank = r;
+  if (size != job.pipeline.stages) {
+    if (r == 0) {
+      std::cerr << "pipecast run: the MPI world has " << size << " processes but " << job.source
+                << " has " << job.pipeline.stages << " stages: run `mpirun -np "
+                << job.pipeline.stages << " pipecast run " << job.source << " --mpi`\n";
+    }
+    runtime::FinalizeMpi();
+    return kExitError;
+  }
+  if (!options.checkpoint_dir.empty()) {
+    if (r == 0) std::cerr << "pipecast run: --checkpoint-dir is not supported with --mpi yet\n";
+    runtime::FinalizeMpi();
+    return kExitUsage;
+  }
+  train.local_devices = {r};
+  train.make_transport = [](int32_t, const runtime::MessageSpace& space) {
+    return std::unique_ptr<runtime::Transport>(new runtime::MpiTransport(space));
+  };
+  train.share_doubles = [](int root, std::span<double> v) {
+    return runtime::BroadcastDoubles(root, v);
+  };
+  train.share_floats = [](int root, std::span<float> v) {
+    std::vector<std::vector<float>> one = {std::vector<float>(v.begin(), v.end())};
+    PIPECAST_RETURN_IF_ERROR(runtime::BroadcastStages({root}, one));
+    std::copy(one[0].begin(), one[0].end(), v.begin());
+    return Status::Ok();
+  };
+  return kExitOk;
+}
+#endif
+
+int WriteOutputs(const ir::Job& job, const RunOptions& options,
+                 const std::vector<MethodRuns>& results) {
+  std::string report;
+  if (options.format == "json") {
+    report = RunJson(job, results);
+  } else if (options.format == "csv") {
+    report = RunCsv(job, results);
+  } else {
+    report = RunTable(job, results);
+  }
+  if (options.output.empty()) {
+    std::cout << report;
+  } else if (Status s = WriteFileAtomically(options.output, report); !s.ok()) {
+    std::cerr << "pipecast run: " << s.message() << "\n";
+    return kExitError;
+  }
+  if (!options.trace.empty() && !results.empty()) {
+    if (Status s = WriteFileAtomically(options.trace, MeasuredTrace(results.front().back()));
+        !s.ok()) {
+      std::cerr << "pipecast run: " << s.message() << "\n";
+      return kExitError;
+    }
+  }
+  if (!options.profile_out.empty() && !results.empty()) {
+    if (Status s =
+            WriteFileAtomically(options.profile_out, ProfileScenario(job, results.front().back()));
+        !s.ok()) {
+      std::cerr << "pipecast run: " << s.message() << "\n";
+      return kExitError;
+    }
+  }
+  if (options.compare_sim) std::cout << CompareWithSimulation(results, nullptr);
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunTrain(const RunOptions& options) {
@@ -58,42 +150,29 @@ int RunTrain(const RunOptions& options) {
     return kExitError;
   }
   if (options.epochs > 0) job->epochs = options.epochs;
-  std::vector<ir::MethodSpec> methods = job->methods;
-  if (!options.methods.empty()) {
-    methods.clear();
-    for (const std::string& name : options.methods) {
-      bool found = false;
-      for (const ir::MethodSpec& m : job->methods) {
-        if (m.name == name) {
-          methods.push_back(m);
-          found = true;
-        }
-      }
-      if (!found) methods.push_back({name, {}, 0, 0});
-    }
-  }
-  int rank = 0;
-  if (options.mpi) {
-#ifdef PIPECAST_HAVE_MPI
-    int argc = 0;
-    char** argv = nullptr;
-    const auto [r, size] = runtime::InitMpi(&argc, &argv);
-    rank = r;
-    if (size != job->pipeline.stages) {
-      if (rank == 0) {
-        std::cerr << "pipecast run: the MPI world has " << size << " processes but "
-                  << job->source << " has " << job->pipeline.stages
-                  << " stages: run `mpirun -np " << job->pipeline.stages << " pipecast run "
-                  << job->source << " --mpi`\n";
-      }
-      runtime::FinalizeMpi();
+  if (options.device == "cuda") job->device = ir::JobDevice::kCuda;
+  if (options.device == "cpu") job->device = ir::JobDevice::kCpu;
+  std::optional<ir::Scenario> predict;
+  if (!options.predict_with.empty()) {
+    auto sc = ir::LoadScenarioFile(options.predict_with);
+    if (!sc.ok()) {
+      std::cerr << "pipecast run: --predict-with: " << sc.status().message() << "\n";
       return kExitError;
     }
-    if (!options.checkpoint_dir.empty()) {
-      if (rank == 0) std::cerr << "pipecast run: --checkpoint-dir is not supported with --mpi yet\n";
-      runtime::FinalizeMpi();
-      return kExitUsage;
+    if (sc->pipeline.stages != job->pipeline.stages) {
+      std::cerr << "pipecast run: --predict-with " << options.predict_with << " describes "
+                << sc->pipeline.stages << " stages but " << job->source << " has "
+                << job->pipeline.stages << "; profile a run of this job\n";
+      return kExitError;
     }
+    predict = std::move(*sc);
+  }
+  const std::vector<ir::MethodSpec> methods = SelectMethods(*job, options);
+  int rank = 0;
+  runtime::TrainOptions train;
+  if (options.mpi) {
+#ifdef PIPECAST_HAVE_MPI
+    if (int rc = SetUpMpi(*job, options, train, &rank); rc != kExitOk) return rc;
 #else
     std::cerr << "pipecast run: this build has no MPI support (install libopenmpi-dev and "
                  "rebuild)\n";
@@ -102,16 +181,6 @@ int RunTrain(const RunOptions& options) {
   }
   const bool quiet = options.quiet || rank != 0;
   Progress progress(!quiet && ::isatty(STDERR_FILENO));
-  runtime::TrainOptions train;
-#ifdef PIPECAST_HAVE_MPI
-  if (options.mpi) {
-    train.local_devices = {rank};
-    train.make_transport = [](const ir::Program& p) -> std::unique_ptr<runtime::Transport> {
-      return std::make_unique<runtime::MpiTransport>(p.placement);
-    };
-    train.share = runtime::ShareResults;
-  }
-#endif
   if (!quiet) {
     train.on_evaluation = [&](const runtime::MethodTraining& t, const runtime::Evaluation& e) {
       progress.Update(t, e, job->epochs);
@@ -124,57 +193,39 @@ int RunTrain(const RunOptions& options) {
     }
   }
   train.resume = options.resume;
-  std::vector<runtime::MethodTraining> results;
+  std::vector<MethodRuns> results;
   for (const ir::MethodSpec& m : methods) {
-    if (!options.checkpoint_dir.empty()) {
-      runtime::MethodTraining label;
-      label.method = m.name;
-      label.params = m.params;
-      train.checkpoint = options.checkpoint_dir + "/" + FileSafe(Label(label)) + ".safetensors";
-    }
-    auto r = runtime::TrainMethod(*job, m, train);
-    if (!r.ok()) {
-      std::cerr << "pipecast run: " << job->source << ": " << m.name << ": "
-                << r.status().message() << "\n";
+    MethodRuns runs;
+    for (int k = 0; k < options.seeds; ++k) {
+      ir::Job seeded = *job;
+      seeded.seed = job->seed + static_cast<uint64_t>(k);
+      if (!options.checkpoint_dir.empty()) {
+        runtime::MethodTraining label;
+        label.method = m.name;
+        label.params = m.params;
+        std::string name = FileSafe(Label(label));
+        if (options.seeds > 1) name += ".seed" + std::to_string(seeded.seed);
+        train.checkpoint = options.checkpoint_dir + "/" + name + ".safetensors";
+      }
+      auto r = runtime::TrainMethod(seeded, m, train);
+      if (!r.ok()) {
+        std::cerr << "pipecast run: " << job->source << ": " << m.name << ": "
+                  << r.status().message() << "\n";
 #ifdef PIPECAST_HAVE_MPI
-      if (options.mpi) runtime::AbortMpi(kExitError);
+        if (options.mpi) runtime::AbortMpi(kExitError);
 #endif
-      return kExitError;
+        return kExitError;
+      }
+      runs.push_back(std::move(*r));
     }
-    results.push_back(std::move(*r));
+    results.push_back(std::move(runs));
   }
 #ifdef PIPECAST_HAVE_MPI
   if (options.mpi) runtime::FinalizeMpi();
 #endif
   if (rank != 0) return kExitOk;
-  std::string report;
-  if (options.format == "json") {
-    report = RunJson(*job, results);
-  } else if (options.format == "csv") {
-    report = RunCsv(*job, results);
-  } else {
-    report = RunTable(*job, results);
-  }
-  if (options.output.empty()) {
-    std::cout << report;
-  } else if (Status s = WriteFileAtomically(options.output, report); !s.ok()) {
-    std::cerr << "pipecast run: " << s.message() << "\n";
-    return kExitError;
-  }
-  if (!options.trace.empty() && !results.empty()) {
-    if (Status s = WriteFileAtomically(options.trace, MeasuredTrace(results.front())); !s.ok()) {
-      std::cerr << "pipecast run: " << s.message() << "\n";
-      return kExitError;
-    }
-  }
-  if (!options.profile_out.empty() && !results.empty()) {
-    if (Status s = WriteFileAtomically(options.profile_out, ProfileScenario(*job, results.front()));
-        !s.ok()) {
-      std::cerr << "pipecast run: " << s.message() << "\n";
-      return kExitError;
-    }
-  }
-  if (options.compare_sim) std::cout << CompareWithSimulation(results);
+  if (int rc = WriteOutputs(*job, options, results); rc != kExitOk) return rc;
+  if (predict) std::cout << CompareWithSimulation(results, &*predict);
   return kExitOk;
 }
 

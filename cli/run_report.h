@@ -1,30 +1,41 @@
-// Reports of `pipecast run`: the comparison table, JSON and CSV of every evaluation, the
-// measured timeline as a Perfetto trace (the simulator's format), the measured per-stage costs
-// as a scenario `pipecast sim` accepts, and the simulated-against-measured comparison.
+// Reports of `pipecast run`: the comparison table (mean ± standard deviation over seeds), JSON
+// and CSV of every evaluation of every seed, the measured timeline as a Perfetto trace (the
+// simulator's format), the measured per-stage costs as a scenario `pipecast sim` accepts, and
+// measured against simulated time, in sample (the run's own costs) or out of sample (the costs
+// of a scenario measured earlier).
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "common/job.h"
+#include "common/scenario.h"
 #include "runtime/trainer.h"
 #include "sim/cost_model.h"
 
 namespace pipecast::cli {
 
+// One method's runs, one per seed (at least one).
+using MethodRuns = std::vector<runtime::MethodTraining>;
+
+// The method and its parameters, and for methods that predict weights the job's optimizer,
+// whose update rule gives ΔW: "pipeoptim[adamw]", "pipeoptim(delta=exact)[adamw]".
 std::string Label(const runtime::MethodTraining& t);
-std::string RunTable(const ir::Job& job, const std::vector<runtime::MethodTraining>& results);
-std::string RunJson(const ir::Job& job, const std::vector<runtime::MethodTraining>& results);
-std::string RunCsv(const ir::Job& job, const std::vector<runtime::MethodTraining>& results);
+std::string RunTable(const ir::Job& job, const std::vector<MethodRuns>& results);
+std::string RunJson(const ir::Job& job, const std::vector<MethodRuns>& results);
+std::string RunCsv(const ir::Job& job, const std::vector<MethodRuns>& results);
 
 // Mean measured duration of each action kind per virtual stage in the last segment, as a cost
-// model; the link's send and receive overheads are the measured device time of handing a message
-// over and picking it up.
+// model; B is split into its input and weight passes as measured inside it, so split-backward
+// schedules can be predicted from a flush run. The link's send and receive overheads are the
+// measured device time of handing a message over and picking it up (LogP).
 sim::CostModel MeasuredCosts(const runtime::MethodTraining& t);
 std::string MeasuredTrace(const runtime::MethodTraining& t);
 std::string ProfileScenario(const ir::Job& job, const runtime::MethodTraining& t);
-// Per method: measured and simulated time per minibatch of the last segment, the error in
-// percent, and the mean error of the actions' start times relative to the segment's length.
-std::string CompareWithSimulation(const std::vector<runtime::MethodTraining>& results);
+// Per method: measured and simulated time per minibatch of the last segment and the error in
+// percent. `costs` is null for the in-sample replay (each method with its own measured costs);
+// else every method is simulated with these (out of sample), built for each method's stages.
+std::string CompareWithSimulation(const std::vector<MethodRuns>& results,
+                                  const ir::Scenario* predict_with);
 
 }  // namespace pipecast::cli

@@ -31,8 +31,8 @@ class JobReader {
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      std::string msg = At(kv.first) + "unknown key '" + (where.empty() ? "" : where + ".") +
-                        key + "'";
+      std::string msg =
+          At(kv.first) + "unknown key '" + (where.empty() ? "" : where + ".") + key + "'";
       const std::string guess = ClosestMatch(key, known);
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
       return InvalidArgument(msg);
@@ -53,8 +53,8 @@ class JobReader {
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
       const double v = static_cast<double>(*out);
       if (!std::isfinite(v) || v < min || v > max) {
-        return InvalidArgument(At(n) + path + " must be between " + Num(min) + " and " +
-                               Num(max) + ", got " + n.Scalar());
+        return InvalidArgument(At(n) + path + " must be between " + Num(min) + " and " + Num(max) +
+                               ", got " + n.Scalar());
       }
     }
     return Status::Ok();
@@ -92,24 +92,24 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
   job.name = std::filesystem::path(std::string(filename)).stem().string();
   try {
     if (!root.IsMap()) return InvalidArgument(std::string(filename) + ": a job file is a map");
-    PIPECAST_RETURN_IF_ERROR(r.CheckKeys(root, "", {"name", "description", "model", "data",
-                                                    "optimizer", "lr_schedule", "pipeline",
-                                                    "methods", "epochs", "evaluations",
-                                                    "seed"}));
+    PIPECAST_RETURN_IF_ERROR(
+        r.CheckKeys(root, "",
+                    {"name", "description", "model", "data", "optimizer", "lr_schedule", "pipeline",
+                     "methods", "epochs", "evaluations", "seed", "device"}));
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "name", "name", &job.name));
     for (const char* required : {"model", "data", "optimizer", "pipeline", "methods"}) {
       if (!root[required])
         return InvalidArgument(std::string(filename) + ": '" + required + "' is required");
     }
     const Node model = root["model"];
-    PIPECAST_RETURN_IF_ERROR(r.CheckKeys(model, "model", {"type", "hidden_sizes", "layers",
-                                                          "hidden", "heads", "sequence"}));
+    PIPECAST_RETURN_IF_ERROR(r.CheckKeys(
+        model, "model", {"type", "hidden_sizes", "layers", "hidden", "heads", "sequence"}));
     PIPECAST_RETURN_IF_ERROR(r.Get(model, "type", "model.type", &job.model.type));
     if (job.model.type != "mlp" && job.model.type != "gpt")
       return InvalidArgument(r.At(model["type"]) + "model.type must be mlp or gpt, got '" +
                              job.model.type + "'");
-    PIPECAST_RETURN_IF_ERROR(r.Get(model, "hidden_sizes", "model.hidden_sizes",
-                                   &job.model.hidden_sizes));
+    PIPECAST_RETURN_IF_ERROR(
+        r.Get(model, "hidden_sizes", "model.hidden_sizes", &job.model.hidden_sizes));
     for (int64_t h : job.model.hidden_sizes)
       if (h < 1 || h > (1 << 20))
         return InvalidArgument(r.At(model["hidden_sizes"]) +
@@ -133,10 +133,10 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
       if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
       return InvalidArgument(msg);
     }
-    PIPECAST_RETURN_IF_ERROR(r.Get(data, "train_examples", "data.train_examples",
-                                   &job.data.train_examples, 0, 1e9));
-    PIPECAST_RETURN_IF_ERROR(r.Get(data, "test_examples", "data.test_examples",
-                                   &job.data.test_examples, 0, 1e9));
+    PIPECAST_RETURN_IF_ERROR(
+        r.Get(data, "train_examples", "data.train_examples", &job.data.train_examples, 0, 1e9));
+    PIPECAST_RETURN_IF_ERROR(
+        r.Get(data, "test_examples", "data.test_examples", &job.data.test_examples, 0, 1e9));
 
     const Node opt = root["optimizer"];
     PIPECAST_RETURN_IF_ERROR(r.CheckKeys(opt, "optimizer",
@@ -172,8 +172,7 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
     PIPECAST_RETURN_IF_ERROR(
         r.CheckKeys(pipe, "pipeline", {"stages", "microbatches", "microbatch_size"}));
     for (const char* key : {"stages", "microbatches", "microbatch_size"})
-      if (!pipe[key])
-        return InvalidArgument(r.At(pipe) + "pipeline." + key + " is required");
+      if (!pipe[key]) return InvalidArgument(r.At(pipe) + "pipeline." + key + " is required");
     PIPECAST_RETURN_IF_ERROR(
         r.Get(pipe, "stages", "pipeline.stages", &job.pipeline.stages, 1, 256));
     PIPECAST_RETURN_IF_ERROR(r.Get(pipe, "microbatches", "pipeline.microbatches",
@@ -212,12 +211,25 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
     PIPECAST_RETURN_IF_ERROR(
         r.Get(root, "evaluations", "evaluations", &job.evaluations, 0, 100000));
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "seed", "seed", &job.seed));
+    if (const Node dev = root["device"]) {
+      std::string name;
+      PIPECAST_RETURN_IF_ERROR(r.Get(root, "device", "device", &name));
+      if (name == "cpu") {
+        job.device = JobDevice::kCpu;
+      } else if (name == "cuda") {
+        job.device = JobDevice::kCuda;
+      } else {
+        return InvalidArgument(r.At(dev) + "device must be cpu or cuda, got '" + name + "'");
+      }
+    }
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(filename) + ":" + std::to_string(e.mark.line + 1) + ": " +
                            e.msg);
   }
   return job;
 }
+
+const char* JobDeviceName(JobDevice device) { return device == JobDevice::kCuda ? "cuda" : "cpu"; }
 
 Result<Job> LoadJobFile(const std::string& path) {
   std::error_code ec;

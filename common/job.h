@@ -52,6 +52,11 @@ struct JobSchedule {
   double floor = 0.1;              // cosine: final lr as a fraction of the peak
 };
 
+// Which Device trains the job (runtime/device.h).
+enum class JobDevice : uint8_t { kCpu = 0, kCuda = 1 };
+// "cpu", "cuda".
+const char* JobDeviceName(JobDevice device);
+
 struct Job {
   std::string name;
   std::string source;
@@ -59,11 +64,13 @@ struct Job {
   JobData data;
   JobOptimizer optimizer;
   JobSchedule lr_schedule;
-  PipelineSpec pipeline;  // stages, microbatches per minibatch, microbatch_size (minibatches unused)
+  PipelineSpec
+      pipeline;  // stages, microbatches per minibatch, microbatch_size (minibatches unused)
   std::vector<MethodSpec> methods;
-  double epochs = 1;          // training length in epochs (fractions allowed)
-  int32_t evaluations = 0;    // evaluations over the run (0 = one per epoch, at least one)
+  double epochs = 1;        // training length in epochs (fractions allowed)
+  int32_t evaluations = 0;  // evaluations over the run (0 = one per epoch, at least one)
   uint64_t seed = 1;
+  JobDevice device = JobDevice::kCpu;
 };
 
 Result<Job> ParseJob(std::string_view yaml_text, std::string_view filename);

@@ -358,13 +358,21 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
 }
 
 Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
-  Result<Fields> f = ReadMap(node, "network", {"latency", "bandwidth"});
+  Result<Fields> f =
+      ReadMap(node, "network", {"latency", "bandwidth", "send_overhead", "recv_overhead"});
   if (!f.ok()) return f.status();
-  if (auto it = f->find("latency"); it != f->end()) {
-    Result<int64_t> v = ReadValue<int64_t>(it->second.value, "network.latency", kDurationWhat,
-                                           [](std::string_view t) { return ParseDuration(t); });
+  const std::pair<const char*, int64_t*> durations[] = {
+      {"latency", &out->network_latency_ns},
+      {"send_overhead", &out->network_send_overhead_ns},
+      {"recv_overhead", &out->network_recv_overhead_ns}};
+  for (const auto& [key, field] : durations) {
+    auto it = f->find(key);
+    if (it == f->end()) continue;
+    Result<int64_t> v =
+        ReadValue<int64_t>(it->second.value, std::string("network.") + key, kDurationWhat,
+                           [](std::string_view t) { return ParseDuration(t); });
     if (!v.ok()) return v.status();
-    out->network_latency_ns = *v;
+    *field = *v;
   }
   if (auto it = f->find("bandwidth"); it != f->end()) {
     Result<double> v = ReadValue<double>(it->second.value, "network.bandwidth", kBandwidthWhat,

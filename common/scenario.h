@@ -94,6 +94,10 @@ struct Scenario {
   std::optional<ClusterSpec> cluster;
   // Hardware, from `network:`/`device:` in form (a) or `cluster.link`/`cluster.device` in (b).
   int64_t network_latency_ns = 0;
+  // LogP's per-message device time of the sender and of the receiver (`network.send_overhead`,
+  // `network.recv_overhead`), e.g. measured by `pipecast run --profile-out`.
+  int64_t network_send_overhead_ns = 0;
+  int64_t network_recv_overhead_ns = 0;
   double network_bandwidth = 0;        // bytes/s; 0 = infinite
   int64_t device_memory_bytes = 0;     // 0 = unlimited
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free

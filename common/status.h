@@ -11,13 +11,20 @@ namespace pipecast {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // a value the user gave is wrong (flag, key, unit, parameter)
-  kParseError,       // a file could not be parsed (syntax)
-  kInvalidSchedule,  // a program failed validation
-  kNotFound,         // a file, method or key does not exist
-  kIoError,          // reading or writing a file failed
-  kDeadlock,         // the simulator found actions that can never run
+  kInvalidArgument,   // a value the user gave is wrong (flag, key, unit, parameter)
+  kParseError,        // a file could not be parsed (syntax)
+  kInvalidSchedule,   // a program failed validation
+  kNotFound,          // a file, method or key does not exist
+  kIoError,           // reading or writing a file failed
+  kDeadlock,          // the simulator found actions that can never run
+  kDeadlineExceeded,  // a wait of the executor passed its deadline
+  kCancelled,         // the run was stopped because another device or rank failed
+  kNonFinite,         // a loss or gradient became NaN or Inf
+  kDeviceError,       // the device failed (out of memory, a kernel error, a lost peer)
 };
+
+// A short name of the code, for reports ("deadline exceeded", "non-finite", ...).
+const char* StatusCodeName(StatusCode code);
 
 // A success, or an error code with a message meant for the user.
 class Status {
@@ -35,16 +42,24 @@ class Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status ParseError(std::string m) { return {StatusCode::kParseError, std::move(m)}; }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
+inline Status DeadlineExceeded(std::string m) {
+  return {StatusCode::kDeadlineExceeded, std::move(m)};
+}
+inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+inline Status NonFinite(std::string m) { return {StatusCode::kNonFinite, std::move(m)}; }
+inline Status DeviceError(std::string m) { return {StatusCode::kDeviceError, std::move(m)}; }
 
 // Either a value or a non-ok Status.
 template <typename T>
 class Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(data_); }
@@ -67,8 +82,8 @@ class Result {
 }  // namespace pipecast
 
 // Returns early from a function returning Status or Result<U> when `expr` is not ok.
-#define PIPECAST_RETURN_IF_ERROR(expr)         \
-  do {                                         \
-    auto pipecast_status_ = (expr);            \
+#define PIPECAST_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    auto pipecast_status_ = (expr);                      \
     if (!pipecast_status_.ok()) return pipecast_status_; \
   } while (0)

@@ -76,6 +76,22 @@ CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
   }
 }
 
+// Groups the last stage's microbatches by the step that applies their gradients.
+void LossDivisors(const Program& p, VersionPlan& t) {
+  const int32_t total = t.total_microbatches;
+  t.loss_divisor.assign(total, 1);
+  if (p.num_stages < 1) return;
+  const int32_t last = p.num_stages - 1;
+  std::vector<int32_t> group;  // per applied step (index 0: never applied)
+  for (int32_t j = 0; j < total; ++j) {
+    const int32_t step = std::max(0, t.At(last, j).applied_step);
+    if (static_cast<size_t>(step) >= group.size()) group.resize(step + 1, 0);
+    ++group[step];
+  }
+  for (int32_t j = 0; j < total; ++j)
+    t.loss_divisor[j] = std::max(1, group[std::max(0, t.At(last, j).applied_step)]);
+}
+
 }  // namespace
 
 VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
@@ -231,6 +247,7 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
       }
     }
   }
+  LossDivisors(p, t);
   if (detail == PlanDetail::kExecution) internal::PlanExecution(p, t);
   return t;
 }

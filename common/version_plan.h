@@ -130,6 +130,10 @@ struct VersionPlan {
   // PlanDetail::kLivePerAction on, and left empty for a device that only ever holds its current
   // weights: there the count is 1, or 2 while an action runs on a scratch copy (ScratchCopy).
   std::vector<std::vector<int32_t>> live_during;
+  // Per global microbatch: how many microbatch gradients the step that applies its gradient
+  // on the last stage applies (all of the last stage's pending ones when none does). The
+  // executor scales each microbatch's loss by 1 / this, so that a step applies the mean.
+  std::vector<int32_t> loss_divisor;
   // PlanDetail::kExecution only: per device, and per virtual stage.
   std::vector<DevicePlan> devices;
   std::vector<StageBuffers> buffers;

@@ -31,8 +31,8 @@ class ClassificationDataset final : public Dataset {
  protected:
   void Fill(int64_t i, float* x, int32_t* labels) const override {
     const float* src = data_->x.data() + i * data_->features;
-    std::copy(src, src + data_->features, x);
-    labels[0] = data_->labels[static_cast<size_t>(i)];
+    if (x != nullptr) std::copy(src, src + data_->features, x);
+    if (labels != nullptr) labels[0] = data_->labels[static_cast<size_t>(i)];
   }
 
  private:
@@ -58,8 +58,8 @@ class TokenWindows final : public Dataset {
   void Fill(int64_t i, float* x, int32_t* labels) const override {
     const int32_t* src = tokens_->data() + i * sequence_;
     for (int32_t r = 0; r < sequence_; ++r) {
-      x[r] = static_cast<float>(src[r]);
-      labels[r] = src[r + 1];
+      if (x != nullptr) x[r] = static_cast<float>(src[r]);
+      if (labels != nullptr) labels[r] = src[r + 1];
     }
   }
 
@@ -112,18 +112,30 @@ double StandardNormal(Rng& rng) {
 // Dataset and Loader.
 
 Batch Dataset::Gather(std::span<const int64_t> indices) const {
+  const int64_t rows = static_cast<int64_t>(indices.size()) * rows_per_example();
+  Batch batch;
+  batch.x.resize(rows, columns());
+  batch.labels.resize(static_cast<size_t>(rows));
+  GatherInto(indices, std::span<float>(batch.x.data(), static_cast<size_t>(batch.x.size())),
+             batch.labels);
+  return batch;
+}
+
+void Dataset::GatherInto(std::span<const int64_t> indices, std::span<float> x,
+                         std::span<int32_t> labels) const {
   const int64_t rpe = rows_per_example();
   const int64_t cols = columns();
-  const int64_t n = static_cast<int64_t>(indices.size());
-  Batch batch;
-  batch.x.resize(n * rpe, cols);
-  batch.labels.resize(static_cast<size_t>(n * rpe));
+  const auto n = static_cast<int64_t>(indices.size());
+  PIPECAST_CHECK(x.empty() || static_cast<int64_t>(x.size()) == n * rpe * cols)
+      << name() << ": " << x.size() << " floats for " << n << " examples";
+  PIPECAST_CHECK(labels.empty() || static_cast<int64_t>(labels.size()) == n * rpe)
+      << name() << ": " << labels.size() << " labels for " << n << " examples";
   for (int64_t k = 0; k < n; ++k) {
     const int64_t i = indices[static_cast<size_t>(k)];
     PIPECAST_CHECK(i >= 0 && i < size()) << name() << ": example " << i << " of " << size();
-    Fill(i, batch.x.data() + k * rpe * cols, batch.labels.data() + k * rpe);
+    Fill(i, x.empty() ? nullptr : x.data() + k * rpe * cols,
+         labels.empty() ? nullptr : labels.data() + k * rpe);
   }
-  return batch;
 }
 
 Batch Dataset::Range(int64_t first, int64_t count) const {
@@ -181,30 +193,47 @@ Batch Loader::Get(int64_t batch_index, int32_t batch_size) const {
 
 Batch Loader::Get(const DataPosition& position, int32_t batch_size) const {
   BatchIndex(position, batch_size);  // checks the position
-  std::shared_ptr<const std::vector<int64_t>> order = Order(position.epoch);
-  const auto first = order->begin() + position.index * batch_size;
-  return data_->Gather(std::span<const int64_t>(first, first + batch_size));
+  std::vector<int64_t> indices(static_cast<size_t>(batch_size));
+  CopyOrder(position.epoch, position.index * batch_size, indices);
+  return data_->Gather(indices);
 }
 
-std::vector<int64_t> Loader::EpochOrder(int64_t epoch) const { return *Order(epoch); }
+void Loader::Fill(int64_t batch_index, int32_t batch_size, std::span<int64_t> indices,
+                  std::span<float> x, std::span<int32_t> labels) const {
+  PIPECAST_CHECK(static_cast<int64_t>(indices.size()) == batch_size);
+  const DataPosition position = PositionOf(batch_index, batch_size);
+  CopyOrder(position.epoch, position.index * batch_size, indices);
+  data_->GatherInto(indices, x, labels);
+}
 
-std::shared_ptr<const std::vector<int64_t>> Loader::Order(int64_t epoch) const {
-  PIPECAST_CHECK(epoch >= 0);
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [e, order] : cache_) {
-    if (e == epoch) return order;
-  }
-  auto order = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(data_->size()));
-  std::iota(order->begin(), order->end(), int64_t{0});
-  if (shuffle_) {  // Fisher-Yates from a stream that depends only on (seed, epoch)
-    Rng rng(SplitMix64(seed_ ^ SplitMix64(static_cast<uint64_t>(epoch))));
-    for (size_t i = order->size(); i > 1; --i) {
-      std::swap((*order)[i - 1], (*order)[UniformBelow(rng, i)]);
-    }
-  }
-  if (cache_.size() >= 2) cache_.erase(cache_.begin());
-  cache_.emplace_back(epoch, order);
+std::vector<int64_t> Loader::EpochOrder(int64_t epoch) const {
+  std::vector<int64_t> order(static_cast<size_t>(data_->size()));
+  CopyOrder(epoch, 0, order);
   return order;
+}
+
+void Loader::CopyOrder(int64_t epoch, int64_t first, std::span<int64_t> out) const {
+  PIPECAST_CHECK(epoch >= 0);
+  PIPECAST_CHECK(first >= 0 && first + static_cast<int64_t>(out.size()) <= data_->size());
+  std::lock_guard<std::mutex> lock(mu_);
+  CachedOrder* slot = nullptr;
+  for (CachedOrder& c : cache_)
+    if (c.epoch == epoch) slot = &c;
+  if (slot == nullptr) {
+    slot = &cache_[older_];
+    older_ = 1 - older_;
+    std::vector<int64_t>& order = slot->order;
+    order.resize(static_cast<size_t>(data_->size()));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    if (shuffle_) {  // Fisher-Yates from a stream that depends only on (seed, epoch)
+      Rng rng(SplitMix64(seed_ ^ SplitMix64(static_cast<uint64_t>(epoch))));
+      for (size_t i = order.size(); i > 1; --i) {
+        std::swap(order[i - 1], order[UniformBelow(rng, i)]);
+      }
+    }
+    slot->epoch = epoch;
+  }
+  std::copy_n(slot->order.begin() + first, out.size(), out.begin());
 }
 
 // ---------------------------------------------------------------------------------------------

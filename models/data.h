@@ -52,11 +52,16 @@ class Dataset {
 
   // The examples `indices`, in that order. REQUIRES: every index in [0, size()).
   Batch Gather(std::span<const int64_t> indices) const;
+  // The same into caller memory, allocating nothing: x (indices × rows_per_example() ×
+  // columns() floats) and/or labels (indices × rows_per_example()); either may be empty.
+  void GatherInto(std::span<const int64_t> indices, std::span<float> x,
+                  std::span<int32_t> labels) const;
   // Examples first .. first+count−1 in storage order (evaluation). REQUIRES: in range.
   Batch Range(int64_t first, int64_t count) const;
 
  protected:
-  // Writes example i: rows_per_example() rows of columns() floats at x, and as many labels.
+  // Writes example i: rows_per_example() rows of columns() floats at x, and as many labels;
+  // a null pointer skips that part.
   virtual void Fill(int64_t i, float* x, int32_t* labels) const = 0;
 };
 
@@ -90,18 +95,32 @@ class Loader {
   Batch Get(int64_t batch_index, int32_t batch_size) const;
   Batch Get(const DataPosition& position, int32_t batch_size) const;
 
+  // Batch `batch_index` into caller memory (Dataset::GatherInto), allocating nothing once the
+  // batch's epoch order is cached; `indices` receives the batch's example indices.
+  // REQUIRES: indices.size() == batch_size; x and labels empty or of the batch's size.
+  void Fill(int64_t batch_index, int32_t batch_size, std::span<int64_t> indices, std::span<float> x,
+            std::span<int32_t> labels) const;
+
   // The example order of `epoch` (a permutation of 0..size−1).
   std::vector<int64_t> EpochOrder(int64_t epoch) const;
 
  private:
-  std::shared_ptr<const std::vector<int64_t>> Order(int64_t epoch) const;
+  // Copies `count` entries of epoch `epoch`'s order from `first` into `out`, computing the order
+  // into the older of two cached slots if needed (storage reused: no allocation after the
+  // first two epochs). Thread-safe.
+  void CopyOrder(int64_t epoch, int64_t first, std::span<int64_t> out) const;
 
   std::shared_ptr<const Dataset> data_;
   uint64_t seed_;
   bool shuffle_;
   mutable std::mutex mu_;
   // The two most recent epochs' orders: stages fetch around one epoch boundary at a time.
-  mutable std::vector<std::pair<int64_t, std::shared_ptr<const std::vector<int64_t>>>> cache_;
+  struct CachedOrder {
+    int64_t epoch = -1;
+    std::vector<int64_t> order;
+  };
+  mutable CachedOrder cache_[2];
+  mutable int32_t older_ = 0;  // the slot to overwrite next
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -361,6 +361,14 @@ Result<OptimizerKind> ParseOptimizerKind(std::string_view name) {
                          "': expected sgd, adam, adamw, rmsprop or lion");
 }
 
+EffectiveRule EffectiveDeltaRule(DeltaRule requested, OptimizerKind kind) {
+  const bool sgd = kind == OptimizerKind::kSgd;
+  const bool adam = kind == OptimizerKind::kAdam || kind == OptimizerKind::kAdamW;
+  if ((requested == DeltaRule::kSpecTrain && !sgd) || (requested == DeltaRule::kXPipe && !adam))
+    return {DeltaRule::kPaper, true};
+  return {requested, false};
+}
+
 Result<DeltaRule> ParseDeltaRule(std::string_view name) {
   for (DeltaRule r : {DeltaRule::kPaper, DeltaRule::kExact, DeltaRule::kCode, DeltaRule::kSpecTrain,
                       DeltaRule::kXPipe}) {

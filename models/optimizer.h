@@ -85,6 +85,16 @@ OptimizerConfig DefaultOptimizerConfig(OptimizerKind kind);
 using DeltaRule = ir::DeltaRule;
 using ir::DeltaRuleName;
 
+// The rule an optimizer of `kind` uses when a method asks for `requested`: the method-implied
+// rules fall back to kPaper where the optimizer lacks them (SpecTrain's momentum look-ahead
+// needs SGD; XPipe's moments need Adam or AdamW: under SGD XPipe reads the momentum buffer);
+// every other rule is used as asked (Optimizer::SupportsRule then checks it).
+struct EffectiveRule {
+  DeltaRule rule = DeltaRule::kPaper;
+  bool fell_back = false;  // the optimizer does not define `requested`
+};
+EffectiveRule EffectiveDeltaRule(DeltaRule requested, OptimizerKind kind);
+
 // Parses "paper", "exact", "code", "spectrain" or "xpipe".
 Result<DeltaRule> ParseDeltaRule(std::string_view name);
 

@@ -1,9 +1,8 @@
 #include "runtime/executor.h"
 
 #include <atomic>
-#include <cmath>
-#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -14,23 +13,7 @@ namespace {
 
 using ir::Action;
 using ir::ActionKind;
-using ir::WeightSource;
-using Clock = std::chrono::steady_clock;
-using Key = std::pair<int32_t, int32_t>;  // (stage, microbatch)
-
-// x * 0 is 0 for finite x and NaN for NaN or Inf, so a sum of them is 0 exactly when every value
-// is finite. Eight independent partial sums keep the loop fast (it runs over every gradient at
-// every step).
-bool AllFinite(std::span<const float> v) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= v.size(); i += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += v[i + k] * 0.0f;
-  for (; i < v.size(); ++i) acc[0] += v[i] * 0.0f;
-  float total = 0;
-  for (float a : acc) total += a;
-  return total == 0.0f;
-}
+using Kind = MessageKey::Kind;
 
 // Shared by the device threads: the first error wins and stops everyone.
 struct RunControl {
@@ -45,314 +28,215 @@ struct RunControl {
     {
       std::lock_guard<std::mutex> lock(mu);
       errors[device] = s.message();
-      if (first_error.ok()) first_error = std::move(s);
+      // A cancellation is the echo of another failure: it only wins if nothing else failed.
+      if (first_error.ok() ||
+          (first_error.code() == StatusCode::kCancelled && s.code() != StatusCode::kCancelled)) {
+        first_error = std::move(s);
+      }
     }
     t.Abort();
   }
 };
 
-// One device: its weight store (current weights per stage live in the shared weights vector;
-// only this device touches its stages), gradient buffers, stashes, 2BW's older buffer, kept
-// explicit versions, PipeMare's velocity, and the tensors in flight between its actions.
+// The transfers in flight on one activation record of a stage.
+struct RecordHandles {
+  Handle recv_activation, recv_gradient;
+  Handle sends[2];
+  int32_t num_sends = 0;
+};
+
+// One device's interpreter of its program.
 class DeviceWorker {
  public:
-  DeviceWorker(int32_t device, const ir::Program& p,
-               std::vector<std::unique_ptr<StageBackend>>& stages,
-               std::vector<std::unique_ptr<StageOptimizer>>& optimizers,
-               std::vector<std::vector<float>>& weights, const std::vector<float>& loss_scale,
+  DeviceWorker(int32_t device, const ir::Program& p, const ir::VersionPlan& plan, Device& dev,
                DataFeed& data, Transport& transport, const ExecutorConfig& config,
                RunControl& control, ExecutionResult& result, Clock::time_point t0)
-      : d_(device), p_(p), stages_(stages), optimizers_(optimizers), weights_(weights),
-        loss_scale_(loss_scale), data_(data), transport_(transport), config_(config),
-        control_(control), result_(result), t0_(t0) {}
+      : d_(device),
+        p_(p),
+        plan_(plan.devices[device]),
+        divisor_(plan.loss_divisor),
+        dev_(dev),
+        data_(data),
+        transport_(transport),
+        config_(config),
+        control_(control),
+        result_(result),
+        t0_(t0),
+        handles_(p.num_stages) {
+    for (int32_t s = 0; s < p.num_stages; ++s)
+      if (p.device_of(s) == d_) handles_[s].assign(plan.buffers[s].records, RecordHandles{});
+  }
 
   Status Run();
 
  private:
-  // The weights an F/B/I uses, and the version record for the trace.
-  std::span<const float> Resolve(const Action& a, VersionUse* use);
-  Status Step();
-  Result<Tensor> Take(std::map<Key, Tensor>& box, const Key& key, bool gradient);
-  std::string Where(const Action& a) const {
-    return p_.method + ", device " + std::to_string(d_) + ", stage " + std::to_string(a.stage) +
-           ", step " + std::to_string(n_);
+  Status WaitInputs(const Action& a, const ir::PlannedAction& pa);
+  Status RunAction(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
+  Status Forward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
+  Status Backward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
+  void Step();
+  // Waits for the sends that still read a record before a new microbatch takes it.
+  Status Reuse(int32_t stage, int32_t record);
+  Status FlushSends();
+  void ApplyOps(uint32_t begin, uint32_t end) {
+    for (uint32_t k = begin; k < end; ++k) dev_.Apply(plan_.ops[k], Lr());
   }
   double Lr() const { return config_.learning_rate(d_, n_); }
+  Clock::time_point Deadline() const { return Clock::now() + config_.deadline; }
+  bool Local(int32_t stage) const { return p_.device_of(stage) == d_; }
+  int64_t Now() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
+  }
 
   const int32_t d_;
   const ir::Program& p_;
-  std::vector<std::unique_ptr<StageBackend>>& stages_;
-  std::vector<std::unique_ptr<StageOptimizer>>& optimizers_;
-  std::vector<std::vector<float>>& weights_;
-  const std::vector<float>& loss_scale_;
+  const ir::DevicePlan& plan_;
+  const std::vector<int32_t>& divisor_;
+  Device& dev_;
   DataFeed& data_;
   Transport& transport_;
   const ExecutorConfig& config_;
   RunControl& control_;
   ExecutionResult& result_;
   const Clock::time_point t0_;
-
-  int32_t n_ = 0;  // steps taken
-  std::vector<int32_t> my_stages_;
-  std::map<int32_t, std::vector<float>> grad_;
-  struct Copy {
-    int32_t version = 0;
-    int32_t horizon = 0;
-    std::vector<float> weights;
-  };
-  std::map<Key, Copy> stash_;                    // weights an F used, kept for its B
-  std::map<Key, uint8_t> stash_needed_;          // B of (stage, mb) uses the stash
-  bool two_buffers_ = false;
-  std::map<int32_t, Copy> older_;                // 2BW: the older buffer per stage
-  std::map<Key, int32_t> explicit_last_use_;  // (version, stage) -> last action index using it
-  int32_t index_ = 0;                          // the action being run
-  std::map<std::pair<int32_t, int32_t>, std::vector<float>> kept_;  // (version, stage)
-  std::map<int32_t, std::vector<float>> velocity_;  // PipeMare's delta per stage
-  bool corrects_ = false;
-  std::map<int32_t, std::vector<float>> scratch_;
-  // Tensors between actions: inputs received or produced locally, outputs waiting for a send.
-  std::map<Key, Tensor> act_in_, grad_in_, act_out_, grad_out_;
+  int32_t n_ = 0;                                    // steps taken in this program
+  std::vector<std::vector<RecordHandles>> handles_;  // [stage][record]
 };
 
-Result<Tensor> DeviceWorker::Take(std::map<Key, Tensor>& box, const Key& key, bool gradient) {
-  auto it = box.find(key);
-  if (it == box.end()) {
-    return InvalidArgument("device " + std::to_string(d_) + " needs the " +
-                           (gradient ? "gradient" : "activation") + " of microbatch " +
-                           std::to_string(key.second) + " for stage " +
-                           std::to_string(key.first) + " but no action produced or received it");
-  }
-  Tensor t = std::move(it->second);
-  box.erase(it);
-  return t;
+Status DeviceWorker::Reuse(int32_t stage, int32_t record) {
+  RecordHandles& h = handles_[stage][record];
+  for (int32_t k = 0; k < h.num_sends; ++k)
+    PIPECAST_RETURN_IF_ERROR(transport_.WaitSent(h.sends[k], Deadline()));
+  h = RecordHandles{};
+  return Status::Ok();
 }
 
-std::span<const float> DeviceWorker::Resolve(const Action& a, VersionUse* use) {
+Status DeviceWorker::FlushSends() {
+  for (int32_t s = 0; s < p_.num_stages; ++s) {
+    if (!Local(s)) continue;
+    for (int32_t r = 0; r < static_cast<int32_t>(handles_[s].size()); ++r)
+      PIPECAST_RETURN_IF_ERROR(Reuse(s, r));
+  }
+  return Status::Ok();
+}
+
+Status DeviceWorker::Forward(const Action& a, const ir::PlannedAction& pa, ActionTime& t) {
+  const int32_t s = a.stage, j = a.microbatch;
+  (void)t;
+  if (s == 0) dev_.LoadInput(s, pa.record, data_.Input(j));
+  dev_.Forward(a, pa.record, pa.weights.slot);
+  if (s == p_.num_stages - 1) {
+    dev_.Loss(s, pa.record, j, data_.Labels(j), 1.0f / static_cast<float>(divisor_[j]));
+  } else if (Local(s + 1)) {
+    dev_.HandOver(s, pa.record, s + 1, pa.handoff_record, /*gradient=*/false);
+  }
+  return Status::Ok();
+}
+
+Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, ActionTime& t) {
   const int32_t s = a.stage;
-  const Key key{s, a.microbatch};
-  use->kind = a.kind;
-  use->stage = s;
-  use->microbatch = a.microbatch;
-  use->counter = n_;
-  use->version = n_;
-  use->horizon = 0;
-  std::vector<float>& current = weights_[s];
-  switch (a.weights.source) {
-    case WeightSource::kCurrent:
-    case WeightSource::kBufferNewer:
-      return current;
-    case WeightSource::kBufferOlder: {
-      auto it = older_.find(s);
-      if (it == older_.end()) return current;  // before the first step both buffers are W0
-      use->version = it->second.version;
-      return it->second.weights;
-    }
-    case WeightSource::kPredicted: {
-      std::vector<float>& out = scratch_[s];
-      out.resize(current.size());
-      optimizers_[s]->Predict(current, Lr(), a.weights.value, out);
-      use->horizon = a.weights.value;
-      return out;
-    }
-    case WeightSource::kCorrected: {
-      std::vector<float>& out = scratch_[s];
-      out = current;
-      auto it = velocity_.find(s);
-      const float gap = static_cast<float>(a.weights.value);
-      if (it != velocity_.end())
-        for (size_t i = 0; i < out.size(); ++i) out[i] -= gap * it->second[i];
-      use->horizon = a.weights.value;
-      return out;
-    }
-    case WeightSource::kVersion: {
-      use->version = a.weights.value;
-      if (a.weights.value == n_) return current;
-      auto it = kept_.find({a.weights.value, s});
-      PIPECAST_CHECK(it != kept_.end()) << "version " << a.weights.value << " not kept";
-      // The copy is released after its last use (the caller copies what it must keep).
-      if (explicit_last_use_[{a.weights.value, s}] == index_) {
-        scratch_[s] = std::move(it->second);
-        kept_.erase(it);
-        return scratch_[s];
-      }
-      return it->second;
-    }
-    case WeightSource::kStashed: {
-      auto it = stash_.find(key);
-      PIPECAST_CHECK(it != stash_.end()) << "no stash for " << ir::ActionToken(a, true);
-      use->version = it->second.version;
-      use->horizon = it->second.horizon;
-      return it->second.weights;
-    }
+  dev_.BackwardInput(a, pa.record, pa.weights.slot, /*need_dx=*/s > 0);
+  if (a.kind == ActionKind::kBackward) {
+    t.split_ns = Now();
+    dev_.BackwardWeight(s, pa.record);
   }
-  return current;
+  if (s > 0 && Local(s - 1)) {
+    dev_.HandOver(s, pa.record, s - 1, pa.handoff_record, /*gradient=*/true);
+  }
+  return Status::Ok();
 }
 
-Status DeviceWorker::Step() {
-  for (int32_t s : my_stages_) {
-    std::vector<float>& g = grad_[s];
-    if (!AllFinite(g)) {
-      return InvalidArgument("NaN or Inf in the gradient: " + p_.method + ", device " +
-                             std::to_string(d_) + ", stage " + std::to_string(s) + ", step " +
-                             std::to_string(n_ + 1));
-    }
-    std::vector<float>& w = weights_[s];
-    // Versions that later actions name explicitly stay available.
-    if (auto it = explicit_last_use_.find({n_, s});
-        it != explicit_last_use_.end() && it->second > index_) {
-      kept_[{n_, s}] = w;
-    }
-    if (two_buffers_) older_[s] = Copy{n_, 0, w};
-    std::vector<float> before;
-    if (corrects_) before = w;
-    optimizers_[s]->Step(w, g, Lr());
-    if (corrects_) {
-      std::vector<float>& v = velocity_[s];
-      v.resize(w.size(), 0.0f);
-      const float gamma = static_cast<float>(config_.pipemare_decay);
-      for (size_t i = 0; i < w.size(); ++i)
-        v[i] = gamma * v[i] + (1.0f - gamma) * (w[i] - before[i]);
-    }
-    std::fill(g.begin(), g.end(), 0.0f);
-  }
+void DeviceWorker::Step() {
+  const int64_t before =
+      d_ < static_cast<int32_t>(config_.steps_before.size()) ? config_.steps_before[d_] : 0;
+  for (int32_t s = 0; s < p_.num_stages; ++s)
+    if (Local(s)) dev_.Step(s, {Lr(), before + n_ + 1});
   ++n_;
+}
+
+// Before an action runs: the record slots it opens are free of sends, and the message it
+// consumes from another device has arrived.
+Status DeviceWorker::WaitInputs(const Action& a, const ir::PlannedAction& pa) {
+  if (pa.opens_record) PIPECAST_RETURN_IF_ERROR(Reuse(a.stage, pa.record));
+  if (pa.opens_handoff) {
+    const int32_t other = a.kind == ActionKind::kForward ? a.stage + 1 : a.stage - 1;
+    PIPECAST_RETURN_IF_ERROR(Reuse(other, pa.handoff_record));
+  }
+  const int32_t s = a.stage;
+  if (a.kind == ActionKind::kForward && s > 0 && !Local(s - 1)) {
+    return transport_.WaitReceived(handles_[s][pa.record].recv_activation, dev_, Lane::kCompute,
+                                   Deadline());
+  }
+  if (ir::IsBackward(a.kind) && s < p_.num_stages - 1 && !Local(s + 1)) {
+    return transport_.WaitReceived(handles_[s][pa.record].recv_gradient, dev_, Lane::kCompute,
+                                   Deadline());
+  }
+  return Status::Ok();
+}
+
+Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, ActionTime& t) {
+  switch (a.kind) {
+    case ActionKind::kForward:
+      return Forward(a, pa, t);
+    case ActionKind::kBackward:
+    case ActionKind::kBackwardInput:
+      return Backward(a, pa, t);
+    case ActionKind::kWeightGrad:
+      dev_.BackwardWeight(a.stage, pa.record);
+      return Status::Ok();
+    case ActionKind::kStep:
+      Step();
+      return Status::Ok();
+    case ActionKind::kSendActivation:
+    case ActionKind::kSendGradient: {
+      const bool grad = a.kind == ActionKind::kSendGradient;
+      const int32_t to = grad ? a.stage - 1 : a.stage + 1;
+      const BufferView buffer =
+          dev_.Buffer(a.stage, pa.record, grad ? RecordPart::kInputGrad : RecordPart::kOutput);
+      const MessageKey key{grad ? Kind::kGradient : Kind::kActivation, to, a.microbatch};
+      RecordHandles& h = handles_[a.stage][pa.record];
+      PIPECAST_CHECK(h.num_sends < 2) << "more than two sends from one record";
+      h.sends[h.num_sends++] =
+          transport_.Send(d_, p_.device_of(to), key, buffer, dev_, dev_.Record(Lane::kCompute));
+      return Status::Ok();
+    }
+    case ActionKind::kRecvActivation:
+    case ActionKind::kRecvGradient: {
+      const bool grad = a.kind == ActionKind::kRecvGradient;
+      const int32_t from = grad ? a.stage + 1 : a.stage - 1;
+      const BufferView buffer =
+          dev_.Buffer(a.stage, pa.record, grad ? RecordPart::kOutputGrad : RecordPart::kInput);
+      const MessageKey key{grad ? Kind::kGradient : Kind::kActivation, a.stage, a.microbatch};
+      RecordHandles& h = handles_[a.stage][pa.record];
+      (grad ? h.recv_gradient : h.recv_activation) =
+          transport_.Recv(d_, p_.device_of(from), key, buffer);
+      return Status::Ok();
+    }
+  }
   return Status::Ok();
 }
 
 Status DeviceWorker::Run() {
   const std::vector<Action>& prog = p_.devices[d_];
-  for (int32_t s = 0; s < p_.num_stages; ++s) {
-    if (p_.device_of(s) != d_) continue;
-    my_stages_.push_back(s);
-    grad_[s].assign(weights_[s].size(), 0.0f);
-  }
-  for (size_t i = 0; i < prog.size(); ++i) {
-    const Action& a = prog[i];
-    if (!ir::UsesWeights(a.kind)) continue;
-    switch (a.weights.source) {
-      case WeightSource::kStashed: stash_needed_[{a.stage, a.microbatch}] = 1; break;
-      case WeightSource::kBufferOlder:
-      case WeightSource::kBufferNewer: two_buffers_ = true; break;
-      case WeightSource::kCorrected: corrects_ = true; break;
-      case WeightSource::kVersion:
-        explicit_last_use_[{a.weights.value, a.stage}] = static_cast<int32_t>(i);
-        break;
-      default: break;
-    }
-  }
-  std::vector<VersionUse>& trace = result_.versions[d_];
   std::vector<ActionTime>& timing = result_.timing[d_];
-  timing.resize(prog.size());
-  const int32_t last = p_.num_stages - 1;
-  auto now = [&] {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
-  };
-
+  timing.assign(prog.size(), ActionTime{});
   for (size_t i = 0; i < prog.size(); ++i) {
     control_.position[d_].store(static_cast<int32_t>(i));
-    index_ = static_cast<int32_t>(i);
-    const Action& a = prog[i];
-    const Key key{a.stage, a.microbatch};
-    timing[i].start_ns = now();
-    switch (a.kind) {
-      case ActionKind::kForward: {
-        Tensor x;
-        if (a.stage == 0) {
-          x = data_.Input(a.microbatch);
-        } else {
-          auto in = Take(act_in_, key, false);
-          if (!in.ok()) return in.status();
-          x = std::move(*in);
-        }
-        VersionUse use;
-        std::span<const float> w = Resolve(a, &use);
-        if (stash_needed_.count(key)) {
-          stash_[key] = Copy{use.version, use.horizon, std::vector<float>(w.begin(), w.end())};
-        }
-        Tensor y = stages_[a.stage]->Forward(a.microbatch, w, x);
-        trace.push_back(use);
-        if (a.stage == last) {
-          Tensor dlogits;
-          const double loss = data_.Loss(a.microbatch, y, loss_scale_[a.microbatch], &dlogits);
-          if (!std::isfinite(loss)) {
-            return InvalidArgument("NaN or Inf in the loss of microbatch " +
-                                   std::to_string(a.microbatch) + ": " + Where(a));
-          }
-          result_.losses[a.microbatch] = loss;
-          grad_in_[key] = std::move(dlogits);
-        } else if (p_.device_of(a.stage + 1) == d_) {
-          act_in_[{a.stage + 1, a.microbatch}] = std::move(y);
-        } else {
-          act_out_[key] = std::move(y);
-        }
-        break;
-      }
-      case ActionKind::kBackward:
-      case ActionKind::kBackwardInput: {
-        auto dy = Take(grad_in_, key, true);
-        if (!dy.ok()) return dy.status();
-        VersionUse use;
-        std::span<const float> w = Resolve(a, &use);
-        Tensor dx = stages_[a.stage]->BackwardInput(a.microbatch, w, *dy, a.stage > 0);
-        trace.push_back(use);
-        if (a.kind == ActionKind::kBackward) {
-          stages_[a.stage]->BackwardWeight(a.microbatch, grad_[a.stage]);
-          stash_.erase(key);
-        }
-        if (a.stage > 0) {
-          if (p_.device_of(a.stage - 1) == d_) {
-            grad_in_[{a.stage - 1, a.microbatch}] = std::move(dx);
-          } else {
-            grad_out_[key] = std::move(dx);
-          }
-        }
-        break;
-      }
-      case ActionKind::kWeightGrad:
-        stages_[a.stage]->BackwardWeight(a.microbatch, grad_[a.stage]);
-        stash_.erase(key);
-        break;
-      case ActionKind::kStep:
-        if (Status s = Step(); !s.ok()) return s;
-        break;
-      case ActionKind::kSendActivation:
-      case ActionKind::kSendGradient: {
-        const bool grad = a.kind == ActionKind::kSendGradient;
-        auto t = Take(grad ? grad_out_ : act_out_, key, grad);
-        if (!t.ok()) return t.status();
-        const int32_t to = grad ? a.stage - 1 : a.stage + 1;
-        transport_.Send(d_, p_.device_of(to), MessageKey{grad, to, a.microbatch}, std::move(*t));
-        break;
-      }
-      case ActionKind::kRecvActivation:
-      case ActionKind::kRecvGradient: {
-        const bool grad = a.kind == ActionKind::kRecvGradient;
-        auto t = transport_.Recv(d_, MessageKey{grad, a.stage, a.microbatch}, config_.deadline);
-        if (!t.ok()) return t.status();
-        (grad ? grad_in_ : act_in_)[key] = std::move(*t);
-        break;
-      }
-    }
-    timing[i].end_ns = now();
+    const ir::PlannedAction& pa = plan_.actions[i];
+    ActionTime& t = timing[i];
+    t.start_ns = Now();
+    PIPECAST_RETURN_IF_ERROR(WaitInputs(prog[i], pa));
+    t.ready_ns = Now();
+    t.split_ns = -1;
+    ApplyOps(pa.before_begin, pa.before_end);
+    PIPECAST_RETURN_IF_ERROR(RunAction(prog[i], pa, t));
+    ApplyOps(pa.after_begin, pa.after_end);
+    t.end_ns = Now();
+    if (t.split_ns < 0) t.split_ns = t.end_ns;
   }
   control_.position[d_].store(static_cast<int32_t>(prog.size()));
-  return Status::Ok();
-}
-
-// 1 / (gradients each step applies), per microbatch, read off the last stage's device: the loss
-// of a microbatch is scaled so that a step applies the mean of its microbatches' gradients.
-std::vector<float> LossScales(const ir::Program& p) {
-  std::vector<float> scale(p.total_microbatches(), 1.0f);
-  const int32_t last = p.num_stages - 1;
-  std::vector<int32_t> group;
-  for (const Action& a : p.devices[p.device_of(last)]) {
-    if (ir::ProducesWeightGrad(a.kind) && a.stage == last) group.push_back(a.microbatch);
-    if (a.kind == ActionKind::kStep || &a == &p.devices[p.device_of(last)].back()) {
-      for (int32_t j : group) scale[j] = 1.0f / static_cast<float>(group.size());
-      group.clear();
-    }
-  }
-  return scale;
+  PIPECAST_RETURN_IF_ERROR(FlushSends());
+  return dev_.Synchronize(Deadline());
 }
 
 std::string Describe(const ir::Program& p, const RunControl& control) {
@@ -366,6 +250,7 @@ std::string Describe(const ir::Program& p, const RunControl& control) {
     }
     if (i >= static_cast<int32_t>(p.devices[d].size())) {
       s += "finished";
+      if (!control.errors[d].empty()) s += ": " + control.errors[d];
       continue;
     }
     s += "at action " + std::to_string(i) + " (" + ir::ActionToken(p.devices[d][i], true) + ")";
@@ -375,34 +260,41 @@ std::string Describe(const ir::Program& p, const RunControl& control) {
   return s;
 }
 
+// Gathers what the local devices computed: losses and the weights they served.
+void Collect(const ir::Program& p, std::span<Device* const> devices,
+             const std::vector<int32_t>& local, ExecutionResult& result) {
+  result.losses.assign(p.total_microbatches(), 0.0);
+  for (int32_t d : local) {
+    int64_t correct = 0;
+    devices[d]->ReadLosses(result.losses, &correct);
+    result.correct += correct;
+    const std::span<const ServedWeights> served = devices[d]->Served();
+    result.served[d].assign(served.begin(), served.end());
+  }
+}
+
 }  // namespace
 
-Result<ExecutionResult> Execute(const ir::Program& program,
-                                std::vector<std::unique_ptr<StageBackend>>& stages,
-                                std::vector<std::unique_ptr<StageOptimizer>>& optimizers,
-                                std::vector<std::vector<float>> weights, DataFeed& data,
+Result<ExecutionResult> Execute(const ir::Program& program, const ir::VersionPlan& plan,
+                                std::span<Device* const> devices, DataFeed& data,
                                 Transport& transport, const ExecutorConfig& config) {
-  const auto num_stages = static_cast<size_t>(program.num_stages);
-  PIPECAST_CHECK(stages.size() == num_stages && optimizers.size() == num_stages &&
-                 weights.size() == num_stages)
-      << "one backend, optimizer and weight buffer per stage";
-  for (size_t s = 0; s < num_stages; ++s)
-    PIPECAST_CHECK(static_cast<int64_t>(weights[s].size()) == stages[s]->num_params())
-        << "stage " << s;
-  const size_t devices = program.devices.size();
-  ExecutionResult result;
-  result.losses.assign(program.total_microbatches(), 0.0);
-  result.versions.resize(devices);
-  result.timing.resize(devices);
-  const std::vector<float> scale = LossScales(program);
-  RunControl control(devices);
-  const Clock::time_point t0 = Clock::now();
+  const size_t num_devices = program.devices.size();
+  PIPECAST_CHECK(devices.size() == num_devices) << "one device slot per program device";
+  PIPECAST_CHECK(plan.devices.size() == num_devices &&
+                 plan.buffers.size() == static_cast<size_t>(program.num_stages))
+      << "the plan is not an execution plan of this program";
   std::vector<int32_t> local = config.local_devices;
   if (local.empty())
-    for (size_t d = 0; d < devices; ++d) local.push_back(static_cast<int32_t>(d));
+    for (size_t d = 0; d < num_devices; ++d) local.push_back(static_cast<int32_t>(d));
+  for (int32_t d : local) PIPECAST_CHECK(devices[d] != nullptr) << "no device " << d;
+  ExecutionResult result;
+  result.served.resize(num_devices);
+  result.timing.resize(num_devices);
+  RunControl control(num_devices);
+  const Clock::time_point t0 = Clock::now();
   auto run_device = [&](int32_t d) {
-    DeviceWorker worker(d, program, stages, optimizers, weights, scale, data, transport, config,
-                        control, result, t0);
+    DeviceWorker worker(d, program, plan, *devices[d], data, transport, config, control, result,
+                        t0);
     Status s = worker.Run();
     if (!s.ok()) control.Fail(d, std::move(s), transport);
   };
@@ -414,14 +306,13 @@ Result<ExecutionResult> Execute(const ir::Program& program,
     for (int32_t d : local) threads.emplace_back(run_device, d);
     for (auto& t : threads) t.join();
   }
-  result.wall_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  result.wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   if (!control.first_error.ok()) {
     return Status(control.first_error.code(),
                   program.method + ": " + control.first_error.message() +
                       "\nwhere every device was:" + Describe(program, control));
   }
-  result.weights = std::move(weights);
+  Collect(program, devices, local, result);
   return result;
 }
 

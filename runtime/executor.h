@@ -1,76 +1,84 @@
-// The executor: runs a lowered Program for real, one thread per device, obeying every action and
-// every weight annotation of the IR. It never re-derives a schedule.
+// The executor: runs a lowered Program for real, one thread per local device, as a pure
+// interpreter of the IR and its version plan. It never re-derives a schedule and holds no
+// tensor: every weight, gradient, optimizer state, copy and activation lives on a Device
+// (device.h), messages travel through a Transport (transport.h), and inputs and labels come from
+// a DataFeed.
 //
-// Each device interprets its actions in order: F/B/I/W call the stage backends with the weights
-// the annotation names (current, the microbatch's stash, a prediction, one of 2BW's buffers, an
-// explicit version, PipeMare's corrected weights), sends and receives go through the transport,
-// and S steps every stage of the device. Results are deterministic: a device computes only from
-// its own state and from messages named by key, gradients accumulate in program order, so the
-// final weights are bit-identical whatever the thread timing.
+// For each action a device thread applies the plan's weight ops (copy-on-step saves,
+// predictions, corrections, releases), waits for the message the action consumes, enqueues the
+// compute on the device, and hands outputs to the transport. A record slot reused by a later
+// microbatch first waits for the sends that read it. Results are deterministic: a device
+// computes only from its own state and from messages named by key, and gradients accumulate in
+// program order, so the final weights are bit-identical whatever the thread timing.
 //
-// Every F and B records the version it used (VersionUse); for any program this trace equals the
-// simulator's accounting (common/versions.h). A wait that passes its deadline, or a NaN/Inf in
-// a loss or gradient, stops every device; the error names the method, device, stage, step and
-// each device's last action.
+// At the end each device is synchronised: a non-finite loss or gradient (kNonFinite), a device
+// error, a deadline (every wait has one) or a cancelled peer stop the run; the error names the
+// method, device, stage and step, and where every device was. The first error wins and keeps its
+// code; the others are cancelled through Transport::Abort.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
-#include <memory>
-#include <string>
+#include <span>
 #include <vector>
 
 #include "common/ir.h"
 #include "common/status.h"
-#include "runtime/stage_backend.h"
+#include "common/version_plan.h"
+#include "runtime/device.h"
 #include "runtime/transport.h"
 
 namespace pipecast::runtime {
 
+// Inputs of stage 0 and labels of the last stage, for global microbatch j. The returned spans
+// stay valid until the next call of the same function (one caller thread each).
+class DataFeed {
+ public:
+  virtual ~DataFeed() = default;
+  virtual std::span<const float> Input(int32_t microbatch) = 0;
+  virtual std::span<const int32_t> Labels(int32_t microbatch) = 0;
+};
+
 struct ExecutorConfig {
   std::chrono::milliseconds deadline{60000};  // per blocking wait
-  // Learning rate of a device's step number `step` (0-based); also used for predictions made
-  // before that step.
+  // Learning rate of a device's step number `step` (0-based, counted in this program); also the
+  // rate of predictions made before that step.
   std::function<double(int32_t device, int64_t step)> learning_rate = [](int32_t, int64_t) {
     return 0.01;
   };
-  double pipemare_decay = 0.5;  // velocity EMA of PipeMare's correction
+  // Steps each device took before this program (for reports of the first bad step).
+  std::vector<int64_t> steps_before;
   // Devices this process runs (one thread each); empty = every device. Under MPI each rank runs
   // its own device; a single local device runs on the calling thread.
   std::vector<int32_t> local_devices;
 };
 
-// The version of the weights one F, B or I used, as the executor served it.
-struct VersionUse {
-  ir::ActionKind kind = ir::ActionKind::kForward;
-  int32_t stage = 0;
-  int32_t microbatch = 0;
-  int32_t counter = 0;  // steps the device had taken
-  int32_t version = 0;  // version of the weights (the base of a prediction or correction)
-  int32_t horizon = 0;  // prediction horizon or correction gap
-  friend bool operator==(const VersionUse&, const VersionUse&) = default;
-};
-
+// Wall-clock times of one action, relative to the program's start: it began at `start_ns`,
+// its inputs were there (any wait for a message over) at `ready_ns`, a full backward finished
+// its input-gradient pass at `split_ns` (for other actions split_ns == end_ns), and it ended at
+// `end_ns`.
 struct ActionTime {
   int64_t start_ns = 0;
+  int64_t ready_ns = 0;
+  int64_t split_ns = 0;
   int64_t end_ns = 0;
 };
 
 struct ExecutionResult {
-  // Per virtual stage, after the run (stages of devices run elsewhere keep their initial values).
-  std::vector<std::vector<float>> weights;
-  std::vector<double> losses;                   // per microbatch (global index)
-  std::vector<std::vector<VersionUse>> versions;  // per device, in program order
-  std::vector<std::vector<ActionTime>> timing;    // per device, per action (wall clock)
+  std::vector<double> losses;  // per global microbatch (those computed by local devices)
+  int64_t correct = 0;         // correct training predictions of the local last stage
+  // Per device (empty for devices run elsewhere): the weights each F/B/I used, as served by the
+  // device, in program order, and the wall-clock time of every action.
+  std::vector<std::vector<ServedWeights>> served;
+  std::vector<std::vector<ActionTime>> timing;
   int64_t wall_ns = 0;
 };
 
-// REQUIRES: program lowered; stages.size() == optimizers.size() == weights.size() ==
-// program.num_stages; weights[s].size() == stages[s]->num_params().
-Result<ExecutionResult> Execute(const ir::Program& program,
-                                std::vector<std::unique_ptr<StageBackend>>& stages,
-                                std::vector<std::unique_ptr<StageOptimizer>>& optimizers,
-                                std::vector<std::vector<float>> weights, DataFeed& data,
+// REQUIRES: program lowered and valid; plan = BuildVersionPlan(program, kExecution); every
+// local device d has devices[d] non-null and prepared for this program and plan.
+Result<ExecutionResult> Execute(const ir::Program& program, const ir::VersionPlan& plan,
+                                std::span<Device* const> devices, DataFeed& data,
                                 Transport& transport, const ExecutorConfig& config = {});
 
 }  // namespace pipecast::runtime

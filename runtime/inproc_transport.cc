@@ -1,51 +1,138 @@
 #include "runtime/inproc_transport.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "common/check.h"
 
 namespace pipecast::runtime {
+namespace {
+
+// "200 ms": the length of a wait that started at `start` and gave up at `deadline`.
+std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
+  const double ms = std::chrono::duration<double, std::milli>(deadline - start).count();
+  return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
+}
+
+}  // namespace
 
 std::string MessageKey::ToString() const {
-  return std::string(gradient ? "gradient" : "activation") + " of microbatch " +
+  const char* what = kind == Kind::kGradient ? "gradient" : "activation";
+  const char* unit = kind == Kind::kEvalActivation ? "evaluation chunk " : "microbatch ";
+  return std::string(kind == Kind::kEvalActivation ? "evaluation " : "") + what + " of " + unit +
          std::to_string(microbatch) + " for stage " + std::to_string(stage);
 }
 
-InProcessTransport::InProcessTransport(int32_t num_devices) : boxes_(num_devices) {}
-
-void InProcessTransport::Send(int32_t src_device, int32_t dst_device, const MessageKey& key,
-                              Tensor tensor) {
-  (void)src_device;
-  PIPECAST_CHECK(dst_device >= 0 && dst_device < static_cast<int32_t>(boxes_.size()))
-      << "device " << dst_device;
-  if (delay_) delay_(key);
-  Mailbox& box = boxes_[dst_device];
-  {
-    std::lock_guard<std::mutex> lock(box.mu);
-    const bool inserted = box.messages.emplace(key, std::move(tensor)).second;
-    PIPECAST_CHECK(inserted) << "duplicate message: " << key.ToString();
-  }
-  box.cv.notify_all();
+InProcessTransport::InProcessTransport(int32_t num_devices, const MessageSpace& space)
+    : space_(space), boxes_(num_devices) {
+  per_stage_ = std::max({1, space.microbatches, space.eval_chunks});
+  slots_.resize(static_cast<size_t>(3) * space.stages * per_stage_);
 }
 
-Result<Tensor> InProcessTransport::Recv(int32_t device, const MessageKey& key,
-                                        std::chrono::milliseconds timeout) {
-  Mailbox& box = boxes_[device];
+int32_t InProcessTransport::SlotOf(const MessageKey& key) const {
+  const int32_t limit =
+      key.kind == MessageKey::Kind::kEvalActivation ? space_.eval_chunks : space_.microbatches;
+  PIPECAST_CHECK(key.stage >= 0 && key.stage < space_.stages && key.microbatch >= 0 &&
+                 key.microbatch < limit)
+      << "message out of the transport's space: " << key.ToString();
+  return (static_cast<int32_t>(key.kind) * space_.stages + key.stage) * per_stage_ + key.microbatch;
+}
+
+MessageKey InProcessTransport::KeyOf(int32_t slot) const {
+  const int32_t mb = slot % per_stage_;
+  const int32_t rest = slot / per_stage_;
+  return {static_cast<MessageKey::Kind>(rest / space_.stages), rest % space_.stages, mb};
+}
+
+Handle InProcessTransport::Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer,
+                                Device& producer, Event ready) {
+  PIPECAST_CHECK(to >= 0 && to < static_cast<int32_t>(boxes_.size())) << "device " << to;
+  producer.HostWait(ready);
+  if (delay_) delay_(key);
+  const int32_t s = SlotOf(key);
+  Mailbox& box = boxes_[to];
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    Slot& slot = slots_[s];
+    PIPECAST_CHECK(!slot.sent) << "duplicate message: " << key.ToString();
+    slot.src = buffer;
+    slot.from = from;
+    slot.to = to;
+    slot.sent = true;
+  }
+  box.cv.notify_all();
+  return {2 * s};
+}
+
+Handle InProcessTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
+                                BufferView buffer) {
+  PIPECAST_CHECK(at >= 0 && at < static_cast<int32_t>(boxes_.size())) << "device " << at;
+  const int32_t s = SlotOf(key);
+  Mailbox& box = boxes_[at];
+  std::lock_guard<std::mutex> lock(box.mu);
+  Slot& slot = slots_[s];
+  PIPECAST_CHECK(!slot.posted) << "message received twice: " << key.ToString();
+  slot.dst = buffer;
+  slot.posted = true;
+  slot.to = at;
+  if (slot.from < 0) slot.from = from;
+  return {2 * s + 1};
+}
+
+Status InProcessTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lane /*lane*/,
+                                        Clock::time_point deadline) {
+  PIPECAST_CHECK(handle.valid() && handle.id % 2 == 1) << "not a receive handle";
+  const int32_t s = handle.id / 2;
+  Slot& slot = slots_[s];
+  Mailbox& box = boxes_[slot.to];
+  const Clock::time_point start = Clock::now();
   std::unique_lock<std::mutex> lock(box.mu);
-  const bool arrived = box.cv.wait_for(
-      lock, timeout, [&] { return box.messages.count(key) > 0 || aborted_.load(); });
-  if (aborted_.load() && box.messages.count(key) == 0) {
-    return Status(StatusCode::kDeadlock, "device " + std::to_string(device) +
-                                             " stopped while waiting for the " + key.ToString() +
-                                             " (another device failed)");
+  const bool arrived =
+      box.cv.wait_until(lock, deadline, [&] { return slot.sent || aborted_.load(); });
+  const MessageKey key = KeyOf(s);
+  if (!slot.sent && aborted_.load()) {
+    return Cancelled("device " + std::to_string(slot.to) + " stopped while waiting for the " +
+                     key.ToString() + " (another device failed)");
   }
   if (!arrived) {
-    return Status(StatusCode::kDeadlock, "device " + std::to_string(device) + " waited " +
-                                             std::to_string(timeout.count()) + " ms for the " +
-                                             key.ToString());
+    return DeadlineExceeded("device " + std::to_string(slot.to) + " waited " +
+                            WaitedMs(start, deadline) + " for the " + key.ToString() +
+                            " from device " + std::to_string(slot.from));
   }
-  auto it = box.messages.find(key);
-  Tensor t = std::move(it->second);
-  box.messages.erase(it);
-  return t;
+  if (slot.src.count != slot.dst.count) {
+    return InvalidArgument("the " + key.ToString() + " has " + std::to_string(slot.src.count) +
+                           " values but device " + std::to_string(slot.to) + " expects " +
+                           std::to_string(slot.dst.count));
+  }
+  lock.unlock();  // the sender leaves its buffer alone until `delivered`
+  if (slot.src.count > 0)
+    std::memcpy(slot.dst.data, slot.src.data, static_cast<size_t>(slot.src.count) * sizeof(float));
+  lock.lock();
+  slot.delivered = true;
+  lock.unlock();
+  box.cv.notify_all();
+  return Status::Ok();
+}
+
+Status InProcessTransport::WaitSent(Handle handle, Clock::time_point deadline) {
+  PIPECAST_CHECK(handle.valid() && handle.id % 2 == 0) << "not a send handle";
+  const int32_t s = handle.id / 2;
+  Slot& slot = slots_[s];
+  Mailbox& box = boxes_[slot.to];
+  const Clock::time_point start = Clock::now();
+  std::unique_lock<std::mutex> lock(box.mu);
+  const bool done =
+      box.cv.wait_until(lock, deadline, [&] { return slot.delivered || aborted_.load(); });
+  if (slot.delivered) return Status::Ok();
+  const MessageKey key = KeyOf(s);
+  if (aborted_.load()) {
+    return Cancelled("device " + std::to_string(slot.from) + " stopped while the " +
+                     key.ToString() + " was not yet received (another device failed)");
+  }
+  (void)done;
+  return DeadlineExceeded("device " + std::to_string(slot.from) + " waited " +
+                          WaitedMs(start, deadline) + " for device " + std::to_string(slot.to) +
+                          " to receive the " + key.ToString());
 }
 
 void InProcessTransport::Abort() {

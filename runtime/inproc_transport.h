@@ -1,12 +1,13 @@
-// In-process transport between device threads: one mailbox per device, keyed by message.
-// An optional delay hook (for tests) holds each message back before it becomes visible, to prove
-// that results do not depend on delivery timing.
+// In-process transport between device threads. Each message has a slot in a table sized once
+// (MessageSpace), so a run allocates nothing: Send publishes the sender's buffer in the slot,
+// Recv names the receiver's, and the receiver's WaitReceived copies one into the other and marks
+// the send complete. An optional delay hook (for tests) holds each message back before it
+// becomes visible, to show that results do not depend on delivery timing.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <vector>
 
@@ -16,23 +17,35 @@ namespace pipecast::runtime {
 
 class InProcessTransport : public Transport {
  public:
-  explicit InProcessTransport(int32_t num_devices);
-  // Called on the sender's thread before a message is delivered (e.g. to sleep a random time).
+  InProcessTransport(int32_t num_devices, const MessageSpace& space);
+  // Called on the sender's thread before a message is published (e.g. to sleep a random time).
   void SetDeliveryDelay(std::function<void(const MessageKey&)> delay) { delay_ = std::move(delay); }
 
-  void Send(int32_t src_device, int32_t dst_device, const MessageKey& key,
-            Tensor tensor) override;
-  Result<Tensor> Recv(int32_t device, const MessageKey& key,
-                      std::chrono::milliseconds timeout) override;
+  Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer, Device& producer,
+              Event ready) override;
+  Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) override;
+  Status WaitReceived(Handle handle, Device& consumer, Lane lane,
+                      Clock::time_point deadline) override;
+  Status WaitSent(Handle handle, Clock::time_point deadline) override;
   void Abort() override;
 
  private:
+  struct Slot {
+    BufferView src, dst;
+    int32_t from = -1, to = -1;
+    bool sent = false, posted = false, delivered = false;
+  };
   struct Mailbox {
     std::mutex mu;
     std::condition_variable cv;
-    std::map<MessageKey, Tensor> messages;
   };
-  std::vector<Mailbox> boxes_;
+  int32_t SlotOf(const MessageKey& key) const;
+  MessageKey KeyOf(int32_t slot) const;
+
+  MessageSpace space_;
+  int32_t per_stage_ = 1;
+  std::vector<Slot> slots_;
+  std::vector<Mailbox> boxes_;  // per receiving device; guards its slots
   std::function<void(const MessageKey&)> delay_;
   std::atomic<bool> aborted_{false};
 };

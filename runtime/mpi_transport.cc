@@ -2,98 +2,166 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
 #include "common/check.h"
 
 namespace pipecast::runtime {
-
 namespace {
-constexpr int kHeader = 5;  // gradient, stage, microbatch, rows, cols (as floats' bit pattern)
+
+constexpr int kHeader = 4;  // kind, stage, microbatch, count
+
+int TagOf(MessageKey::Kind kind) { return static_cast<int>(kind); }
+
+std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
+  const double ms = std::chrono::duration<double, std::milli>(deadline - start).count();
+  return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
 }
 
-struct MpiTransport::Pending {
-  std::vector<int64_t> header;
-  std::vector<float> data;
-  MPI_Request requests[2];
+}  // namespace
+
+struct MpiTransport::Slot {
+  int64_t header[kHeader] = {0, 0, 0, 0};
+  MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  MessageKey key;
+  int32_t peer = -1;
+  int64_t count = 0;
+  bool active = false;
 };
 
-MpiTransport::MpiTransport(std::vector<int32_t> placement) : placement_(std::move(placement)) {}
-
-MpiTransport::~MpiTransport() { Flush(); }
-
-void MpiTransport::Reap() {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    int done = 0;
-    MPI_Testall(2, (*it)->requests, &done, MPI_STATUSES_IGNORE);
-    it = done ? pending_.erase(it) : std::next(it);
-  }
+MpiTransport::MpiTransport(const MessageSpace& space) : space_(space) {
+  per_stage_ = std::max({1, space.microbatches, space.eval_chunks});
+  // Two tables: sends and receives (a rank may both send and receive the same key only to
+  // itself, which a program never does, but keeping them apart costs nothing).
+  slots_.resize(static_cast<size_t>(2) * 3 * space.stages * per_stage_);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
 }
 
-void MpiTransport::Flush() {
-  for (auto& p : pending_) MPI_Waitall(2, p->requests, MPI_STATUSES_IGNORE);
-  pending_.clear();
-}
-
-void MpiTransport::Send(int32_t src_device, int32_t dst_device, const MessageKey& key,
-                        Tensor tensor) {
-  (void)src_device;
-  auto p = std::make_unique<Pending>();
-  p->header = {key.gradient ? 1 : 0, key.stage, key.microbatch, tensor.rows, tensor.cols};
-  p->data = std::move(tensor.data);
-  const int tag = key.gradient ? 1 : 0;
-  // Header and payload as two messages on the same stream keep MPI's non-overtaking order.
-  MPI_Isend(p->header.data(), kHeader, MPI_INT64_T, dst_device, tag, MPI_COMM_WORLD,
-            &p->requests[0]);
-  MPI_Isend(p->data.data(), static_cast<int>(p->data.size()), MPI_FLOAT, dst_device, tag,
-            MPI_COMM_WORLD, &p->requests[1]);
-  pending_.push_back(std::move(p));
-  Reap();
-}
-
-Result<Tensor> MpiTransport::Recv(int32_t device, const MessageKey& key,
-                                  std::chrono::milliseconds timeout) {
-  const int32_t src = placement_[key.gradient ? key.stage + 1 : key.stage - 1];
-  const int tag = key.gradient ? 1 : 0;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int flag = 0;
-  MPI_Status status;
-  while (true) {
-    MPI_Iprobe(src, tag, MPI_COMM_WORLD, &flag, &status);
-    if (flag) break;
-    Reap();
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Status(StatusCode::kDeadlock,
-                    "rank " + std::to_string(device) + " waited " +
-                        std::to_string(timeout.count()) + " ms for the " + key.ToString() +
-                        " from rank " + std::to_string(src));
+MpiTransport::~MpiTransport() {
+  for (Slot& s : slots_) {
+    for (MPI_Request& r : s.requests) {
+      if (r != MPI_REQUEST_NULL) {
+        MPI_Cancel(&r);
+        MPI_Request_free(&r);
+      }
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
-  std::vector<int64_t> header(kHeader);
-  MPI_Recv(header.data(), kHeader, MPI_INT64_T, src, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-  const MessageKey got{header[0] != 0, static_cast<int32_t>(header[1]),
-                       static_cast<int32_t>(header[2])};
-  Tensor t;
-  t.rows = header[3];
-  t.cols = header[4];
-  t.data.resize(static_cast<size_t>(t.rows * t.cols));
-  MPI_Recv(t.data.data(), static_cast<int>(t.data.size()), MPI_FLOAT, src, tag, MPI_COMM_WORLD,
-           MPI_STATUS_IGNORE);
-  if (!(got == key)) {
-    return InvalidArgument("rank " + std::to_string(device) + " expected the " + key.ToString() +
-                           " but rank " + std::to_string(src) + " sent the " + got.ToString() +
-                           " first: the two programs disagree on the order of this link");
+}
+
+int32_t MpiTransport::SlotOf(const MessageKey& key) const {
+  const int32_t limit =
+      key.kind == MessageKey::Kind::kEvalActivation ? space_.eval_chunks : space_.microbatches;
+  PIPECAST_CHECK(key.stage >= 0 && key.stage < space_.stages && key.microbatch >= 0 &&
+                 key.microbatch < limit)
+      << "message out of the transport's space: " << key.ToString();
+  return (static_cast<int32_t>(key.kind) * space_.stages + key.stage) * per_stage_ + key.microbatch;
+}
+
+Handle MpiTransport::Send(int32_t /*from*/, int32_t to, const MessageKey& key, BufferView buffer,
+                          Device& producer, Event ready) {
+  producer.HostWait(ready);
+  const int32_t index = SlotOf(key);
+  Slot& s = slots_[2 * index];
+  PIPECAST_CHECK(!s.active) << "duplicate message: " << key.ToString();
+  s = Slot{};
+  s.header[0] = static_cast<int64_t>(key.kind);
+  s.header[1] = key.stage;
+  s.header[2] = key.microbatch;
+  s.header[3] = buffer.count;
+  s.key = key;
+  s.peer = to;
+  s.count = buffer.count;
+  s.active = true;
+  const int tag = TagOf(key.kind);
+  // Header and payload on the same stream keep MPI's non-overtaking order. Errors are reported
+  // by the wait (a failed start leaves the request null and the code in `header`).
+  int rc = MPI_Isend(s.header, kHeader, MPI_INT64_T, to, tag, MPI_COMM_WORLD, &s.requests[0]);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Isend(buffer.data, static_cast<int>(buffer.count), MPI_FLOAT, to, tag, MPI_COMM_WORLD,
+                   &s.requests[1]);
+  if (rc != MPI_SUCCESS) s.header[3] = -1 - rc;
+  return {2 * index};
+}
+
+Handle MpiTransport::Recv(int32_t /*at*/, int32_t from, const MessageKey& key, BufferView buffer) {
+  const int32_t index = SlotOf(key);
+  Slot& s = slots_[2 * index + 1];
+  PIPECAST_CHECK(!s.active) << "message received twice: " << key.ToString();
+  s = Slot{};
+  s.key = key;
+  s.peer = from;
+  s.count = buffer.count;
+  s.active = true;
+  const int tag = TagOf(key.kind);
+  int rc = MPI_Irecv(s.header, kHeader, MPI_INT64_T, from, tag, MPI_COMM_WORLD, &s.requests[0]);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Irecv(buffer.data, static_cast<int>(buffer.count), MPI_FLOAT, from, tag,
+                   MPI_COMM_WORLD, &s.requests[1]);
+  if (rc != MPI_SUCCESS) s.count = -1 - rc;
+  return {2 * index + 1};
+}
+
+Status MpiTransport::Poll(Slot& s, bool send, Clock::time_point deadline) {
+  const Clock::time_point start = Clock::now();
+  const std::string what = (send ? "sending the " : "receiving the ") + s.key.ToString() +
+                           (send ? " to rank " : " from rank ") + std::to_string(s.peer);
+  const int64_t failed = send ? s.header[3] : s.count;
+  if (failed < 0)
+    return MpiError(static_cast<int>(-1 - failed), "rank " + std::to_string(rank_) + " " + what);
+  while (true) {
+    if (aborted_.load()) {
+      return Cancelled("rank " + std::to_string(rank_) + " stopped while " + what +
+                       " (another rank or device failed)");
+    }
+    int done = 0;
+    MPI_Status statuses[2];
+    const int rc = MPI_Testall(2, s.requests, &done, statuses);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "rank " + std::to_string(rank_) + " " + what);
+    if (done) break;
+    if (Clock::now() > deadline) {
+      return DeadlineExceeded("rank " + std::to_string(rank_) + " waited " +
+                              WaitedMs(start, deadline) + " " + what);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
-  return t;
+  s.active = false;
+  return Status::Ok();
+}
+
+Status MpiTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lane /*lane*/,
+                                  Clock::time_point deadline) {
+  PIPECAST_CHECK(handle.valid() && handle.id % 2 == 1) << "not a receive handle";
+  Slot& s = slots_[handle.id];
+  PIPECAST_RETURN_IF_ERROR(Poll(s, false, deadline));
+  const MessageKey got{static_cast<MessageKey::Kind>(s.header[0]),
+                       static_cast<int32_t>(s.header[1]), static_cast<int32_t>(s.header[2])};
+  if (!(got == s.key) || s.header[3] != s.count) {
+    return InvalidArgument("rank " + std::to_string(rank_) + " expected the " + s.key.ToString() +
+                           " (" + std::to_string(s.count) + " values) but rank " +
+                           std::to_string(s.peer) + " sent the " + got.ToString() + " (" +
+                           std::to_string(s.header[3]) +
+                           " values) first: the two programs disagree on the order of this link");
+  }
+  return Status::Ok();
+}
+
+Status MpiTransport::WaitSent(Handle handle, Clock::time_point deadline) {
+  PIPECAST_CHECK(handle.valid() && handle.id % 2 == 0) << "not a send handle";
+  return Poll(slots_[handle.id], true, deadline);
 }
 
 void MpiTransport::Abort() {
-  if (aborted_) return;
-  aborted_ = true;
-  // Other ranks may be blocked in their own waits; MPI_Abort ends the whole job with an error
-  // code once the failing rank has printed its report (the caller does that first).
+  if (aborted_.exchange(true)) return;
+  // Receives not yet matched can be cancelled; sends stay with MPI until the job ends (the
+  // caller ends it with AbortMpi after printing its report).
+  for (size_t i = 1; i < slots_.size(); i += 2) {
+    Slot& s = slots_[i];
+    if (!s.active) continue;
+    for (MPI_Request& r : s.requests)
+      if (r != MPI_REQUEST_NULL) MPI_Cancel(&r);
+  }
 }
 
 std::pair<int, int> InitMpi(int* argc, char*** argv) {
@@ -103,6 +171,7 @@ std::pair<int, int> InitMpi(int* argc, char*** argv) {
     int provided = 0;
     MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided);
     PIPECAST_CHECK(provided >= MPI_THREAD_SERIALIZED) << "MPI lacks MPI_THREAD_SERIALIZED";
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   }
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -121,32 +190,48 @@ void AbortMpi(int code) {
   std::abort();  // MPI_Abort does not return; this satisfies [[noreturn]]
 }
 
-std::vector<std::vector<float>> GatherStages(const std::vector<int32_t>& placement,
-                                             const std::vector<std::vector<float>>& all) {
+Status MpiError(int code, const std::string& what) {
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  return DeviceError("MPI error while " + what + ": " + std::string(text, length));
+}
+
+Status GatherStages(const std::vector<int32_t>& placement, std::vector<std::vector<float>>& all) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::vector<std::vector<float>> out = all;
   for (size_t s = 0; s < placement.size(); ++s) {
     const int owner = placement[s];
     if (owner == 0) continue;
+    int rc = MPI_SUCCESS;
     if (rank == owner) {
-      MPI_Send(all[s].data(), static_cast<int>(all[s].size()), MPI_FLOAT, 0, 2, MPI_COMM_WORLD);
+      rc =
+          MPI_Send(all[s].data(), static_cast<int>(all[s].size()), MPI_FLOAT, 0, 8, MPI_COMM_WORLD);
     } else if (rank == 0) {
-      MPI_Recv(out[s].data(), static_cast<int>(out[s].size()), MPI_FLOAT, owner, 2,
-               MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      rc = MPI_Recv(all[s].data(), static_cast<int>(all[s].size()), MPI_FLOAT, owner, 8,
+                    MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     }
+    if (rc != MPI_SUCCESS) return MpiError(rc, "gathering stage " + std::to_string(s));
   }
-  return out;
+  return Status::Ok();
 }
 
-void ShareResults(const ir::Program& program, ExecutionResult& result) {
-  for (int32_t s = 0; s < program.num_stages; ++s) {
-    std::vector<float>& w = result.weights[s];
-    MPI_Bcast(w.data(), static_cast<int>(w.size()), MPI_FLOAT, program.device_of(s),
-              MPI_COMM_WORLD);
+Status BroadcastStages(const std::vector<int32_t>& placement,
+                       std::vector<std::vector<float>>& all) {
+  for (size_t s = 0; s < placement.size(); ++s) {
+    const int rc = MPI_Bcast(all[s].data(), static_cast<int>(all[s].size()), MPI_FLOAT,
+                             placement[s], MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "broadcasting stage " + std::to_string(s));
   }
-  MPI_Bcast(result.losses.data(), static_cast<int>(result.losses.size()), MPI_DOUBLE,
-            program.device_of(program.num_stages - 1), MPI_COMM_WORLD);
+  return Status::Ok();
+}
+
+Status BroadcastDoubles(int root, std::span<double> values) {
+  const int rc =
+      MPI_Bcast(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, root, MPI_COMM_WORLD);
+  if (rc != MPI_SUCCESS)
+    return MpiError(rc, "broadcasting results from rank " + std::to_string(root));
+  return Status::Ok();
 }
 
 }  // namespace pipecast::runtime

@@ -1,14 +1,15 @@
-// MPI transport: one device per rank, launched by `mpirun`. Messages between two ranks travel
-// in send order on one (source, tag) stream per direction and kind (tag 0 activations, 1
-// gradients); the validator guarantees that receives on a link come in the same order as the
-// sends, and every message carries its key, which Recv checks. Sends are non-blocking
-// (MPI_Isend, buffers kept until complete) so two ranks sending to each other never deadlock.
-// Recv polls until the deadline. Requires MPI_THREAD_SERIALIZED or better: one device thread per
-// rank calls MPI.
+// MPI transport: one device per rank, launched by `mpirun`. Every message is a small header
+// (kind, stage, microbatch, count) and its payload, both non-blocking (MPI_Isend / MPI_Irecv)
+// on one stream per (peer, kind); MPI keeps each stream's order and the validator guarantees
+// that a link's receives come in the order of its sends, so a receive posted at the program's
+// receive action matches its send, and the header, checked on completion, catches any
+// disagreement. Requests and headers live in tables sized once (MessageSpace). Waits poll with
+// the deadline; every MPI return code is checked (the communicator returns errors instead of
+// aborting); Abort cancels what is outstanding and stops every wait. Requires
+// MPI_THREAD_SERIALIZED: only the device's thread calls MPI.
 #pragma once
 
-#include <list>
-#include <memory>
+#include <atomic>
 #include <vector>
 
 #include "common/ir.h"
@@ -19,39 +20,45 @@ namespace pipecast::runtime {
 
 class MpiTransport : public Transport {
  public:
-  // `placement[stage]` = device = rank. REQUIRES: MPI is initialised.
-  explicit MpiTransport(std::vector<int32_t> placement);
+  // REQUIRES: MPI is initialised (InitMpi).
+  explicit MpiTransport(const MessageSpace& space);
   ~MpiTransport() override;
 
-  void Send(int32_t src_device, int32_t dst_device, const MessageKey& key,
-            Tensor tensor) override;
-  Result<Tensor> Recv(int32_t device, const MessageKey& key,
-                      std::chrono::milliseconds timeout) override;
+  Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer, Device& producer,
+              Event ready) override;
+  Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) override;
+  Status WaitReceived(Handle handle, Device& consumer, Lane lane,
+                      Clock::time_point deadline) override;
+  Status WaitSent(Handle handle, Clock::time_point deadline) override;
   void Abort() override;
-  // Waits for every outstanding send; call before MPI_Finalize.
-  void Flush();
 
  private:
-  struct Pending;
-  void Reap();
-  std::vector<int32_t> placement_;
-  std::list<std::unique_ptr<Pending>> pending_;
-  bool aborted_ = false;
+  struct Slot;
+  int32_t SlotOf(const MessageKey& key) const;
+  Status Poll(Slot& slot, bool send, Clock::time_point deadline);
+
+  MessageSpace space_;
+  int32_t per_stage_ = 1;
+  std::vector<Slot> slots_;
+  std::atomic<bool> aborted_{false};
+  int rank_ = 0;
 };
 
-// Runs MPI_Init_thread (MPI_THREAD_SERIALIZED) if needed; returns (rank, size).
+// Runs MPI_Init_thread (MPI_THREAD_SERIALIZED) if needed and makes MPI_COMM_WORLD return errors
+// instead of aborting; returns (rank, size).
 std::pair<int, int> InitMpi(int* argc, char*** argv);
 void FinalizeMpi();
 // Ends every rank of the job with `code` (a failing rank calls it after printing its report).
 [[noreturn]] void AbortMpi(int code);
-// Collects each rank's flat buffers on rank 0 (others receive nothing). `local` holds the
-// buffers of the stages this rank owns, in stage order.
-std::vector<std::vector<float>> GatherStages(const std::vector<int32_t>& placement,
-                                             const std::vector<std::vector<float>>& all);
+// A message for an MPI return code (MPI_Error_string), naming what was being done.
+Status MpiError(int code, const std::string& what);
 
-// After a segment run with one device per rank: broadcasts every stage's weights from the rank
-// that owns it and every microbatch's loss from the last stage's rank, so each rank holds the
-// whole model (for evaluation) and all losses.
-void ShareResults(const ir::Program& program, ExecutionResult& result);
+// Rank 0 receives every stage's buffer from the rank that owns it (others send theirs and get
+// theirs back unchanged). `all` holds one buffer per stage, those of this rank filled.
+Status GatherStages(const std::vector<int32_t>& placement, std::vector<std::vector<float>>& all);
+// Every rank gets every stage's buffer from its owner (for whole-model results on each rank).
+Status BroadcastStages(const std::vector<int32_t>& placement, std::vector<std::vector<float>>& all);
+// Every rank gets `values` from rank `root`.
+Status BroadcastDoubles(int root, std::span<double> values);
 
 }  // namespace pipecast::runtime

@@ -33,7 +33,8 @@ Status WriteSafetensors(const std::string& path, const SafetensorsFile& file) {
     if (count != static_cast<int64_t>(t.data.size()))
       return InvalidArgument("tensor '" + name + "': shape does not match its data");
     const size_t bytes = t.data.size() * sizeof(float);
-    header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
@@ -73,7 +74,8 @@ Result<SafetensorsFile> ReadSafetensors(const std::string& path) {
   if (bytes.size() < 8) return corrupt("shorter than its 8-byte header length");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
-  if (n > bytes.size() - 8) return corrupt("header length " + std::to_string(n) + " exceeds the file");
+  if (n > bytes.size() - 8)
+    return corrupt("header length " + std::to_string(n) + " exceeds the file");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes.substr(8, n));

@@ -3,188 +3,208 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-
-#include "common/generators.h"
-#include "common/lower.h"
-#include "common/version_plan.h"
-#include "models/data.h"
-#include "models/loss.h"
-#include "models/lr_schedule.h"
-#include "models/model.h"
-#include "runtime/cpu_backend.h"
-#include "runtime/inproc_transport.h"
-#include "runtime/safetensors.h"
-
 #include <nlohmann/json.hpp>
+
+#include "common/check.h"
+#include "runtime/checkpointer.h"
+#include "runtime/evaluator.h"
+#include "runtime/inproc_transport.h"
+#include "runtime/loader_feed.h"
+#include "runtime/session.h"
 
 namespace pipecast::runtime {
 namespace {
 
-struct JobData {
-  std::shared_ptr<const models::Dataset> train, test;
-  int64_t input_width = 0;
-  int32_t classes = 0;
-  bool language = false;
+// Where a run is: segments and minibatches done, each device's steps, training time.
+struct RunState {
+  int64_t segment = 0;
+  int64_t done = 0;
+  double wall = 0;
+  std::vector<int64_t> steps_before;
 };
 
-std::shared_ptr<const models::ClassificationData> Share(models::ClassificationData d) {
-  return std::make_shared<const models::ClassificationData>(std::move(d));
-}
-
-Result<JobData> LoadJobData(const ir::Job& job) {
-  JobData out;
-  const ir::JobData& d = job.data;
-  const int64_t train_limit = d.train_examples > 0 ? d.train_examples : -1;
-  const int64_t test_limit = d.test_examples > 0 ? d.test_examples : -1;
-  if (d.dataset == "fashion-mnist" || d.dataset == "synthetic") {
-    models::ClassificationData train, test;
-    if (d.dataset == "fashion-mnist") {
-      auto tr = models::LoadFashionMnist(models::FashionMnistSplit::kTrain,
-                                         models::kFashionMnistDir, train_limit);
-      if (!tr.ok()) return tr.status();
-      auto te = models::LoadFashionMnist(models::FashionMnistSplit::kTest,
-                                         models::kFashionMnistDir, test_limit);
-      if (!te.ok()) return te.status();
-      train = std::move(*tr);
-      test = std::move(*te);
-    } else {
-      // Seeded clusters sharing their centres (same seed); test examples come after the train
-      // ones in one draw so both sets have the same distribution.
-      const int64_t n_train = train_limit > 0 ? train_limit : 4096;
-      const int64_t n_test = test_limit > 0 ? test_limit : 1024;
-      models::ClassificationData all =
-          models::MakeGaussianClusters(n_train + n_test, 32, 10, 1.0, 1.0, job.seed);
-      train = all;
-      train.count = n_train;
-      train.x.resize(static_cast<size_t>(n_train) * all.features);
-      train.labels.resize(static_cast<size_t>(n_train));
-      test.count = n_test;
-      test.features = all.features;
-      test.num_classes = all.num_classes;
-      test.x.assign(all.x.begin() + static_cast<long>(n_train) * all.features, all.x.end());
-      test.labels.assign(all.labels.begin() + n_train, all.labels.end());
-    }
-    out.input_width = train.features;
-    out.classes = train.num_classes;
-    out.train = models::MakeClassificationDataset(Share(std::move(train)), d.dataset + "/train");
-    out.test = models::MakeClassificationDataset(Share(std::move(test)), d.dataset + "/test");
-    return out;
-  }
-  if (d.dataset == "fortunes" || d.dataset == "synthetic-text") {
-    models::TokenCorpus corpus;
-    if (d.dataset == "fortunes") {
-      auto c = models::LoadFortunes();
-      if (!c.ok()) return c.status();
-      corpus = std::move(*c);
-    } else {
-      corpus = models::MakeSyntheticTokens(200000, 64, 0.8, 0.1, job.seed);
-    }
-    const int32_t seq = job.model.sequence;
-    auto limit = [seq](std::vector<int32_t> ids, int64_t examples) {
-      if (examples > 0 && static_cast<int64_t>(ids.size()) > examples * seq + 1)
-        ids.resize(static_cast<size_t>(examples * seq + 1));
-      return std::make_shared<const std::vector<int32_t>>(std::move(ids));
-    };
-    auto train = models::MakeTokenWindows(limit(corpus.train, d.train_examples), seq,
-                                          corpus.vocab_size, d.dataset + "/train");
-    if (!train.ok()) return train.status();
-    auto test = models::MakeTokenWindows(limit(corpus.heldout, d.test_examples), seq,
-                                         corpus.vocab_size, d.dataset + "/heldout");
-    if (!test.ok()) return test.status();
-    out.train = *train;
-    out.test = *test;
-    out.input_width = 1;
-    out.classes = corpus.vocab_size;
-    out.language = true;
-    return out;
-  }
-  return InvalidArgument("unknown dataset '" + d.dataset +
-                         "'; use fashion-mnist, fortunes, synthetic or synthetic-text");
-}
-
-Result<models::OptimizerConfig> OptimizerConfigOf(const ir::JobOptimizer& o) {
-  auto kind = models::ParseOptimizerKind(o.name);
-  if (!kind.ok()) return kind.status();
-  models::OptimizerConfig c = models::DefaultOptimizerConfig(*kind);
-  c.lr = o.lr;
-  c.weight_decay = o.weight_decay;
-  if (*kind == models::OptimizerKind::kSgd || *kind == models::OptimizerKind::kRmsprop)
-    c.momentum = o.momentum;
-  if (*kind == models::OptimizerKind::kSgd) {
-    c.dampening = o.dampening;
-    c.nesterov = o.nesterov;
-  }
-  if (*kind != models::OptimizerKind::kSgd && *kind != models::OptimizerKind::kRmsprop) {
-    c.beta1 = o.beta1;
-    c.beta2 = o.beta2;
-  }
-  c.eps = o.eps;
-  return c;
-}
-
-// The dW rule the method asks for, or the paper rule where this optimizer does not define it.
-Result<models::DeltaRule> RuleFor(const ir::Program& p, models::OptimizerKind kind) {
-  const ir::DeltaRule rule = p.options.delta;
-  const bool sgd = kind == models::OptimizerKind::kSgd;
-  const bool adam = kind == models::OptimizerKind::kAdam || kind == models::OptimizerKind::kAdamW;
-  if (rule == ir::DeltaRule::kSpecTrain && !sgd) return models::DeltaRule::kPaper;
-  if (rule == ir::DeltaRule::kXPipe && !adam) return models::DeltaRule::kPaper;
-  return rule;
-}
-
-Result<models::LrSchedule> ScheduleOf(const ir::Job& job, int64_t minibatches_per_epoch,
-                                      int64_t total_minibatches) {
-  const ir::JobSchedule& s = job.lr_schedule;
-  if (s.type == "constant") return models::LrSchedule::Constant(job.optimizer.lr);
-  if (s.type == "step") {
-    std::vector<int64_t> milestones;
-    for (double e : s.milestones)
-      milestones.push_back(static_cast<int64_t>(std::llround(e * minibatches_per_epoch)));
-    return models::LrSchedule::MultiStep(job.optimizer.lr, milestones, s.gamma);
-  }
-  const auto warmup = std::max<int64_t>(1, std::llround(s.warmup * total_minibatches));
-  return models::LrSchedule::WarmupCosine(job.optimizer.lr, std::max(total_minibatches, warmup + 1),
-                                          warmup, s.floor);
-}
-
-struct TestScore {
-  double loss = 0, accuracy = 0;
+struct SegmentOutcome {
+  ExecutionResult exec;
+  const ir::Program* program = nullptr;
+  std::vector<ir::DeviceVersionStats> versions;  // per device, measured
+  std::vector<PredictionStats> predictions;      // per stage
 };
 
-TestScore Evaluate(const std::vector<models::Stage<float>>& stages,
-                   const std::vector<std::vector<float>>& weights, const models::Dataset& test) {
-  TestScore score;
-  const int64_t chunk = 256;
-  double loss_sum = 0;
-  int64_t rows = 0, correct = 0;
-  for (int64_t first = 0; first < test.size(); first += chunk) {
-    const int64_t count = std::min(chunk, test.size() - first);
-    const models::Batch b = test.Range(first, count);
-    models::Matrix<float> x = b.x;
-    for (size_t s = 0; s < stages.size(); ++s) x = stages[s].Forward(weights[s], x, nullptr);
-    const auto r = models::SoftmaxCrossEntropy<float>(x, b.labels, 1.0);
-    loss_sum += r.loss * static_cast<double>(x.rows());
-    correct += models::CountCorrect<float>(x, b.labels);
-    rows += x.rows();
-  }
-  if (rows > 0) {
-    score.loss = loss_sum / rows;
-    score.accuracy = static_cast<double>(correct) / rows;
-  }
-  return score;
+// True if some action computes with predicted weights.
+bool Predicts(const ir::Program& p) {
+  return std::any_of(p.devices.begin(), p.devices.end(), [](const std::vector<ir::Action>& d) {
+    return std::any_of(d.begin(), d.end(), [](const ir::Action& a) {
+      return a.weights.source == ir::WeightSource::kPredicted && a.weights.value > 0;
+    });
+  });
 }
 
-std::string Identity(const ir::Job& job, const ir::MethodSpec& method) {
-  nlohmann::json j = {{"job", job.name}, {"method", method.name}, {"params", method.params},
-                      {"seed", job.seed}, {"epochs", job.epochs}};
-  return j.dump();
+std::unique_ptr<Transport> MakeTransport(const TrainOptions& o, int32_t devices,
+                                         const MessageSpace& space) {
+  if (o.make_transport) return o.make_transport(devices, space);
+  return std::make_unique<InProcessTransport>(devices, space);
+}
+
+// The plan's records with the F/B fields of local devices replaced by what they served.
+std::vector<ir::VersionRecord> MeasuredRecords(const ir::VersionPlan& plan,
+                                               const ExecutionResult& r) {
+  std::vector<ir::VersionRecord> records = plan.records;
+  for (const std::vector<ServedWeights>& device : r.served) {
+    for (const ServedWeights& u : device) {
+      ir::VersionRecord& rec =
+          records[static_cast<size_t>(u.stage) * plan.total_microbatches + u.microbatch];
+      if (u.kind == ir::ActionKind::kForward) {
+        rec.f_counter = u.counter;
+        rec.f_version = u.version;
+        rec.f_horizon = u.horizon;
+      } else {
+        rec.b_counter = u.counter;
+        rec.b_version = u.version;
+        rec.b_horizon = u.horizon;
+      }
+    }
+  }
+  return records;
+}
+
+// DeviceVersionStats as doubles and back, to share them between processes.
+std::vector<double> Pack(const ir::DeviceVersionStats& v) {
+  return {static_cast<double>(v.gap_max),
+          v.gap_mean,
+          static_cast<double>(v.delay_max),
+          v.delay_mean,
+          static_cast<double>(v.horizon_forward_max),
+          static_cast<double>(v.horizon_backward_max),
+          v.crossing_fraction,
+          static_cast<double>(v.live_versions_max),
+          static_cast<double>(v.steps),
+          static_cast<double>(v.microbatches),
+          static_cast<double>(v.delayed)};
+}
+ir::DeviceVersionStats Unpack(const std::vector<double>& p) {
+  ir::DeviceVersionStats v;
+  v.gap_max = static_cast<int32_t>(p[0]);
+  v.gap_mean = p[1];
+  v.delay_max = static_cast<int32_t>(p[2]);
+  v.delay_mean = p[3];
+  v.horizon_forward_max = static_cast<int32_t>(p[4]);
+  v.horizon_backward_max = static_cast<int32_t>(p[5]);
+  v.crossing_fraction = p[6];
+  v.live_versions_max = static_cast<int32_t>(p[7]);
+  v.steps = static_cast<int32_t>(p[8]);
+  v.microbatches = static_cast<int64_t>(p[9]);
+  v.delayed = static_cast<int64_t>(p[10]);
+  return v;
+}
+
+// The learning rate of device `dev`'s step `step` of a segment starting at minibatch `base`:
+// the schedule is in minibatches, and a device that steps more often moves through it
+// proportionally; PipeMare's T1 scales it by τ^(-p_t) with τ the device's delay (its most
+// updates between a microbatch's F and B, from the plan).
+std::function<double(int32_t, int64_t)> LearningRate(const Session& s, const ir::Program& p,
+                                                     const ir::VersionPlan& plan, int64_t base,
+                                                     int64_t n, const RunState& st) {
+  const std::vector<ir::DeviceVersionStats> stats = ir::ComputeVersionStats(p, plan);
+  std::vector<double> tau(p.num_devices, 0.0);
+  std::vector<int64_t> steps_in(p.num_devices, 1);
+  for (int32_t d = 0; d < p.num_devices; ++d) {
+    tau[d] = stats[d].gap_max;
+    steps_in[d] = std::max<int64_t>(1, plan.steps[d]);
+  }
+  const int64_t k = p.options.pipemare.lr_warmup_steps;
+  const models::LrSchedule schedule = s.schedule();
+  const std::vector<int64_t> before = st.steps_before;
+  return [=](int32_t dev, int64_t step) {
+    const double progress =
+        base + static_cast<double>(step) * n / static_cast<double>(steps_in[dev]);
+    const double lr = schedule.LrAt(static_cast<int64_t>(progress));
+    return models::PipeMareStageLr(lr, tau[dev], before[dev] + step, k);
+  };
+}
+
+// Every process learns every device's version stats and every stage's prediction stats.
+Status ShareStats(const Session& s, const ir::Program& p, const TrainOptions& o,
+                  SegmentOutcome& out) {
+  if (!o.share_doubles) return Status::Ok();
+  for (int32_t d = 0; d < p.num_devices; ++d) {
+    std::vector<double> v = Pack(out.versions[d]);
+    PIPECAST_RETURN_IF_ERROR(o.share_doubles(d, v));
+    out.versions[d] = Unpack(v);
+  }
+  for (int32_t st = 0; st < p.num_stages; ++st) {
+    PredictionStats& ps = out.predictions[st];
+    double v[3] = {static_cast<double>(ps.count), ps.error_sum, ps.cosine_sum};
+    PIPECAST_RETURN_IF_ERROR(o.share_doubles(p.device_of(st), v));
+    ps = {static_cast<int64_t>(v[0]), v[1], v[2]};
+  }
+  const int32_t last = p.device_of(p.num_stages - 1);
+  (void)s;
+  return o.share_doubles(last, out.exec.losses);
+}
+
+Result<SegmentOutcome> RunSegment(Session& s, int64_t n, const RunState& st,
+                                  const TrainOptions& o) {
+  auto program = s.ProgramFor(n);
+  if (!program.ok()) return program.status();
+  const ir::Program& p = **program;
+  const ir::VersionPlan& plan = s.PlanFor(p);
+  const bool predicts = Predicts(p);
+  for (int32_t d : s.local_devices()) {
+    DeviceSetup setup{&p,
+                      &plan,
+                      d,
+                      static_cast<int32_t>(s.microbatch_rows()),
+                      static_cast<int32_t>(s.eval_rows()),
+                      o.track_predictions && predicts};
+    PIPECAST_RETURN_IF_ERROR(s.devices()[d]->Prepare(setup));
+  }
+  const int32_t m = s.job().pipeline.microbatches;
+  LoaderFeed feed(s.loader(), s.job().pipeline.microbatch_size, st.done * m);
+  auto transport = MakeTransport(o, p.num_devices, {p.num_stages, p.total_microbatches(), 0});
+  ExecutorConfig config;
+  config.deadline = o.deadline;
+  config.learning_rate = LearningRate(s, p, plan, st.done, n, st);
+  config.steps_before = st.steps_before;
+  config.local_devices = o.local_devices;
+  auto r = Execute(p, plan, s.devices(), feed, *transport, config);
+  if (!r.ok()) return r.status();
+  transport.reset();
+  SegmentOutcome out;
+  out.program = &p;
+  out.exec = std::move(*r);
+  const std::vector<ir::VersionRecord> measured = MeasuredRecords(plan, out.exec);
+  out.versions = ir::ComputeVersionStats(p, plan, measured);
+  out.predictions.assign(p.num_stages, PredictionStats{});
+  for (int32_t stage = 0; stage < p.num_stages; ++stage)
+    if (s.IsLocal(p.device_of(stage)))
+      out.predictions[stage] = s.devices()[p.device_of(stage)]->Predictions(stage);
+  PIPECAST_RETURN_IF_ERROR(ShareStats(s, p, o, out));
+  return out;
+}
+
+std::vector<StagePrediction> Means(const std::vector<PredictionStats>& stats) {
+  std::vector<StagePrediction> out;
+  for (const PredictionStats& p : stats) {
+    StagePrediction sp;
+    sp.count = p.count;
+    if (p.count > 0) {
+      sp.error_mean = p.error_sum / p.count;
+      sp.cosine_mean = p.cosine_sum / p.count;
+    }
+    out.push_back(sp);
+  }
+  return out;
 }
 
 nlohmann::json EvaluationsJson(const std::vector<Evaluation>& evs) {
   nlohmann::json a = nlohmann::json::array();
-  for (const Evaluation& e : evs)
+  for (const Evaluation& e : evs) {
+    nlohmann::json pred = nlohmann::json::array();
+    for (const StagePrediction& p : e.predictions)
+      pred.push_back({p.count, p.error_mean, p.cosine_mean});
     a.push_back({e.epoch, e.minibatches, e.train_loss, e.test_loss, e.test_accuracy,
-                 e.test_perplexity, e.wall_s, e.samples_per_s});
+                 e.test_perplexity, e.wall_s, e.samples_per_s, pred});
+  }
   return a;
 }
 
@@ -192,255 +212,165 @@ std::vector<Evaluation> EvaluationsFrom(const nlohmann::json& a) {
   std::vector<Evaluation> evs;
   for (const auto& v : a) {
     Evaluation e;
-    e.epoch = v[0];
-    e.minibatches = v[1];
-    e.train_loss = v[2];
-    e.test_loss = v[3];
-    e.test_accuracy = v[4];
-    e.test_perplexity = v[5];
-    e.wall_s = v[6];
-    e.samples_per_s = v[7];
+    e.epoch = v.at(0);
+    e.minibatches = v.at(1);
+    e.train_loss = v.at(2);
+    e.test_loss = v.at(3);
+    e.test_accuracy = v.at(4);
+    e.test_perplexity = v.at(5);
+    e.wall_s = v.at(6);
+    e.samples_per_s = v.at(7);
+    if (v.size() > 8)
+      for (const auto& p : v.at(8)) e.predictions.push_back({p.at(0), p.at(1), p.at(2)});
     evs.push_back(e);
   }
   return evs;
+}
+
+// Folds one segment into the run's totals and evaluation history.
+Status Record(Session& s, const SegmentOutcome& seg, int64_t n, const TrainOptions& o, RunState& st,
+              std::vector<PredictionStats>& predictions, MethodTraining& out) {
+  const ir::Program& p = *seg.program;
+  for (int32_t d = 0; d < p.num_devices; ++d) {
+    out.versions[d] = ir::Merge(out.versions[d], seg.versions[d]);
+    st.steps_before[d] += s.PlanFor(p).steps[d];
+  }
+  for (int32_t stage = 0; stage < p.num_stages; ++stage) {
+    predictions[stage].count += seg.predictions[stage].count;
+    predictions[stage].error_sum += seg.predictions[stage].error_sum;
+    predictions[stage].cosine_sum += seg.predictions[stage].cosine_sum;
+  }
+  st.done += n;
+  const double seconds = static_cast<double>(seg.exec.wall_ns) * 1e-9;
+  st.wall += seconds;
+  auto transport = MakeTransport(o, p.num_devices, EvalSpace(s));
+  auto score = Evaluate(s, *transport, o.deadline, o.share_doubles);
+  if (!score.ok()) return score.status();
+  Evaluation ev;
+  ev.minibatches = st.done;
+  ev.epoch = static_cast<double>(st.done) / s.minibatches_per_epoch();
+  double loss_sum = 0;
+  for (double l : seg.exec.losses) loss_sum += l;
+  ev.train_loss = seg.exec.losses.empty() ? 0 : loss_sum / seg.exec.losses.size();
+  ev.test_loss = score->loss;
+  ev.test_accuracy = score->accuracy;
+  ev.test_perplexity = s.data().language ? std::exp(score->loss) : 0;
+  ev.wall_s = st.wall;
+  ev.samples_per_s = static_cast<double>(n) * s.job().pipeline.microbatches *
+                     s.job().pipeline.microbatch_size / seconds;
+  if (out.predicts) ev.predictions = Means(seg.predictions);
+  if (!std::isfinite(ev.test_loss)) {
+    return NonFinite(out.method + ": the test loss became NaN or Inf after " +
+                     std::to_string(st.done) + " minibatches (learning rate too high?)");
+  }
+  out.evaluations.push_back(ev);
+  out.best_accuracy = std::max(out.best_accuracy, ev.test_accuracy);
+  out.final_accuracy = ev.test_accuracy;
+  out.wall_s = st.wall;
+  out.last_program = p;
+  out.last_timing = seg.exec.timing;
+  ++st.segment;
+  return Status::Ok();
+}
+
+Status Resume(Session& s, const TrainOptions& o, RunState& st, MethodTraining& out) {
+  if (!o.resume || o.checkpoint.empty() || !std::filesystem::exists(o.checkpoint))
+    return Status::Ok();
+  auto pos = LoadCheckpoint(o.checkpoint, s);
+  if (!pos.ok()) return pos.status();
+  st.segment = pos->segment;
+  st.done = pos->minibatches;
+  st.wall = pos->wall_s;
+  st.steps_before = pos->steps_before;
+  try {
+    out.evaluations = EvaluationsFrom(nlohmann::json::parse(pos->evaluations_json));
+  } catch (const std::exception& e) {
+    return InvalidArgument(o.checkpoint + ": corrupt checkpoint state: " + e.what());
+  }
+  for (const Evaluation& ev : out.evaluations) {
+    out.best_accuracy = std::max(out.best_accuracy, ev.test_accuracy);
+    out.final_accuracy = ev.test_accuracy;
+  }
+  out.resumed = true;
+  return Status::Ok();
+}
+
+Status FinalWeights(Session& s, const TrainOptions& o, MethodTraining& out) {
+  out.final_weights.clear();
+  for (int32_t stage = 0; stage < s.num_stages(); ++stage) {
+    std::vector<float> w(static_cast<size_t>(s.stages()[stage].num_params()));
+    const int32_t owner = out.last_program.num_stages > 0 ? out.last_program.device_of(stage) : 0;
+    if (s.IsLocal(owner)) s.devices()[owner]->ReadWeights(stage, w);
+    if (o.share_floats) PIPECAST_RETURN_IF_ERROR(o.share_floats(owner, w));
+    out.final_weights.push_back(std::move(w));
+  }
+  return Status::Ok();
+}
+
+MethodTraining Describe(const Session& s, const ir::Program& p) {
+  MethodTraining out;
+  out.method = s.method().name;
+  out.params = s.method().params;
+  out.optimizer = s.job().optimizer.name;
+  out.seed = s.job().seed;
+  out.predicts = Predicts(p);
+  out.delta_rule = std::string(ir::DeltaRuleName(s.delta_rule().rule));
+  out.delta_fallback = s.delta_rule().fell_back;
+  out.versions.assign(p.num_devices, ir::DeviceVersionStats{});
+  out.last_program = p;
+  for (const models::Stage<float>& st : s.stages()) out.stage_params.push_back(st.num_params());
+  auto probe = models::Optimizer::Create(s.optimizer(), 1);
+  if (probe.ok())
+    out.optimizer_state_tensors = static_cast<int32_t>((*probe)->StateTensors().size());
+  return out;
 }
 
 }  // namespace
 
 Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& method,
                                    const TrainOptions& options) {
-  auto data = LoadJobData(job);
-  if (!data.ok()) return data.status();
-  Result<models::Model<float>> model =
-      job.model.type == "gpt"
-          ? models::MakeGpt<float>({data->classes, job.model.sequence, job.model.hidden,
-                                    job.model.heads, job.model.layers})
-          : models::MakeMlp<float>(data->input_width, job.model.hidden_sizes, data->classes);
-  if (!model.ok()) return model.status();
-
-  const int32_t d = job.pipeline.stages;
-  const int32_t m = job.pipeline.microbatches;
-  const int32_t mbs = job.pipeline.microbatch_size;
-  models::Loader loader(data->train, job.seed);
-  if (data->train->size() < static_cast<int64_t>(mbs) * m) {
-    return InvalidArgument("the training set has " + std::to_string(data->train->size()) +
-                           " examples, fewer than one minibatch (" + std::to_string(m) + " x " +
-                           std::to_string(mbs) + ")");
-  }
-  const int64_t per_epoch = loader.BatchesPerEpoch(mbs) / m;  // minibatches
-  const int64_t total = std::max<int64_t>(1, std::llround(job.epochs * per_epoch));
-  const int64_t evaluations =
-      std::clamp<int64_t>(job.evaluations > 0 ? job.evaluations
-                                              : static_cast<int64_t>(std::ceil(job.epochs)),
-                          1, total);
-  auto schedule = ScheduleOf(job, per_epoch, total);
-  if (!schedule.ok()) return schedule.status();
-  auto opt_config = OptimizerConfigOf(job.optimizer);
-  if (!opt_config.ok()) return opt_config.status();
-
-  // One program per segment length (segments differ by at most one minibatch).
-  std::map<int64_t, ir::Program> programs;
-  auto program_for = [&](int64_t n) -> Result<ir::Program> {
-    if (auto it = programs.find(n); it != programs.end()) return it->second;
-    auto p = ir::Generate({method.name, d, m, static_cast<int32_t>(n), mbs, method.params});
-    if (!p.ok()) return p.status();
-    programs[n] = ir::InsertCommunication(*p);
-    return programs[n];
-  };
-  auto first = program_for(total / evaluations);
+  SessionOptions so;
+  so.local_devices = options.local_devices;
+  so.track_predictions = options.track_predictions;
+  auto session = Session::Create(job, method, so);
+  if (!session.ok()) return session.status();
+  Session& s = **session;
+  auto first = s.ProgramFor(s.SegmentLength(0));
   if (!first.ok()) return first.status();
-  const int32_t num_stages = first->num_stages;
-  auto stages = models::Partition(*model, num_stages);
-  if (!stages.ok()) return stages.status();
-  auto rule = RuleFor(*first, opt_config->kind);
-  if (!rule.ok()) return rule.status();
-
-  std::vector<std::unique_ptr<StageBackend>> backends;
-  std::vector<std::unique_ptr<StageOptimizer>> optimizers;
-  std::vector<std::vector<float>> weights;
-  const std::vector<float> init = model->Init(job.seed);
-  for (const models::Stage<float>& s : *stages) {
-    backends.push_back(std::make_unique<CpuStageBackend>(s));
-    auto o = models::Optimizer::Create(*opt_config, static_cast<size_t>(s.num_params()));
-    if (!o.ok()) return o.status();
-    if (Status st = (*o)->SupportsRule(*rule); !st.ok()) return st;
-    optimizers.push_back(std::make_unique<ModelOptimizer>(std::move(*o), *rule));
-    weights.emplace_back(init.begin() + s.param_offset(),
-                         init.begin() + s.param_offset() + s.num_params());
-  }
-
-  MethodTraining out;
-  out.method = method.name;
-  out.params = method.params;
-  out.stages.resize(d);
-  // PipeMare's T1: stage k's rate is scaled by tau^-p_t with tau = 2(D - k) and
-  // p_t = max(0, 1 - t/K) for its first K steps.
-  const int64_t pipemare_k =
-      first->options.pipemare.lr_warmup_steps;
-  std::vector<int64_t> steps_before(d, 0);
-  int64_t done = 0;
-  double wall = 0;
-  int64_t start_segment = 0;
-  const std::string identity = Identity(job, method);
-  if (options.resume && !options.checkpoint.empty() &&
-      std::filesystem::exists(options.checkpoint)) {
-    auto ck = ReadSafetensors(options.checkpoint);
-    if (!ck.ok()) return ck.status();
-    const auto& md = ck->metadata;
-    if (!md.count("identity") || md.at("identity") != identity) {
-      return InvalidArgument(options.checkpoint + ": the checkpoint is from another run (" +
-                             (md.count("identity") ? md.at("identity") : "unknown") +
-                             "); remove it or drop --resume");
-    }
-    try {
-      const auto state = nlohmann::json::parse(md.at("state"));
-      start_segment = state.at("segment");
-      done = state.at("minibatches");
-      wall = state.at("wall_s");
-      steps_before = state.at("steps_before").get<std::vector<int64_t>>();
-      out.evaluations = EvaluationsFrom(state.at("evaluations"));
-      const auto opt_steps = state.at("optimizer_steps").get<std::vector<int64_t>>();
-      for (int32_t s = 0; s < num_stages; ++s) {
-        const std::string prefix = "stage" + std::to_string(s) + ".";
-        weights[s] = ck->tensors.at(prefix + "weights").data;
-        std::vector<models::StateTensor> st;
-        for (const auto& [name, t] : ck->tensors)
-          if (name.rfind(prefix + "opt.", 0) == 0)
-            st.emplace_back(name.substr(prefix.size() + 4), t.data);
-        auto& opt = static_cast<ModelOptimizer&>(*optimizers[s]).optimizer();
-        // LoadState wants the optimizer's own order.
-        std::vector<models::StateTensor> ordered = opt.StateTensors();
-        for (auto& [name, values] : ordered) {
-          auto it = std::find_if(st.begin(), st.end(),
-                                 [&](const auto& x) { return x.first == name; });
-          if (it == st.end()) return InvalidArgument(options.checkpoint + ": missing " + name);
-          values = it->second;
-        }
-        if (Status ls = opt.LoadState(opt_steps[s], ordered); !ls.ok()) return ls;
-      }
-    } catch (const std::exception& e) {
-      return InvalidArgument(options.checkpoint + ": corrupt checkpoint state: " + e.what());
-    }
-    for (const Evaluation& ev : out.evaluations) {
-      out.best_accuracy = std::max(out.best_accuracy, ev.test_accuracy);
-      out.final_accuracy = ev.test_accuracy;
-    }
-    out.resumed = true;
-  }
-  for (int64_t e = start_segment; e < evaluations; ++e) {
-    const int64_t n = total / evaluations + (e < total % evaluations ? 1 : 0);
-    auto p = program_for(n);
-    if (!p.ok()) return p.status();
-    std::vector<int64_t> steps_in(d, 0);
-    for (int32_t dev = 0; dev < d; ++dev)
-      for (const ir::Action& a : p->devices[dev]) steps_in[dev] += a.kind == ir::ActionKind::kStep;
-    ExecutorConfig config;
-    config.deadline = options.deadline;
-    config.pipemare_decay = p->options.pipemare.decay;
-    const int64_t base = done;
-    config.learning_rate = [&, base, n](int32_t dev, int64_t step) {
-      // The schedule is in minibatches: a device that steps more often than once per minibatch
-      // moves through it proportionally.
-      const double progress = base + static_cast<double>(step) * n /
-                                         static_cast<double>(std::max<int64_t>(1, steps_in[dev]));
-      const double lr = schedule->LrAt(static_cast<int64_t>(progress));
-      return models::PipeMareStageLr(lr, 2.0 * (d - dev), steps_before[dev] + step, pipemare_k);
-    };
-    LoaderFeed feed(loader, mbs, base * m);
-    config.local_devices = options.local_devices;
-    std::unique_ptr<Transport> transport = options.make_transport
-                                               ? options.make_transport(*p)
-                                               : std::make_unique<InProcessTransport>(d);
-    auto r = Execute(*p, backends, optimizers, std::move(weights), feed, *transport, config);
-    if (!r.ok()) return r.status();
-    transport.reset();  // flushes outstanding sends (MPI)
-    if (options.share) options.share(*p, *r);
-    weights = std::move(r->weights);
-    for (int32_t dev = 0; dev < d; ++dev) steps_before[dev] += steps_in[dev];
-    done += n;
-    wall += static_cast<double>(r->wall_ns) * 1e-9;
-
-    // Measured version gap and delay.
-    const ir::VersionPlan table = ir::BuildVersionPlan(*p);
-    for (int32_t dev = 0; dev < d; ++dev) {
-      std::map<std::pair<int32_t, int32_t>, VersionUse> forward;
-      if (r->versions[dev].empty()) {
-        // Run by another process: its trace equals the static accounting (tested), use that.
-        for (const ir::Action& a : p->devices[dev]) {
-          if (!ir::UsesWeights(a.kind)) continue;
-          const ir::VersionRecord& rec = table.At(a.stage, a.microbatch);
-          r->versions[dev].push_back(a.kind == ir::ActionKind::kForward
-                                         ? VersionUse{a.kind, a.stage, a.microbatch, rec.f_counter,
-                                                      rec.f_version, rec.f_horizon}
-                                         : VersionUse{a.kind, a.stage, a.microbatch, rec.b_counter,
-                                                      rec.b_version, rec.b_horizon});
-        }
-      }
-      for (const VersionUse& u : r->versions[dev]) {
-        const auto key = std::make_pair(u.stage, u.microbatch);
-        if (u.kind == ir::ActionKind::kForward) {
-          forward[key] = u;
-          continue;
-        }
-        const VersionUse& f = forward[key];
-        StageVersions& sv = out.stages[dev];
-        sv.version_gap_max = std::max(sv.version_gap_max, u.counter - f.counter);
-        const int32_t applied = table.At(u.stage, u.microbatch).applied_step;
-        if (applied >= 1)
-          sv.gradient_delay_max =
-              std::max(sv.gradient_delay_max, applied - 1 - (f.version + f.horizon));
-      }
-    }
-
-    Evaluation ev;
-    ev.minibatches = done;
-    ev.epoch = static_cast<double>(done) / per_epoch;
-    double loss_sum = 0;
-    for (double l : r->losses) loss_sum += l;
-    ev.train_loss = r->losses.empty() ? 0 : loss_sum / r->losses.size();
-    const TestScore score = Evaluate(*stages, weights, *data->test);
-    ev.test_loss = score.loss;
-    ev.test_accuracy = score.accuracy;
-    ev.test_perplexity = data->language ? std::exp(score.loss) : 0;
-    ev.wall_s = wall;
-    ev.samples_per_s = static_cast<double>(n) * m * mbs / (static_cast<double>(r->wall_ns) * 1e-9);
-    if (!std::isfinite(ev.test_loss)) {
-      return InvalidArgument(method.name + ": the test loss became NaN or Inf after " +
-                             std::to_string(done) + " minibatches (learning rate too high?)");
-    }
-    out.evaluations.push_back(ev);
-    out.best_accuracy = std::max(out.best_accuracy, ev.test_accuracy);
-    out.final_accuracy = ev.test_accuracy;
-    out.wall_s = wall;
-    out.last_program = *p;
-    out.last_timing = std::move(r->timing);
+  MethodTraining out = Describe(s, **first);
+  RunState st;
+  st.steps_before.assign(s.num_devices(), 0);
+  PIPECAST_RETURN_IF_ERROR(Resume(s, options, st, out));
+  std::vector<PredictionStats> predictions(s.num_stages());
+  const int64_t start = st.segment;
+  for (int64_t e = st.segment; e < s.evaluations(); ++e) {
+    const int64_t n = s.SegmentLength(e);
+    auto seg = RunSegment(s, n, st, options);
+    if (!seg.ok()) return seg.status();
+    PIPECAST_RETURN_IF_ERROR(Record(s, *seg, n, options, st, predictions, out));
     if (!options.checkpoint.empty()) {
-      SafetensorsFile ck;
-      std::vector<int64_t> opt_steps;
-      for (int32_t s = 0; s < num_stages; ++s) {
-        const std::string prefix = "stage" + std::to_string(s) + ".";
-        ck.tensors[prefix + "weights"] = {{static_cast<int64_t>(weights[s].size())}, weights[s]};
-        auto& opt = static_cast<ModelOptimizer&>(*optimizers[s]).optimizer();
-        for (auto& [name, values] : opt.StateTensors())
-          ck.tensors[prefix + "opt." + name] = {{static_cast<int64_t>(values.size())}, values};
-        opt_steps.push_back(opt.steps());
-      }
-      const nlohmann::json state = {{"segment", e + 1},
-                                    {"minibatches", done},
-                                    {"wall_s", wall},
-                                    {"steps_before", steps_before},
-                                    {"optimizer_steps", opt_steps},
-                                    {"data_position", (done * m)},
-                                    {"evaluations", EvaluationsJson(out.evaluations)}};
-      ck.metadata["identity"] = identity;
-      ck.metadata["state"] = state.dump();
-      ck.metadata["format"] = "pipecast-checkpoint-1";
-      if (Status ws = WriteSafetensors(options.checkpoint, ck); !ws.ok()) return ws;
+      const RunPosition pos{st.segment, st.done, st.wall, st.steps_before,
+                            EvaluationsJson(out.evaluations).dump()};
+      PIPECAST_RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint, s, pos));
     }
-    if (options.on_evaluation) options.on_evaluation(out, ev);
-    if (options.stop_after > 0 && e + 1 - start_segment >= options.stop_after) break;
+    if (options.on_evaluation) options.on_evaluation(out, out.evaluations.back());
+    if (options.stop_after > 0 && e + 1 - start >= options.stop_after) break;
   }
-  out.final_weights = std::move(weights);
+  if (out.predicts) out.predictions = Means(predictions);
+  PIPECAST_RETURN_IF_ERROR(FinalWeights(s, options, out));
+  return out;
+}
+
+Result<std::vector<MethodTraining>> TrainSeeds(const ir::Job& job, const ir::MethodSpec& method,
+                                               int32_t seeds, const TrainOptions& options) {
+  std::vector<MethodTraining> out;
+  for (int32_t k = 0; k < std::max(1, seeds); ++k) {
+    ir::Job j = job;
+    j.seed = job.seed + static_cast<uint64_t>(k);
+    auto r = TrainMethod(j, method, options);
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
   return out;
 }
 

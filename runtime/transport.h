@@ -1,12 +1,18 @@
-// Transports carry activations and gradients between devices. The executor addresses a message
-// by (kind, stage, microbatch): the receiver asks for exactly the message its program names, so
-// arrival order never matters and results do not depend on thread timing.
+// Transports carry activations and gradients between devices, asynchronously, with handles.
 //
-// The interface is shaped for asynchronous backends (MPI, NCCL): Send hands the tensor over and
-// returns; Recv blocks until the named message arrives or the deadline passes. Every wait has a
-// deadline; on expiry Recv returns kDeadlock with what it waited for, so a run never hangs
-// silently. Thread-safety: Send and Recv may be called concurrently from different devices'
-// threads; one device calls Recv from one thread.
+// The executor addresses a message by (kind, receiving stage, microbatch) and names the buffers
+// at both ends: Send hands over a device buffer (ready once an event of the producing device
+// completes) and returns at once; Recv names the buffer to receive into and returns at once; a
+// wait on the handle completes the transfer. The receiver asks for exactly the message its
+// program names, so arrival order never matters and results do not depend on timing. A send
+// buffer must stay untouched until WaitSent returns; a receive buffer may be read once
+// WaitReceived returns.
+//
+// Every wait has a deadline. Errors keep their kind: kDeadlineExceeded (naming the message and
+// the peer), kCancelled (Abort was called: another device or rank failed), kInvalidArgument (the
+// two programs disagree on a link's order or a message's size), kDeviceError (the transport
+// itself failed, e.g. an MPI error). Thread-safety: each device's thread calls Send, Recv and the
+// waits for its own handles; Abort may be called from any thread.
 #pragma once
 
 #include <chrono>
@@ -14,27 +20,46 @@
 #include <string>
 
 #include "common/status.h"
-#include "runtime/tensor.h"
+#include "runtime/device.h"
 
 namespace pipecast::runtime {
 
 struct MessageKey {
-  bool gradient = false;  // false: activation for stage `stage`; true: gradient for `stage`
-  int32_t stage = 0;      // the receiving virtual stage
-  int32_t microbatch = 0;
+  enum class Kind : uint8_t { kActivation = 0, kGradient = 1, kEvalActivation = 2 };
+  Kind kind = Kind::kActivation;
+  int32_t stage = 0;       // the receiving virtual stage
+  int32_t microbatch = 0;  // global microbatch index, or the evaluation chunk
   friend auto operator<=>(const MessageKey&, const MessageKey&) = default;
-  std::string ToString() const;
+  std::string ToString() const;  // "the activation of microbatch 3 for stage 1"
+};
+
+struct Handle {
+  int32_t id = -1;  // -1: no transfer
+  bool valid() const { return id >= 0; }
+};
+
+// How many distinct messages a transport must be able to address (its tables are sized once).
+struct MessageSpace {
+  int32_t stages = 1;
+  int32_t microbatches = 1;  // global microbatches of the program
+  int32_t eval_chunks = 0;
 };
 
 class Transport {
  public:
   virtual ~Transport() = default;
-  virtual void Send(int32_t src_device, int32_t dst_device, const MessageKey& key,
-                    Tensor tensor) = 0;
-  virtual Result<Tensor> Recv(int32_t device, const MessageKey& key,
-                              std::chrono::milliseconds timeout) = 0;
-  // Wakes every waiting Recv, which then fails with kCancelled-like status: used when one device
-  // stops the run (NaN, deadline) so the others stop too instead of waiting out their deadlines.
+  // Sends `buffer` of device `from` (ready once `producer` completes `ready`) to device `to`.
+  virtual Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer,
+                      Device& producer, Event ready) = 0;
+  // Receives `key` from device `from` into `buffer` of device `at`.
+  virtual Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) = 0;
+  // Makes the data available to later operations on `lane` of `consumer`: a host transport
+  // blocks until the data is in the buffer; a device transport may instead make the lane wait.
+  virtual Status WaitReceived(Handle handle, Device& consumer, Lane lane,
+                              Clock::time_point deadline) = 0;
+  // Blocks until the send of `handle` completed (its buffer may be reused).
+  virtual Status WaitSent(Handle handle, Clock::time_point deadline) = 0;
+  // Stops every wait of this process with kCancelled and cancels outstanding transfers.
   virtual void Abort() = 0;
 };
 

@@ -298,7 +298,8 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario, int32_t num_virtu
   if (!model.ok()) return model;
   model->devices.assign(1,
                         DeviceSpec{scenario.device_memory_bytes, scenario.device_memory_bandwidth});
-  model->link = LinkSpec{scenario.network_latency_ns, scenario.network_bandwidth};
+  model->link = LinkSpec{scenario.network_latency_ns, scenario.network_bandwidth,
+                         scenario.network_send_overhead_ns, scenario.network_recv_overhead_ns};
   return model;
 }
 

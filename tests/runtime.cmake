@@ -1,21 +1,26 @@
 # The executor (runtime/).
-pipecast_add_test(executor_test
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_test.cc
-  LIBS pipecast_runtime)
 pipecast_add_test(safetensors_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/safetensors_test.cc
   LIBS pipecast_runtime)
 
-# Threads and MPI give identical results: 4 ranks under mpirun (as root in CI, hence the flags).
+# Threads and MPI give identical results: 4 ranks under mpirun (as root in CI, hence the flags);
+# and a rank that dies makes every other rank exit non-zero within the deadline, the report
+# naming it.
 if(MPI_C_FOUND)
   add_executable(mpi_executor_test ${CMAKE_CURRENT_SOURCE_DIR}/runtime/mpi_executor_test.cc)
-  target_link_libraries(mpi_executor_test PRIVATE pipecast_runtime_mpi pipecast_warnings)
+  target_link_libraries(mpi_executor_test PRIVATE pipecast_runtime_mpi
+                        pipecast_test_executor_adapter pipecast_warnings)
   target_include_directories(mpi_executor_test PRIVATE "${PROJECT_SOURCE_DIR}/tests")
   add_test(NAME mpi_executor_threads_equal_mpi
            COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe
                    ${MPIEXEC_NUMPROC_FLAG} 4 $<TARGET_FILE:mpi_executor_test>)
   set_tests_properties(mpi_executor_threads_equal_mpi PROPERTIES TIMEOUT 300 LABELS mpi
                        ENVIRONMENT "OMPI_MCA_rmaps_base_oversubscribe=1")
+  add_test(NAME mpi_executor_rank_death_stops_every_rank
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/runtime/mpi_rank_death_test.sh
+                   ${MPIEXEC_EXECUTABLE} $<TARGET_FILE:mpi_executor_test>)
+  set_tests_properties(mpi_executor_rank_death_stops_every_rank PROPERTIES TIMEOUT 120
+                       LABELS mpi ENVIRONMENT "OMPI_MCA_rmaps_base_oversubscribe=1")
 endif()
 
 # Test support. The executor adapter is the only test code that sets up and runs the executor
@@ -24,7 +29,7 @@ endif()
 add_library(pipecast_test_executor_adapter STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_adapter.cc)
 target_link_libraries(pipecast_test_executor_adapter
-  PUBLIC pipecast_runtime_cpu PRIVATE pipecast_warnings)
+  PUBLIC pipecast_trainer PRIVATE pipecast_warnings)
 target_include_directories(pipecast_test_executor_adapter PUBLIC "${PROJECT_SOURCE_DIR}/tests")
 add_library(pipecast_test_reference_trainer STATIC
   ${CMAKE_CURRENT_SOURCE_DIR}/runtime/reference_trainer.cc)
@@ -39,3 +44,8 @@ pipecast_add_test(training_test
 pipecast_add_test(method_reference_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/method_reference_test.cc
   LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)
+# The executor over CPU devices (every allocation of the process is counted in one test).
+pipecast_add_test(executor_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/support/counting_allocator.cc
+  LIBS pipecast_test_executor_adapter)

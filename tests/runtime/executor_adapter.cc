@@ -1,7 +1,7 @@
-// RunExecutor with today's runtime API, set up the way runtime/trainer.cc sets up a segment:
-// generate and lower the program, one CpuStageBackend and ModelOptimizer per virtual stage (with
-// the dW rule the trainer picks for the method and optimizer), a LoaderFeed from microbatch 0,
-// threads over an InProcessTransport.
+// RunExecutor and RunOnCpu with the runtime's API, set up the way runtime/trainer.cc sets up a
+// segment: generate and lower the program, plan its buffers, one CpuDevice per pipeline device
+// holding its virtual stages (optimizer and ΔW rule as the program's options and the optimizer
+// imply), a LoaderFeed from microbatch 0, threads over an InProcessTransport.
 #include "runtime/executor_adapter.h"
 
 #include <memory>
@@ -9,24 +9,48 @@
 
 #include "common/generators.h"
 #include "common/lower.h"
-#include "runtime/cpu_backend.h"
-#include "runtime/executor.h"
+#include "runtime/cpu/cpu_device.h"
 #include "runtime/inproc_transport.h"
+#include "runtime/loader_feed.h"
 
 namespace pipecast::runtime::testing {
-namespace {
 
-// The dW rule weight prediction uses: the trainer's choice (runtime/trainer.cc, RuleFor).
-Result<models::DeltaRule> RuleFor(const ir::Program& p, models::OptimizerKind kind) {
-  const bool adam = kind == models::OptimizerKind::kAdam || kind == models::OptimizerKind::kAdamW;
-  if (p.method == "pipeoptim") return models::ParseDeltaRule(p.params.at("delta"));
-  if (p.method == "spectrain" && kind == models::OptimizerKind::kSgd)
-    return models::DeltaRule::kSpecTrain;
-  if (p.method == "xpipe" && adam) return models::DeltaRule::kXPipe;
-  return models::DeltaRule::kPaper;
+Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::Stage<float>>& stages,
+                        const models::OptimizerConfig& optimizer,
+                        const std::vector<std::vector<float>>& init, DataFeed& feed,
+                        const CpuRunOptions& options) {
+  CpuRun run;
+  run.plan = ir::BuildVersionPlan(program, ir::PlanDetail::kExecution);
+  std::vector<std::unique_ptr<CpuDevice>> cpus;
+  std::vector<Device*> devices(program.num_devices, nullptr);
+  const int64_t rows = static_cast<int64_t>(program.microbatch_size) * options.rows_per_example;
+  for (int32_t d = 0; d < program.num_devices; ++d) {
+    std::vector<CpuStageSpec> specs;
+    for (int32_t s = 0; s < program.num_stages; ++s)
+      if (program.device_of(s) == d) specs.push_back({s, stages[s], optimizer});
+    auto cpu = CpuDevice::Create(std::move(specs));
+    if (!cpu.ok()) return cpu.status();
+    for (int32_t s = 0; s < program.num_stages; ++s)
+      if (program.device_of(s) == d) (*cpu)->SetWeights(s, init[s]);
+    devices[d] = options.wrap ? options.wrap(d, cpu->get()) : cpu->get();
+    DeviceSetup setup{
+        &program, &run.plan, d, static_cast<int32_t>(rows), 0, options.track_predictions};
+    PIPECAST_RETURN_IF_ERROR(devices[d]->Prepare(setup));
+    cpus.push_back(std::move(*cpu));
+  }
+  InProcessTransport local(program.num_devices,
+                           {program.num_stages, program.total_microbatches(), 0});
+  Transport& transport = options.transport != nullptr ? *options.transport : local;
+  auto r = Execute(program, run.plan, devices, feed, transport, options.config);
+  if (!r.ok()) return r.status();
+  run.exec = std::move(*r);
+  for (int32_t s = 0; s < program.num_stages; ++s) {
+    std::vector<float> w(static_cast<size_t>(stages[s].num_params()));
+    cpus[program.device_of(s)]->ReadWeights(s, w);
+    run.weights.push_back(std::move(w));
+  }
+  return run;
 }
-
-}  // namespace
 
 Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c) {
   auto generated = ir::Generate(
@@ -35,26 +59,11 @@ Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c) {
   const ir::Program program = ir::InsertCommunication(*generated);
   auto stages = models::Partition(*c.model, program.num_stages);
   if (!stages.ok()) return stages.status();
-  auto rule = RuleFor(program, c.optimizer.kind);
-  if (!rule.ok()) return rule.status();
-
-  std::vector<std::unique_ptr<StageBackend>> backends;
-  std::vector<std::unique_ptr<StageOptimizer>> optimizers;
-  for (const models::Stage<float>& s : *stages) {
-    backends.push_back(std::make_unique<CpuStageBackend>(s));
-    auto o = models::Optimizer::Create(c.optimizer, static_cast<size_t>(s.num_params()));
-    if (!o.ok()) return o.status();
-    if (Status st = (*o)->SupportsRule(*rule); !st.ok()) return st;
-    optimizers.push_back(std::make_unique<ModelOptimizer>(std::move(*o), *rule));
-  }
   LoaderFeed feed(*c.loader, c.microbatch_size, 0);
-  InProcessTransport transport(program.num_devices);
-  ExecutorConfig config;
-  config.learning_rate = c.learning_rate;
-  config.pipemare_decay = c.method == "pipemare" ? std::stod(program.params.at("decay")) : 0.5;
+  CpuRunOptions options;
+  options.config.learning_rate = c.learning_rate;
   const std::vector<float> init = c.model->Init(c.init_seed);
-  auto r =
-      Execute(program, backends, optimizers, StageSlices(*stages, init), feed, transport, config);
+  auto r = RunOnCpu(program, *stages, c.optimizer, StageSlices(*stages, init), feed, options);
   if (!r.ok()) return r.status();
   return std::move(r->weights);
 }

@@ -1,12 +1,20 @@
-// The one place the method tests reach the executor: trains a MethodCase with the runtime's
-// current API and returns the final weights. The runtime API is being reworked; when it changes,
-// only executor_adapter.cc has to follow, and every test that goes through it keeps its meaning.
+// The one place the method tests reach the executor: trains a MethodCase with the runtime's API
+// and returns the final weights; and RunOnCpu, which runs one lowered program on CPU devices
+// (one per pipeline device) the way runtime/trainer.cc runs a segment, for the executor's own
+// tests. If the runtime API changes, only executor_adapter.cc has to follow.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <vector>
 
+#include "common/ir.h"
 #include "common/status.h"
+#include "common/version_plan.h"
+#include "runtime/device.h"
+#include "runtime/executor.h"
 #include "runtime/method_case.h"
+#include "runtime/transport.h"
 
 namespace pipecast::runtime::testing {
 
@@ -14,5 +22,27 @@ namespace pipecast::runtime::testing {
 // method's program for the whole case. Errors: whatever generating, setting up or running the
 // program reports (an unknown method or parameter, an unsupported dW rule, a NaN, ...).
 Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c);
+
+struct CpuRun {
+  ExecutionResult exec;
+  std::vector<std::vector<float>> weights;  // per virtual stage, after the run
+  ir::VersionPlan plan;
+};
+
+struct CpuRunOptions {
+  Transport* transport = nullptr;  // null: an in-process transport
+  ExecutorConfig config;
+  // Wraps each device (for fault injection); the wrapper must outlive the run.
+  std::function<Device*(int32_t device, Device* cpu)> wrap;
+  bool track_predictions = false;
+  int32_t rows_per_example = 1;  // rows of one example (the sequence for token windows)
+};
+
+// Runs the lowered, valid `program` on one CpuDevice per pipeline device, virtual stage s being
+// stages[s] with weights init[s] and its own optimizer, inputs and labels from `feed`.
+Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::Stage<float>>& stages,
+                        const models::OptimizerConfig& optimizer,
+                        const std::vector<std::vector<float>>& init, DataFeed& feed,
+                        const CpuRunOptions& options = {});
 
 }  // namespace pipecast::runtime::testing

@@ -1,6 +1,7 @@
-// Executor semantics with a tiny linear model written here (independent of models/): equivalence
-// with sequential training, version traces equal to the simulator's accounting, determinism
-// under random message delays, deadlines and NaN reports.
+// The executor over CPU devices: sequential equivalence, the served weights equal to the plan
+// for every method, determinism under random delivery delays, no allocation per microbatch,
+// deadlines naming every device, and failures that keep their kind (non-finite, device error,
+// deadline, cancelled), injected through a DeviceWrapper.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -8,95 +9,118 @@
 
 #include "common/generators.h"
 #include "common/lower.h"
-#include "common/version_plan.h"
-#include "runtime/executor.h"
+#include "runtime/cpu/cpu_device.h"
+#include "runtime/device_wrapper.h"
+#include "runtime/executor_adapter.h"
 #include "runtime/inproc_transport.h"
-#include "runtime/toy_model.h"
+#include "runtime/loader_feed.h"
+#include "support/counting_allocator.h"
 
 namespace pipecast::runtime {
 namespace {
 
-using namespace testing_toy;  // NOLINT
+using testing::CpuRunOptions;
+using testing::RunOnCpu;
+
+constexpr int32_t kMicrobatch = 8;
 
 ir::Program Lowered(const std::string& method, int32_t d, int32_t m, int32_t n,
                     std::map<std::string, std::string> params = {}) {
-  auto p = ir::Generate({method, d, m, n, 1, std::move(params)});
+  auto p = ir::Generate({method, d, m, n, kMicrobatch, std::move(params)});
   EXPECT_TRUE(p.ok()) << p.status().message();
   return ir::InsertCommunication(*p);
 }
 
-Result<ExecutionResult> RunProgram(const ir::Program& p, Feed& feed, InProcessTransport* transport = nullptr,
-                            ExecutorConfig config = {}) {
-  Setup setup(p.num_stages);
-  InProcessTransport local(p.num_devices);
-  return Execute(p, setup.stages, setup.optimizers, InitialWeights(p.num_stages), feed,
-                 transport ? *transport : local, config);
+models::OptimizerConfig Sgdm() {
+  models::OptimizerConfig c;
+  c.kind = models::OptimizerKind::kSgd;
+  c.lr = 0.05;
+  c.momentum = 0.9;
+  return c;
 }
 
-TEST(Executor, FlushSchedulesEqualSequentialTrainingBitForBit) {
-  for (const char* method : {"gpipe", "1f1b", "zb-h1", "zb-h2"}) {
-    Feed feed;
-    const ir::Program p = Lowered(method, 4, 6, 3);
-    auto r = RunProgram(p, feed);
-    ASSERT_TRUE(r.ok()) << r.status().message();
-    EXPECT_EQ(r->weights, Sequential(4, 6, 3, feed)) << method;
+// A small MLP cut into the program's stages, on the clusters of the method tests.
+struct Problem {
+  std::shared_ptr<const models::Loader> loader = testing::ClusterLoader();
+  std::shared_ptr<const models::Model<float>> model = testing::ClusterMlp(7);
+  std::vector<models::Stage<float>> Stages(int32_t n) const {
+    return *models::Partition(*model, n);
   }
-  // Interleaved: 2 chunks on 2 devices is the same 4-stage model.
-  Feed feed;
-  auto r = RunProgram(Lowered("interleaved", 2, 4, 2, {{"chunks", "2"}}), feed);
+  Result<testing::CpuRun> Run(const ir::Program& p, CpuRunOptions options = {},
+                              DataFeed* feed = nullptr) const {
+    const auto stages = Stages(p.num_stages);
+    LoaderFeed local(*loader, kMicrobatch, 0);
+    options.config.learning_rate = [](int32_t, int64_t) { return 0.05; };
+    return RunOnCpu(p, stages, Sgdm(), testing::StageSlices(stages, model->Init(3)),
+                    feed ? *feed : local, options);
+  }
+};
+
+TEST(Executor, FlushSchedulesEqualSequentialAccumulationBitForBit) {
+  Problem f;
+  const int32_t m = 4, n = 3;
+  const auto stages = f.Stages(4);
+  auto w = testing::StageSlices(stages, f.model->Init(3));
+  std::vector<std::unique_ptr<models::Optimizer>> opt;
+  for (const auto& s : stages)
+    opt.push_back(models::Optimizer::Create(Sgdm(), s.num_params()).value());
+  for (int32_t it = 0; it < n; ++it) {
+    std::vector<std::vector<float>> g;
+    for (const auto& s : w) g.emplace_back(s.size(), 0.0f);
+    for (int32_t j = it * m; j < (it + 1) * m; ++j)
+      testing::AccumulateGradients(stages, w, *f.loader, j, kMicrobatch, 1.0f / m, g);
+    for (size_t s = 0; s < stages.size(); ++s) opt[s]->Step(w[s], g[s], 0.05);
+  }
+  for (const char* method : {"gpipe", "1f1b", "zb-h1", "zb-h2"}) {
+    auto r = f.Run(Lowered(method, 4, m, n));
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r->weights, w) << method;
+  }
+  auto r = f.Run(Lowered("interleaved", 2, m, n, {{"chunks", "2"}}));
   ASSERT_TRUE(r.ok()) << r.status().message();
-  EXPECT_EQ(r->weights, Sequential(4, 4, 2, feed));
+  EXPECT_EQ(r->weights, w) << "interleaved";
 }
 
-// The executor's version trace equals the static accounting the simulator reports.
-TEST(Executor, VersionTraceEqualsSimulatorAccounting) {
-  for (const ir::MethodInfo& info : ir::Methods()) {
-    for (auto params : std::vector<std::map<std::string, std::string>>{{}}) {
-      const int32_t m = info.name == "interleaved" ? 4 : 5;
-      const ir::Program p = Lowered(info.name, 4, m, 3, params);
-      Feed feed;
-      auto r = RunProgram(p, feed);
-      ASSERT_TRUE(r.ok()) << info.name << ": " << r.status().message();
-      const ir::VersionPlan t = ir::BuildVersionPlan(p);
-      for (const auto& device : r->versions) {
-        for (const VersionUse& u : device) {
-          const ir::VersionRecord& rec = t.At(u.stage, u.microbatch);
-          if (u.kind == ir::ActionKind::kForward) {
-            EXPECT_EQ(u.counter, rec.f_counter) << info.name;
-            EXPECT_EQ(u.version, rec.f_version) << info.name << " F" << u.microbatch;
-            EXPECT_EQ(u.horizon, rec.f_horizon) << info.name;
-          } else {
-            EXPECT_EQ(u.counter, rec.b_counter) << info.name;
-            EXPECT_EQ(u.version, rec.b_version) << info.name << " B" << u.microbatch;
-            EXPECT_EQ(u.horizon, rec.b_horizon) << info.name;
-          }
-        }
+// What every F/B/I computed with, as the device's buffers were tagged when it read them, equals
+// the version plan: a wrong slot, a missing save or a prediction from the wrong state would
+// show here.
+TEST(Executor, ServedWeightsEqualThePlan) {
+  Problem f;
+  std::vector<std::pair<std::string, std::map<std::string, std::string>>> cases;
+  for (const ir::MethodInfo& info : ir::Methods()) cases.push_back({info.name, {}});
+  cases.push_back({"pipedream", {{"vertical_sync", "true"}}});
+  cases.push_back({"spectrain", {{"variant", "v2"}}});
+  cases.push_back({"pipeoptim", {{"horizon", "code"}}});
+  cases.push_back({"paci", {{"accumulation", "2"}}});
+  for (const auto& [method, params] : cases) {
+    const int32_t m = method == "interleaved" ? 4 : 5;
+    const ir::Program p = Lowered(method, 4, m, 3, params);
+    auto r = f.Run(p);
+    ASSERT_TRUE(r.ok()) << method << ": " << r.status().message();
+    int64_t checked = 0;
+    for (const auto& device : r->exec.served) {
+      for (const ServedWeights& u : device) {
+        const ir::VersionRecord& rec = r->plan.At(u.stage, u.microbatch);
+        const bool fwd = u.kind == ir::ActionKind::kForward;
+        EXPECT_EQ(u.counter, fwd ? rec.f_counter : rec.b_counter) << method;
+        EXPECT_EQ(u.version, fwd ? rec.f_version : rec.b_version)
+            << method << (fwd ? " F" : " B") << u.microbatch << " stage " << u.stage;
+        EXPECT_EQ(u.horizon, fwd ? rec.f_horizon : rec.b_horizon) << method;
+        ++checked;
       }
     }
-  }
-  for (auto params : std::vector<std::map<std::string, std::string>>{
-           {{"vertical_sync", "true"}}}) {
-    const ir::Program p = Lowered("pipedream", 4, 4, 3, params);
-    Feed feed;
-    auto r = RunProgram(p, feed);
-    ASSERT_TRUE(r.ok()) << r.status().message();
-    const ir::VersionPlan t = ir::BuildVersionPlan(p);
-    for (const auto& device : r->versions)
-      for (const VersionUse& u : device)
-        EXPECT_EQ(u.version, u.kind == ir::ActionKind::kForward
-                                 ? t.At(u.stage, u.microbatch).f_version
-                                 : t.At(u.stage, u.microbatch).b_version);
+    EXPECT_EQ(checked, 2 * p.num_stages * p.total_microbatches()) << method;
   }
 }
 
 // Random delays in message delivery change the timing, never the numbers.
 TEST(Executor, DeterministicUnderRandomDeliveryDelays) {
+  Problem f;
   for (const char* method : {"1f1b", "pipedream", "pipeoptim", "paci", "pipedream-2bw"}) {
     const ir::Program p = Lowered(method, 4, 4, 3);
-    Feed feed;
-    auto reference = RunProgram(p, feed);
+    auto reference = f.Run(p);
     ASSERT_TRUE(reference.ok());
-    InProcessTransport slow(p.num_devices);
+    InProcessTransport slow(p.num_devices, {p.num_stages, p.total_microbatches(), 0});
     std::mutex mu;
     std::mt19937 rng(99);
     slow.SetDeliveryDelay([&](const MessageKey&) {
@@ -107,30 +131,80 @@ TEST(Executor, DeterministicUnderRandomDeliveryDelays) {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(us));
     });
-    auto delayed = RunProgram(p, feed, &slow);
+    CpuRunOptions options;
+    options.transport = &slow;
+    auto delayed = f.Run(p, options);
     ASSERT_TRUE(delayed.ok());
     EXPECT_EQ(delayed->weights, reference->weights) << method;
-    EXPECT_EQ(delayed->losses, reference->losses) << method;
+    EXPECT_EQ(delayed->exec.losses, reference->exec.losses) << method;
   }
 }
 
-// With one stage every method is the plain optimizer: identical weights to sequential training
-// with the method's step cadence.
-TEST(Executor, OneStageReducesToThePlainOptimizer) {
-  Feed feed;
-  for (const char* method : {"gpipe", "1f1b", "pipedream", "pipedream-2bw", "pipeoptim",
-                             "pipemare", "spectrain"}) {
+// With one stage, methods whose horizons and gaps all collapse to 0 are the plain optimizer.
+// The test first checks that the program really has no prediction, correction or stale version
+// (cases with a nonzero horizon at D = 1 are in method_reference_test's OneStage suite).
+TEST(Executor, OneStageWithoutHorizonsIsThePlainOptimizer) {
+  Problem f;
+  for (const char* method :
+       {"gpipe", "1f1b", "pipedream", "pipedream-2bw", "pipeoptim", "pipemare", "spectrain"}) {
+    const ir::Program p = Lowered(method, 1, 3, 2);
+    for (const ir::Action& a : p.devices[0]) {
+      if (!ir::UsesWeights(a.kind)) continue;
+      EXPECT_TRUE(a.weights.value == 0 && a.weights.source != ir::WeightSource::kBufferOlder)
+          << method << ": " << ir::ActionToken(a, false) << " is not the current weights";
+    }
     const bool per_minibatch = std::string(method) == "gpipe" || std::string(method) == "1f1b" ||
                                std::string(method) == "pipedream-2bw";
-    const ir::Program p = Lowered(method, 1, 3, 2);
-    auto r = RunProgram(p, feed);
+    auto r = f.Run(p);
     ASSERT_TRUE(r.ok()) << r.status().message();
-    const auto expected = per_minibatch ? Sequential(1, 3, 2, feed) : Sequential(1, 1, 6, feed);
-    EXPECT_EQ(r->weights, expected) << method;
+    const auto stages = f.Stages(1);
+    auto w = testing::StageSlices(stages, f.model->Init(3));
+    auto opt = models::Optimizer::Create(Sgdm(), stages[0].num_params()).value();
+    const int32_t group = per_minibatch ? 3 : 1;
+    for (int32_t first = 0; first < 6; first += group) {
+      std::vector<std::vector<float>> g = {std::vector<float>(w[0].size(), 0.0f)};
+      for (int32_t j = first; j < first + group; ++j)
+        testing::AccumulateGradients(stages, w, *f.loader, j, kMicrobatch, 1.0f / group, g);
+      opt->Step(w[0], g[0], 0.05);
+    }
+    EXPECT_EQ(r->weights, w) << method;
+  }
+}
+
+// Once a program runs, nothing is allocated per microbatch: a program three times as long
+// allocates exactly as often (every allocation of the process is counted).
+TEST(Executor, AllocatesNothingPerMicrobatch) {
+  Problem f;
+  for (const char* method : {"1f1b", "pipedream", "pipeoptim", "pipemare", "zb-h2", "paci"}) {
+    int64_t counts[3];  // a first run (not compared: one-time set-up), then 2 and 6 minibatches
+    for (int k = 0; k < 3; ++k) {
+      const ir::Program p = Lowered(method, 3, 4, k < 2 ? 2 : 6);
+      const auto stages = f.Stages(p.num_stages);
+      const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+      std::vector<std::unique_ptr<CpuDevice>> cpus;
+      std::vector<Device*> devices;
+      for (int32_t d = 0; d < p.num_devices; ++d) {
+        auto cpu = CpuDevice::Create({{d, stages[d], Sgdm()}}).value();
+        ASSERT_TRUE(cpu->Prepare({&p, &plan, d, kMicrobatch, 0, true}).ok());
+        devices.push_back(cpu.get());
+        cpus.push_back(std::move(cpu));
+      }
+      LoaderFeed feed(*f.loader, kMicrobatch, 0);
+      InProcessTransport transport(p.num_devices, {p.num_stages, p.total_microbatches(), 0});
+      ExecutorConfig config;
+      config.local_devices = {0, 1, 2};
+      feed.Input(0);  // the loader caches its first epoch's order
+      pipecast::testing::CountAllocations count;
+      auto r = Execute(p, plan, devices, feed, transport, config);
+      counts[k] = count.count();
+      ASSERT_TRUE(r.ok()) << r.status().message();
+    }
+    EXPECT_EQ(counts[2], counts[1]) << method << ": allocations grow with the microbatches";
   }
 }
 
 TEST(Executor, MissingMessageHitsTheDeadlineAndNamesEveryDevice) {
+  Problem f;
   ir::Program p = Lowered("1f1b", 2, 2, 1);
   // Drop device 0's second activation send.
   auto& d0 = p.devices[0];
@@ -140,30 +214,70 @@ TEST(Executor, MissingMessageHitsTheDeadlineAndNamesEveryDevice) {
       break;
     }
   }
-  Feed feed;
-  ExecutorConfig config;
-  config.deadline = std::chrono::milliseconds(200);
-  auto r = RunProgram(p, feed, nullptr, config);
+  CpuRunOptions options;
+  options.config.deadline = std::chrono::milliseconds(200);
+  auto r = f.Run(p, options);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
   const std::string& msg = r.status().message();
   // Both devices report what they wait for (whichever deadline expires first stops the other).
   EXPECT_NE(msg.find("waited 200 ms for the"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("device 1: at action 4 (1RA1), after 1SG0: device 1 "), std::string::npos)
+  EXPECT_NE(msg.find("device 1: at action 5 (1F1), after 1RA1: device 1 "), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("the activation of microbatch 1 for stage 1"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("device 0: at action 5 (0RG1), after 0B0: device 0 "), std::string::npos)
+  EXPECT_NE(msg.find("device 0: at action 6 (0B1), after 0RG1: device 0 "), std::string::npos)
       << msg;
   EXPECT_NE(msg.find("the gradient of microbatch 1 for stage 0"), std::string::npos) << msg;
 }
 
-TEST(Executor, NanLossStopsTheRunNamingMethodStageAndStep) {
-  Feed feed;
-  feed.nan_at = 2;
-  auto r = RunProgram(Lowered("pipedream", 3, 2, 2), feed);
+// Inputs that turn microbatch 2's loss into NaN.
+class NanFeed : public DataFeed {
+ public:
+  explicit NanFeed(const models::Loader& l) : real_(l, kMicrobatch, 0), nan_(real_.rows() * 12) {
+    std::fill(nan_.begin(), nan_.end(), std::nanf(""));
+  }
+  std::span<const float> Input(int32_t mb) override { return mb == 2 ? nan_ : real_.Input(mb); }
+  std::span<const int32_t> Labels(int32_t mb) override { return real_.Labels(mb); }
+
+ private:
+  LoaderFeed real_;
+  std::vector<float> nan_;
+};
+
+TEST(Executor, NanLossStopsTheRunNamingMethodStageAndMicrobatch) {
+  Problem f;
+  NanFeed feed(*f.loader);
+  auto r = f.Run(Lowered("pipedream", 3, 2, 2), {}, &feed);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNonFinite);
   EXPECT_NE(r.status().message().find("NaN or Inf in the loss of microbatch 2: pipedream, "
                                       "device 2, stage 2"),
             std::string::npos)
+      << r.status().message();
+}
+
+// A device that fails when it is synchronised (a stand-in for a CUDA error).
+class FailingDevice : public DeviceWrapper {
+ public:
+  using DeviceWrapper::DeviceWrapper;
+  Status Synchronize(Clock::time_point) override { return DeviceError("injected: device lost"); }
+};
+
+TEST(Executor, DeviceErrorsKeepTheirCodeAndTheOthersStop) {
+  Problem f;
+  std::vector<std::unique_ptr<FailingDevice>> wrappers;
+  CpuRunOptions options;
+  options.config.deadline = std::chrono::milliseconds(2000);
+  options.wrap = [&](int32_t d, Device* cpu) -> Device* {
+    if (d != 1) return cpu;
+    wrappers.push_back(std::make_unique<FailingDevice>(cpu));
+    return wrappers.back().get();
+  };
+  auto r = f.Run(Lowered("1f1b", 3, 4, 2), options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeviceError) << r.status().message();
+  EXPECT_NE(r.status().message().find("injected: device lost"), std::string::npos);
+  EXPECT_NE(r.status().message().find("device 1: finished: injected"), std::string::npos)
       << r.status().message();
 }
 

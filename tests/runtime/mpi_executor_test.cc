@@ -1,63 +1,109 @@
-// Run under `mpirun -np 4`: every rank runs one device of each program with the MPI transport;
-// rank 0 gathers the final weights and losses and compares them, bit for bit, with the same
-// program run on threads in one process. Prints "N passed, N failed" and exits non-zero on any
-// mismatch.
+// Run under `mpirun -np 4`: every rank runs one device of each program with the MPI transport on
+// a CPU device; rank 0 gathers the final weights and losses and compares them, bit for bit, with
+// the same program run on threads in one process. Prints "N passed, N failed" and exits non-zero
+// on any mismatch.
+//
+// With `--die-rank R`, rank R exits abruptly once the first program is under way (a stand-in
+// for a crashed process): every other rank must then stop, non-zero, within the deadline; the
+// ctest entry checks the exit code, the time and that the report names rank R.
 #include <mpi.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "common/generators.h"
 #include "common/lower.h"
+#include "runtime/cpu/cpu_device.h"
+#include "runtime/executor_adapter.h"
 #include "runtime/inproc_transport.h"
+#include "runtime/loader_feed.h"
 #include "runtime/mpi_transport.h"
-#include "runtime/toy_model.h"
 
-using namespace pipecast;            // NOLINT
-using namespace pipecast::runtime;   // NOLINT
-using namespace pipecast::runtime::testing_toy;  // NOLINT
+using namespace pipecast;                    // NOLINT
+using namespace pipecast::runtime;           // NOLINT
+using namespace pipecast::runtime::testing;  // NOLINT
+
+namespace {
+
+constexpr int32_t kMicrobatch = 8;
+
+models::OptimizerConfig Adam() {
+  models::OptimizerConfig c = models::DefaultOptimizerConfig(models::OptimizerKind::kAdamW);
+  c.lr = 0.01;
+  return c;
+}
+
+// Runs `p` with this rank's device over MPI; returns every stage's weights on rank 0.
+Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, int die_rank,
+                                               std::vector<double>* losses) {
+  const auto loader = ClusterLoader();
+  const auto model = ClusterMlp(7);
+  const auto stages = *models::Partition(*model, p.num_stages);
+  const auto init = StageSlices(stages, model->Init(3));
+  const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+  std::vector<CpuStageSpec> specs;
+  for (int32_t s = 0; s < p.num_stages; ++s)
+    if (p.device_of(s) == rank) specs.push_back({s, stages[s], Adam()});
+  auto cpu = CpuDevice::Create(std::move(specs));
+  if (!cpu.ok()) return cpu.status();
+  for (int32_t s = 0; s < p.num_stages; ++s)
+    if (p.device_of(s) == rank) (*cpu)->SetWeights(s, init[s]);
+  PIPECAST_RETURN_IF_ERROR((*cpu)->Prepare({&p, &plan, rank, kMicrobatch, 0, false}));
+  std::vector<Device*> devices(p.num_devices, nullptr);
+  devices[rank] = cpu->get();
+  LoaderFeed feed(*loader, kMicrobatch, 0);
+  MpiTransport mpi({p.num_stages, p.total_microbatches(), 0});
+  ExecutorConfig config;
+  config.local_devices = {rank};
+  config.deadline = std::chrono::milliseconds(die_rank >= 0 ? 5000 : 30000);
+  if (rank == die_rank) _exit(3);  // dies after MPI_Init, before its first message
+  auto r = Execute(p, plan, devices, feed, mpi, config);
+  if (!r.ok()) return r.status();
+  *losses = r->losses;
+  std::vector<std::vector<float>> weights;
+  for (int32_t s = 0; s < p.num_stages; ++s) {
+    weights.emplace_back(static_cast<size_t>(stages[s].num_params()), 0.0f);
+    if (p.device_of(s) == rank) (*cpu)->ReadWeights(s, weights.back());
+  }
+  PIPECAST_RETURN_IF_ERROR(GatherStages(p.placement, weights));
+  const int last = p.device_of(p.num_stages - 1);
+  PIPECAST_RETURN_IF_ERROR(BroadcastDoubles(last, *losses));
+  return weights;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  int die_rank = -1;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--die-rank") == 0) die_rank = std::atoi(argv[i + 1]);
   const auto [rank, size] = InitMpi(&argc, &argv);
   int passed = 0, failed = 0;
   for (const char* method : {"1f1b", "zb-h2", "pipedream", "pipedream-2bw", "pipeoptim",
                              "spectrain", "pipemare", "paci", "xpipe", "gpipe"}) {
-    auto generated = ir::Generate({method, size, 4, 3, 1, {}});
+    auto generated = ir::Generate({method, size, 4, 3, kMicrobatch, {}});
     if (!generated.ok()) {
       std::fprintf(stderr, "%s\n", generated.status().message().c_str());
       return 2;
     }
     const ir::Program p = ir::InsertCommunication(*generated);
-    Feed feed;
-    Setup setup(p.num_stages);
-    MpiTransport mpi(p.placement);
-    ExecutorConfig config;
-    config.local_devices = {rank};
-    config.deadline = std::chrono::milliseconds(30000);
-    auto r = Execute(p, setup.stages, setup.optimizers, InitialWeights(p.num_stages), feed, mpi,
-                     config);
-    if (!r.ok()) {
-      std::fprintf(stderr, "rank %d: %s\n", rank, r.status().message().c_str());
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    mpi.Flush();
-    const auto weights = GatherStages(p.placement, r->weights);
-    // The losses are computed on the last rank.
-    std::vector<double> losses = r->losses;
-    if (size > 1) {
-      if (rank == size - 1) {
-        MPI_Send(losses.data(), static_cast<int>(losses.size()), MPI_DOUBLE, 0, 3, MPI_COMM_WORLD);
-      } else if (rank == 0) {
-        MPI_Recv(losses.data(), static_cast<int>(losses.size()), MPI_DOUBLE, size - 1, 3,
-                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      }
+    std::vector<double> losses;
+    auto weights = RunMpi(p, rank, die_rank, &losses);
+    if (!weights.ok()) {
+      std::fprintf(stderr, "rank %d: %s: %s\n", rank, StatusCodeName(weights.status().code()),
+                   weights.status().message().c_str());
+      AbortMpi(1);
     }
     if (rank == 0) {
-      Setup local(p.num_stages);
-      InProcessTransport threads(p.num_devices);
-      auto ref = Execute(p, local.stages, local.optimizers, InitialWeights(p.num_stages), feed,
-                         threads, {});
-      const bool same = ref.ok() && ref->weights == weights && ref->losses == losses;
+      const auto model = ClusterMlp(7);
+      const auto stages = *models::Partition(*model, p.num_stages);
+      const auto loader = ClusterLoader();
+      LoaderFeed feed(*loader, kMicrobatch, 0);
+      auto ref = RunOnCpu(p, stages, Adam(), StageSlices(stages, model->Init(3)), feed);
+      const bool same = ref.ok() && ref->weights == *weights && ref->exec.losses == losses;
       std::printf("%s %s: MPI (%d ranks) and threads %s\n", same ? "[ OK ]" : "[FAIL]", method,
                   size, same ? "give identical weights and losses" : "DIFFER");
       (same ? passed : failed)++;

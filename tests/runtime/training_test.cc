@@ -186,14 +186,14 @@ TEST(Training, MeasuredGapsRespectTheBounds) {
   auto paci = TrainMethod(job, {"paci", {{"accumulation", "2"}}, 0, 0});
   ASSERT_TRUE(paci.ok()) << paci.status().message();
   for (int32_t k = 0; k < 4; ++k)
-    EXPECT_LE(paci->stages[k].version_gap_max, (4 - k - 1 + 2 - 1) / 2) << "stage " << k;
-  EXPECT_EQ(paci->stages[0].version_gap_max, 2);
+    EXPECT_LE(paci->versions[k].gap_max, (4 - k - 1 + 2 - 1) / 2) << "stage " << k;
+  EXPECT_EQ(paci->versions[0].gap_max, 2);
   auto pd = TrainMethod(job, {"pipedream", {}, 0, 0});
   ASSERT_TRUE(pd.ok());
-  for (int32_t k = 0; k < 4; ++k) EXPECT_EQ(pd->stages[k].gradient_delay_max, 4 - 1 - k);
+  for (int32_t k = 0; k < 4; ++k) EXPECT_EQ(pd->versions[k].delay_max, 4 - 1 - k);
   auto bw = TrainMethod(job, {"pipedream-2bw", {}, 0, 0});
   ASSERT_TRUE(bw.ok());
-  for (int32_t k = 0; k < 4; ++k) EXPECT_EQ(bw->stages[k].gradient_delay_max, 1);
+  for (int32_t k = 0; k < 4; ++k) EXPECT_EQ(bw->versions[k].delay_max, 1);
   // Training works: on 10 seeded clusters, well above chance (10%).
   EXPECT_GT(paci->final_accuracy, 0.5);
   EXPECT_GT(pd->final_accuracy, 0.5);

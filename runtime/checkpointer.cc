@@ -1,0 +1,87 @@
+#include "runtime/checkpointer.h"
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/safetensors.h"
+
+namespace pipecast::runtime {
+namespace {
+
+constexpr char kFormat[] = "pipecast-checkpoint-1";
+
+std::string Prefix(int32_t stage) { return "stage" + std::to_string(stage) + "."; }
+
+}  // namespace
+
+std::string RunIdentity(const Session& session) {
+  const ir::Job& job = session.job();
+  nlohmann::json j = {{"job", job.name},
+                      {"method", session.method().name},
+                      {"params", session.method().params},
+                      {"seed", job.seed},
+                      {"epochs", job.epochs}};
+  return j.dump();
+}
+
+Status SaveCheckpoint(const std::string& path, Session& session, const RunPosition& position) {
+  SafetensorsFile ck;
+  std::vector<int64_t> opt_steps;
+  for (int32_t s = 0; s < session.num_stages(); ++s) {
+    auto state = session.DeviceOf(s).State(s);
+    if (!state.ok()) return state.status();
+    for (const auto& [name, values] : state->tensors)
+      ck.tensors[Prefix(s) + name] = {{static_cast<int64_t>(values.size())}, values};
+    opt_steps.push_back(state->optimizer_steps);
+  }
+  const nlohmann::json state = {
+      {"segment", position.segment},
+      {"minibatches", position.minibatches},
+      {"wall_s", position.wall_s},
+      {"steps_before", position.steps_before},
+      {"optimizer_steps", opt_steps},
+      {"data_position", position.minibatches * session.job().pipeline.microbatches},
+      {"evaluations", nlohmann::json::parse(position.evaluations_json)}};
+  ck.metadata["identity"] = RunIdentity(session);
+  ck.metadata["state"] = state.dump();
+  ck.metadata["format"] = kFormat;
+  return WriteSafetensors(path, ck);
+}
+
+Result<RunPosition> LoadCheckpoint(const std::string& path, Session& session) {
+  auto ck = ReadSafetensors(path);
+  if (!ck.ok()) return ck.status();
+  const auto& md = ck->metadata;
+  const std::string identity = RunIdentity(session);
+  if (!md.count("identity") || md.at("identity") != identity) {
+    return InvalidArgument(path + ": the checkpoint is from another run (" +
+                           (md.count("identity") ? md.at("identity") : "unknown") +
+                           "); remove it or drop --resume");
+  }
+  RunPosition pos;
+  try {
+    const auto state = nlohmann::json::parse(md.at("state"));
+    pos.segment = state.at("segment");
+    pos.minibatches = state.at("minibatches");
+    pos.wall_s = state.at("wall_s");
+    pos.steps_before = state.at("steps_before").get<std::vector<int64_t>>();
+    pos.evaluations_json = state.at("evaluations").dump();
+    const auto opt_steps = state.at("optimizer_steps").get<std::vector<int64_t>>();
+    if (static_cast<int32_t>(opt_steps.size()) != session.num_stages() ||
+        static_cast<int32_t>(pos.steps_before.size()) != session.num_devices())
+      return InvalidArgument(path + ": corrupt checkpoint state: wrong number of stages");
+    for (int32_t s = 0; s < session.num_stages(); ++s) {
+      StageState st;
+      st.optimizer_steps = opt_steps[s];
+      const std::string prefix = Prefix(s);
+      for (const auto& [name, t] : ck->tensors)
+        if (name.rfind(prefix, 0) == 0) st.tensors.emplace_back(name.substr(prefix.size()), t.data);
+      if (Status ls = session.DeviceOf(s).LoadState(s, st); !ls.ok())
+        return InvalidArgument(path + ": " + ls.message());
+    }
+  } catch (const std::exception& e) {
+    return InvalidArgument(path + ": corrupt checkpoint state: " + e.what());
+  }
+  return pos;
+}
+
+}  // namespace pipecast::runtime

@@ -1,0 +1,105 @@
+// CpuDevice: the Device of device.h in host memory, over models/ (the layers' *Into passes,
+// the optimizers and their ΔW rules, the softmax cross-entropy).
+//
+// Per stage it holds the weights, the gradient, the optimizer (with its state), the plan's copy
+// slots, PipeMare's velocity, and `records` activation records of [x | y | dy | dx | layers'
+// saved memory]; one scratch buffer serves every pass of the device. Prepare sizes the
+// per-program buffers (reusing their capacity) after checking the total against a memory limit;
+// the operations then allocate nothing. Every operation runs on the calling thread before it
+// returns, so events are complete when recorded and HostWait returns at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/optimizer.h"
+#include "models/stage.h"
+#include "runtime/device.h"
+
+namespace pipecast::runtime {
+
+// One virtual stage a CpuDevice runs.
+struct CpuStageSpec {
+  int32_t stage = 0;  // the program's virtual stage
+  models::Stage<float> layers;
+  models::OptimizerConfig optimizer;
+};
+
+class CpuDevice final : public Device {
+ public:
+  // Errors: an optimizer configuration Optimizer::Create rejects. `memory_limit_bytes` bounds
+  // what Prepare may allocate (0: the machine's physical memory).
+  static Result<std::unique_ptr<CpuDevice>> Create(std::vector<CpuStageSpec> stages,
+                                                   std::string name = "cpu",
+                                                   int64_t memory_limit_bytes = 0);
+  ~CpuDevice() override;
+
+  std::string name() const override { return name_; }
+  Status Prepare(const DeviceSetup& setup) override;
+  void SetWeights(int32_t stage, std::span<const float> weights) override;
+  void ReadWeights(int32_t stage, std::span<float> out) override;
+  void Apply(const ir::WeightOp& op, double lr) override;
+  void LoadInput(int32_t stage, int32_t record, std::span<const float> x) override;
+  void Forward(const ir::Action& action, int32_t record, int32_t weights) override;
+  void Loss(int32_t stage, int32_t record, int32_t microbatch, std::span<const int32_t> labels,
+            float scale) override;
+  void BackwardInput(const ir::Action& action, int32_t record, int32_t weights,
+                     bool need_dx) override;
+  void BackwardWeight(int32_t stage, int32_t record) override;
+  void HandOver(int32_t stage, int32_t record, int32_t to_stage, int32_t to_record,
+                bool gradient) override;
+  void Step(int32_t stage, const StepArgs& args) override;
+  BufferView Buffer(int32_t stage, int32_t record, RecordPart part) override;
+  Event Record(Lane lane) override;
+  void Wait(Lane lane, Event event) override;
+  void HostWait(Event event) override;
+  Status Synchronize(Clock::time_point deadline) override;
+  void ReadLosses(std::span<double> losses, int64_t* correct) override;
+  std::span<const ServedWeights> Served() override { return served_; }
+  PredictionStats Predictions(int32_t stage) override;
+  void EvalLoadInput(int32_t stage, std::span<const float> x, int64_t rows) override;
+  void EvalForward(int32_t stage, int64_t rows) override;
+  void EvalHandOver(int32_t stage, int32_t to_stage, int64_t rows) override;
+  BufferView EvalBuffer(int32_t stage, RecordPart part, int64_t rows) override;
+  void EvalLoss(int32_t stage, std::span<const int32_t> labels, int64_t rows) override;
+  void ReadEval(double* loss_sum, int64_t* correct, int64_t* rows) override;
+  Result<StageState> State(int32_t stage) override;
+  Status LoadState(int32_t stage, const StageState& state) override;
+
+  // The ΔW rule the stage's optimizer uses for the prepared program, and whether it is a
+  // fallback (models::EffectiveDeltaRule).
+  models::EffectiveRule rule(int32_t stage) const;
+
+  struct StageData;  // cpu_device.cc
+
+ private:
+  CpuDevice(std::string name, int64_t memory_limit_bytes);
+  StageData& At(int32_t stage);
+  const StageData& At(int32_t stage) const;
+  // The weights of `slot` (kCurrentWeights or a copy slot) and their tag.
+  std::span<const float> WeightsOf(const StageData& s, int32_t slot) const;
+  void Serve(const ir::Action& action, const StageData& s, int32_t slot);
+  void NoteNonFinite(bool loss, int32_t stage, int64_t where);
+
+  std::string name_;
+  int64_t memory_limit_;
+  std::vector<std::unique_ptr<StageData>> stages_;
+  std::vector<int32_t> index_;  // program stage -> position in stages_, or -1
+  std::string method_;
+  int32_t device_ = 0;
+  std::vector<float> scratch_;
+  std::vector<double> losses_;
+  std::vector<uint8_t> has_loss_;
+  int64_t correct_ = 0;
+  std::vector<ServedWeights> served_;
+  double eval_loss_ = 0;
+  int64_t eval_correct_ = 0, eval_rows_done_ = 0;
+  // The first non-finite value: a loss (where = microbatch) or a gradient (where = step).
+  bool bad_ = false, bad_loss_ = false;
+  int32_t bad_stage_ = 0;
+  int64_t bad_where_ = 0;
+};
+
+}  // namespace pipecast::runtime
