@@ -28,8 +28,14 @@ class JobReader {
   Status CheckKeys(const Node& map, const std::string& where,
                    const std::vector<std::string_view>& known) const {
     if (!map.IsMap()) return InvalidArgument(At(map) + where + " must be a map");
+    std::vector<std::string> seen;
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
+      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+        return InvalidArgument(At(kv.first) + "duplicate key '" +
+                               (where.empty() ? "" : where + ".") + key + "'");
+      }
+      seen.push_back(key);
       if (std::find(known.begin(), known.end(), key) != known.end()) continue;
       std::string msg =
           At(kv.first) + "unknown key '" + (where.empty() ? "" : where + ".") + key + "'";
@@ -144,6 +150,14 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
                                           "weight_decay", "beta1", "beta2", "eps"}));
     JobOptimizer& o = job.optimizer;
     PIPECAST_RETURN_IF_ERROR(r.Get(opt, "name", "optimizer.name", &o.name));
+    const std::vector<std::string_view> optimizers = {"sgd", "adam", "adamw", "rmsprop", "lion"};
+    if (std::find(optimizers.begin(), optimizers.end(), o.name) == optimizers.end()) {
+      std::string msg = r.At(opt["name"]) + "optimizer.name '" + o.name +
+                        "' is not one of sgd, adam, adamw, rmsprop, lion";
+      const std::string guess = ClosestMatch(o.name, optimizers);
+      if (!guess.empty()) msg += " (did you mean '" + guess + "'?)";
+      return InvalidArgument(msg);
+    }
     PIPECAST_RETURN_IF_ERROR(r.Get(opt, "lr", "optimizer.lr", &o.lr, 0, 1e3));
     PIPECAST_RETURN_IF_ERROR(r.Get(opt, "momentum", "optimizer.momentum", &o.momentum, 0, 1));
     PIPECAST_RETURN_IF_ERROR(r.Get(opt, "dampening", "optimizer.dampening", &o.dampening, 0, 1));
@@ -192,6 +206,8 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
       } else if (m.IsMap()) {
         for (const auto& kv : m) {
           const std::string key = kv.first.as<std::string>();
+          if (key != "name" && spec.params.count(key) != 0)
+            return InvalidArgument(r.At(kv.first) + "methods: duplicate parameter '" + key + "'");
           if (!kv.second.IsScalar())
             return InvalidArgument(r.At(kv.second) + "methods: '" + key + "' must be a value");
           if (key == "name") {

@@ -44,6 +44,10 @@ pipecast_add_test(training_test
 pipecast_add_test(method_reference_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/method_reference_test.cc
   LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)
+# The CPU device's prediction-accuracy numbers against the tracking rule over the reference.
+pipecast_add_test(prediction_stats_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/prediction_stats_test.cc
+  LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)
 # The executor over CPU devices (every allocation of the process is counted in one test).
 pipecast_add_test(executor_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_test.cc

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -222,6 +224,76 @@ TEST(CliRun, CorruptCheckpointIsRefusedAndLeftAlone) {
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.text.find("not a valid safetensors checkpoint"), std::string::npos) << o.text;
   EXPECT_EQ(Slurp(dir + "/ck/1f1b.safetensors"), "not a checkpoint");
+}
+
+// --seeds K: one result per seed and a summary with mean and standard deviation; predicting
+// methods carry the job's optimizer in their label and their prediction accuracy per stage.
+TEST(CliRun, SeedsGiveSpreadAndPredictionsAreReported) {
+  const std::string dir = TempDir("seeds");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  const Output o = Pipecast("run " + dir + "/small.job.yaml -q --seeds 2 --methods 1f1b,pipeoptim "
+                            "--format json -o " + dir + "/r.json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto j = nlohmann::json::parse(Slurp(dir + "/r.json"));
+  EXPECT_EQ(j["schema_version"], 2);
+  ASSERT_EQ(j["results"].size(), 4u);
+  EXPECT_EQ(j["results"][0]["seed"], 1);
+  EXPECT_EQ(j["results"][1]["seed"], 2);
+  // Different seeds, different runs.
+  EXPECT_NE(j["results"][0]["final_accuracy"], j["results"][1]["final_accuracy"]);
+  ASSERT_EQ(j["summary"].size(), 2u);
+  const auto& s = j["summary"][1];
+  EXPECT_EQ(s["label"], "pipeoptim[sgd]");
+  EXPECT_EQ(s["seeds"], 2);
+  const double a = j["results"][2]["final_accuracy"], b = j["results"][3]["final_accuracy"];
+  EXPECT_NEAR(s["final_accuracy_mean"].get<double>(), (a + b) / 2, 1e-12);
+  EXPECT_NEAR(s["final_accuracy_std"].get<double>(), std::abs(a - b) / std::sqrt(2.0), 1e-12);
+  // Stage 0 of PipeOptim predicts (s = 2 at D = 3); the last stage does not (s = 0).
+  const auto& stages = j["results"][2]["stages"];
+  EXPECT_GT(stages[0]["predictions_measured"].get<int>(), 0);
+  EXPECT_GT(stages[0]["prediction_error_mean"].get<double>(), 0.0);
+  EXPECT_FALSE(stages[2].contains("prediction_error_mean"));
+  EXPECT_EQ(j["results"][2]["delta_rule"], "paper");
+  const Output table = Pipecast("run " + dir + "/small.job.yaml -q --seeds 2 --methods pipeoptim");
+  ASSERT_EQ(table.status, 0) << table.text;
+  EXPECT_NE(table.text.find("pipeoptim[sgd]"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("2 seeds (mean±sd)"), std::string::npos) << table.text;
+  EXPECT_NE(table.text.find("±"), std::string::npos) << table.text;
+}
+
+// A 1F1B profile carries the LogP overheads and the split backward, and predicts other methods.
+TEST(CliRun, ProfilePredictsOtherMethodsOutOfSample) {
+  const std::string dir = TempDir("predict");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  Output o = Pipecast("run " + dir + "/small.job.yaml -q --methods 1f1b --profile-out " + dir +
+                      "/p.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const std::string profile = Slurp(dir + "/p.yaml");
+  for (const char* key : {"backward_input:", "backward_weight:", "send_overhead:",
+                          "recv_overhead:", "memory_bandwidth:", "weight_bytes:"})
+    EXPECT_NE(profile.find(key), std::string::npos) << key << "\n" << profile;
+  o = Pipecast("run " + dir + "/small.job.yaml -q --methods zb-h1,pipedream --predict-with " + dir +
+               "/p.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_NE(o.text.find("out of sample"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("predicted/mb"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("zb-h1"), std::string::npos) << o.text;
+  // A scenario of another pipeline depth is refused with the reason.
+  std::ofstream(dir + "/other.yaml") << "pipeline: {stages: 2, microbatches: 4}\n"
+                                         "costs: {forward: 1ms, backward: 2ms}\n";
+  o = Pipecast("run " + dir + "/small.job.yaml -q --methods 1f1b --predict-with " + dir +
+               "/other.yaml");
+  EXPECT_EQ(o.status, 1);
+  EXPECT_NE(o.text.find("describes 2 stages but"), std::string::npos) << o.text;
+}
+
+TEST(CliRun, CudaWithoutTheDeviceIsOneLineAndExitOne) {
+  const std::string dir = TempDir("cuda");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  const Output o = Pipecast("run " + dir + "/small.job.yaml -q --methods 1f1b --device cuda");
+  EXPECT_EQ(o.status, 1) << o.text;
+  EXPECT_NE(o.text.find("CUDA"), std::string::npos) << o.text;
+  EXPECT_EQ(std::count(o.text.begin(), o.text.end(), '\n'), 1) << o.text;
 }
 
 }  // namespace

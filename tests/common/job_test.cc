@@ -57,5 +57,53 @@ TEST(Jobs, ErrorsNamePositionKeyAndFix) {
   EXPECT_EQ(LoadJobFile("/no/such.job.yaml").status().code(), StatusCode::kNotFound);
 }
 
+// Duplicate keys, unknown optimizers and devices are refused when the file is read, before any
+// data is loaded, naming the position.
+TEST(Jobs, DuplicatesAndUnknownNamesAreRefusedOnParsing) {
+  const std::string rest =
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\nmethods: [1f1b]\n";
+  auto dup = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\n"
+                      "optimizer: {name: sgd, lr: 0.1, lr: 0.2}\n" + rest,
+                      "j.yaml");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("j.yaml:3:33: duplicate key 'optimizer.lr'"),
+            std::string::npos)
+      << dup.status().message();
+  auto top = ParseJob("seed: 1\nmodel: {type: mlp}\ndata: {dataset: synthetic}\n"
+                      "optimizer: {name: sgd}\nseed: 2\n" + rest,
+                      "j.yaml");
+  ASSERT_FALSE(top.ok());
+  EXPECT_NE(top.status().message().find("j.yaml:5:1: duplicate key 'seed'"), std::string::npos)
+      << top.status().message();
+  auto opt = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\n"
+                      "optimizer: {name: adamm}\n" + rest,
+                      "j.yaml");
+  ASSERT_FALSE(opt.ok());
+  EXPECT_NE(opt.status().message().find("j.yaml:3:19: optimizer.name 'adamm' is not one of sgd, "
+                                        "adam, adamw, rmsprop, lion (did you mean 'adam'?)"),
+            std::string::npos)
+      << opt.status().message();
+  auto param = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+                        "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\n"
+                        "methods: [{name: paci, accumulation: 2, accumulation: 3}]\n",
+                        "j.yaml");
+  ASSERT_FALSE(param.ok());
+  EXPECT_NE(param.status().message().find("duplicate parameter 'accumulation'"),
+            std::string::npos)
+      << param.status().message();
+  auto dev = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+                      "device: tpu\n" + rest,
+                      "j.yaml");
+  ASSERT_FALSE(dev.ok());
+  EXPECT_NE(dev.status().message().find("j.yaml:4:9: device must be cpu or cuda, got 'tpu'"),
+            std::string::npos)
+      << dev.status().message();
+  auto cuda = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+                       "device: cuda\n" + rest,
+                       "j.yaml");
+  ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+  EXPECT_EQ(cuda->device, JobDevice::kCuda);
+}
+
 }  // namespace
 }  // namespace pipecast::ir

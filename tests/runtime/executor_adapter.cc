@@ -48,11 +48,12 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
     std::vector<float> w(static_cast<size_t>(stages[s].num_params()));
     cpus[program.device_of(s)]->ReadWeights(s, w);
     run.weights.push_back(std::move(w));
+    run.predictions.push_back(cpus[program.device_of(s)]->Predictions(s));
   }
   return run;
 }
 
-Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c) {
+Result<CpuRun> RunExecutorOnCpu(const MethodCase& c, CpuRunOptions options) {
   auto generated = ir::Generate(
       {c.method, c.stages, c.microbatches, c.minibatches, c.microbatch_size, c.params});
   if (!generated.ok()) return generated.status();
@@ -60,10 +61,13 @@ Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c) {
   auto stages = models::Partition(*c.model, program.num_stages);
   if (!stages.ok()) return stages.status();
   LoaderFeed feed(*c.loader, c.microbatch_size, 0);
-  CpuRunOptions options;
   options.config.learning_rate = c.learning_rate;
   const std::vector<float> init = c.model->Init(c.init_seed);
-  auto r = RunOnCpu(program, *stages, c.optimizer, StageSlices(*stages, init), feed, options);
+  return RunOnCpu(program, *stages, c.optimizer, StageSlices(*stages, init), feed, options);
+}
+
+Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c) {
+  auto r = RunExecutorOnCpu(c);
   if (!r.ok()) return r.status();
   return std::move(r->weights);
 }

@@ -1,7 +1,7 @@
 // The one place the method tests reach the executor: trains a MethodCase with the runtime's API
-// and returns the final weights; and RunOnCpu, which runs one lowered program on CPU devices
-// (one per pipeline device) the way runtime/trainer.cc runs a segment, for the executor's own
-// tests. If the runtime API changes, only executor_adapter.cc has to follow.
+// and returns the final weights (or the whole CpuRun); and RunOnCpu, which runs one lowered program
+// on CPU devices (one per pipeline device) the way runtime/trainer.cc runs a segment, for the
+// executor's own tests. If the runtime API changes, only executor_adapter.cc has to follow.
 #pragma once
 
 #include <functional>
@@ -27,6 +27,9 @@ struct CpuRun {
   ExecutionResult exec;
   std::vector<std::vector<float>> weights;  // per virtual stage, after the run
   ir::VersionPlan plan;
+  // Per virtual stage, what CpuDevice::Predictions reports after the run (all zero unless
+  // CpuRunOptions::track_predictions).
+  std::vector<PredictionStats> predictions;
 };
 
 struct CpuRunOptions {
@@ -44,5 +47,9 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
                         const models::OptimizerConfig& optimizer,
                         const std::vector<std::vector<float>>& init, DataFeed& feed,
                         const CpuRunOptions& options = {});
+
+// Trains `c` like RunExecutor, with `options` (their learning rate replaced by the case's), and
+// returns the whole run.
+Result<CpuRun> RunExecutorOnCpu(const MethodCase& c, CpuRunOptions options = {});
 
 }  // namespace pipecast::runtime::testing

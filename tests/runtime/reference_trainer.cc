@@ -313,13 +313,16 @@ Order AsyncOrder(const Definition& d, int32_t k) {
 
 struct Accounting {
   std::vector<std::vector<int32_t>> f_counter, b_counter, applied;  // [stage][microbatch]
+  // Where the F and the B (or I) of each (stage, microbatch) stand in their device's order.
+  std::vector<std::vector<int32_t>> f_position, b_position;
   // Per device, per step: the weight gradients the step applies, in program order.
   std::vector<std::vector<std::vector<Key>>> groups;
   std::vector<float> loss_scale;  // per microbatch
 };
 
-// Counts steps along each device's order: the counters of every F and B (or I), the step that
-// applies each weight gradient (B or W), and each step's group; every pass exactly once.
+// Counts steps along each device's order: the counters and positions of every F and B (or I),
+// the step that applies each weight gradient (B or W), and each step's group; every pass exactly
+// once.
 Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders) {
   const int32_t stages = d.stages(), total = d.total();
   Accounting a;
@@ -327,10 +330,13 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
   a.f_counter.assign(stages, unset);
   a.b_counter.assign(stages, unset);
   a.applied.assign(stages, unset);
+  a.f_position.assign(stages, unset);
+  a.b_position.assign(stages, unset);
   a.groups.resize(orders.size());
   for (size_t dev = 0; dev < orders.size(); ++dev) {
     std::vector<Key> group;
-    for (const Op& op : orders[dev]) {
+    for (size_t i = 0; i < orders[dev].size(); ++i) {
+      const Op& op = orders[dev][i];
       const int32_t n = static_cast<int32_t>(a.groups[dev].size());
       if (op.kind == OpKind::kStep) {
         for (const auto& [s, j] : group) {
@@ -343,10 +349,11 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
       }
       if (op.kind == OpKind::kForward || op.kind == OpKind::kBackward ||
           op.kind == OpKind::kInputGrad) {
-        auto& counters = op.kind == OpKind::kForward ? a.f_counter : a.b_counter;
-        int32_t& counter = counters[op.stage][op.microbatch];
+        const bool forward = op.kind == OpKind::kForward;
+        int32_t& counter = (forward ? a.f_counter : a.b_counter)[op.stage][op.microbatch];
         if (counter != -1) return InvalidArgument("a pass appears twice in the order");
         counter = n;
+        (forward ? a.f_position : a.b_position)[op.stage][op.microbatch] = static_cast<int32_t>(i);
       }
       if (op.kind == OpKind::kBackward || op.kind == OpKind::kWeightGrad)
         group.emplace_back(op.stage, op.microbatch);
@@ -455,8 +462,9 @@ struct StageState {
 
 class Trainer {
  public:
-  Trainer(const MethodCase& c, const Definition& d, const Accounting& a)
-      : c_(c), d_(d), a_(a), next_step_(d.devices, 0) {}
+  Trainer(const MethodCase& c, const Definition& d, const Accounting& a,
+          const ReferenceOptions& options)
+      : c_(c), d_(d), a_(a), options_(options), next_step_(d.devices, 0) {}
 
   Result<ReferenceRun> Run(const std::vector<models::Stage<float>>& stages);
 
@@ -467,14 +475,22 @@ class Trainer {
   void Step(int32_t device);
   Result<std::vector<float>> Weights(StageState& st, const PassVersion& use,
                                      const std::vector<float>& forwards);
+  // With options_.history, keeps the weights of a predicting pass of (s, j).
+  void NotePrediction(int32_t s, int32_t j, bool backward, const PassVersion& use,
+                      const std::vector<float>& weights);
+  // Fills run.versions and run.predictions (in program order) from what was kept.
+  void History(ReferenceRun& run);
   double Lr(int32_t device, int64_t step) const { return c_.learning_rate(device, step); }
 
   const MethodCase& c_;
   const Definition& d_;
   const Accounting& a_;
+  const ReferenceOptions& options_;
   std::vector<StageState> stages_;
   std::vector<int32_t> next_step_;  // per device
   std::vector<std::vector<MicrobatchRecord>> records_;
+  // Per stage, with options_.history: (position in the device's order, prediction).
+  std::vector<std::vector<std::pair<int32_t, PredictionRecord>>> predictions_;
 };
 
 Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stages) {
@@ -494,6 +510,7 @@ Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stage
     stages_.push_back(std::move(st));
   }
   records_.assign(stages.size(), std::vector<MicrobatchRecord>(d_.total()));
+  predictions_.resize(stages.size());
   for (int32_t j = 0; j < d_.total(); ++j) {
     StepReady(j);
     PIPECAST_RETURN_IF_ERROR(TrainMicrobatch(j));
@@ -503,7 +520,28 @@ Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stage
   for (StageState& st : stages_) run.weights.push_back(st.history.back().weights);
   run.records = std::move(records_);
   run.steps = next_step_;
+  if (options_.history) History(run);
   return run;
+}
+
+void Trainer::NotePrediction(int32_t s, int32_t j, bool backward, const PassVersion& use,
+                             const std::vector<float>& weights) {
+  if (!options_.history || use.kind != WeightKind::kPredicted) return;
+  const int32_t position = (backward ? a_.b_position : a_.f_position)[s][j];
+  predictions_[s].emplace_back(position,
+                               PredictionRecord{j, backward, use.version, use.horizon, weights});
+}
+
+void Trainer::History(ReferenceRun& run) {
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    run.versions.emplace_back();
+    for (const StageVersion& v : stages_[s].history) run.versions.back().push_back(v.weights);
+    auto& kept = predictions_[s];
+    std::sort(kept.begin(), kept.end(),
+              [](const auto& x, const auto& y) { return x.first < y.first; });
+    run.predictions.emplace_back();
+    for (auto& [position, p] : kept) run.predictions.back().push_back(std::move(p));
+  }
 }
 
 Status Trainer::TrainMicrobatch(int32_t j) {
@@ -517,6 +555,7 @@ Status Trainer::TrainMicrobatch(int32_t j) {
     rec.forward = ForwardPass(d_, st.device, j, a_.f_counter[s][j], a_.f_counter[0][j]);
     auto w = Weights(st, rec.forward, {});
     if (!w.ok()) return w.status();
+    NotePrediction(s, j, false, rec.forward, *w);
     used[s] = std::move(*w);
     x = st.stage->Forward(used[s], x, &st.saved[j]);
   }
@@ -530,6 +569,7 @@ Status Trainer::TrainMicrobatch(int32_t j) {
     rec.loss_scale = a_.loss_scale[j];
     auto w = Weights(st, rec.backward, used[s]);
     if (!w.ok()) return w.status();
+    NotePrediction(s, j, true, rec.backward, *w);
     dy = st.stage->BackwardInput(*w, dy, &st.saved[j]);
   }
   return Status::Ok();
@@ -606,7 +646,7 @@ void Trainer::Step(int32_t device) {
 
 }  // namespace
 
-Result<ReferenceRun> RunReference(const MethodCase& c) {
+Result<ReferenceRun> RunReference(const MethodCase& c, const ReferenceOptions& options) {
   auto d = Define(c);
   if (!d.ok()) return d.status();
   std::vector<Order> orders;
@@ -617,7 +657,7 @@ Result<ReferenceRun> RunReference(const MethodCase& c) {
   PIPECAST_RETURN_IF_ERROR(ScaleLosses(*d, *a));
   auto stages = models::Partition(*c.model, d->stages());
   if (!stages.ok()) return stages.status();
-  Trainer trainer(c, *d, *a);
+  Trainer trainer(c, *d, *a, options);
   return trainer.Run(*stages);
 }
 

@@ -17,7 +17,8 @@
 // Loss scaling: a microbatch's loss is scaled by one over the number of gradients the step that
 // applies it applies. All arithmetic is models/' (Stage passes, Optimizer Step and Predict,
 // SoftmaxCrossEntropy), so where the executor follows the same definitions the weights agree bit
-// for bit.
+// for bit. On request (ReferenceOptions::history) a run also returns every version of every stage
+// and every prediction it computed, so that measures of prediction accuracy can be recomputed.
 #pragma once
 
 #include <cstdint>
@@ -57,16 +58,36 @@ struct MicrobatchRecord {
   int32_t Delay() const { return applied_step - 1 - forward.Effective(); }
 };
 
+// One prediction a pass computed (kind kPredicted; horizon 0 predicts nothing and is kCurrent).
+struct PredictionRecord {
+  int32_t microbatch = -1;
+  bool backward = false;       // for the B (or I) pass of the microbatch, else for its F
+  int32_t version = -1;        // the base: the weights after `version` steps of the device
+  int32_t horizon = 0;         // s > 0: the prediction stands for version + horizon
+  std::vector<float> weights;  // W_version - lr * s * dW
+};
+
+struct ReferenceOptions {
+  // Also return every version and every prediction of every stage (ReferenceRun::versions and
+  // ::predictions); off, both stay empty.
+  bool history = false;
+};
+
 struct ReferenceRun {
   std::vector<std::vector<float>> weights;             // final, per virtual stage
   std::vector<std::vector<MicrobatchRecord>> records;  // [virtual stage][global microbatch]
   std::vector<int32_t> steps;                          // per device
+  // With ReferenceOptions::history: versions[s][v] the weights of stage s after v steps of its
+  // device (v = 0: the initial weights), and predictions[s] every prediction stage s computed,
+  // in the stage's program order (the order its device runs the F and B passes).
+  std::vector<std::vector<std::vector<float>>> versions;
+  std::vector<std::vector<PredictionRecord>> predictions;
 };
 
 // Trains `c` sequentially. Errors (kInvalidArgument): an unknown method or parameter, a value out
 // of range, a violated precondition (interleaved needs M mod D = 0, 2BW needs M >= D), a dW rule
 // the optimizer lacks, PipeMare's lr_warmup_steps (T1 belongs in MethodCase::learning_rate), a
 // model with fewer layers than virtual stages.
-Result<ReferenceRun> RunReference(const MethodCase& c);
+Result<ReferenceRun> RunReference(const MethodCase& c, const ReferenceOptions& options = {});
 
 }  // namespace pipecast::runtime::testing
