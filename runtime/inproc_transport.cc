@@ -25,6 +25,7 @@ std::string MessageKey::ToString() const {
 
 InProcessTransport::InProcessTransport(int32_t num_devices, const MessageSpace& space)
     : space_(space), boxes_(num_devices) {
+  for (Mailbox& box : boxes_) box.taken = std::vector<std::condition_variable>(num_devices);
   per_stage_ = std::max({1, space.microbatches, space.eval_chunks});
   slots_.resize(static_cast<size_t>(3) * space.stages * per_stage_);
 }
@@ -60,7 +61,7 @@ Handle InProcessTransport::Send(int32_t from, int32_t to, const MessageKey& key,
     slot.to = to;
     slot.sent = true;
   }
-  box.cv.notify_all();
+  box.arrived.notify_one();  // one thread, the receiving device's, waits on it
   return {2 * s};
 }
 
@@ -88,7 +89,7 @@ Status InProcessTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lan
   const Clock::time_point start = Clock::now();
   std::unique_lock<std::mutex> lock(box.mu);
   const bool arrived =
-      box.cv.wait_until(lock, deadline, [&] { return slot.sent || aborted_.load(); });
+      box.arrived.wait_until(lock, deadline, [&] { return slot.sent || aborted_.load(); });
   const MessageKey key = KeyOf(s);
   if (!slot.sent && aborted_.load()) {
     return Cancelled("device " + std::to_string(slot.to) + " stopped while waiting for the " +
@@ -110,7 +111,7 @@ Status InProcessTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lan
   lock.lock();
   slot.delivered = true;
   lock.unlock();
-  box.cv.notify_all();
+  box.taken[slot.from].notify_one();  // only the sender's thread waits on it
   return Status::Ok();
 }
 
@@ -121,8 +122,8 @@ Status InProcessTransport::WaitSent(Handle handle, Clock::time_point deadline) {
   Mailbox& box = boxes_[slot.to];
   const Clock::time_point start = Clock::now();
   std::unique_lock<std::mutex> lock(box.mu);
-  const bool done =
-      box.cv.wait_until(lock, deadline, [&] { return slot.delivered || aborted_.load(); });
+  const bool done = box.taken[slot.from].wait_until(
+      lock, deadline, [&] { return slot.delivered || aborted_.load(); });
   if (slot.delivered) return Status::Ok();
   const MessageKey key = KeyOf(s);
   if (aborted_.load()) {
@@ -139,7 +140,8 @@ void InProcessTransport::Abort() {
   aborted_.store(true);
   for (Mailbox& box : boxes_) {
     std::lock_guard<std::mutex> lock(box.mu);
-    box.cv.notify_all();
+    box.arrived.notify_all();
+    for (std::condition_variable& cv : box.taken) cv.notify_all();
   }
 }
 

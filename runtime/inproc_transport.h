@@ -1,8 +1,9 @@
 // In-process transport between device threads. Each message has a slot in a table sized once
 // (MessageSpace), so a run allocates nothing: Send publishes the sender's buffer in the slot,
 // Recv names the receiver's, and the receiver's WaitReceived copies one into the other and marks
-// the send complete. An optional delay hook (for tests) holds each message back before it
-// becomes visible, to show that results do not depend on delivery timing.
+// the send complete (one copy per message, as a network would make). An optional delay hook (for
+// tests) holds each message back before it becomes visible, to show that results do not depend on
+// delivery timing.
 #pragma once
 
 #include <atomic>
@@ -35,9 +36,13 @@ class InProcessTransport : public Transport {
     int32_t from = -1, to = -1;
     bool sent = false, posted = false, delivered = false;
   };
+  // A receiving device's lock over its slots, the condition its receives wait on (a message
+  // arrived), and per sending device the condition that sender's WaitSent waits on (a message
+  // was taken), so that arrivals do not wake senders and deliveries do not wake receivers.
   struct Mailbox {
     std::mutex mu;
-    std::condition_variable cv;
+    std::condition_variable arrived;
+    std::vector<std::condition_variable> taken;  // per sending device
   };
   int32_t SlotOf(const MessageKey& key) const;
   MessageKey KeyOf(int32_t slot) const;
