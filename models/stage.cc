@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "models/allocating_passes.h"
 
 namespace pipecast::models {
 
@@ -27,49 +28,18 @@ std::span<T> Stage<T>::Slice(std::span<T> model_params) const {
 template <typename T>
 Matrix<T> Stage<T>::Forward(std::span<const T> params, const Matrix<T>& x,
                             StageSaved<T>* saved) const {
-  PIPECAST_CHECK(x.cols() == input_width())
-      << "stage expects " << input_width() << " columns, got " << x.cols();
-  const LayerMemory m = Memory(x.rows());
-  Matrix<T> y(x.rows(), output_width());
-  std::vector<T> scratch(static_cast<size_t>(m.scratch));
-  std::vector<T> local;
-  std::vector<T>& record = saved != nullptr ? saved->record : local;
-  record.assign(static_cast<size_t>(m.saved), T(0));
-  ForwardInto(params, MakeConstView<T>(x.data(), x.rows(), x.cols()),
-              MakeView(y.data(), y.rows(), y.cols()), record, scratch);
-  if (saved != nullptr) {
-    saved->x = x;
-    saved->y = y;
-  }
-  return y;
+  return internal::ForwardAllocating(*this, params, x, saved, "stage");
 }
 
 template <typename T>
 Matrix<T> Stage<T>::BackwardInput(std::span<const T> params, const Matrix<T>& dy,
                                   StageSaved<T>* saved) const {
-  PIPECAST_CHECK(saved != nullptr && saved->x.rows() == dy.rows() && dy.cols() == output_width())
-      << "stage: BackwardInput needs the forward's record and a gradient of its output's shape";
-  const LayerMemory m = Memory(dy.rows());
-  std::vector<T> scratch(static_cast<size_t>(m.scratch));
-  saved->dy = dy;
-  Matrix<T> dx(dy.rows(), input_width());
-  BackwardInputInto(params, MakeConstView<T>(saved->x.data(), saved->x.rows(), saved->x.cols()),
-                    MakeConstView<T>(saved->y.data(), saved->y.rows(), saved->y.cols()),
-                    MakeConstView<T>(saved->dy.data(), dy.rows(), dy.cols()),
-                    MakeView(dx.data(), dx.rows(), dx.cols()), saved->record, scratch);
-  return dx;
+  return internal::BackwardInputAllocating(*this, params, dy, saved, "stage");
 }
 
 template <typename T>
 void Stage<T>::BackwardWeight(const StageSaved<T>& saved, std::span<T> grad) const {
-  PIPECAST_CHECK(saved.dy.rows() == saved.x.rows() && saved.dy.cols() == output_width())
-      << "stage: BackwardWeight before BackwardInput";
-  const LayerMemory m = Memory(saved.x.rows());
-  std::vector<T> scratch(static_cast<size_t>(m.scratch));
-  BackwardWeightInto(MakeConstView<T>(saved.x.data(), saved.x.rows(), saved.x.cols()),
-                     MakeConstView<T>(saved.y.data(), saved.y.rows(), saved.y.cols()),
-                     MakeConstView<T>(saved.dy.data(), saved.dy.rows(), saved.dy.cols()),
-                     saved.record, grad, scratch);
+  internal::BackwardWeightAllocating(*this, saved, grad, "stage");
 }
 
 template class Stage<float>;

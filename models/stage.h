@@ -21,12 +21,10 @@
 
 namespace pipecast::models {
 
-// What the allocating wrappers keep between a stage's passes for one microbatch.
+// What the allocating wrappers keep between a stage's passes for one microbatch (`saved` is the
+// stage's record).
 template <typename T>
-struct StageSaved {
-  Matrix<T> x, y, dy;
-  std::vector<T> record;
-};
+using StageSaved = Saved<T>;
 
 template <typename T>
 class Stage {

@@ -24,25 +24,25 @@ std::string MessageKey::ToString() const {
 }
 
 InProcessTransport::InProcessTransport(int32_t num_devices, const MessageSpace& space)
-    : space_(space), boxes_(num_devices) {
+    : space_(space), slots_(static_cast<size_t>(space.size())), boxes_(num_devices) {
   for (Mailbox& box : boxes_) box.taken = std::vector<std::condition_variable>(num_devices);
-  per_stage_ = std::max({1, space.microbatches, space.eval_chunks});
-  slots_.resize(static_cast<size_t>(3) * space.stages * per_stage_);
 }
 
-int32_t InProcessTransport::SlotOf(const MessageKey& key) const {
-  const int32_t limit =
-      key.kind == MessageKey::Kind::kEvalActivation ? space_.eval_chunks : space_.microbatches;
-  PIPECAST_CHECK(key.stage >= 0 && key.stage < space_.stages && key.microbatch >= 0 &&
+int32_t MessageSpace::size() const { return 3 * stages * std::max({1, microbatches, eval_chunks}); }
+
+int32_t MessageSpace::Index(const MessageKey& key) const {
+  const int32_t limit = key.kind == MessageKey::Kind::kEvalActivation ? eval_chunks : microbatches;
+  PIPECAST_CHECK(key.stage >= 0 && key.stage < stages && key.microbatch >= 0 &&
                  key.microbatch < limit)
       << "message out of the transport's space: " << key.ToString();
-  return (static_cast<int32_t>(key.kind) * space_.stages + key.stage) * per_stage_ + key.microbatch;
+  const int32_t per_stage = std::max({1, microbatches, eval_chunks});
+  return (static_cast<int32_t>(key.kind) * stages + key.stage) * per_stage + key.microbatch;
 }
 
-MessageKey InProcessTransport::KeyOf(int32_t slot) const {
-  const int32_t mb = slot % per_stage_;
-  const int32_t rest = slot / per_stage_;
-  return {static_cast<MessageKey::Kind>(rest / space_.stages), rest % space_.stages, mb};
+MessageKey MessageSpace::KeyAt(int32_t index) const {
+  const int32_t per_stage = std::max({1, microbatches, eval_chunks});
+  const int32_t rest = index / per_stage;
+  return {static_cast<MessageKey::Kind>(rest / stages), rest % stages, index % per_stage};
 }
 
 Handle InProcessTransport::Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer,
@@ -50,7 +50,7 @@ Handle InProcessTransport::Send(int32_t from, int32_t to, const MessageKey& key,
   PIPECAST_CHECK(to >= 0 && to < static_cast<int32_t>(boxes_.size())) << "device " << to;
   producer.HostWait(ready);
   if (delay_) delay_(key);
-  const int32_t s = SlotOf(key);
+  const int32_t s = space_.Index(key);
   Mailbox& box = boxes_[to];
   {
     std::lock_guard<std::mutex> lock(box.mu);
@@ -68,7 +68,7 @@ Handle InProcessTransport::Send(int32_t from, int32_t to, const MessageKey& key,
 Handle InProcessTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
                                 BufferView buffer) {
   PIPECAST_CHECK(at >= 0 && at < static_cast<int32_t>(boxes_.size())) << "device " << at;
-  const int32_t s = SlotOf(key);
+  const int32_t s = space_.Index(key);
   Mailbox& box = boxes_[at];
   std::lock_guard<std::mutex> lock(box.mu);
   Slot& slot = slots_[s];
@@ -90,7 +90,7 @@ Status InProcessTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lan
   std::unique_lock<std::mutex> lock(box.mu);
   const bool arrived =
       box.arrived.wait_until(lock, deadline, [&] { return slot.sent || aborted_.load(); });
-  const MessageKey key = KeyOf(s);
+  const MessageKey key = space_.KeyAt(s);
   if (!slot.sent && aborted_.load()) {
     return Cancelled("device " + std::to_string(slot.to) + " stopped while waiting for the " +
                      key.ToString() + " (another device failed)");
@@ -125,7 +125,7 @@ Status InProcessTransport::WaitSent(Handle handle, Clock::time_point deadline) {
   const bool done = box.taken[slot.from].wait_until(
       lock, deadline, [&] { return slot.delivered || aborted_.load(); });
   if (slot.delivered) return Status::Ok();
-  const MessageKey key = KeyOf(s);
+  const MessageKey key = space_.KeyAt(s);
   if (aborted_.load()) {
     return Cancelled("device " + std::to_string(slot.from) + " stopped while the " +
                      key.ToString() + " was not yet received (another device failed)");

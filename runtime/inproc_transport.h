@@ -44,11 +44,7 @@ class InProcessTransport : public Transport {
     std::condition_variable arrived;
     std::vector<std::condition_variable> taken;  // per sending device
   };
-  int32_t SlotOf(const MessageKey& key) const;
-  MessageKey KeyOf(int32_t slot) const;
-
   MessageSpace space_;
-  int32_t per_stage_ = 1;
   std::vector<Slot> slots_;
   std::vector<Mailbox> boxes_;  // per receiving device; guards its slots
   std::function<void(const MessageKey&)> delay_;

@@ -31,11 +31,10 @@ struct MpiTransport::Slot {
   bool active = false;
 };
 
-MpiTransport::MpiTransport(const MessageSpace& space) : space_(space) {
-  per_stage_ = std::max({1, space.microbatches, space.eval_chunks});
-  // Two tables: sends and receives (a rank may both send and receive the same key only to
+MpiTransport::MpiTransport(const MessageSpace& space)
+    : space_(space), slots_(static_cast<size_t>(2) * space.size()) {
+  // Sends and receives in two interleaved tables (a rank could send and receive one key only to
   // itself, which a program never does, but keeping them apart costs nothing).
-  slots_.resize(static_cast<size_t>(2) * 3 * space.stages * per_stage_);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
 }
 
@@ -50,19 +49,10 @@ MpiTransport::~MpiTransport() {
   }
 }
 
-int32_t MpiTransport::SlotOf(const MessageKey& key) const {
-  const int32_t limit =
-      key.kind == MessageKey::Kind::kEvalActivation ? space_.eval_chunks : space_.microbatches;
-  PIPECAST_CHECK(key.stage >= 0 && key.stage < space_.stages && key.microbatch >= 0 &&
-                 key.microbatch < limit)
-      << "message out of the transport's space: " << key.ToString();
-  return (static_cast<int32_t>(key.kind) * space_.stages + key.stage) * per_stage_ + key.microbatch;
-}
-
 Handle MpiTransport::Send(int32_t /*from*/, int32_t to, const MessageKey& key, BufferView buffer,
                           Device& producer, Event ready) {
   producer.HostWait(ready);
-  const int32_t index = SlotOf(key);
+  const int32_t index = space_.Index(key);
   Slot& s = slots_[2 * index];
   PIPECAST_CHECK(!s.active) << "duplicate message: " << key.ToString();
   s = Slot{};
@@ -86,7 +76,7 @@ Handle MpiTransport::Send(int32_t /*from*/, int32_t to, const MessageKey& key, B
 }
 
 Handle MpiTransport::Recv(int32_t /*at*/, int32_t from, const MessageKey& key, BufferView buffer) {
-  const int32_t index = SlotOf(key);
+  const int32_t index = space_.Index(key);
   Slot& s = slots_[2 * index + 1];
   PIPECAST_CHECK(!s.active) << "message received twice: " << key.ToString();
   s = Slot{};

@@ -34,11 +34,9 @@ class MpiTransport : public Transport {
 
  private:
   struct Slot;
-  int32_t SlotOf(const MessageKey& key) const;
   Status Poll(Slot& slot, bool send, Clock::time_point deadline);
 
   MessageSpace space_;
-  int32_t per_stage_ = 1;
   std::vector<Slot> slots_;
   std::atomic<bool> aborted_{false};
   int rank_ = 0;

@@ -43,6 +43,11 @@ struct MessageSpace {
   int32_t stages = 1;
   int32_t microbatches = 1;  // global microbatches of the program
   int32_t eval_chunks = 0;
+  // Distinct messages: one per (kind, stage, microbatch or chunk).
+  int32_t size() const;
+  // The message's index in [0, size()); aborts on a key outside the space.
+  int32_t Index(const MessageKey& key) const;
+  MessageKey KeyAt(int32_t index) const;
 };
 
 class Transport {
