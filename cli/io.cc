@@ -10,21 +10,14 @@
 #include "common/format_json.h"
 #include "common/format_text.h"
 #include "common/format_torch_csv.h"
+#include "common/input_file.h"
 #include "common/lower.h"
 #include "common/validate.h"
 
 namespace pipecast::cli {
 
 Result<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return NotFound(path + ": no such file");
-  if (std::filesystem::is_directory(path, ec)) return IoError(path + ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot be opened for reading");
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read failed");
-  return s.str();
+  return ir::ReadInputFile(path, "schedule file");
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents) {
@@ -70,13 +63,12 @@ Result<ir::Program> LoadSchedule(const std::string& path, const std::string& for
       f = "text";
     }
   }
-  Result<ir::Program> program = f == "json"        ? ir::ParseProgramJson(*text, path)
-                                : f == "torch-csv" ? ir::ParseTorchCsv(*text, path)
-                                : f == "text"
-                                    ? ir::ParseProgramText(*text, path)
-                                    : Result<ir::Program>(InvalidArgument(
-                                          "unknown schedule format '" + f +
-                                          "'; use auto, text, json or torch-csv"));
+  Result<ir::Program> program =
+      f == "json"        ? ir::ParseProgramJson(*text, path)
+      : f == "torch-csv" ? ir::ParseTorchCsv(*text, path)
+      : f == "text"      ? ir::ParseProgramText(*text, path)
+                         : Result<ir::Program>(InvalidArgument("unknown schedule format '" + f +
+                                                               "'; use auto, text, json or torch-csv"));
   if (!program.ok()) return program;
   ir::Program lowered = ir::InsertCommunication(*program);
   const auto diagnostics = ir::ValidateProgram(lowered);

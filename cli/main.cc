@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/limits.h"
 
 namespace {
 
@@ -40,9 +41,10 @@ int main(int argc, char** argv) {
   CLI::App* sim_cmd = app.add_subcommand("sim", "Simulate methods on a scenario and compare them");
   sim_cmd->add_option("scenario", sim.scenario,
                       "Scenario YAML file (default: the built-in GPT-2 Medium-like scenario)");
-  sim_cmd->add_option("--methods,-m", sim.methods,
-                      "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
-                      "file (default: the scenario's list, else every method)")
+  sim_cmd
+      ->add_option("--methods,-m", sim.methods,
+                   "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
+                   "file (default: the scenario's list, else every method)")
       ->delimiter(',');
   sim_cmd->add_option("--format,-f", sim.format, "Output format")
       ->check(CLI::IsMember({"table", "json", "csv"}));
@@ -59,13 +61,13 @@ int main(int argc, char** argv) {
   sched_cmd->add_option("--method", sched.method, "Method name (see `pipecast methods`)")
       ->required();
   sched_cmd->add_option("--stages,-d", sched.stages, "Pipeline stages (devices)")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatches,-M", sched.microbatches, "Microbatches per minibatch")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--minibatches,-N", sched.minibatches, "Minibatches")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatch-size", sched.microbatch_size, "Samples per microbatch")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(CLI::Range(1, pipecast::ir::kMaxMicrobatchSize));
   sched_cmd->add_option("--param,-p", sched.params, "Method parameter key=value (repeatable)");
   sched_cmd->add_option("--format,-f", sched.format, "Output format")
       ->check(CLI::IsMember({"text", "json", "torch-csv"}));

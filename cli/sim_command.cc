@@ -89,7 +89,8 @@ std::string Where(const ir::Scenario& s, const ir::MethodSpec& m) {
   return "";
 }
 
-Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice) {
+// `timeline`: record every action's timing (for traces and SVGs); needs the lowered program.
+Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice, bool timeline) {
   sim::MethodRun run;
   run.method = choice.spec.name;
   run.params = choice.spec.params;
@@ -113,17 +114,18 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
     o.microbatch_size = scenario.pipeline.microbatch_size;
     o.params = choice.spec.params;
     auto program = ir::Generate(o);
-    if (!program.ok()) return InvalidArgument(Where(scenario, choice.spec) +
-                                              program.status().message());
-    run.program = ir::InsertCommunication(*program);
+    if (!program.ok())
+      return InvalidArgument(Where(scenario, choice.spec) + program.status().message());
+    // Without a timeline the engine derives the transfers: no send/receive is materialised.
+    run.program = timeline ? ir::InsertCommunication(*program) : std::move(*program);
   }
   auto cost = sim::BuildCostModel(scenario, run.program.num_stages);
   if (!cost.ok()) {
     return InvalidArgument(scenario.source + ": " + run.method + ": " + cost.status().message());
   }
-  auto result = sim::Simulate(run.program, *cost);
-  if (!result.ok()) return Status(result.status().code(), run.method + ": " +
-                                                              result.status().message());
+  auto result = sim::Simulate(run.program, *cost, {.record_timeline = timeline});
+  if (!result.ok())
+    return Status(result.status().code(), run.method + ": " + result.status().message());
   run.result = std::move(*result);
   return run;
 }
@@ -131,9 +133,8 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
 }  // namespace
 
 int RunSim(const SimOptions& options) {
-  Result<ir::Scenario> scenario = options.scenario.empty()
-                                      ? ir::DefaultScenario()
-                                      : ir::LoadScenarioFile(options.scenario);
+  Result<ir::Scenario> scenario =
+      options.scenario.empty() ? ir::DefaultScenario() : ir::LoadScenarioFile(options.scenario);
   if (!scenario.ok()) {
     std::cerr << "pipecast sim: " << scenario.status().message() << "\n";
     return kExitError;
@@ -145,7 +146,7 @@ int RunSim(const SimOptions& options) {
   }
   std::vector<sim::MethodRun> runs;
   for (const Choice& c : *choices) {
-    auto run = RunOne(*scenario, c);
+    auto run = RunOne(*scenario, c, !options.trace_dir.empty() || !options.svg_dir.empty());
     if (!run.ok()) {
       std::cerr << "pipecast sim: " << run.status().message() << "\n";
       return kExitError;

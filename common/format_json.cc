@@ -81,7 +81,7 @@ class JsonReader {
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "microbatches", true, 1, kMaxCount, p.microbatches));
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "minibatches", false, 1, kMaxCount, p.minibatches));
     PIPECAST_RETURN_IF_ERROR(
-        ReadInt(root, "microbatch_size", false, 1, kInt32Max, p.microbatch_size));
+        ReadInt(root, "microbatch_size", false, 1, kMaxMicrobatchSize, p.microbatch_size));
     const int64_t total = static_cast<int64_t>(p.microbatches) * p.minibatches;
     if (total > kMaxCount || total * p.num_stages > kMaxCells) {
       return Error("microbatches", "schedule too large: " + std::to_string(p.num_stages) +

@@ -1,7 +1,5 @@
 #include "common/format_text.h"
 
-#include "common/suggest.h"
-
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -11,6 +9,7 @@
 #include <utility>
 
 #include "common/generators.h"
+#include "common/suggest.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -22,7 +21,6 @@ constexpr int32_t kInt32Max = std::numeric_limits<int32_t>::max();
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -274,7 +272,8 @@ class TextParser {
     PIPECAST_RETURN_IF_ERROR(ReadCount("stages", 1, kMaxCount, p.num_stages));
     PIPECAST_RETURN_IF_ERROR(ReadCount("microbatches", 1, kMaxCount, p.microbatches));
     PIPECAST_RETURN_IF_ERROR(ReadCount("minibatches", 1, kMaxCount, p.minibatches));
-    PIPECAST_RETURN_IF_ERROR(ReadCount("microbatch_size", 1, kInt32Max, p.microbatch_size));
+    PIPECAST_RETURN_IF_ERROR(
+        ReadCount("microbatch_size", 1, kMaxMicrobatchSize, p.microbatch_size));
     const int64_t total = static_cast<int64_t>(p.microbatches) * p.minibatches;
     if (total > kMaxCount || total * p.num_stages > kMaxCells) {
       const HeaderLine& h = headers_.at("microbatches");

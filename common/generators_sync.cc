@@ -15,13 +15,16 @@ Action W(int32_t stage, int32_t mb) { return {ActionKind::kWeightGrad, stage, mb
 Action Step() { return {ActionKind::kStep, -1, -1, {}}; }
 
 // Appends one flushed iteration per minibatch: `iteration(k, base, out)` writes device k's
-// compute actions for microbatches base .. base + M - 1; a Step follows on every device.
+// `per_iteration` compute actions for microbatches base .. base + M - 1; a Step follows on every
+// device. Each device's array is sized once.
 template <typename Fn>
-Program Repeat(const BuildContext& ctx, int32_t stages_per_device, Fn iteration) {
+Program Repeat(const BuildContext& ctx, int32_t stages_per_device, int64_t per_iteration,
+               Fn iteration) {
   Program p = EmptyProgram(ctx, stages_per_device);
   const int32_t m = p.microbatches;
   for (int32_t d = 0; d < p.num_devices; ++d) {
     std::vector<Action>& out = p.devices[d];
+    out.reserve(static_cast<size_t>((per_iteration + 1) * p.minibatches));
     for (int32_t it = 0; it < p.minibatches; ++it) {
       iteration(d, it * m, out);
       out.push_back(Step());
@@ -35,7 +38,7 @@ Program Repeat(const BuildContext& ctx, int32_t stages_per_device, Fn iteration)
 
 Result<Program> BuildGpipe(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
-  return Repeat(ctx, 1, [m](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 2 * int64_t{m}, [m](int32_t k, int32_t base, std::vector<Action>& out) {
     for (int32_t j = 0; j < m; ++j) out.push_back(F(k, base + j));
     for (int32_t j = 0; j < m; ++j) out.push_back(B(k, base + j));
   });
@@ -45,7 +48,7 @@ Result<Program> BuildGpipe(const BuildContext& ctx) {
 Result<Program> BuildOneFOneB(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 2 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(d - k - 1, m);
     for (int32_t j = 0; j < w; ++j) out.push_back(F(k, base + j));
     for (int32_t i = 0; i < m - w; ++i) {
@@ -70,21 +73,23 @@ Result<Program> BuildInterleaved(const BuildContext& ctx) {
                            " stages); use e.g. " + std::to_string((m / d + 1) * d) +
                            " microbatches");
   }
-  Program p = Repeat(ctx, v, [m, d, v](int32_t k, int32_t base, std::vector<Action>& out) {
-    const int32_t total = m * v;
-    const int32_t group = d * v;
-    auto chunk_f = [&](int32_t i) { return (i % group) / d; };
-    auto mb = [&](int32_t i) { return (i / group) * d + (i % d); };
-    auto fwd = [&](int32_t i) { return F(chunk_f(i) * d + k, base + mb(i)); };
-    auto bwd = [&](int32_t i) { return B((v - 1 - chunk_f(i)) * d + k, base + mb(i)); };
-    const int32_t warmup = m == d ? total : std::min((d - k - 1) * 2 + (v - 1) * d, total);
-    for (int32_t i = 0; i < warmup; ++i) out.push_back(fwd(i));
-    for (int32_t i = 0; i < total - warmup; ++i) {
-      out.push_back(fwd(warmup + i));
-      out.push_back(bwd(i));
-    }
-    for (int32_t i = total - warmup; i < total; ++i) out.push_back(bwd(i));
-  });
+  const int64_t per_iteration = 2 * int64_t{m} * v;
+  Program p =
+      Repeat(ctx, v, per_iteration, [m, d, v](int32_t k, int32_t base, std::vector<Action>& out) {
+        const int32_t total = m * v;
+        const int32_t group = d * v;
+        auto chunk_f = [&](int32_t i) { return (i % group) / d; };
+        auto mb = [&](int32_t i) { return (i / group) * d + (i % d); };
+        auto fwd = [&](int32_t i) { return F(chunk_f(i) * d + k, base + mb(i)); };
+        auto bwd = [&](int32_t i) { return B((v - 1 - chunk_f(i)) * d + k, base + mb(i)); };
+        const int32_t warmup = m == d ? total : std::min((d - k - 1) * 2 + (v - 1) * d, total);
+        for (int32_t i = 0; i < warmup; ++i) out.push_back(fwd(i));
+        for (int32_t i = 0; i < total - warmup; ++i) {
+          out.push_back(fwd(warmup + i));
+          out.push_back(bwd(i));
+        }
+        for (int32_t i = total - warmup; i < total; ++i) out.push_back(bwd(i));
+      });
   return p;
 }
 
@@ -93,7 +98,7 @@ Result<Program> BuildInterleaved(const BuildContext& ctx) {
 Result<Program> BuildZbH1(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 3 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(d - k - 1, m);
     int32_t next_w = 0;
     auto backward = [&](int32_t j) {
@@ -115,7 +120,7 @@ Result<Program> BuildZbH1(const BuildContext& ctx) {
 Result<Program> BuildZbH2(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 3 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(2 * (d - k) - 1, m);
     int32_t next_w = 0;
     for (int32_t j = 0; j < w; ++j) out.push_back(F(k, base + j));

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
@@ -20,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/input_file.h"
+#include "common/limits.h"
 #include "common/units.h"
 
 namespace pipecast::ir {
@@ -29,8 +30,8 @@ using YAML::Node;
 
 // Bounds on integers a scenario may give. They are far above any real pipeline and exist so that
 // absurd values fail with a message instead of exhausting memory later.
-constexpr int64_t kMaxStages = 4096;
-constexpr int64_t kMaxMicrobatches = 1'000'000;
+constexpr int64_t kMaxStages = kMaxCount;
+constexpr int64_t kMaxMicrobatches = kMaxCount;
 constexpr int64_t kMaxModelDimension = 1 << 24;  // hidden, heads, sequence
 // Layers are partitioned by an O(stages * layers^2) dynamic program (common/partition.h); real
 // models have at most a few hundred blocks.
@@ -274,7 +275,7 @@ Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const 
       {"stages", &out->stages, kMaxStages, true},
       {"microbatches", &out->microbatches, kMaxMicrobatches, true},
       {"minibatches", &out->minibatches, kMaxMicrobatches, false},
-      {"microbatch_size", &out->microbatch_size, kMaxMicrobatches, false},
+      {"microbatch_size", &out->microbatch_size, kMaxMicrobatchSize, false},
   };
   for (const Field& field : kFields) {
     const auto it = f->find(field.key);
@@ -285,6 +286,14 @@ Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const 
     Result<int32_t> n = ReadCount(it->second.value, Join("pipeline", field.key), 1, field.max);
     if (!n.ok()) return n.status();
     *field.target = *n;
+  }
+  const int64_t total = static_cast<int64_t>(out->microbatches) * out->minibatches;
+  if (total > kMaxCount) {
+    const auto it = f->find("minibatches");
+    return Error(it->second.value,
+                 fmt::format("pipeline.microbatches x pipeline.minibatches is {}, more than the "
+                             "{} microbatches pipecast simulates in one run",
+                             total, kMaxCount));
   }
   return Status::Ok();
 }
@@ -337,6 +346,14 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
                  fmt::format("costs.{} is required when costs.{} is given (a split backward "
                              "needs both)",
                              missing, given));
+  }
+  if (!out->backward_ns.empty() && has_input) {
+    // Which of the two a method would use is not the user's intent to guess: the split methods
+    // would time I and W, the others B, and the two need not agree.
+    return Error(f->at("backward_input").key,
+                 "costs.backward conflicts with costs.backward_input and costs.backward_weight: "
+                 "give the full backward or its split (the full backward is then their sum), "
+                 "not both");
   }
   if (out->backward_ns.empty()) {
     if (!has_input) {
@@ -747,20 +764,9 @@ Result<Scenario> ParseScenario(std::string_view yaml_text, std::string_view file
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) {
-    return NotFound(fmt::format("scenario file '{}' not found", path));
-  }
-  if (std::filesystem::is_directory(status)) {
-    return IoError(fmt::format("scenario file '{}' is a directory", path));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(fmt::format("cannot open scenario file '{}'", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(fmt::format("cannot read scenario file '{}'", path));
-  return ParseScenario(text.str(), path);
+  Result<std::string> text = ReadInputFile(path, "scenario file");
+  if (!text.ok()) return text.status();
+  return ParseScenario(*text, InputName(path));
 }
 
 Result<Scenario> DefaultScenario() {

@@ -128,7 +128,7 @@ class Validator {
     count("num_stages", p_.num_stages, kMaxCount);
     count("microbatches", p_.microbatches, kMaxCount);
     count("minibatches", p_.minibatches, kMaxCount);
-    count("microbatch_size", p_.microbatch_size, std::numeric_limits<int32_t>::max());
+    count("microbatch_size", p_.microbatch_size, kMaxMicrobatchSize);
     if (!ok) return false;
     const int64_t total = static_cast<int64_t>(p_.microbatches) * p_.minibatches;
     if (total > kMaxCount || total * p_.num_stages > kMaxCells) {

@@ -14,15 +14,10 @@
 #include <vector>
 
 #include "common/ir.h"
+#include "common/limits.h"  // kMaxCount, kMaxCells: what the validator accepts
 #include "common/status.h"
 
 namespace pipecast::ir {
-
-// Size limits the parsers enforce and the validator assumes; larger programs are rejected.
-// kMaxCount bounds devices, stages, microbatches, minibatches and total microbatches;
-// kMaxCells bounds stages x total microbatches.
-inline constexpr int32_t kMaxCount = 1'000'000;
-inline constexpr int64_t kMaxCells = 10'000'000;
 
 // One problem found in a program. `device` and `action_index` are -1 when the problem is not
 // tied to a device or to one action; `token` is the action's ActionToken, with the stage prefix
