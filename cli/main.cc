@@ -41,11 +41,9 @@ int main(int argc, char** argv) {
   CLI::App* sim_cmd = app.add_subcommand("sim", "Simulate methods on a scenario and compare them");
   sim_cmd->add_option("scenario", sim.scenario,
                       "Scenario YAML file (default: the built-in GPT-2 Medium-like scenario)");
-  sim_cmd
-      ->add_option("--methods,-m", sim.methods,
-                   "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
-                   "file (default: the scenario's list, else every method)")
-      ->delimiter(',');
+  sim_cmd->add_option("--methods,-m", sim.methods,
+                      "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
+                      "file (default: the scenario's list, else every method)");
   sim_cmd->add_option("--format,-f", sim.format, "Output format")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   sim_cmd->add_option("--output,-o", sim.output, "Write the report to this file");
@@ -53,6 +51,10 @@ int main(int argc, char** argv) {
                       "Write one Perfetto/Chrome trace per method into this directory");
   sim_cmd->add_option("--svg-dir", sim.svg_dir,
                       "Write one SVG timeline per method into this directory");
+  sim_cmd->add_option("--max-memory", sim.max_memory,
+                      "Largest memory one run may plan to use, e.g. 16GiB (default: 4 GiB, or "
+                      "half the machine's memory if less); larger runs are refused before "
+                      "anything is generated");
   sim_cmd->add_flag("--per-stage", sim.per_stage, "Add per-stage details to the table");
   sim_cmd->add_flag("--quiet,-q", sim.quiet, "Print nothing but the report");
 
@@ -79,6 +81,11 @@ int main(int argc, char** argv) {
   val_cmd->add_option("file", val.file, "Schedule file (text, JSON or torch CSV)")->required();
   val_cmd->add_option("--format,-f", val.format, "Input format")
       ->check(CLI::IsMember({"auto", "text", "json", "torch-csv"}));
+  val_cmd
+      ->add_option("--minibatches,-N", val.minibatches,
+                   "Torch CSV: minibatches its microbatches split into (each gets an "
+                   "optimizer step)")
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
 
   CLI::App* methods_cmd = app.add_subcommand("methods", "List the methods and their parameters");
 

@@ -218,6 +218,13 @@ int32_t BuildContext::IntParam(const std::string& key) const {
 
 bool BuildContext::BoolParam(const std::string& key) const { return params.at(key) == "true"; }
 
+Status CheckVirtualStages(int32_t devices, int64_t chunks) {
+  if (static_cast<int64_t>(devices) * chunks <= kMaxCount) return Status::Ok();
+  return InvalidArgument("stages x chunks is " +
+                         std::to_string(static_cast<int64_t>(devices) * chunks) +
+                         " virtual stages, more than " + std::to_string(kMaxCount));
+}
+
 Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device) {
   const GenerateOptions& o = ctx.options;
   Program p;
@@ -367,6 +374,37 @@ Result<MethodOptions> MethodOptionsFor(const std::string& method,
   auto complete = CompleteParams(*info, known);
   if (!complete.ok()) return complete.status();
   return TypedOptions(method, *complete);
+}
+
+Result<ProgramSize> SizeOf(const GenerateOptions& o) {
+  auto entry = FindEntry(o.method);
+  if (!entry.ok()) return entry.status();
+  PIPECAST_RETURN_IF_ERROR(CheckSizes(o));
+  auto params = CompleteParams((*entry)->info, o.params);
+  if (!params.ok()) return params.status();
+  const std::string& m = o.method;
+  int64_t chunks = 1;
+  if (m == "interleaved") ParseInt(params->at("chunks"), &chunks);
+  PIPECAST_RETURN_IF_ERROR(internal::CheckVirtualStages(o.devices, chunks));
+  ProgramSize size;
+  size.devices = o.devices;
+  size.stages = static_cast<int32_t>(o.devices * chunks);
+  size.microbatches = static_cast<int64_t>(o.microbatches) * o.minibatches;
+  const bool split = m == "zb-h1" || m == "zb-h2";
+  size.compute_actions = (split ? 3 : 2) * size.cells();
+  // Steps per device: one per minibatch (synchronous, 2BW, XPipe), one per backward (PipeDream,
+  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI).
+  int64_t per_device = o.minibatches;
+  if (m == "pipedream" || m == "spectrain" || m == "pipemare" || m == "pipeoptim") {
+    per_device = size.microbatches;
+  } else if (m == "paci") {
+    int64_t a = o.microbatches;
+    if (!params->at("accumulation").empty()) ParseInt(params->at("accumulation"), &a);
+    per_device = (size.microbatches + a - 1) / a;
+  }
+  size.steps = per_device * o.devices;
+  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2");
+  return size;
 }
 
 Result<Program> Generate(const GenerateOptions& o) {

@@ -22,10 +22,10 @@ namespace pipecast::ir {
 
 // What values a method parameter takes.
 enum class ParamType {
-  kChoice,          // one of `choices`
-  kPositiveInt,     // an integer >= 1
-  kNonNegativeInt,  // an integer >= 0
-  kFraction,        // a number in [0, 1)
+  kChoice,             // one of `choices`
+  kPositiveInt,        // an integer >= 1
+  kNonNegativeInt,     // an integer >= 0
+  kFraction,           // a number in [0, 1)
   kPositiveIntOrAuto,  // an integer >= 1, or "auto"
 };
 
@@ -61,6 +61,22 @@ struct GenerateOptions {
 // out of range, and violated preconditions (e.g. microbatches < devices for pipedream-2bw).
 // The program's `options` are the parameters typed (MethodOptionsFor).
 Result<Program> Generate(const GenerateOptions& options);
+
+// The size of the program Generate would produce, computed from the options alone (no program
+// is built), so a caller can check what a run would need before it spends the memory.
+struct ProgramSize {
+  int32_t devices = 0;
+  int32_t stages = 0;           // virtual stages
+  int64_t microbatches = 0;     // of all minibatches
+  int64_t compute_actions = 0;  // F, B, I, W
+  int64_t steps = 0;            // optimizer steps of all devices
+  bool stashes = false;         // some backward computes with stashed weights
+  int64_t cells() const { return static_cast<int64_t>(stages) * microbatches; }
+  int64_t actions() const { return compute_actions + steps; }
+};
+// The same errors as Generate for the method, its parameters and the sizes; the program's own
+// preconditions (e.g. pipedream-2bw's microbatches >= stages) are Generate's to report.
+Result<ProgramSize> SizeOf(const GenerateOptions& options);
 
 // The typed options of `method` with `params` (missing ones take their defaults), for the
 // schedule-file readers: the values of the method's parameters are checked as Generate checks

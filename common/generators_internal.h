@@ -20,6 +20,9 @@ struct BuildContext {
   bool BoolParam(const std::string& key) const;    // REQUIRES: validated bool
 };
 
+// Ok when devices x chunks virtual stages stay within kMaxCount.
+Status CheckVirtualStages(int32_t devices, int64_t chunks);
+
 // A program with metadata filled from the options, `stages_per_device` virtual stages per
 // device placed round-robin, and empty device programs.
 Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device);

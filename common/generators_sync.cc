@@ -67,6 +67,7 @@ Result<Program> BuildInterleaved(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
   const int32_t v = ctx.IntParam("chunks");
+  PIPECAST_RETURN_IF_ERROR(CheckVirtualStages(d, v));
   if (m % d != 0) {
     return InvalidArgument("interleaved needs microbatches to be a multiple of stages (got " +
                            std::to_string(m) + " microbatches and " + std::to_string(d) +
