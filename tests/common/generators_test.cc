@@ -106,8 +106,8 @@ TEST(Structure, EveryMethodIsValidAndSizedAsPredicted) {
   for (const MethodInfo& info : Methods()) {
     for (const auto& [d, m, n] : {std::tuple{1, 1, 1}, {2, 4, 3}, {4, 8, 2}, {5, 10, 1}}) {
       GenerateOptions o{info.name, d, m, n, 1, {}};
-      if (info.name == "interleaved") o.params["chunks"] = "3";
-      if (info.name == "paci") o.params["accumulation"] = "3";
+      if (info.name == "interleaved") o.params.emplace("chunks", "3");
+      if (info.name == "paci") o.params.emplace("accumulation", "3");
       Result<Program> p = Generate(o);
       if (!p.ok()) continue;  // a method's own precondition (2BW's M >= D)
       ValidateOptions links;
