@@ -234,6 +234,7 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
         "costs.forward and costs.backward, or a model and a cluster");
   }
   run.result = std::move(*result);
+  run.partition = sim::DeviceLayers(scenario, run.program.num_stages);
   return std::move(run);
 }
 

@@ -5,7 +5,7 @@
 // minibatch and step once per minibatch. Asynchronous methods stream every microbatch of all
 // minibatches without a flush and step on their own cadence: every microbatch (pipedream,
 // spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe) or every `a`
-// backwards (paci). Orders and version rules follow shared/reference/algorithms.md; where a
+// backwards (paci). Orders and version rules follow the papers docs/methods.md cites; where a
 // paper and its code disagree, the paper is the default and the code an option.
 #pragma once
 

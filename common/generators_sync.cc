@@ -1,5 +1,6 @@
 // Synchronous schedules: one weight version, one optimizer Step per minibatch after a flush.
-// Orders follow shared/reference/algorithms.md sections 1 and 9.2 exactly.
+// Orders follow GPipe (Huang et al., NeurIPS'19), 1F1B (Narayanan et al., ICML'21), Megatron-LM's
+// interleaving (Narayanan et al., SC'21) and Zero Bubble's Fig. 3 (Qi et al., ICLR'24) exactly.
 #include <algorithm>
 #include <vector>
 

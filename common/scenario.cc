@@ -131,6 +131,9 @@ class ScenarioParser {
   Result<int32_t> ReadCount(const Node& value, std::string_view path, int64_t min,
                             int64_t max) const;
   Result<bool> ReadBool(const Node& value, std::string_view path) const;
+  // The index of the value among `choices`, or an error listing them ("did you mean").
+  Result<int> ReadChoice(const Node& value, std::string_view path,
+                         std::initializer_list<std::string_view> choices) const;
 
   // A per-stage cost: a scalar (broadcast) or a list of exactly `stages` values.
   template <typename ParseFn>
@@ -217,6 +220,23 @@ Result<int32_t> ScenarioParser::ReadCount(const Node& value, std::string_view pa
     return Error(value, fmt::format("{} must be from {} to {}, got {}", path, min, max, *n));
   }
   return static_cast<int32_t>(*n);
+}
+
+Result<int> ScenarioParser::ReadChoice(const Node& value, std::string_view path,
+                                       std::initializer_list<std::string_view> choices) const {
+  std::string list;
+  for (std::string_view c : choices) list += list.empty() ? std::string(c) : ", " + std::string(c);
+  Result<std::string> text = Scalar(value, path, "one of " + list);
+  if (!text.ok()) return text.status();
+  int index = 0;
+  for (std::string_view c : choices) {
+    if (*text == c) return index;
+    ++index;
+  }
+  std::string message = fmt::format("{} must be one of {}, got '{}'", path, list, Shown(*text));
+  const std::string guess = ClosestMatch(*text, std::vector<std::string_view>(choices));
+  if (!guess.empty()) message += fmt::format("; did you mean '{}'?", guess);
+  return Error(value, message);
 }
 
 Result<bool> ScenarioParser::ReadBool(const Node& value, std::string_view path) const {
@@ -412,10 +432,11 @@ Status ScenarioParser::ParseDevice(const Node& node, Scenario* out) const {
 }
 
 Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const {
-  Result<Fields> f = ReadMap(
-      node, "model",
-      {"type", "layers", "hidden", "heads", "sequence", "vocabulary", "bytes_per_activation",
-       "weight_bytes_per_param", "optimizer_bytes_per_param", "grad_bytes_per_param", "recompute"});
+  Result<Fields> f =
+      ReadMap(node, "model",
+              {"type", "layers", "hidden", "heads", "sequence", "vocabulary",
+               "bytes_per_activation", "weight_bytes_per_param", "optimizer_bytes_per_param",
+               "grad_bytes_per_param", "recompute", "attention", "partition"});
   if (!f.ok()) return f.status();
   if (auto it = f->find("type"); it != f->end()) {
     Result<std::string> type = Scalar(it->second.value, "model.type", "a model type (gpt)");
@@ -478,6 +499,19 @@ Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const 
     Result<bool> v = ReadBool(it->second.value, "model.recompute");
     if (!v.ok()) return v.status();
     out->recompute = *v;
+  }
+  if (auto it = f->find("attention"); it != f->end()) {
+    Result<int> v = ReadChoice(it->second.value, "model.attention", {"standard", "flash"});
+    if (!v.ok()) return v.status();
+    out->attention = *v == 0 ? AttentionKind::kStandard : AttentionKind::kFlash;
+  }
+  if (auto it = f->find("partition"); it != f->end()) {
+    Result<int> v =
+        ReadChoice(it->second.value, "model.partition", {"balanced", "even", "megatron-core"});
+    if (!v.ok()) return v.status();
+    constexpr PartitionRule kRules[] = {PartitionRule::kBalanced, PartitionRule::kEven,
+                                        PartitionRule::kMegatronCore};
+    out->partition = kRules[*v];
   }
   return Status::Ok();
 }

@@ -64,7 +64,10 @@ std::string ScheduleSource::Describe(const Program& program, int32_t device, int
   std::string out = "'";  // built in steps: GCC 12 warns falsely on "'" + std::string&&
   out += Token(program, device, index);
   out += "' (";
-  out += Where(device, index);
+  // The line of the message names the file already: "7:14" or "programs[1][2]".
+  const std::string where = Where(device, index);
+  const size_t skip = where.rfind(file, 0) == 0 ? file.size() : 0;
+  out += where.substr(where.compare(skip, 2, ": ") == 0 ? skip + 2 : skip + (skip > 0 ? 1 : 0));
   return out + ")";
 }
 

@@ -38,7 +38,7 @@ struct ScheduleSource {
   std::string WhereKey(const std::string& key) const;  // "s.txt:3:1", "s.json: microbatches"
   // The token of action `index` of `device` as written ('B3', '0F1'), or as `program` prints it.
   std::string Token(const Program& program, int32_t device, int32_t index) const;
-  // "'B3@stash' (s.txt:7:14)": how messages name an action.
+  // "'B3@stash' (7:14)" or "'0B3' (programs[0][5])": how messages about this file name an action.
   std::string Describe(const Program& program, int32_t device, int32_t index) const;
   bool Has(const std::string& key) const { return keys.count(key) != 0; }
 };

@@ -184,7 +184,7 @@ cluster: {device: {peak_flops: 1TFLOPS}}
 )"),
             "s.yaml:2:62: unknown key 'vocab' in model (known keys: type layers hidden heads "
             "sequence vocabulary bytes_per_activation weight_bytes_per_param "
-            "optimizer_bytes_per_param grad_bytes_per_param recompute)");
+            "optimizer_bytes_per_param grad_bytes_per_param recompute attention partition)");
   EXPECT_EQ(Error(R"(pipeline: {stages: 8, microbatches: 16}
 model: {layers: 24, hidden: 1024, heads: 16, sequence: 1024, vocabulary: 50257}
 cluster: {device: {peak_flop: 1TFLOPS}}

@@ -1,5 +1,5 @@
-// Version accounting: the hand-checked tables of algorithms.md section 13.2 at D = 4 (and PACI at
-// D = 8), and the version rules of every asynchronous method.
+// Version accounting: the hand-checked version tables at D = 4 (and PACI at D = 8) of
+// docs/metrics.md, and the version rules of every asynchronous method (docs/methods.md).
 #include "common/version_plan.h"
 
 #include <gtest/gtest.h>

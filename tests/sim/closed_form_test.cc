@@ -1,4 +1,5 @@
-// The closed forms of shared/reference/algorithms.md section 13, reproduced exactly.
+// The closed forms of the GPipe, Megatron-LM and Zero Bubble papers (docs/metrics.md), reproduced
+// exactly.
 #include <gtest/gtest.h>
 
 #include <vector>
