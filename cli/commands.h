@@ -20,7 +20,10 @@ struct SimOptions {
   std::string output;                // file; empty = stdout
   std::string trace_dir;
   std::string svg_dir;
-  std::string max_memory;  // a size such as 8GiB; empty = the default budget
+  std::string max_memory;      // a size such as 8GiB; empty = the default budget
+  std::string svg_window;      // FROM:TO times or minibatches; empty = the whole run
+  int svg_width = 1200;        // px
+  bool svg_transfers = false;  // draw the transfers
   bool per_stage = false;
   bool quiet = false;
 };

@@ -16,10 +16,12 @@ Examples:
   pipecast sim                                  compare every method on the built-in default
   pipecast sim scenarios/toy-uniform.yaml --methods 1f1b,zb-h1,paci:accumulation=4
   pipecast sim --format json -o results.json --trace-dir traces --svg-dir pictures
-  pipecast sim scenarios/toy-uniform.yaml --methods my-schedule.txt
+  pipecast sim --methods interleaved:chunks=3 --svg-dir pictures --svg-window 1:1
+  pipecast sim scenarios/toy-uniform.yaml --methods scenarios/examples/my-schedule.txt
+  pipecast sim huge.yaml --max-memory 16GiB     runs above the memory budget are refused up front
   pipecast schedule --method interleaved --stages 4 --microbatches 8 --param chunks=2
   pipecast schedule --method 1f1b --stages 4 --microbatches 8 --format torch-csv
-  pipecast validate my-schedule.txt
+  pipecast validate scenarios/examples/deadlock.txt
   pipecast methods
   pipecast run scenarios/fashion-mlp.job.yaml          train the default job with every method
   pipecast run scenarios/fashion-mlp.job.yaml --methods 1f1b,pipeoptim --compare-sim
@@ -51,6 +53,13 @@ int main(int argc, char** argv) {
                       "Write one Perfetto/Chrome trace per method into this directory");
   sim_cmd->add_option("--svg-dir", sim.svg_dir,
                       "Write one SVG timeline per method into this directory");
+  sim_cmd->add_option("--svg-window", sim.svg_window,
+                      "Draw part of the run in the SVGs: FROM:TO times with a unit (2ms:5ms) or "
+                      "minibatches (3:4, 0-based, inclusive)");
+  sim_cmd->add_option("--svg-width", sim.svg_width, "Width of the SVGs in px (default 1200)")
+      ->check(CLI::Range(400, 100000));
+  sim_cmd->add_flag("--svg-transfers", sim.svg_transfers,
+                    "Draw every transfer in the SVGs as a line from send to arrival");
   sim_cmd->add_option("--max-memory", sim.max_memory,
                       "Largest memory one run may plan to use, e.g. 16GiB (default: 4 GiB, or "
                       "half the machine's memory if less); larger runs are refused before "

@@ -71,7 +71,7 @@ std::string Report(const ir::Scenario& scenario, const std::vector<sim::MethodRu
 // One trace and one SVG per run, named after its label; a second run with the same label gets
 // "-2", "-3", ...
 Status WritePictures(const std::vector<sim::MethodRun>& runs, const SimOptions& options,
-                     bool tell) {
+                     const sim::SvgOptions& svg_options, bool tell) {
   for (const auto& [dir, svg] : {std::pair{options.trace_dir, false}, {options.svg_dir, true}}) {
     if (dir.empty()) continue;
     std::set<std::string> used;
@@ -81,7 +81,8 @@ Status WritePictures(const std::vector<sim::MethodRun>& runs, const SimOptions& 
         base = FileSafe(sim::MethodLabel(run)) + "-" + std::to_string(n);
       }
       const std::string path = dir + "/" + base + (svg ? ".svg" : ".trace.json");
-      const std::string body = svg ? sim::FormatSvg(run) : sim::FormatPerfettoTrace(run);
+      const std::string body =
+          svg ? sim::FormatSvg(run, svg_options) : sim::FormatPerfettoTrace(run);
       PIPECAST_RETURN_IF_ERROR(WriteFileAtomically(path, body));
       if (tell) std::cerr << "wrote " << path << "\n";
     }
@@ -100,8 +101,17 @@ int RunSim(const SimOptions& options) {
   Result<int64_t> budget = MemoryBudget(options);
   if (!budget.ok()) return Fail(budget.status());
   if (Status s = PrepareOutputs(options); !s.ok()) return Fail(s);
+  sim::SvgOptions svg_options;
+  svg_options.width = options.svg_width;
+  svg_options.show_transfers = options.svg_transfers;
+  if (!options.svg_window.empty()) {
+    Result<sim::SvgWindow> window = sim::ParseSvgWindow(options.svg_window);
+    if (!window.ok()) return Fail(window.status());
+    svg_options.window = *window;
+  }
   RunSettings settings;
-  settings.outputs = {!options.trace_dir.empty(), !options.svg_dir.empty()};
+  settings.outputs = {!options.trace_dir.empty(), !options.svg_dir.empty(),
+                      !options.svg_window.empty()};
   settings.memory_budget = *budget;
 
   std::vector<sim::MethodRun> runs;
@@ -119,7 +129,7 @@ int RunSim(const SimOptions& options) {
   } else if (tell) {
     std::cerr << "wrote " << options.output << "\n";
   }
-  if (Status s = WritePictures(runs, options, tell); !s.ok()) return Fail(s);
+  if (Status s = WritePictures(runs, options, svg_options, tell); !s.ok()) return Fail(s);
   return kExitOk;
 }
 

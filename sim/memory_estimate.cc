@@ -26,7 +26,7 @@ int64_t EstimateSimulationBytes(const ir::ProgramSize& size, const RunOutputs& o
     // The documents: a trace holds a JSON object per event (about 1 KiB each while it is built,
     // then its text), an SVG about 400 bytes of text per box.
     if (outputs.trace) bytes += (actions + 3 * transfers) * 1200.0;
-    if (outputs.svg) bytes += actions * 400.0;
+    if (outputs.svg && !outputs.svg_window) bytes += actions * 400.0;
   }
   constexpr double kFixed = 16 << 20;  // the process: code, libraries, the scenario, reports
   return static_cast<int64_t>(bytes + kFixed);

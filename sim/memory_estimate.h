@@ -17,8 +17,9 @@
 namespace pipecast::sim {
 
 struct RunOutputs {
-  bool trace = false;  // a Perfetto trace
-  bool svg = false;    // an SVG timeline
+  bool trace = false;       // a Perfetto trace
+  bool svg = false;         // an SVG timeline
+  bool svg_window = false;  // of part of the run only (its text is then small)
 };
 
 // Bytes a run of `size` needs at its peak. Counts are within kMaxCount, so this fits int64.
