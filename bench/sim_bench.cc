@@ -3,9 +3,10 @@
 // 1F1B D=64 M=65536 and PipeOptim and ZB-H1 programs of similar size; design point 50 M/s and
 // 32 bytes.
 //
-//   BM_Pipeline_*: the whole path of `pipecast sim` without a trace: generate -> engine (derived
-//                  transfers, fused version accounting) -> metrics -> JSON report;
-//   BM_Engine_*:   Simulate alone on a generated program;
+//   BM_Pipeline_*: the whole path of `pipecast sim` without a trace: generate (into the compact
+//                  encoding) -> engine (derived transfers, fused version accounting) -> metrics
+//                  -> JSON report;
+//   BM_Engine_*:   Simulate alone on a generated program (ir::Program, 20-byte actions);
 //   BM_Timeline_*: lower + Simulate with the full timeline, as for a trace or an SVG.
 //
 // items_per_second counts compute actions. peak_bytes_per_compute_action is the growth of the
@@ -22,6 +23,7 @@
 #include <map>
 #include <string>
 
+#include "common/compact_program.h"
 #include "common/generators.h"
 #include "common/lower.h"
 #include "sim/cost_model.h"
@@ -111,12 +113,23 @@ void Report(benchmark::State& state, int64_t compute, int64_t peak) {
       static_cast<double>(peak) / static_cast<double>(compute);
 }
 
-// generate -> simulate (no timeline) -> metrics -> JSON, as `pipecast sim --format json` does.
+// generate -> simulate (no timeline) -> metrics -> JSON, as `pipecast sim --format json` does:
+// the program generated into the compact encoding, device by device (the expanded form for
+// programs whose weight copies are tracked).
 void RunPipeline(const Case& c) {
+  const ir::GenerateOptions o{c.method, c.devices, c.microbatches, c.minibatches, 1, {}};
   MethodRun run;
   run.method = c.method;
-  run.program = Make(c);
-  auto r = Simulate(run.program, Costs(run.program.num_stages), {.record_timeline = false});
+  Result<SimResult> r = Status();
+  if (ir::SizeOf(o)->tracked_copies) {
+    run.program = Make(c);
+    r = Simulate(run.program, Costs(run.program.num_stages), {.record_timeline = false});
+  } else {
+    Result<ir::CompactProgram> compact = ir::GenerateCompact(o);
+    if (!compact.ok()) std::abort();
+    r = Simulate(*compact, Costs(compact->header.num_stages));
+    run.program = std::move(compact->header);
+  }
   if (!r.ok()) std::abort();
   run.result = std::move(*r);
   std::vector<MethodRun> runs;

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "cli/io.h"
+#include "common/compact_program.h"
 #include "common/generators.h"
 #include "common/limits.h"
 #include "common/lower.h"
@@ -109,8 +111,15 @@ Status CheckBudget(const ir::Scenario& scenario, const Choice& choice, const ir:
       "GiB) or simulate fewer microbatches");
 }
 
-Result<sim::MethodRun> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
-                                   const RunSettings& settings) {
+// A run to simulate: its program, in the compact encoding when nothing needs the actions as
+// ir::Actions (no trace or SVG), so a large run is never held in full form.
+struct Made {
+  sim::MethodRun run;
+  std::optional<ir::CompactProgram> compact;
+};
+
+Result<Made> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
+                         const RunSettings& settings) {
   ir::GenerateOptions o;
   o.method = choice.spec.name;
   o.devices = scenario.pipeline.stages;
@@ -121,17 +130,26 @@ Result<sim::MethodRun> GenerateRun(const ir::Scenario& scenario, const Choice& c
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return InvalidArgument(Where(scenario, choice.spec) + size.status().message());
   PIPECAST_RETURN_IF_ERROR(CheckBudget(scenario, choice, *size, settings));
+  Made made;
+  made.run.method = choice.spec.name;
+  made.run.params = choice.spec.params;
+  const bool timeline = settings.outputs.trace || settings.outputs.svg;
+  // The compact encoding serves the fast pass; a program whose weight copies are tracked runs
+  // expanded anyway, so it is generated expanded.
+  if (!timeline && !size->tracked_copies) {
+    if (Result<ir::CompactProgram> compact = ir::GenerateCompact(o); compact.ok()) {
+      made.run.program = compact->header;  // the metadata the reports print
+      made.compact = std::move(*compact);
+      return made;
+    }
+  }
   auto program = ir::Generate(o);
   if (!program.ok()) {
     return InvalidArgument(Where(scenario, choice.spec) + program.status().message());
   }
-  sim::MethodRun run;
-  run.method = choice.spec.name;
-  run.params = choice.spec.params;
   // Without a timeline the engine derives the transfers: no send/receive is materialised.
-  const bool timeline = settings.outputs.trace || settings.outputs.svg;
-  run.program = timeline ? ir::InsertCommunication(*program) : std::move(*program);
-  return run;
+  made.run.program = timeline ? ir::InsertCommunication(*program) : std::move(*program);
+  return made;
 }
 
 }  // namespace
@@ -213,16 +231,22 @@ Result<std::vector<Choice>> ChooseMethods(const ir::Scenario& scenario,
 Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice,
                               const RunSettings& settings) {
   const bool timeline = settings.outputs.trace || settings.outputs.svg;
-  Result<sim::MethodRun> made = choice.schedule_file.empty()
-                                    ? GenerateRun(scenario, choice, settings)
-                                    : LoadRun(scenario, choice, timeline);
+  Result<Made> made = Made{};
+  if (choice.schedule_file.empty()) {
+    made = GenerateRun(scenario, choice, settings);
+  } else if (Result<sim::MethodRun> loaded = LoadRun(scenario, choice, timeline); loaded.ok()) {
+    made->run = std::move(*loaded);
+  } else {
+    return loaded.status();
+  }
   if (!made.ok()) return made.status();
-  sim::MethodRun& run = *made;
+  sim::MethodRun& run = made->run;
   auto cost = sim::BuildCostModel(scenario, run.program.num_stages);
   if (!cost.ok()) {
     return InvalidArgument(scenario.source + ": " + run.method + ": " + cost.status().message());
   }
-  auto result = sim::Simulate(run.program, *cost, {.record_timeline = timeline});
+  auto result = made->compact ? sim::Simulate(*made->compact, *cost)
+                              : sim::Simulate(run.program, *cost, {.record_timeline = timeline});
   if (!result.ok()) {
     return Status(result.status().code(), run.method + ": " + result.status().message());
   }

@@ -404,16 +404,20 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   }
   size.steps = per_device * o.devices;
   size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2");
+  size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
+                        (m == "pipemare" && params->at("correction") == "true");
   return size;
 }
 
-Result<Program> Generate(const GenerateOptions& o) {
+Result<Program> Generate(const GenerateOptions& o) { return Generate(o, DeviceSink()); }
+
+Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
   auto entry = FindEntry(o.method);
   if (!entry.ok()) return entry.status();
   PIPECAST_RETURN_IF_ERROR(CheckSizes(o));
   auto params = CompleteParams((*entry)->info, o.params);
   if (!params.ok()) return params.status();
-  internal::BuildContext ctx{o, std::move(*params)};
+  internal::BuildContext ctx{o, std::move(*params), sink ? &sink : nullptr};
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
   auto program = (*entry)->build(ctx);

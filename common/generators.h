@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,6 +63,13 @@ struct GenerateOptions {
 // The program's `options` are the parameters typed (MethodOptionsFor).
 Result<Program> Generate(const GenerateOptions& options);
 
+// Generate, handing every device's actions to `sink` as soon as they are complete instead of
+// keeping them: the returned program has the metadata and empty device programs, so a caller can
+// re-encode a large program device by device without ever holding it whole (compact_program.h).
+// Devices come in order 0, 1, ...
+using DeviceSink = std::function<void(int32_t device, std::vector<Action>&& actions)>;
+Result<Program> Generate(const GenerateOptions& options, const DeviceSink& sink);
+
 // The size of the program Generate would produce, computed from the options alone (no program
 // is built), so a caller can check what a run would need before it spends the memory.
 struct ProgramSize {
@@ -71,6 +79,9 @@ struct ProgramSize {
   int64_t compute_actions = 0;  // F, B, I, W
   int64_t steps = 0;            // optimizer steps of all devices
   bool stashes = false;         // some backward computes with stashed weights
+  // Some action computes with weights other than the current or predicted ones (stashes, 2BW's
+  // buffers, PipeMare's corrections, explicit versions): the simulator tracks every copy.
+  bool tracked_copies = false;
   int64_t cells() const { return static_cast<int64_t>(stages) * microbatches; }
   int64_t actions() const { return compute_actions + steps; }
 };

@@ -4,6 +4,7 @@
 // and its source. Each device's array is sized once and written once, weights included.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -92,7 +93,7 @@ Program AsyncProgram(const BuildContext& ctx, StepAfter step_after, WeightsFor w
   Program p = EmptyProgram(ctx, 1);
   const int32_t d = p.num_devices;
   for (int32_t k = 0; k < d; ++k) {
-    p.devices[k] = AsyncOrder(k, d - 1 - k, p.total_microbatches(), step_after, weights_for(k));
+    ctx.Emit(p, k, AsyncOrder(k, d - 1 - k, p.total_microbatches(), step_after, weights_for(k)));
   }
   p.max_live_versions.assign(d, live_versions);
   return p;
@@ -218,15 +219,17 @@ Result<Program> BuildXPipe(const BuildContext& ctx) {
   auto round = [half_up](double x) {
     return static_cast<int32_t>(half_up ? std::floor(x + 0.5) : std::nearbyint(x));
   };
-  Program p = AsyncProgram(
-      ctx, EveryNth{m}, [](int32_t) { return NoWeights{}; }, 2);
+  Program p = EmptyProgram(ctx, 1);
+  p.max_live_versions.assign(d, 2);
   for (int32_t k = 0; k < d; ++k) {
     const int32_t s_fwd = round((d + m - k / 2.0 - 2.0) / m);
     const int32_t s_bwd = round((m + k / 2 - 1.0) / m);
+    std::vector<Action> order =
+        AsyncOrder(k, d - 1 - k, p.total_microbatches(), EveryNth{m}, NoWeights{});
     const std::vector<int32_t> target = horizon == "round_trip"
-                                            ? RoundTripTargets(p.devices[k], k, m, p.minibatches)
+                                            ? RoundTripTargets(order, k, m, p.minibatches)
                                             : std::vector<int32_t>{};
-    Annotate(p.devices[k], [&](Action& a, int32_t n) {
+    Annotate(order, [&](Action& a, int32_t n) {
       const bool fwd = a.kind == ActionKind::kForward;
       const int32_t b = a.microbatch / m;
       if (horizon == "formula") {
@@ -237,6 +240,7 @@ Result<Program> BuildXPipe(const BuildContext& ctx) {
         a.weights = Predicted(std::max(0, target[static_cast<size_t>(b)] - n));
       }
     });
+    ctx.Emit(p, k, std::move(order));
   }
   return p;
 }
@@ -288,7 +292,7 @@ Result<Program> BuildPaci(const BuildContext& ctx) {
   const int32_t d = p.num_devices;
   for (int32_t k = 0; k < d; ++k) {
     const int32_t cap = lag == "auto" ? d - k : std::min(ctx.IntParam("allowed_lagging"), d - k);
-    p.devices[k] = AsyncOrder(k, cap - 1, p.total_microbatches(), EveryNth{a}, NoWeights{});
+    ctx.Emit(p, k, AsyncOrder(k, cap - 1, p.total_microbatches(), EveryNth{a}, NoWeights{}));
   }
   p.max_live_versions.assign(d, 1);
   return p;

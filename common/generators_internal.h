@@ -4,6 +4,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/generators.h"
 #include "common/ir.h"
@@ -15,6 +17,15 @@ namespace pipecast::ir::internal {
 struct BuildContext {
   const GenerateOptions& options;
   std::map<std::string, std::string> params;  // complete
+  const DeviceSink* sink = nullptr;           // takes each device's actions when set
+  // Device d's actions are complete: to the sink, or into the program.
+  void Emit(Program& p, int32_t d, std::vector<Action>&& actions) const {
+    if (sink != nullptr) {
+      (*sink)(d, std::move(actions));
+    } else {
+      p.devices[static_cast<size_t>(d)] = std::move(actions);
+    }
+  }
   const std::string& Param(const std::string& key) const { return params.at(key); }
   int32_t IntParam(const std::string& key) const;  // REQUIRES: validated integer
   bool BoolParam(const std::string& key) const;    // REQUIRES: validated bool

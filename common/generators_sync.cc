@@ -24,12 +24,13 @@ Program Repeat(const BuildContext& ctx, int32_t stages_per_device, int64_t per_i
   Program p = EmptyProgram(ctx, stages_per_device);
   const int32_t m = p.microbatches;
   for (int32_t d = 0; d < p.num_devices; ++d) {
-    std::vector<Action>& out = p.devices[d];
+    std::vector<Action> out;
     out.reserve(static_cast<size_t>((per_iteration + 1) * p.minibatches));
     for (int32_t it = 0; it < p.minibatches; ++it) {
       iteration(d, it * m, out);
       out.push_back(Step());
     }
+    ctx.Emit(p, d, std::move(out));
   }
   p.max_live_versions.assign(p.num_devices, 1);
   return p;

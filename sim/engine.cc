@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/compact_program.h"
 #include "common/lower.h"
 #include "common/version_plan.h"
 #include "sim/engine_costs.h"
@@ -70,9 +71,12 @@ enum class Flow { kNext, kBlocked, kAbort };
 class Engine {
  public:
   // `full`: the full version level. `lowered`: the program has sends and receives; when false,
-  // the engine derives the transfers and stops at the first send or receive it meets.
-  Engine(const ir::Program& p, const CostModel& cost, bool record, bool full, bool lowered)
-      : p_(p), cost_(cost), record_(record), full_(full), implicit_(!lowered) {}
+  // the engine derives the transfers and stops at the first send or receive it meets. `packed`:
+  // the actions in the compact encoding (ir::CompactProgram; `p` then has no actions), for the
+  // fast level with derived transfers and no timeline.
+  Engine(const ir::Program& p, const CostModel& cost, bool record, bool full, bool lowered,
+         const std::vector<std::vector<uint64_t>>* packed = nullptr)
+      : p_(p), cost_(cost), record_(record), full_(full), implicit_(!lowered), packed_(packed) {}
 
   Status Prepare();
   // False when the pass stopped early: an overflow (status()), a weight source that needs the
@@ -81,14 +85,24 @@ class Engine {
   bool Run();
   bool needs_full_level() const { return needs_full_; }
   bool needs_lowered() const { return needs_lowered_; }
+  // True when every device ran its whole program (no deadlock).
+  bool Finished() const {
+    for (size_t d = 0; d < runs_.size(); ++d)
+      if (runs_[d].cursor < DeviceSize(static_cast<int32_t>(d))) return false;
+    return true;
+  }
   const Status& status() const { return status_; }
   Result<SimResult> Finish();
 
  private:
-  template <bool kImplicit, bool kRecord, bool kFull>
+  template <bool kImplicit, bool kRecord, bool kFull, bool kPacked = false>
   bool RunAll();
-  template <bool kImplicit, bool kRecord, bool kFull>
+  template <bool kImplicit, bool kRecord, bool kFull, bool kPacked>
   bool RunDevice(int32_t d);
+  size_t DeviceSize(int32_t d) const {
+    return packed_ != nullptr ? (*packed_)[static_cast<size_t>(d)].size()
+                              : p_.devices[static_cast<size_t>(d)].size();
+  }
   template <bool kImplicit, bool kRecord, bool kFull>
   Flow Forward(int32_t d, size_t i, const Action& a, DeviceRun& st);
   template <bool kImplicit, bool kRecord, bool kFull>
@@ -135,6 +149,7 @@ class Engine {
   const bool record_;
   const bool full_;
   const bool implicit_;  // no sends/receives in the program: the engine derives the transfers
+  const std::vector<std::vector<uint64_t>>* packed_;
   bool needs_full_ = false;
   bool needs_lowered_ = false;
   Status status_;
@@ -214,7 +229,7 @@ Status Engine::Prepare() {
   tallies_.resize(static_cast<size_t>(num_devices));
   waiting_.assign(static_cast<size_t>(num_devices), -1);
   for (int32_t d = 0; d < num_devices; ++d) {
-    runs_[d].live_max = p_.devices[d].empty() ? 0 : 1;
+    runs_[d].live_max = DeviceSize(d) == 0 ? 0 : 1;
   }
   for (int32_t d = num_devices - 1; d >= 0; --d) ready_devices_.push_back(d);
   minibatch_done_.assign(static_cast<size_t>(p_.minibatches), 0);
@@ -544,15 +559,18 @@ Flow Engine::Communication(int32_t d, size_t i, const Action& a, DeviceRun& st) 
   }
 }
 
-template <bool kImplicit, bool kRecord, bool kFull>
+template <bool kImplicit, bool kRecord, bool kFull, bool kPacked>
 bool Engine::RunDevice(int32_t d) {
-  const Action* prog = p_.devices[d].data();
-  const size_t len = p_.devices[d].size();
+  const Action* prog = kPacked ? nullptr : p_.devices[d].data();
+  const uint64_t* packed = kPacked ? (*packed_)[static_cast<size_t>(d)].data() : nullptr;
+  const size_t len = DeviceSize(d);
   DeviceRun st = runs_[d];
   size_t i = st.cursor;
   Flow flow = Flow::kNext;
   for (; i < len && flow == Flow::kNext; ++i) {
-    const Action& a = prog[i];
+    Action decoded;
+    if constexpr (kPacked) decoded = ir::CompactProgram::Unpack(packed[i]);
+    const Action& a = kPacked ? decoded : prog[i];
     switch (a.kind) {
       case ActionKind::kForward:
         flow = Forward<kImplicit, kRecord, kFull>(d, i, a, st);
@@ -580,17 +598,21 @@ bool Engine::RunDevice(int32_t d) {
   return flow != Flow::kAbort;
 }
 
-template <bool kImplicit, bool kRecord, bool kFull>
+template <bool kImplicit, bool kRecord, bool kFull, bool kPacked>
 bool Engine::RunAll() {
   while (!ready_devices_.empty()) {
     const int32_t d = ready_devices_.back();
     ready_devices_.pop_back();
-    if (!RunDevice<kImplicit, kRecord, kFull>(d)) return false;
+    if (!RunDevice<kImplicit, kRecord, kFull, kPacked>(d)) return false;
   }
   return true;
 }
 
 bool Engine::Run() {
+  if (packed_ != nullptr) {
+    PIPECAST_CHECK(implicit_ && !record_ && !full_) << "packed programs run the fast pass only";
+    return RunAll<true, false, false, true>();
+  }
   if (implicit_) {
     return full_ ? RunAll<true, false, true>() : RunAll<true, false, false>();
   }
@@ -614,6 +636,19 @@ Result<SimResult> Engine::Finish() {
 }
 
 }  // namespace
+
+Result<SimResult> Simulate(const ir::CompactProgram& program, const CostModel& cost) {
+  PIPECAST_CHECK(static_cast<int32_t>(cost.stages.size()) == program.header.num_stages)
+      << "cost model has " << cost.stages.size() << " stages, program "
+      << program.header.num_stages;
+  {
+    Engine engine(program.header, cost, false, false, false, &program.devices);
+    PIPECAST_RETURN_IF_ERROR(engine.Prepare());
+    if (engine.Run() && engine.Finished()) return engine.Finish();
+  }
+  // The full version level, a deadlock or an overflow to describe: the expanded program says it.
+  return Simulate(program.Expand(), cost, {.record_timeline = false});
+}
 
 Result<SimResult> Simulate(const ir::Program& p, const CostModel& cost, const SimOptions& options) {
   PIPECAST_CHECK(static_cast<int32_t>(cost.stages.size()) == p.num_stages)

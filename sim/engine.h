@@ -16,6 +16,7 @@
 // not fit int64 nanoseconds is an error naming the quantity, not a wrapped number.
 #pragma once
 
+#include "common/compact_program.h"
 #include "common/ir.h"
 #include "common/status.h"
 #include "sim/cost_model.h"
@@ -37,5 +38,10 @@ struct SimOptions {
 // size beyond int64: the message names it).
 Result<SimResult> Simulate(const ir::Program& program, const CostModel& cost,
                            const SimOptions& options = {});
+
+// The same for a program in the compact encoding (common/compact_program.h), without a
+// timeline: the pass reads the 8-byte actions directly (a program that needs the full version
+// level, or a run that fails, is simulated again expanded, so messages name its actions).
+Result<SimResult> Simulate(const ir::CompactProgram& program, const CostModel& cost);
 
 }  // namespace pipecast::sim

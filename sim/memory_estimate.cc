@@ -1,5 +1,7 @@
 #include "sim/memory_estimate.h"
 
+#include <algorithm>
+
 #include "common/ir.h"
 #include "sim/engine_versions.h"
 #include "sim/result.h"
@@ -10,9 +12,15 @@ int64_t EstimateSimulationBytes(const ir::ProgramSize& size, const RunOutputs& o
   const double cells = static_cast<double>(size.cells());
   const double actions = static_cast<double>(size.actions());
   const double action_bytes = sizeof(ir::Action);
-  // The program, and what the engine keeps per stage-microbatch pair: when the data of its
-  // next consumer is ready (8 bytes) and what its forward used (8 bytes).
-  double bytes = actions * action_bytes + cells * (8 + sizeof(internal::ForwardVersion));
+  // The program (in the 8-byte compact encoding unless its weight copies are tracked or a
+  // timeline is recorded, plus one device's actions while they are encoded), and what the
+  // engine keeps per stage-microbatch pair: when the data of its next consumer is ready
+  // (8 bytes) and what its forward used (8 bytes).
+  const bool compact = !size.tracked_copies && !outputs.trace && !outputs.svg;
+  const double program =
+      compact ? actions * sizeof(uint64_t) + actions / std::max(1, size.devices) * action_bytes
+              : actions * action_bytes;
+  double bytes = program + cells * (8 + sizeof(internal::ForwardVersion));
   if (size.stashes) bytes += cells * sizeof(internal::StashRecord);
   if (outputs.trace || outputs.svg) {
     // At most two transfers per pair (an activation and a gradient), each a send and a receive

@@ -117,13 +117,18 @@ TEST(Structure, EveryMethodIsValidAndSizedAsPredicted) {
       Result<ProgramSize> size = SizeOf(o);
       ASSERT_TRUE(size.ok()) << size.status().message();
       int64_t compute = 0, steps = 0;
-      bool stashes = false;
+      bool stashes = false, tracked = false;
       for (const auto& dev : p->devices) {
         for (const Action& a : dev) {
           compute += IsCompute(a.kind) ? 1 : 0;
           steps += a.kind == ActionKind::kStep ? 1 : 0;
           stashes = stashes || a.weights.source == WeightSource::kStashed;
+          tracked = tracked || (a.weights.source != WeightSource::kCurrent &&
+                                a.weights.source != WeightSource::kPredicted);
         }
+      }
+      if (p->num_devices > 1) {  // on one device PipeMare has no gap to correct
+        EXPECT_EQ(size->tracked_copies, tracked) << info.name;
       }
       EXPECT_EQ(size->compute_actions, compute) << info.name << " D=" << d;
       EXPECT_EQ(size->steps, steps) << info.name << " D=" << d << " M=" << m << " N=" << n;

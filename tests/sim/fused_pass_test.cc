@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/compact_program.h"
 #include "common/generators.h"
 #include "common/lower.h"
 #include "common/version_plan.h"
@@ -56,6 +57,33 @@ ir::Program RandomProgram(const Variant& v, std::mt19937_64& rng) {
   auto p = ir::Generate(o);
   EXPECT_TRUE(p.ok()) << v.method << ": " << p.status().message();
   return *p;
+}
+
+// The compact encoding is the same program, and the pass over it gives the same results.
+TEST(FusedPass, CompactProgramsSimulateLikeThePrograms) {
+  std::mt19937_64 rng(11);
+  for (const Variant& v : Variants()) {
+    for (int iter = 0; iter < 6; ++iter) {
+      const ir::Program p = RandomProgram(v, rng);
+      ir::GenerateOptions o{p.method, p.num_devices, p.microbatches, p.minibatches, 1, v.params};
+      if (v.method == "interleaved")
+        o.params.emplace("chunks", std::to_string(p.num_stages / p.num_devices));
+      Result<ir::CompactProgram> compact = ir::GenerateCompact(o);
+      ASSERT_TRUE(compact.ok()) << v.method << ": " << compact.status().message();
+      const ir::Program expanded = compact->Expand();
+      EXPECT_EQ(expanded, p) << v.method;
+      const CostModel c = RandomCosts(expanded, rng, iter % 2 == 1);
+      auto a = Simulate(*compact, c);
+      auto b = Simulate(expanded, c, {.record_timeline = false});
+      ASSERT_TRUE(a.ok() && b.ok()) << v.method;
+      EXPECT_EQ(a->makespan, b->makespan) << v.method;
+      for (size_t d = 0; d < a->stages.size(); ++d) {
+        EXPECT_EQ(a->stages[d].busy, b->stages[d].busy) << v.method;
+        EXPECT_EQ(a->stages[d].peak_memory_bytes, b->stages[d].peak_memory_bytes) << v.method;
+        EXPECT_EQ(a->stages[d].versions, b->stages[d].versions) << v.method;
+      }
+    }
+  }
 }
 
 // docs/metrics.md's memory of device d at its compute actions and steps, in program order:
