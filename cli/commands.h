@@ -20,6 +20,10 @@ struct SimOptions {
   std::string output;                // file; empty = stdout
   std::string trace_dir;
   std::string svg_dir;
+  std::string max_memory;      // a size such as 8GiB; empty = the default budget
+  std::string svg_window;      // FROM:TO times or minibatches; empty = the whole run
+  int svg_width = 1200;        // px
+  bool svg_transfers = false;  // draw the transfers
   bool per_stage = false;
   bool quiet = false;
 };
@@ -41,6 +45,7 @@ int RunSchedule(const ScheduleOptions& options);
 struct ValidateOptions {
   std::string file;
   std::string format = "auto";  // auto | text | json | torch-csv
+  int minibatches = 1;          // torch CSV: minibatches the microbatches split into
 };
 int RunValidate(const ValidateOptions& options);
 
@@ -51,13 +56,13 @@ struct RunOptions {
   std::vector<std::string> methods;  // subset of the job's methods (or others, with defaults)
   std::string format = "table";      // table | json | csv
   std::string output;
-  double epochs = 0;                 // > 0 overrides the job's
-  std::string trace;                 // measured Perfetto trace of the first method's last segment
-  std::string profile_out;           // measured costs as a scenario file
-  bool compare_sim = false;          // simulated against measured iteration time
-  std::string checkpoint_dir;        // one checkpoint per method, written after each evaluation
-  bool resume = false;               // continue from the checkpoints in checkpoint_dir
-  bool mpi = false;                  // one stage per rank under mpirun
+  double epochs = 0;           // > 0 overrides the job's
+  std::string trace;           // measured Perfetto trace of the first method's last segment
+  std::string profile_out;     // measured costs as a scenario file
+  bool compare_sim = false;    // simulated against measured iteration time
+  std::string checkpoint_dir;  // one checkpoint per method, written after each evaluation
+  bool resume = false;         // continue from the checkpoints in checkpoint_dir
+  bool mpi = false;            // one stage per rank under mpirun
   bool quiet = false;
   std::string device;                // "cpu" or "cuda"; empty = the job's `device:`
   int seeds = 1;                     // seeds per method (job seed, +1, ...): mean ± sd

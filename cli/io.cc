@@ -10,21 +10,15 @@
 #include "common/format_json.h"
 #include "common/format_text.h"
 #include "common/format_torch_csv.h"
+#include "common/input_file.h"
 #include "common/lower.h"
+#include "common/schedule_source.h"
 #include "common/validate.h"
 
 namespace pipecast::cli {
 
 Result<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return NotFound(path + ": no such file");
-  if (std::filesystem::is_directory(path, ec)) return IoError(path + ": is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path + ": cannot be opened for reading");
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return IoError(path + ": read failed");
-  return s.str();
+  return ir::ReadInputFile(path, "schedule file");
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents) {
@@ -55,7 +49,8 @@ Status MakeDirectories(const std::string& path) {
   return Status::Ok();
 }
 
-Result<ir::Program> LoadSchedule(const std::string& path, const std::string& format) {
+Result<LoadedSchedule> LoadSchedule(const std::string& path, const std::string& format,
+                                    int32_t minibatches) {
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
   std::string f = format;
@@ -70,28 +65,33 @@ Result<ir::Program> LoadSchedule(const std::string& path, const std::string& for
       f = "text";
     }
   }
-  Result<ir::Program> program = f == "json"        ? ir::ParseProgramJson(*text, path)
-                                : f == "torch-csv" ? ir::ParseTorchCsv(*text, path)
-                                : f == "text"
-                                    ? ir::ParseProgramText(*text, path)
-                                    : Result<ir::Program>(InvalidArgument(
-                                          "unknown schedule format '" + f +
-                                          "'; use auto, text, json or torch-csv"));
-  if (!program.ok()) return program;
-  ir::Program lowered = ir::InsertCommunication(*program);
-  const auto diagnostics = ir::ValidateProgram(lowered);
-  if (!diagnostics.empty()) return ir::ValidationStatus(diagnostics, path + ": invalid schedule");
-  return lowered;
+  LoadedSchedule loaded;
+  const std::string name = ir::InputName(path);
+  Result<ir::Program> program =
+      f == "json"        ? ir::ParseProgramJson(*text, name, &loaded.source)
+      : f == "torch-csv" ? ir::ParseTorchCsv(*text, name, minibatches, &loaded.source)
+      : f == "text"      ? ir::ParseProgramText(*text, name, &loaded.source)
+                         : Result<ir::Program>(InvalidArgument("unknown schedule format '" + f +
+                                                               "'; use auto, text, json or "
+                                                                    "torch-csv"));
+  if (!program.ok()) return program.status();
+  PIPECAST_RETURN_IF_ERROR(ir::ValidateInSource(*program, loaded.source));
+  loaded.program = std::move(*program);
+  return loaded;
 }
 
 std::string FileSafe(const std::string& name) {
   std::string out;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.' || c == '=';
-    out += ok ? c : '_';
+                    c == '-' || c == '.';
+    if (ok) {
+      out += c;
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
   }
+  while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "run" : out;
 }
-
 }  // namespace pipecast::cli

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/limits.h"
 
 namespace {
 
@@ -15,10 +16,12 @@ Examples:
   pipecast sim                                  compare every method on the built-in default
   pipecast sim scenarios/toy-uniform.yaml --methods 1f1b,zb-h1,paci:accumulation=4
   pipecast sim --format json -o results.json --trace-dir traces --svg-dir pictures
-  pipecast sim scenarios/toy-uniform.yaml --methods my-schedule.txt
+  pipecast sim --methods interleaved:chunks=3 --svg-dir pictures --svg-window 1:1
+  pipecast sim scenarios/toy-uniform.yaml --methods scenarios/examples/my-schedule.txt
+  pipecast sim huge.yaml --max-memory 16GiB     runs above the memory budget are refused up front
   pipecast schedule --method interleaved --stages 4 --microbatches 8 --param chunks=2
   pipecast schedule --method 1f1b --stages 4 --microbatches 8 --format torch-csv
-  pipecast validate my-schedule.txt
+  pipecast validate scenarios/examples/deadlock.txt
   pipecast methods
   pipecast run scenarios/fashion-mlp.job.yaml          train the default job with every method
   pipecast run scenarios/fashion-mlp.job.yaml --methods 1f1b,pipeoptim --compare-sim
@@ -45,8 +48,7 @@ int main(int argc, char** argv) {
                       "Scenario YAML file (default: the built-in GPT-2 Medium-like scenario)");
   sim_cmd->add_option("--methods,-m", sim.methods,
                       "Methods to run, comma-separated: NAME, NAME:key=value:..., or a schedule "
-                      "file (default: the scenario's list, else every method)")
-      ->delimiter(',');
+                      "file (default: the scenario's list, else every method)");
   sim_cmd->add_option("--format,-f", sim.format, "Output format")
       ->check(CLI::IsMember({"table", "json", "csv"}));
   sim_cmd->add_option("--output,-o", sim.output, "Write the report to this file");
@@ -54,6 +56,17 @@ int main(int argc, char** argv) {
                       "Write one Perfetto/Chrome trace per method into this directory");
   sim_cmd->add_option("--svg-dir", sim.svg_dir,
                       "Write one SVG timeline per method into this directory");
+  sim_cmd->add_option("--svg-window", sim.svg_window,
+                      "Draw part of the run in the SVGs: FROM:TO times with a unit (2ms:5ms) or "
+                      "minibatches (3:4, 0-based, inclusive)");
+  sim_cmd->add_option("--svg-width", sim.svg_width, "Width of the SVGs in px (default 1200)")
+      ->check(CLI::Range(400, 100000));
+  sim_cmd->add_flag("--svg-transfers", sim.svg_transfers,
+                    "Draw every transfer in the SVGs as a line from send to arrival");
+  sim_cmd->add_option("--max-memory", sim.max_memory,
+                      "Largest memory one run may plan to use, e.g. 16GiB (default: 4 GiB, or "
+                      "half the machine's memory if less); larger runs are refused before "
+                      "anything is generated");
   sim_cmd->add_flag("--per-stage", sim.per_stage, "Add per-stage details to the table");
   sim_cmd->add_flag("--quiet,-q", sim.quiet, "Print nothing but the report");
 
@@ -62,13 +75,13 @@ int main(int argc, char** argv) {
   sched_cmd->add_option("--method", sched.method, "Method name (see `pipecast methods`)")
       ->required();
   sched_cmd->add_option("--stages,-d", sched.stages, "Pipeline stages (devices)")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatches,-M", sched.microbatches, "Microbatches per minibatch")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--minibatches,-N", sched.minibatches, "Minibatches")
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatch-size", sched.microbatch_size, "Samples per microbatch")
-      ->check(CLI::Range(1, 1 << 30));
+      ->check(CLI::Range(1, pipecast::ir::kMaxMicrobatchSize));
   sched_cmd->add_option("--param,-p", sched.params, "Method parameter key=value (repeatable)");
   sched_cmd->add_option("--format,-f", sched.format, "Output format")
       ->check(CLI::IsMember({"text", "json", "torch-csv"}));
@@ -80,6 +93,11 @@ int main(int argc, char** argv) {
   val_cmd->add_option("file", val.file, "Schedule file (text, JSON or torch CSV)")->required();
   val_cmd->add_option("--format,-f", val.format, "Input format")
       ->check(CLI::IsMember({"auto", "text", "json", "torch-csv"}));
+  val_cmd
+      ->add_option("--minibatches,-N", val.minibatches,
+                   "Torch CSV: minibatches its microbatches split into (each gets an "
+                   "optimizer step)")
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
 
   CLI::App* methods_cmd = app.add_subcommand("methods", "List the methods and their parameters");
 

@@ -7,6 +7,8 @@
 #include "common/format_text.h"
 #include "common/format_torch_csv.h"
 #include "common/generators.h"
+#include "common/input_file.h"
+#include "common/limits.h"
 #include "common/lower.h"
 #include "common/validate.h"
 
@@ -26,7 +28,19 @@ int RunSchedule(const ScheduleOptions& options) {
                 << "' is not key=value (example: --param chunks=2)\n";
       return kExitError;
     }
-    o.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (!o.params.emplace(kv.substr(0, eq), kv.substr(eq + 1)).second) {
+      std::cerr << "pipecast schedule: --param '" << kv.substr(0, eq)
+                << "' is given twice; give each parameter once\n";
+      return kExitError;
+    }
+  }
+  // A printed schedule is a schedule file: it holds at most kMaxCells pairs.
+  if (auto size = ir::SizeOf(o); size.ok() && size->cells() > ir::kMaxCells) {
+    std::cerr << "pipecast schedule: " << size->stages << " stages x " << size->microbatches
+              << " microbatches is " << size->cells() << " stage-microbatch pairs, more than the "
+              << ir::kMaxCells << " a schedule file holds; print a smaller schedule (the "
+              << "simulator takes larger sizes from a scenario: pipecast sim)\n";
+    return kExitError;
   }
   auto program = ir::Generate(o);
   if (!program.ok()) {
@@ -54,15 +68,16 @@ int RunSchedule(const ScheduleOptions& options) {
 }
 
 int RunValidate(const ValidateOptions& options) {
-  auto program = LoadSchedule(options.file, options.format);
-  if (!program.ok()) {
-    std::cerr << program.status().message() << "\n";
+  auto loaded = LoadSchedule(options.file, options.format, options.minibatches);
+  if (!loaded.ok()) {
+    std::cerr << loaded.status().message() << "\n";
     return kExitError;
   }
-  std::cout << options.file << ": valid " << program->method << " schedule: "
-            << program->num_devices << " devices, " << program->num_stages << " stages, "
-            << program->total_microbatches() << " microbatches, " << program->num_actions()
-            << " actions (after lowering)\n";
+  const ir::Program& p = loaded->program;
+  std::cout << ir::InputName(options.file) << ": valid " << p.method
+            << " schedule: " << p.num_devices << " devices, " << p.num_stages << " stages, "
+            << p.total_microbatches() << " microbatches, " << p.num_actions() << " actions ("
+            << ir::InsertCommunication(p).num_actions() << " with sends and receives)\n";
   return kExitOk;
 }
 
@@ -71,17 +86,25 @@ int RunMethods() {
     std::cout << m.name << (m.asynchronous ? "  [asynchronous]" : "  [synchronous]") << "\n    "
               << m.summary << "\n";
     for (const ir::ParamInfo& p : m.params) {
-      std::cout << "    " << p.name << " (default: "
-                << (p.default_value.empty() ? "see help" : p.default_value) << ")";
+      std::cout << "    " << p.name
+                << " (default: " << (p.default_value.empty() ? "see help" : p.default_value) << ")";
       switch (p.type) {
         case ir::ParamType::kChoice:
           std::cout << " one of:";
           for (const auto& c : p.choices) std::cout << " " << c;
           break;
-        case ir::ParamType::kPositiveInt: std::cout << " a positive integer"; break;
-        case ir::ParamType::kNonNegativeInt: std::cout << " a non-negative integer"; break;
-        case ir::ParamType::kFraction: std::cout << " a number in [0, 1)"; break;
-        case ir::ParamType::kPositiveIntOrAuto: std::cout << " a positive integer or auto"; break;
+        case ir::ParamType::kPositiveInt:
+          std::cout << " a positive integer";
+          break;
+        case ir::ParamType::kNonNegativeInt:
+          std::cout << " a non-negative integer";
+          break;
+        case ir::ParamType::kFraction:
+          std::cout << " a number in [0, 1)";
+          break;
+        case ir::ParamType::kPositiveIntOrAuto:
+          std::cout << " a positive integer or auto";
+          break;
       }
       std::cout << "\n        " << p.help << "\n";
     }

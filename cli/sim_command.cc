@@ -1,17 +1,17 @@
 // `pipecast sim`: simulate every chosen method on a scenario and compare them.
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/io.h"
-#include "common/generators.h"
-#include "common/lower.h"
+#include "cli/sim_runs.h"
 #include "common/scenario.h"
-#include "sim/cost_builder.h"
-#include "sim/engine.h"
+#include "common/units.h"
 #include "sim/report.h"
 #include "sim/svg.h"
 #include "sim/trace.h"
@@ -19,179 +19,117 @@
 namespace pipecast::cli {
 namespace {
 
-// What to run: a generated method (name + parameters) or a schedule file.
-struct Choice {
-  ir::MethodSpec spec;
-  std::string schedule_file;  // non-empty for a hand-written schedule
-};
-
-bool LooksLikeFile(const std::string& s) {
-  std::error_code ec;
-  return s.find('/') != std::string::npos || std::filesystem::is_regular_file(s, ec) ||
-         s.ends_with(".txt") || s.ends_with(".json") || s.ends_with(".csv");
+int Fail(const Status& s) {
+  std::cerr << "pipecast sim: " << s.message() << "\n";
+  return kExitError;
 }
 
-// "name" or "name:key=value:key=value".
-Result<ir::MethodSpec> ParseMethodArg(const std::string& arg) {
-  ir::MethodSpec spec;
-  size_t pos = arg.find(':');
-  spec.name = arg.substr(0, pos);
-  while (pos != std::string::npos) {
-    const size_t next = arg.find(':', pos + 1);
-    const std::string kv = arg.substr(pos + 1, next == std::string::npos ? next : next - pos - 1);
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return InvalidArgument("--methods: '" + arg + "': parameter '" + kv +
-                             "' is not key=value (example: paci:accumulation=4)");
+// Output directories are created, and output paths checked, before anything is simulated.
+Status PrepareOutputs(const SimOptions& options) {
+  for (const auto& [flag, dir] :
+       {std::pair{"--trace-dir", options.trace_dir}, {"--svg-dir", options.svg_dir}}) {
+    if (dir.empty()) continue;
+    std::error_code ec;
+    if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
+      return InvalidArgument(std::string(flag) + " " + dir +
+                             ": is a file, not a directory; name a directory to write into");
     }
-    spec.params[kv.substr(0, eq)] = kv.substr(eq + 1);
-    pos = next;
+    PIPECAST_RETURN_IF_ERROR(MakeDirectories(dir));
   }
-  return spec;
+  if (!options.output.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(options.output).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return InvalidArgument("-o " + options.output + ": the directory " + parent.string() +
+                             " does not exist");
+    }
+  }
+  return Status::Ok();
 }
 
-Result<std::vector<Choice>> ChooseMethods(const ir::Scenario& scenario,
-                                          const std::vector<std::string>& args) {
-  std::vector<Choice> out;
-  if (args.empty()) {
-    if (scenario.methods.empty()) {
-      for (const ir::MethodInfo& m : ir::Methods()) out.push_back({{m.name, {}, 0, 0}, ""});
-    } else {
-      for (const ir::MethodSpec& m : scenario.methods) out.push_back({m, ""});
-    }
-    return out;
+Result<int64_t> MemoryBudget(const SimOptions& options) {
+  if (options.max_memory.empty()) return DefaultMemoryBudget();
+  Result<int64_t> bytes = ir::ParseBytes(options.max_memory);
+  if (!bytes.ok() || *bytes <= 0) {
+    return InvalidArgument("--max-memory: expected a size such as 8GiB, got '" +
+                           options.max_memory + "'");
   }
-  for (const std::string& arg : args) {
-    if (arg.empty()) continue;
-    if (!ir::FindMethod(arg.substr(0, arg.find(':'))) && LooksLikeFile(arg)) {
-      out.push_back({{arg, {}, 0, 0}, arg});
-      continue;
-    }
-    auto spec = ParseMethodArg(arg);
-    if (!spec.ok()) return spec.status();
-    // A bare name that the scenario lists selects the scenario's entries (with their params).
-    bool from_scenario = false;
-    if (spec->params.empty() && arg.find(':') == std::string::npos) {
-      for (const ir::MethodSpec& m : scenario.methods) {
-        if (m.name == spec->name) {
-          out.push_back({m, ""});
-          from_scenario = true;
-        }
+  return *bytes;
+}
+
+std::string Report(const ir::Scenario& scenario, const std::vector<sim::MethodRun>& runs,
+                   const SimOptions& options) {
+  const sim::ReportContext context{scenario.name, scenario.source};
+  if (options.format == "json") return sim::FormatJson(context, runs);
+  if (options.format == "csv") return sim::FormatCsv(context, runs);
+  sim::TableOptions t;
+  t.per_stage = options.per_stage;
+  t.colour = options.output.empty() && ::isatty(STDOUT_FILENO);
+  return sim::FormatTable(context, runs, t);
+}
+
+// One trace and one SVG per run, named after its label; a second run with the same label gets
+// "-2", "-3", ...
+Status WritePictures(const std::vector<sim::MethodRun>& runs, const SimOptions& options,
+                     const sim::SvgOptions& svg_options, bool tell) {
+  for (const auto& [dir, svg] : {std::pair{options.trace_dir, false}, {options.svg_dir, true}}) {
+    if (dir.empty()) continue;
+    std::set<std::string> used;
+    for (const sim::MethodRun& run : runs) {
+      std::string base = FileSafe(sim::MethodLabel(run));
+      for (int n = 2; !used.insert(base).second; ++n) {
+        base = FileSafe(sim::MethodLabel(run)) + "-" + std::to_string(n);
       }
+      const std::string path = dir + "/" + base + (svg ? ".svg" : ".trace.json");
+      const std::string body =
+          svg ? sim::FormatSvg(run, svg_options) : sim::FormatPerfettoTrace(run);
+      PIPECAST_RETURN_IF_ERROR(WriteFileAtomically(path, body));
+      if (tell) std::cerr << "wrote " << path << "\n";
     }
-    if (!from_scenario) out.push_back({*spec, ""});
   }
-  return out;
-}
-
-std::string Where(const ir::Scenario& s, const ir::MethodSpec& m) {
-  if (m.line > 0) return s.source + ":" + std::to_string(m.line) + ": ";
-  return "";
-}
-
-Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice) {
-  sim::MethodRun run;
-  run.method = choice.spec.name;
-  run.params = choice.spec.params;
-  if (!choice.schedule_file.empty()) {
-    auto program = LoadSchedule(choice.schedule_file, "auto");
-    if (!program.ok()) return program.status();
-    run.program = std::move(*program);
-    run.method = std::filesystem::path(choice.schedule_file).filename().string();
-    if (run.program.num_devices != scenario.pipeline.stages) {
-      return InvalidArgument(choice.schedule_file + ": the schedule has " +
-                             std::to_string(run.program.num_devices) +
-                             " devices but the scenario's pipeline.stages is " +
-                             std::to_string(scenario.pipeline.stages));
-    }
-  } else {
-    ir::GenerateOptions o;
-    o.method = choice.spec.name;
-    o.devices = scenario.pipeline.stages;
-    o.microbatches = scenario.pipeline.microbatches;
-    o.minibatches = scenario.pipeline.minibatches;
-    o.microbatch_size = scenario.pipeline.microbatch_size;
-    o.params = choice.spec.params;
-    auto program = ir::Generate(o);
-    if (!program.ok()) return InvalidArgument(Where(scenario, choice.spec) +
-                                              program.status().message());
-    run.program = ir::InsertCommunication(*program);
-  }
-  auto cost = sim::BuildCostModel(scenario, run.program.num_stages);
-  if (!cost.ok()) {
-    return InvalidArgument(scenario.source + ": " + run.method + ": " + cost.status().message());
-  }
-  auto result = sim::Simulate(run.program, *cost);
-  if (!result.ok()) return Status(result.status().code(), run.method + ": " +
-                                                              result.status().message());
-  run.result = std::move(*result);
-  return run;
+  return Status::Ok();
 }
 
 }  // namespace
 
 int RunSim(const SimOptions& options) {
-  Result<ir::Scenario> scenario = options.scenario.empty()
-                                      ? ir::DefaultScenario()
-                                      : ir::LoadScenarioFile(options.scenario);
-  if (!scenario.ok()) {
-    std::cerr << "pipecast sim: " << scenario.status().message() << "\n";
-    return kExitError;
-  }
+  Result<ir::Scenario> scenario =
+      options.scenario.empty() ? ir::DefaultScenario() : ir::LoadScenarioFile(options.scenario);
+  if (!scenario.ok()) return Fail(scenario.status());
   auto choices = ChooseMethods(*scenario, options.methods);
-  if (!choices.ok()) {
-    std::cerr << "pipecast sim: " << choices.status().message() << "\n";
-    return kExitError;
+  if (!choices.ok()) return Fail(choices.status());
+  Result<int64_t> budget = MemoryBudget(options);
+  if (!budget.ok()) return Fail(budget.status());
+  if (Status s = PrepareOutputs(options); !s.ok()) return Fail(s);
+  sim::SvgOptions svg_options;
+  svg_options.width = options.svg_width;
+  svg_options.show_transfers = options.svg_transfers;
+  if (!options.svg_window.empty()) {
+    Result<sim::SvgWindow> window = sim::ParseSvgWindow(options.svg_window);
+    if (!window.ok()) return Fail(window.status());
+    svg_options.window = *window;
   }
+  RunSettings settings;
+  settings.outputs = {!options.trace_dir.empty(), !options.svg_dir.empty(),
+                      !options.svg_window.empty()};
+  settings.memory_budget = *budget;
+
   std::vector<sim::MethodRun> runs;
   for (const Choice& c : *choices) {
-    auto run = RunOne(*scenario, c);
-    if (!run.ok()) {
-      std::cerr << "pipecast sim: " << run.status().message() << "\n";
-      return kExitError;
-    }
+    auto run = RunOne(*scenario, c, settings);
+    if (!run.ok()) return Fail(run.status());
     runs.push_back(std::move(*run));
   }
-
-  const sim::ReportContext context{scenario->name, scenario->source};
-  std::string report;
-  if (options.format == "json") {
-    report = sim::FormatJson(context, runs);
-  } else if (options.format == "csv") {
-    report = sim::FormatCsv(context, runs);
-  } else {
-    sim::TableOptions t;
-    t.per_stage = options.per_stage;
-    t.colour = options.output.empty() && ::isatty(STDOUT_FILENO);
-    report = sim::FormatTable(context, runs, t);
-  }
+  const std::string report = Report(*scenario, runs, options);
   const bool tell = !options.quiet && ::isatty(STDERR_FILENO);
   if (options.output.empty()) {
     std::cout << report;
   } else if (Status s = WriteFileAtomically(options.output, report); !s.ok()) {
-    std::cerr << "pipecast sim: " << s.message() << "\n";
-    return kExitError;
+    return Fail(s);
   } else if (tell) {
     std::cerr << "wrote " << options.output << "\n";
   }
-
-  for (const auto& [dir, svg] : {std::pair{options.trace_dir, false}, {options.svg_dir, true}}) {
-    if (dir.empty()) continue;
-    if (Status s = MakeDirectories(dir); !s.ok()) {
-      std::cerr << "pipecast sim: " << s.message() << "\n";
-      return kExitError;
-    }
-    for (const sim::MethodRun& run : runs) {
-      const std::string base = dir + "/" + FileSafe(sim::MethodLabel(run));
-      const std::string path = base + (svg ? ".svg" : ".trace.json");
-      const std::string body = svg ? sim::FormatSvg(run) : sim::FormatPerfettoTrace(run);
-      if (Status s = WriteFileAtomically(path, body); !s.ok()) {
-        std::cerr << "pipecast sim: " << s.message() << "\n";
-        return kExitError;
-      }
-      if (tell) std::cerr << "wrote " << path << "\n";
-    }
-  }
+  if (Status s = WritePictures(runs, options, svg_options, tell); !s.ok()) return Fail(s);
   return kExitOk;
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/format_text.h"
 #include "common/generators.h"
+#include "common/schedule_source.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -81,7 +82,7 @@ class JsonReader {
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "microbatches", true, 1, kMaxCount, p.microbatches));
     PIPECAST_RETURN_IF_ERROR(ReadInt(root, "minibatches", false, 1, kMaxCount, p.minibatches));
     PIPECAST_RETURN_IF_ERROR(
-        ReadInt(root, "microbatch_size", false, 1, kInt32Max, p.microbatch_size));
+        ReadInt(root, "microbatch_size", false, 1, kMaxMicrobatchSize, p.microbatch_size));
     const int64_t total = static_cast<int64_t>(p.microbatches) * p.minibatches;
     if (total > kMaxCount || total * p.num_stages > kMaxCells) {
       return Error("microbatches", "schedule too large: " + std::to_string(p.num_stages) +
@@ -216,14 +217,21 @@ std::string ProgramToJson(const Program& p) {
   return out;
 }
 
-Result<Program> ParseProgramJson(std::string_view json, std::string_view filename) {
+Result<Program> ParseProgramJson(std::string_view json, std::string_view filename,
+                                 ScheduleSource* source) {
   Json root;
   try {
     root = Json::parse(json.begin(), json.end());
   } catch (const Json::exception& e) {
     return ParseError(std::string(filename) + ": invalid JSON: " + e.what());
   }
-  return JsonReader(filename).Read(root);
+  Result<Program> p = JsonReader(filename).Read(root);
+  if (p.ok() && source != nullptr) {
+    source->format = ScheduleSource::Format::kJson;
+    source->file = std::string(filename);
+    for (const auto& [key, value] : root.items()) source->keys[key] = {};
+  }
+  return p;
 }
 
 }  // namespace pipecast::ir

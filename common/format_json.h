@@ -21,7 +21,11 @@ namespace pipecast::ir {
 // Prints `p` as JSON (one device program per line). Round trips like ProgramToText.
 std::string ProgramToJson(const Program& p);
 
-// Parses the JSON format; `filename` only labels error messages.
-Result<Program> ParseProgramJson(std::string_view json, std::string_view filename);
+struct ScheduleSource;  // schedule_source.h
+
+// Parses the JSON format; `filename` only labels error messages. When `source` is given, it
+// receives the keys the document gives (actions are then named by their JSON path).
+Result<Program> ParseProgramJson(std::string_view json, std::string_view filename,
+                                 ScheduleSource* source = nullptr);
 
 }  // namespace pipecast::ir

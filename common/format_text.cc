@@ -1,7 +1,5 @@
 #include "common/format_text.h"
 
-#include "common/suggest.h"
-
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -11,6 +9,8 @@
 #include <utility>
 
 #include "common/generators.h"
+#include "common/schedule_source.h"
+#include "common/suggest.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -22,7 +22,6 @@ constexpr int32_t kInt32Max = std::numeric_limits<int32_t>::max();
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsAlpha(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -118,12 +117,19 @@ struct DeviceLine {
 
 class TextParser {
  public:
-  TextParser(std::string_view text, std::string_view filename) : text_(text), filename_(filename) {}
+  TextParser(std::string_view text, std::string_view filename, ScheduleSource* source)
+      : text_(text), filename_(filename), source_(source) {}
 
   Result<Program> Parse() {
     int32_t line_number = 0;
     size_t begin = 0;
+    if (source_ != nullptr) {
+      source_->format = ScheduleSource::Format::kText;
+      source_->file = std::string(filename_);
+      source_->text = std::string(text_);
+    }
     while (begin < text_.size()) {
+      if (source_ != nullptr) source_->line_starts.push_back(begin);
       size_t end = text_.find('\n', begin);
       if (end == std::string_view::npos) end = text_.size();
       std::string_view line = text_.substr(begin, end - begin);
@@ -274,7 +280,8 @@ class TextParser {
     PIPECAST_RETURN_IF_ERROR(ReadCount("stages", 1, kMaxCount, p.num_stages));
     PIPECAST_RETURN_IF_ERROR(ReadCount("microbatches", 1, kMaxCount, p.microbatches));
     PIPECAST_RETURN_IF_ERROR(ReadCount("minibatches", 1, kMaxCount, p.minibatches));
-    PIPECAST_RETURN_IF_ERROR(ReadCount("microbatch_size", 1, kInt32Max, p.microbatch_size));
+    PIPECAST_RETURN_IF_ERROR(
+        ReadCount("microbatch_size", 1, kMaxMicrobatchSize, p.microbatch_size));
     const int64_t total = static_cast<int64_t>(p.microbatches) * p.minibatches;
     if (total > kMaxCount || total * p.num_stages > kMaxCells) {
       const HeaderLine& h = headers_.at("microbatches");
@@ -314,8 +321,19 @@ class TextParser {
 
     p.devices.assign(static_cast<size_t>(p.num_devices), {});
     const std::vector<int32_t> implicit = ImplicitStages(p);
+    if (source_ != nullptr) {
+      for (const auto& [key, h] : headers_) source_->keys[key] = {h.line, h.column};
+      source_->actions.resize(static_cast<size_t>(p.num_devices));
+      source_->devices.resize(static_cast<size_t>(p.num_devices));
+    }
     for (int32_t d = 0; d < p.num_devices; ++d) {
       const DeviceLine& dl = *line_of[d];
+      if (source_ != nullptr) {
+        source_->devices[d] = {dl.line, 1};
+        auto& positions = source_->actions[d];
+        positions.reserve(dl.tokens.size());
+        for (const Word& w : dl.tokens) positions.push_back({dl.line, w.column});
+      }
       const TokenContext context{p.num_stages, p.total_microbatches(), implicit[d]};
       std::vector<Action>& program = p.devices[d];
       program.reserve(dl.tokens.size());
@@ -334,6 +352,7 @@ class TextParser {
 
   std::string_view text_;
   std::string_view filename_;
+  ScheduleSource* source_;
   Program program_;
   std::map<std::string, HeaderLine> headers_;
   std::vector<DeviceLine> device_lines_;
@@ -519,8 +538,9 @@ std::string ProgramToText(const Program& p) {
   return out;
 }
 
-Result<Program> ParseProgramText(std::string_view text, std::string_view filename) {
-  return TextParser(text, filename).Parse();
+Result<Program> ParseProgramText(std::string_view text, std::string_view filename,
+                                 ScheduleSource* source) {
+  return TextParser(text, filename, source).Parse();
 }
 
 }  // namespace pipecast::ir

@@ -28,8 +28,12 @@ namespace pipecast::ir {
 // stage and microbatch on one device, param keys or values with whitespace at their ends).
 std::string ProgramToText(const Program& p);
 
-// Parses the text format; `filename` only labels error messages.
-Result<Program> ParseProgramText(std::string_view text, std::string_view filename);
+struct ScheduleSource;  // schedule_source.h
+
+// Parses the text format; `filename` only labels error messages. When `source` is given, it
+// receives the file's text and where every key, device line and token was written.
+Result<Program> ParseProgramText(std::string_view text, std::string_view filename,
+                                 ScheduleSource* source = nullptr);
 
 // ---- Token layer shared by the text and JSON formats ----
 

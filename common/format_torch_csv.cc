@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/format_text.h"
+#include "common/schedule_source.h"
 #include "common/validate.h"
 
 namespace pipecast::ir {
@@ -121,8 +122,31 @@ std::string ProgramToTorchCsv(const Program& p) {
   return out;
 }
 
+namespace {
+
+// A Step after each device's last compute action of every minibatch of `m` microbatches.
+void InsertSteps(Program& p, int32_t m) {
+  for (std::vector<Action>& program : p.devices) {
+    std::vector<size_t> last(static_cast<size_t>(p.minibatches), program.size());
+    for (size_t i = 0; i < program.size(); ++i) last[program[i].microbatch / m] = i;
+    std::vector<Action> out;
+    out.reserve(program.size() + p.minibatches);
+    std::vector<bool> ends(program.size(), false);
+    for (size_t e : last)
+      if (e < program.size()) ends[e] = true;
+    for (size_t i = 0; i < program.size(); ++i) {
+      out.push_back(program[i]);
+      if (ends[i]) out.push_back({ActionKind::kStep, -1, -1, {}});
+    }
+    if (out.size() == program.size()) out.push_back({ActionKind::kStep, -1, -1, {}});
+    program = std::move(out);
+  }
+}
+
+}  // namespace
+
 Result<Program> ParseTorchCsv(std::string_view csv, std::string_view filename,
-                              int32_t minibatches_hint) {
+                              int32_t minibatches_hint, ScheduleSource* source) {
   const std::string file(filename);
   if (minibatches_hint < 1 || minibatches_hint > kMaxCount) {
     return InvalidArgument("minibatches hint must be in [1, " + std::to_string(kMaxCount) +
@@ -135,7 +159,17 @@ Result<Program> ParseTorchCsv(std::string_view csv, std::string_view filename,
   int32_t row = 0;
   size_t begin = 0;
   // A row per line; text after the last newline is a row only when not empty.
+  if (source != nullptr) {
+    source->format = ScheduleSource::Format::kTorchCsv;
+    source->file = file;
+    source->text = std::string(csv);
+  }
   while (begin < csv.size()) {
+    if (source != nullptr) {
+      source->line_starts.push_back(begin);
+      source->actions.emplace_back();
+      source->devices.push_back({row + 1, 1});
+    }
     size_t end = csv.find('\n', begin);
     if (end == std::string_view::npos) end = csv.size();
     const std::string_view line = csv.substr(begin, end - begin);
@@ -170,6 +204,9 @@ Result<Program> ParseTorchCsv(std::string_view csv, std::string_view filename,
       }
       max_microbatch = std::max(max_microbatch, action->microbatch);
       program.push_back(*action);
+      if (source != nullptr) {
+        source->actions.back().push_back({row + 1, static_cast<int32_t>(column)});
+      }
     }
     ++row;
   }
@@ -194,7 +231,19 @@ Result<Program> ParseTorchCsv(std::string_view csv, std::string_view filename,
   p.placement = std::move(row_of_stage);
   p.microbatches = total / minibatches_hint;
   p.minibatches = minibatches_hint;
-  for (std::vector<Action>& program : p.devices) program.push_back({ActionKind::kStep, -1, -1, {}});
+  InsertSteps(p, p.microbatches);
+  if (source != nullptr) {  // the steps were not written: they have no position
+    for (size_t d = 0; d < p.devices.size(); ++d) {
+      std::vector<SourcePosition> positions;
+      positions.reserve(p.devices[d].size());
+      size_t next = 0;
+      for (const Action& a : p.devices[d]) {
+        positions.push_back(a.kind == ActionKind::kStep ? SourcePosition{}
+                                                        : source->actions[d][next++]);
+      }
+      source->actions[d] = std::move(positions);
+    }
+  }
   return p;
 }
 

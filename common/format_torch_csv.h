@@ -20,12 +20,16 @@ namespace pipecast::ir {
 // "\r\n" as Python's csv.writer does. Sends, receives, Steps and weight annotations are dropped.
 std::string ProgramToTorchCsv(const Program& p);
 
+struct ScheduleSource;  // schedule_source.h
+
 // Builds a Program from a compute-only CSV: one device per row, stage placement from the row
 // holding the stage (a stage on two rows, or on none, is an error), stages = largest stage + 1,
-// total microbatches = largest microbatch + 1, split into `minibatches_hint` minibatches (which
-// must divide it), method "torch-csv", and one Step appended to every device (one flushed
-// iteration). Round trip: ParseTorchCsv(ProgramToTorchCsv(p)) == p for such programs.
+// total microbatches = largest microbatch + 1, split into `minibatches` minibatches (which must
+// divide it), method "torch-csv", and on every device a Step right after its last compute
+// action of each minibatch (one flushed iteration per minibatch, as torch's schedules step).
+// Round trip: ParseTorchCsv(ProgramToTorchCsv(p), .., N) == p for such programs. When `source`
+// is given, it receives the text and where every cell was written.
 Result<Program> ParseTorchCsv(std::string_view csv, std::string_view filename,
-                              int32_t minibatches_hint = 1);
+                              int32_t minibatches = 1, ScheduleSource* source = nullptr);
 
 }  // namespace pipecast::ir

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "common/generators_internal.h"
+#include "common/limits.h"
 #include "common/suggest.h"
 
 namespace pipecast::ir {
@@ -23,75 +24,122 @@ const std::vector<MethodEntry>& Registry() {
   static const std::vector<MethodEntry> kRegistry = [] {
     using namespace internal;
     std::vector<MethodEntry> r;
-    r.push_back({{"gpipe", "GPipe: all forwards, then all backwards, flush every minibatch", false,
-                  {}},
-                 BuildGpipe});
+    r.push_back(
+        {{"gpipe", "GPipe: all forwards, then all backwards, flush every minibatch", false, {}},
+         BuildGpipe});
     r.push_back({{"1f1b",
-                  "1F1B with a flush every minibatch (PipeDream-Flush, DAPPLE, Megatron)", false,
+                  "1F1B with a flush every minibatch (PipeDream-Flush, DAPPLE, Megatron)",
+                  false,
                   {}},
                  BuildOneFOneB});
-    r.push_back({{"interleaved", "Interleaved 1F1B (Megatron-LM): v chunks per device", false,
-                  {{"chunks", "2", "model chunks (virtual stages) per device, >= 1",
-                    ParamType::kPositiveInt, {}}}},
+    r.push_back({{"interleaved",
+                  "Interleaved 1F1B (Megatron-LM): v chunks per device",
+                  false,
+                  {{"chunks",
+                    "2",
+                    "model chunks (virtual stages) per device, >= 1",
+                    ParamType::kPositiveInt,
+                    {}}}},
                  BuildInterleaved});
-    r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}},
-                 BuildZbH1});
-    r.push_back({{"zb-h2", "Zero Bubble H2: split backward, more warm-up, zero bubble", false,
-                  {}},
+    r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}}, BuildZbH1});
+    r.push_back({{"zb-h2", "Zero Bubble H2: split backward, more warm-up, zero bubble", false, {}},
                  BuildZbH2});
-    r.push_back({{"pipedream", "PipeDream: asynchronous 1F1B with weight stashing", true,
-                  {{"vertical_sync", "false",
+    r.push_back({{"pipedream",
+                  "PipeDream: asynchronous 1F1B with weight stashing",
+                  true,
+                  {{"vertical_sync",
+                    "false",
                     "every stage uses the weight version stage 0 used for the input",
-                    ParamType::kChoice, {"true", "false"}}}},
+                    ParamType::kChoice,
+                    {"true", "false"}}}},
                  BuildPipeDream});
     r.push_back({{"pipedream-2bw",
-                  "PipeDream-2BW: double-buffered weights, one step per minibatch", true, {}},
+                  "PipeDream-2BW: double-buffered weights, one step per minibatch",
+                  true,
+                  {}},
                  BuildPipeDream2BW});
-    r.push_back({{"spectrain", "SpecTrain: momentum-based weight prediction", true,
-                  {{"variant", "v1",
+    r.push_back({{"spectrain",
+                  "SpecTrain: momentum-based weight prediction",
+                  true,
+                  {{"variant",
+                    "v1",
                     "v1: predict in F and B with the paper's two horizons; v2: predict once "
                     "with s = D-k-1 and reuse in B",
-                    ParamType::kChoice, {"v1", "v2"}}}},
+                    ParamType::kChoice,
+                    {"v1", "v2"}}}},
                  BuildSpecTrain});
-    r.push_back({{"xpipe", "XPipe: Adam-based prediction for a bellwether per minibatch", true,
-                  {{"horizon", "schedule",
-                    "schedule: s reaches the version sequential training uses for the "
-                    "minibatch (matches the paper's figure); formula: the seed closed forms",
-                    ParamType::kChoice, {"schedule", "formula"}},
-                   {"rounding", "half_even", "rounding of the formula horizons",
-                    ParamType::kChoice, {"half_even", "half_up"}}}},
+    r.push_back({{"xpipe",
+                  "XPipe: Adam-based prediction for a bellwether per minibatch",
+                  true,
+                  {{"horizon",
+                    "round_trip",
+                    "round_trip: s reaches the version the device has when the minibatch's "
+                    "last microbatch finishes its round trip on stage 0 (the seed's "
+                    "definition); sequential: the version sequential training uses for the "
+                    "minibatch (the paper's figure); formula: the seed's closed forms",
+                    ParamType::kChoice,
+                    {"round_trip", "sequential", "formula"}},
+                   {"rounding",
+                    "half_even",
+                    "rounding of the formula horizons",
+                    ParamType::kChoice,
+                    {"half_even", "half_up"}}}},
                  BuildXPipe});
     r.push_back({{"pipemare",
                   "PipeMare: asynchronous, learning-rate rescheduling and discrepancy "
                   "correction",
                   true,
-                  {{"correction", "true", "backward uses weights corrected toward the "
-                                          "forward's (T2)",
-                    ParamType::kChoice, {"true", "false"}},
-                   {"lr_warmup_steps", "0", "K of the T1 learning-rate rescheduling (executor)",
-                    ParamType::kNonNegativeInt, {}},
-                   {"decay", "0.5", "velocity decay constant of the correction (executor)",
-                    ParamType::kFraction, {}},
-                   {"decay_scaling", "shared",
+                  {{"correction",
+                    "true",
+                    "backward uses weights corrected toward the "
+                    "forward's (T2)",
+                    ParamType::kChoice,
+                    {"true", "false"}},
+                   {"lr_warmup_steps",
+                    "0",
+                    "K of the T1 learning-rate rescheduling (executor)",
+                    ParamType::kNonNegativeInt,
+                    {}},
+                   {"decay",
+                    "0.5",
+                    "velocity decay constant of the correction (executor)",
+                    ParamType::kFraction,
+                    {}},
+                   {"decay_scaling",
+                    "shared",
                     "shared: one decay for every stage; per_stage: decay^(1/tau_k) with tau_k "
                     "the stage's delay (executor)",
-                    ParamType::kChoice, {"shared", "per_stage"}}}},
+                    ParamType::kChoice,
+                    {"shared", "per_stage"}}}},
                  BuildPipeMare});
-    r.push_back({{"pipeoptim", "PipeOptim: optimizer-dependent weight prediction", true,
-                  {{"horizon", "paper", "paper: s = D-k-1; code: s = D-k (official code)",
-                    ParamType::kChoice, {"paper", "code"}},
-                   {"delta", "paper",
+    r.push_back({{"pipeoptim",
+                  "PipeOptim: optimizer-dependent weight prediction",
+                  true,
+                  {{"horizon",
+                    "paper",
+                    "paper: s = D-k-1; code: s = D-k (official code)",
+                    ParamType::kChoice,
+                    {"paper", "code"}},
+                   {"delta",
+                    "paper",
                     "paper: Table I; exact: the last applied step incl. decoupled weight "
                     "decay; code: the official code's look-ahead",
-                    ParamType::kChoice, {"paper", "exact", "code"}}}},
+                    ParamType::kChoice,
+                    {"paper", "exact", "code"}}}},
                  BuildPipeOptim});
-    r.push_back({{"paci", "PACI: local gradient accumulation bounds version drift", true,
-                  {{"accumulation", "",
+    r.push_back({{"paci",
+                  "PACI: local gradient accumulation bounds version drift",
+                  true,
+                  {{"accumulation",
+                    "",
                     "backwards per optimizer step a (default: microbatches)",
-                    ParamType::kPositiveInt, {}},
-                   {"allowed_lagging", "auto",
+                    ParamType::kPositiveInt,
+                    {}},
+                   {"allowed_lagging",
+                    "auto",
                     "in-flight forward cap per stage: auto = D-k, or an integer for all stages",
-                    ParamType::kPositiveIntOrAuto, {}}}},
+                    ParamType::kPositiveIntOrAuto,
+                    {}}}},
                  BuildPaci});
     return r;
   }();
@@ -105,11 +153,10 @@ bool ParseInt(const std::string& s, int64_t* out) {
   return ec == std::errc() && ptr == end;
 }
 
-
 // Ok if `value` is what `info` accepts; else a message naming the method, key and what is valid.
 Status CheckValue(const std::string& method, const ParamInfo& info, const std::string& value) {
   const std::string where = "parameter '" + info.name + "' of method '" + method + "'";
-  constexpr int64_t kMax = 1 << 20;
+  constexpr int64_t kMax = kMaxCount;
   int64_t v = 0;
   switch (info.type) {
     case ParamType::kChoice: {
@@ -171,6 +218,13 @@ int32_t BuildContext::IntParam(const std::string& key) const {
 
 bool BuildContext::BoolParam(const std::string& key) const { return params.at(key) == "true"; }
 
+Status CheckVirtualStages(int32_t devices, int64_t chunks) {
+  if (static_cast<int64_t>(devices) * chunks <= kMaxCount) return Status::Ok();
+  return InvalidArgument("stages x chunks is " +
+                         std::to_string(static_cast<int64_t>(devices) * chunks) +
+                         " virtual stages, more than " + std::to_string(kMaxCount));
+}
+
 Program EmptyProgram(const BuildContext& ctx, int32_t stages_per_device) {
   const GenerateOptions& o = ctx.options;
   Program p;
@@ -206,29 +260,35 @@ Result<const MethodEntry*> FindEntry(const std::string& method) {
 }
 
 Status CheckSizes(const GenerateOptions& o) {
-  constexpr int32_t kMaxCount = 1 << 20;
-  if (o.devices < 1 || o.devices > kMaxCount)
-    return InvalidArgument("stages (devices) must be between 1 and 1048576, got " +
-                           std::to_string(o.devices));
-  if (o.microbatches < 1 || o.microbatches > kMaxCount)
-    return InvalidArgument("microbatches must be between 1 and 1048576, got " +
-                           std::to_string(o.microbatches));
-  if (o.minibatches < 1 || o.minibatches > kMaxCount)
-    return InvalidArgument("minibatches must be between 1 and 1048576, got " +
-                           std::to_string(o.minibatches));
-  if (static_cast<int64_t>(o.microbatches) * o.minibatches > kMaxCount)
-    return InvalidArgument("microbatches x minibatches must be at most 1048576, got " +
-                           std::to_string(static_cast<int64_t>(o.microbatches) * o.minibatches));
-  if (o.microbatch_size < 1)
-    return InvalidArgument("microbatch_size must be >= 1, got " +
-                           std::to_string(o.microbatch_size));
-  return Status::Ok();
+  const auto check = [](const char* what, int64_t value) -> Status {
+    if (value >= 1 && value <= kMaxCount) return Status::Ok();
+    return InvalidArgument(std::string(what) + " must be between 1 and " +
+                           std::to_string(kMaxCount) + ", got " + std::to_string(value));
+  };
+  PIPECAST_RETURN_IF_ERROR(check("stages (devices)", o.devices));
+  PIPECAST_RETURN_IF_ERROR(check("microbatches", o.microbatches));
+  PIPECAST_RETURN_IF_ERROR(check("minibatches", o.minibatches));
+  PIPECAST_RETURN_IF_ERROR(
+      check("microbatches x minibatches", static_cast<int64_t>(o.microbatches) * o.minibatches));
+  if (o.microbatch_size >= 1 && o.microbatch_size <= kMaxMicrobatchSize) return Status::Ok();
+  return InvalidArgument("microbatch_size must be between 1 and " +
+                         std::to_string(kMaxMicrobatchSize) + ", got " +
+                         std::to_string(o.microbatch_size));
 }
 
 // Parameters that existed once and were removed, with what to do instead.
 std::string RemovedParameterHint(const std::string& method, const std::string& key) {
   if (method == "pipeoptim" && key == "optimizer")
     return "; it was removed: ΔW follows the optimizer of the job, so drop this key";
+  return "";
+}
+
+// Parameter values that were renamed, with the new name.
+std::string RenamedValueHint(const std::string& method, const std::string& key,
+                             const std::string& value) {
+  if (method == "xpipe" && key == "horizon" && value == "schedule")
+    return " (the former default 'schedule' is now 'sequential'; the new default round_trip "
+           "follows the seed's definition, docs/methods.md)";
   return "";
 }
 
@@ -257,7 +317,9 @@ Result<std::map<std::string, std::string>> CompleteParams(
       }
       return InvalidArgument(msg + RemovedParameterHint(info.name, key));
     }
-    if (Status valid = CheckValue(info.name, *param, value); !valid.ok()) return valid;
+    if (Status valid = CheckValue(info.name, *param, value); !valid.ok()) {
+      return InvalidArgument(valid.message() + RenamedValueHint(info.name, key, value));
+    }
     params[key] = value;
   }
   return params;
@@ -314,13 +376,48 @@ Result<MethodOptions> MethodOptionsFor(const std::string& method,
   return TypedOptions(method, *complete);
 }
 
-Result<Program> Generate(const GenerateOptions& o) {
+Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   auto entry = FindEntry(o.method);
   if (!entry.ok()) return entry.status();
   PIPECAST_RETURN_IF_ERROR(CheckSizes(o));
   auto params = CompleteParams((*entry)->info, o.params);
   if (!params.ok()) return params.status();
-  internal::BuildContext ctx{o, std::move(*params)};
+  const std::string& m = o.method;
+  int64_t chunks = 1;
+  if (m == "interleaved") ParseInt(params->at("chunks"), &chunks);
+  PIPECAST_RETURN_IF_ERROR(internal::CheckVirtualStages(o.devices, chunks));
+  ProgramSize size;
+  size.devices = o.devices;
+  size.stages = static_cast<int32_t>(o.devices * chunks);
+  size.microbatches = static_cast<int64_t>(o.microbatches) * o.minibatches;
+  const bool split = m == "zb-h1" || m == "zb-h2";
+  size.compute_actions = (split ? 3 : 2) * size.cells();
+  // Steps per device: one per minibatch (synchronous, 2BW, XPipe), one per backward (PipeDream,
+  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI).
+  int64_t per_device = o.minibatches;
+  if (m == "pipedream" || m == "spectrain" || m == "pipemare" || m == "pipeoptim") {
+    per_device = size.microbatches;
+  } else if (m == "paci") {
+    int64_t a = o.microbatches;
+    if (!params->at("accumulation").empty()) ParseInt(params->at("accumulation"), &a);
+    per_device = (size.microbatches + a - 1) / a;
+  }
+  size.steps = per_device * o.devices;
+  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2");
+  size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
+                        (m == "pipemare" && params->at("correction") == "true");
+  return size;
+}
+
+Result<Program> Generate(const GenerateOptions& o) { return Generate(o, DeviceSink()); }
+
+Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
+  auto entry = FindEntry(o.method);
+  if (!entry.ok()) return entry.status();
+  PIPECAST_RETURN_IF_ERROR(CheckSizes(o));
+  auto params = CompleteParams((*entry)->info, o.params);
+  if (!params.ok()) return params.status();
+  internal::BuildContext ctx{o, std::move(*params), sink ? &sink : nullptr};
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
   auto program = (*entry)->build(ctx);

@@ -5,11 +5,12 @@
 // minibatch and step once per minibatch. Asynchronous methods stream every microbatch of all
 // minibatches without a flush and step on their own cadence: every microbatch (pipedream,
 // spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe) or every `a`
-// backwards (paci). Orders and version rules follow shared/reference/algorithms.md; where a
+// backwards (paci). Orders and version rules follow the papers docs/methods.md cites; where a
 // paper and its code disagree, the paper is the default and the code an option.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,10 +23,10 @@ namespace pipecast::ir {
 
 // What values a method parameter takes.
 enum class ParamType {
-  kChoice,          // one of `choices`
-  kPositiveInt,     // an integer >= 1
-  kNonNegativeInt,  // an integer >= 0
-  kFraction,        // a number in [0, 1)
+  kChoice,             // one of `choices`
+  kPositiveInt,        // an integer >= 1
+  kNonNegativeInt,     // an integer >= 0
+  kFraction,           // a number in [0, 1)
   kPositiveIntOrAuto,  // an integer >= 1, or "auto"
 };
 
@@ -61,6 +62,32 @@ struct GenerateOptions {
 // out of range, and violated preconditions (e.g. microbatches < devices for pipedream-2bw).
 // The program's `options` are the parameters typed (MethodOptionsFor).
 Result<Program> Generate(const GenerateOptions& options);
+
+// Generate, handing every device's actions to `sink` as soon as they are complete instead of
+// keeping them: the returned program has the metadata and empty device programs, so a caller can
+// re-encode a large program device by device without ever holding it whole (compact_program.h).
+// Devices come in order 0, 1, ...
+using DeviceSink = std::function<void(int32_t device, std::vector<Action>&& actions)>;
+Result<Program> Generate(const GenerateOptions& options, const DeviceSink& sink);
+
+// The size of the program Generate would produce, computed from the options alone (no program
+// is built), so a caller can check what a run would need before it spends the memory.
+struct ProgramSize {
+  int32_t devices = 0;
+  int32_t stages = 0;           // virtual stages
+  int64_t microbatches = 0;     // of all minibatches
+  int64_t compute_actions = 0;  // F, B, I, W
+  int64_t steps = 0;            // optimizer steps of all devices
+  bool stashes = false;         // some backward computes with stashed weights
+  // Some action computes with weights other than the current or predicted ones (stashes, 2BW's
+  // buffers, PipeMare's corrections, explicit versions): the simulator tracks every copy.
+  bool tracked_copies = false;
+  int64_t cells() const { return static_cast<int64_t>(stages) * microbatches; }
+  int64_t actions() const { return compute_actions + steps; }
+};
+// The same errors as Generate for the method, its parameters and the sizes; the program's own
+// preconditions (e.g. pipedream-2bw's microbatches >= stages) are Generate's to report.
+Result<ProgramSize> SizeOf(const GenerateOptions& options);
 
 // The typed options of `method` with `params` (missing ones take their defaults), for the
 // schedule-file readers: the values of the method's parameters are checked as Generate checks

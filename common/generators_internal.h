@@ -4,6 +4,8 @@
 
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/generators.h"
 #include "common/ir.h"
@@ -15,10 +17,22 @@ namespace pipecast::ir::internal {
 struct BuildContext {
   const GenerateOptions& options;
   std::map<std::string, std::string> params;  // complete
+  const DeviceSink* sink = nullptr;           // takes each device's actions when set
+  // Device d's actions are complete: to the sink, or into the program.
+  void Emit(Program& p, int32_t d, std::vector<Action>&& actions) const {
+    if (sink != nullptr) {
+      (*sink)(d, std::move(actions));
+    } else {
+      p.devices[static_cast<size_t>(d)] = std::move(actions);
+    }
+  }
   const std::string& Param(const std::string& key) const { return params.at(key); }
   int32_t IntParam(const std::string& key) const;  // REQUIRES: validated integer
   bool BoolParam(const std::string& key) const;    // REQUIRES: validated bool
 };
+
+// Ok when devices x chunks virtual stages stay within kMaxCount.
+Status CheckVirtualStages(int32_t devices, int64_t chunks);
 
 // A program with metadata filled from the options, `stages_per_device` virtual stages per
 // device placed round-robin, and empty device programs.

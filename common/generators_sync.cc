@@ -1,5 +1,6 @@
 // Synchronous schedules: one weight version, one optimizer Step per minibatch after a flush.
-// Orders follow shared/reference/algorithms.md sections 1 and 9.2 exactly.
+// Orders follow GPipe (Huang et al., NeurIPS'19), 1F1B (Narayanan et al., ICML'21), Megatron-LM's
+// interleaving (Narayanan et al., SC'21) and Zero Bubble's Fig. 3 (Qi et al., ICLR'24) exactly.
 #include <algorithm>
 #include <vector>
 
@@ -15,17 +16,21 @@ Action W(int32_t stage, int32_t mb) { return {ActionKind::kWeightGrad, stage, mb
 Action Step() { return {ActionKind::kStep, -1, -1, {}}; }
 
 // Appends one flushed iteration per minibatch: `iteration(k, base, out)` writes device k's
-// compute actions for microbatches base .. base + M - 1; a Step follows on every device.
+// `per_iteration` compute actions for microbatches base .. base + M - 1; a Step follows on every
+// device. Each device's array is sized once.
 template <typename Fn>
-Program Repeat(const BuildContext& ctx, int32_t stages_per_device, Fn iteration) {
+Program Repeat(const BuildContext& ctx, int32_t stages_per_device, int64_t per_iteration,
+               Fn iteration) {
   Program p = EmptyProgram(ctx, stages_per_device);
   const int32_t m = p.microbatches;
   for (int32_t d = 0; d < p.num_devices; ++d) {
-    std::vector<Action>& out = p.devices[d];
+    std::vector<Action> out;
+    out.reserve(static_cast<size_t>((per_iteration + 1) * p.minibatches));
     for (int32_t it = 0; it < p.minibatches; ++it) {
       iteration(d, it * m, out);
       out.push_back(Step());
     }
+    ctx.Emit(p, d, std::move(out));
   }
   p.max_live_versions.assign(p.num_devices, 1);
   return p;
@@ -35,7 +40,7 @@ Program Repeat(const BuildContext& ctx, int32_t stages_per_device, Fn iteration)
 
 Result<Program> BuildGpipe(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
-  return Repeat(ctx, 1, [m](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 2 * int64_t{m}, [m](int32_t k, int32_t base, std::vector<Action>& out) {
     for (int32_t j = 0; j < m; ++j) out.push_back(F(k, base + j));
     for (int32_t j = 0; j < m; ++j) out.push_back(B(k, base + j));
   });
@@ -45,7 +50,7 @@ Result<Program> BuildGpipe(const BuildContext& ctx) {
 Result<Program> BuildOneFOneB(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 2 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(d - k - 1, m);
     for (int32_t j = 0; j < w; ++j) out.push_back(F(k, base + j));
     for (int32_t i = 0; i < m - w; ++i) {
@@ -64,27 +69,30 @@ Result<Program> BuildInterleaved(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
   const int32_t v = ctx.IntParam("chunks");
+  PIPECAST_RETURN_IF_ERROR(CheckVirtualStages(d, v));
   if (m % d != 0) {
     return InvalidArgument("interleaved needs microbatches to be a multiple of stages (got " +
                            std::to_string(m) + " microbatches and " + std::to_string(d) +
                            " stages); use e.g. " + std::to_string((m / d + 1) * d) +
                            " microbatches");
   }
-  Program p = Repeat(ctx, v, [m, d, v](int32_t k, int32_t base, std::vector<Action>& out) {
-    const int32_t total = m * v;
-    const int32_t group = d * v;
-    auto chunk_f = [&](int32_t i) { return (i % group) / d; };
-    auto mb = [&](int32_t i) { return (i / group) * d + (i % d); };
-    auto fwd = [&](int32_t i) { return F(chunk_f(i) * d + k, base + mb(i)); };
-    auto bwd = [&](int32_t i) { return B((v - 1 - chunk_f(i)) * d + k, base + mb(i)); };
-    const int32_t warmup = m == d ? total : std::min((d - k - 1) * 2 + (v - 1) * d, total);
-    for (int32_t i = 0; i < warmup; ++i) out.push_back(fwd(i));
-    for (int32_t i = 0; i < total - warmup; ++i) {
-      out.push_back(fwd(warmup + i));
-      out.push_back(bwd(i));
-    }
-    for (int32_t i = total - warmup; i < total; ++i) out.push_back(bwd(i));
-  });
+  const int64_t per_iteration = 2 * int64_t{m} * v;
+  Program p =
+      Repeat(ctx, v, per_iteration, [m, d, v](int32_t k, int32_t base, std::vector<Action>& out) {
+        const int32_t total = m * v;
+        const int32_t group = d * v;
+        auto chunk_f = [&](int32_t i) { return (i % group) / d; };
+        auto mb = [&](int32_t i) { return (i / group) * d + (i % d); };
+        auto fwd = [&](int32_t i) { return F(chunk_f(i) * d + k, base + mb(i)); };
+        auto bwd = [&](int32_t i) { return B((v - 1 - chunk_f(i)) * d + k, base + mb(i)); };
+        const int32_t warmup = m == d ? total : std::min((d - k - 1) * 2 + (v - 1) * d, total);
+        for (int32_t i = 0; i < warmup; ++i) out.push_back(fwd(i));
+        for (int32_t i = 0; i < total - warmup; ++i) {
+          out.push_back(fwd(warmup + i));
+          out.push_back(bwd(i));
+        }
+        for (int32_t i = total - warmup; i < total; ++i) out.push_back(bwd(i));
+      });
   return p;
 }
 
@@ -93,7 +101,7 @@ Result<Program> BuildInterleaved(const BuildContext& ctx) {
 Result<Program> BuildZbH1(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 3 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(d - k - 1, m);
     int32_t next_w = 0;
     auto backward = [&](int32_t j) {
@@ -115,7 +123,7 @@ Result<Program> BuildZbH1(const BuildContext& ctx) {
 Result<Program> BuildZbH2(const BuildContext& ctx) {
   const int32_t m = ctx.options.microbatches;
   const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+  return Repeat(ctx, 1, 3 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(2 * (d - k) - 1, m);
     int32_t next_w = 0;
     for (int32_t j = 0; j < w; ++j) out.push_back(F(k, base + j));

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
@@ -20,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/input_file.h"
+#include "common/limits.h"
 #include "common/units.h"
 
 namespace pipecast::ir {
@@ -29,8 +30,8 @@ using YAML::Node;
 
 // Bounds on integers a scenario may give. They are far above any real pipeline and exist so that
 // absurd values fail with a message instead of exhausting memory later.
-constexpr int64_t kMaxStages = 4096;
-constexpr int64_t kMaxMicrobatches = 1'000'000;
+constexpr int64_t kMaxStages = kMaxCount;
+constexpr int64_t kMaxMicrobatches = kMaxCount;
 constexpr int64_t kMaxModelDimension = 1 << 24;  // hidden, heads, sequence
 // Layers are partitioned by an O(stages * layers^2) dynamic program (common/partition.h); real
 // models have at most a few hundred blocks.
@@ -130,6 +131,9 @@ class ScenarioParser {
   Result<int32_t> ReadCount(const Node& value, std::string_view path, int64_t min,
                             int64_t max) const;
   Result<bool> ReadBool(const Node& value, std::string_view path) const;
+  // The index of the value among `choices`, or an error listing them ("did you mean").
+  Result<int> ReadChoice(const Node& value, std::string_view path,
+                         std::initializer_list<std::string_view> choices) const;
 
   // A per-stage cost: a scalar (broadcast) or a list of exactly `stages` values.
   template <typename ParseFn>
@@ -218,6 +222,23 @@ Result<int32_t> ScenarioParser::ReadCount(const Node& value, std::string_view pa
   return static_cast<int32_t>(*n);
 }
 
+Result<int> ScenarioParser::ReadChoice(const Node& value, std::string_view path,
+                                       std::initializer_list<std::string_view> choices) const {
+  std::string list;
+  for (std::string_view c : choices) list += list.empty() ? std::string(c) : ", " + std::string(c);
+  Result<std::string> text = Scalar(value, path, "one of " + list);
+  if (!text.ok()) return text.status();
+  int index = 0;
+  for (std::string_view c : choices) {
+    if (*text == c) return index;
+    ++index;
+  }
+  std::string message = fmt::format("{} must be one of {}, got '{}'", path, list, Shown(*text));
+  const std::string guess = ClosestMatch(*text, std::vector<std::string_view>(choices));
+  if (!guess.empty()) message += fmt::format("; did you mean '{}'?", guess);
+  return Error(value, message);
+}
+
 Result<bool> ScenarioParser::ReadBool(const Node& value, std::string_view path) const {
   Result<std::string> text = Scalar(value, path, "true or false");
   if (!text.ok()) return text.status();
@@ -274,7 +295,7 @@ Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const 
       {"stages", &out->stages, kMaxStages, true},
       {"microbatches", &out->microbatches, kMaxMicrobatches, true},
       {"minibatches", &out->minibatches, kMaxMicrobatches, false},
-      {"microbatch_size", &out->microbatch_size, kMaxMicrobatches, false},
+      {"microbatch_size", &out->microbatch_size, kMaxMicrobatchSize, false},
   };
   for (const Field& field : kFields) {
     const auto it = f->find(field.key);
@@ -285,6 +306,14 @@ Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const 
     Result<int32_t> n = ReadCount(it->second.value, Join("pipeline", field.key), 1, field.max);
     if (!n.ok()) return n.status();
     *field.target = *n;
+  }
+  const int64_t total = static_cast<int64_t>(out->microbatches) * out->minibatches;
+  if (total > kMaxCount) {
+    const auto it = f->find("minibatches");
+    return Error(it->second.value,
+                 fmt::format("pipeline.microbatches x pipeline.minibatches is {}, more than the "
+                             "{} microbatches pipecast simulates in one run",
+                             total, kMaxCount));
   }
   return Status::Ok();
 }
@@ -337,6 +366,14 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
                  fmt::format("costs.{} is required when costs.{} is given (a split backward "
                              "needs both)",
                              missing, given));
+  }
+  if (!out->backward_ns.empty() && has_input) {
+    // Which of the two a method would use is not the user's intent to guess: the split methods
+    // would time I and W, the others B, and the two need not agree.
+    return Error(f->at("backward_input").key,
+                 "costs.backward conflicts with costs.backward_input and costs.backward_weight: "
+                 "give the full backward or its split (the full backward is then their sum), "
+                 "not both");
   }
   if (out->backward_ns.empty()) {
     if (!has_input) {
@@ -403,10 +440,11 @@ Status ScenarioParser::ParseDevice(const Node& node, Scenario* out) const {
 }
 
 Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const {
-  Result<Fields> f = ReadMap(
-      node, "model",
-      {"type", "layers", "hidden", "heads", "sequence", "vocabulary", "bytes_per_activation",
-       "weight_bytes_per_param", "optimizer_bytes_per_param", "grad_bytes_per_param", "recompute"});
+  Result<Fields> f =
+      ReadMap(node, "model",
+              {"type", "layers", "hidden", "heads", "sequence", "vocabulary",
+               "bytes_per_activation", "weight_bytes_per_param", "optimizer_bytes_per_param",
+               "grad_bytes_per_param", "recompute", "attention", "partition"});
   if (!f.ok()) return f.status();
   if (auto it = f->find("type"); it != f->end()) {
     Result<std::string> type = Scalar(it->second.value, "model.type", "a model type (gpt)");
@@ -469,6 +507,19 @@ Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const 
     Result<bool> v = ReadBool(it->second.value, "model.recompute");
     if (!v.ok()) return v.status();
     out->recompute = *v;
+  }
+  if (auto it = f->find("attention"); it != f->end()) {
+    Result<int> v = ReadChoice(it->second.value, "model.attention", {"standard", "flash"});
+    if (!v.ok()) return v.status();
+    out->attention = *v == 0 ? AttentionKind::kStandard : AttentionKind::kFlash;
+  }
+  if (auto it = f->find("partition"); it != f->end()) {
+    Result<int> v =
+        ReadChoice(it->second.value, "model.partition", {"balanced", "even", "megatron-core"});
+    if (!v.ok()) return v.status();
+    constexpr PartitionRule kRules[] = {PartitionRule::kBalanced, PartitionRule::kEven,
+                                        PartitionRule::kMegatronCore};
+    out->partition = kRules[*v];
   }
   return Status::Ok();
 }
@@ -755,20 +806,9 @@ Result<Scenario> ParseScenario(std::string_view yaml_text, std::string_view file
 }
 
 Result<Scenario> LoadScenarioFile(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) {
-    return NotFound(fmt::format("scenario file '{}' not found", path));
-  }
-  if (std::filesystem::is_directory(status)) {
-    return IoError(fmt::format("scenario file '{}' is a directory", path));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(fmt::format("cannot open scenario file '{}'", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return IoError(fmt::format("cannot read scenario file '{}'", path));
-  return ParseScenario(text.str(), path);
+  Result<std::string> text = ReadInputFile(path, "scenario file");
+  if (!text.ok()) return text.status();
+  return ParseScenario(*text, InputName(path));
 }
 
 Result<Scenario> DefaultScenario() {

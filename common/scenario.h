@@ -60,6 +60,26 @@ struct ExplicitCosts {
   std::vector<int64_t> optimizer_state_bytes;
 };
 
+// How a transformer's layers are cut into virtual stages (docs/cost-model.md).
+enum class PartitionRule {
+  // Contiguous stages balanced on each layer's F + B + W FLOPs, the embedding and the head
+  // counted at their own cost (BalancedPartition), for any number of chunks.
+  kBalanced,
+  // Megatron-LM's uniform split: layers / virtual stages blocks each; the embedding joins the
+  // first, the head the last. Needs the blocks to divide evenly.
+  kEven,
+  // Megatron-Core's account_for_embedding_in_pipeline_split and
+  // account_for_loss_in_pipeline_split: the embedding and the head take one layer slot each,
+  // (layers + 2) / virtual stages slots per stage. Needs layers + 2 to divide evenly.
+  kMegatronCore,
+};
+
+// What a block's attention keeps for its backward (docs/cost-model.md).
+enum class AttentionKind {
+  kStandard,  // the a x s x s score and softmax tensors too (5 a s bytes per token)
+  kFlash,     // FlashAttention-style kernels recompute them: no 5 a s term
+};
+
 // Form (b): a GPT-style decoder-only transformer (embedding, `layers` blocks, final LayerNorm and
 // LM head). Formulas are in docs/cost-model.md.
 struct TransformerSpec {
@@ -76,6 +96,8 @@ struct TransformerSpec {
   double optimizer_bytes_per_param = 12;  // fp32 master copy + Adam's two fp32 moments
   double grad_bytes_per_param = 2;        // bf16 gradients
   bool recompute = false;                 // activation recomputation: keep only each block's input
+  AttentionKind attention = AttentionKind::kStandard;
+  PartitionRule partition = PartitionRule::kBalanced;
 };
 
 // Compute throughput of one device, for form (b).

@@ -1,37 +1,21 @@
 #include "common/validate.h"
 
 #include <algorithm>
-#include <boost/graph/adjacency_list.hpp>
-#include <boost/graph/depth_first_search.hpp>
-#include <limits>
 #include <map>
-#include <optional>
 #include <string>
 #include <utility>
 
 #include "common/format_text.h"
 #include "common/lower.h"
+#include "common/validate_internal.h"
 #include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
 
-// Where an action sits: device and index in its program; device -1 = absent.
-struct Loc {
-  int32_t device = -1;
-  int32_t index = -1;
-  bool present() const { return device >= 0; }
-};
-
-// The compute actions of one (stage, microbatch).
-struct Cell {
-  Loc forward, backward, weight_grad;
-};
-
-// The communication actions of one (stage, microbatch), by the stage that carries them.
-struct CommCell {
-  Loc send_activation, recv_activation, send_gradient, recv_gradient;
-};
+using internal::Cell;
+using internal::CommCell;
+using internal::Loc;
 
 // "1 microbatch", "2 microbatches": `word` plus "s", or "es" after "ch".
 std::string Plural(int64_t n, const std::string& word) {
@@ -60,15 +44,17 @@ std::string FormatRanges(const std::vector<int32_t>& sorted) {
 
 class Validator {
  public:
-  explicit Validator(const Program& p) : p_(p) {}
+  Validator(const Program& p, const ValidateOptions& options) : p_(p), options_(options) {}
 
   std::vector<Diagnostic> Run() {
     if (!CheckMetadata()) return std::move(out_);
     implicit_stage_ = ImplicitStages(p_);
     total_ = p_.total_microbatches();
-    cells_.assign(static_cast<size_t>(p_.num_stages) * total_, Cell{});
+    index_.num_stages = p_.num_stages;
+    index_.total = total_;
+    index_.cells.assign(static_cast<size_t>(p_.num_stages) * total_, Cell{});
     has_communication_ = HasCommunication(p_);
-    if (has_communication_) comm_.assign(cells_.size(), CommCell{});
+    if (has_communication_) index_.comm.assign(index_.cells.size(), CommCell{});
     CheckActions();
     CheckCompleteness();
     CheckOrder();
@@ -77,6 +63,8 @@ class Validator {
     if (has_communication_) {
       CheckCommunication();
       CheckLinkOrder();
+    } else if (options_.implicit_link_order && !structural_errors_) {
+      CheckImplicitLinkOrder();
     }
     if (!structural_errors_ && !missing_actions_) CheckCycles();
     return std::move(out_);
@@ -85,10 +73,10 @@ class Validator {
  private:
   const Action& At(Loc l) const { return p_.devices[l.device][l.index]; }
   Cell& CellOf(int32_t stage, int32_t mb) {
-    return cells_[static_cast<size_t>(stage) * total_ + mb];
+    return index_.cells[static_cast<size_t>(stage) * total_ + mb];
   }
   CommCell& CommOf(int32_t stage, int32_t mb) {
-    return comm_[static_cast<size_t>(stage) * total_ + mb];
+    return index_.comm[static_cast<size_t>(stage) * total_ + mb];
   }
 
   std::string Token(int32_t d, int32_t i) const {
@@ -96,6 +84,7 @@ class Validator {
     return ActionToken(a, a.stage != implicit_stage_[d]);
   }
   std::string Where(Loc l) const {
+    if (options_.describe) return options_.describe(l.device, l.index);
     return "device " + std::to_string(l.device) + " action " + std::to_string(l.index) + " (" +
            Token(l.device, l.index) + ")";
   }
@@ -128,7 +117,7 @@ class Validator {
     count("num_stages", p_.num_stages, kMaxCount);
     count("microbatches", p_.microbatches, kMaxCount);
     count("minibatches", p_.minibatches, kMaxCount);
-    count("microbatch_size", p_.microbatch_size, std::numeric_limits<int32_t>::max());
+    count("microbatch_size", p_.microbatch_size, kMaxMicrobatchSize);
     if (!ok) return false;
     const int64_t total = static_cast<int64_t>(p_.microbatches) * p_.minibatches;
     if (total > kMaxCount || total * p_.num_stages > kMaxCells) {
@@ -183,7 +172,7 @@ class Validator {
   }
 
   // Per-action fields: step shape, ranges, placement, weight annotations, endpoints of sends
-  // and receives. Fills cells_ and comm_.
+  // and receives. Fills index_.
   void CheckActions() {
     const int32_t last = p_.num_stages - 1;
     for (int32_t d = 0; d < p_.num_devices; ++d) {
@@ -364,7 +353,7 @@ class Validator {
   // On a device: F before B/I before W for the same (stage, microbatch); a stash needs its F
   // earlier on the same device.
   void CheckOrder() {
-    for (const Cell& c : cells_) {
+    for (const Cell& c : index_.cells) {
       if (c.forward.present() && c.backward.present() && c.forward.device == c.backward.device &&
           c.backward.index < c.forward.index) {
         Add(c.backward, "backward runs before its forward (" + Where(c.forward) + ")");
@@ -506,77 +495,46 @@ class Validator {
     }
   }
 
-  // Builds the action dependency graph and reports one cycle, if any.
+  // Reports one dependency cycle, if any (validate_cycles.cc).
   void CheckCycles() {
-    using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
-    std::vector<size_t> offset(p_.num_devices + 1, 0);
-    for (int32_t d = 0; d < p_.num_devices; ++d) offset[d + 1] = offset[d] + p_.devices[d].size();
-    auto node = [&](Loc l) { return offset[l.device] + static_cast<size_t>(l.index); };
-    Graph g(offset.back());
-    auto edge = [&](Loc from, Loc to) {
-      if (from.present() && to.present()) boost::add_edge(node(from), node(to), g);
-    };
-    for (int32_t d = 0; d < p_.num_devices; ++d) {
-      for (int32_t i = 1; i < static_cast<int32_t>(p_.devices[d].size()); ++i)
-        edge({d, i - 1}, {d, i});
-    }
+    const std::vector<Loc> cycle = internal::FindCycle(p_, index_);
+    if (!cycle.empty()) Add(cycle.front(), "deadlock: dependency cycle " + DescribeCycle(cycle));
+  }
+
+  // Without sends and receives, the order of the transfers lowering would insert: on each
+  // directed link, outputs leave in the sender's program order and must be needed in the same
+  // order by the receiver, else the lowered program's FIFO link deadlocks.
+  void CheckImplicitLinkOrder() {
     const int32_t last = p_.num_stages - 1;
-    for (int32_t s = 0; s <= last; ++s) {
-      for (int32_t j = 0; j < total_; ++j) {
-        const Cell& c = CellOf(s, j);
-        if (s > 0) edge(CellOf(s - 1, j).forward, c.forward);
-        if (s < last) edge(CellOf(s + 1, j).backward, c.backward);
-        if (s == last) edge(c.forward, c.backward);
-        edge(c.backward, c.weight_grad);
-        if (has_communication_) {
-          // A send needs its producer's output; the consumer needs the receive.
-          const CommCell& m = CommOf(s, j);
-          if (s < last) {
-            const Loc receive = CommOf(s + 1, j).recv_activation;
-            edge(c.forward, m.send_activation);
-            edge(m.send_activation, receive);
-            edge(receive, CellOf(s + 1, j).forward);
-          }
-          if (s > 0) {
-            const Loc receive = CommOf(s - 1, j).recv_gradient;
-            edge(c.backward, m.send_gradient);
-            edge(m.send_gradient, receive);
-            edge(receive, CellOf(s - 1, j).backward);
-          }
+    // (from, to) -> (producer index, consumer) in the sender's order.
+    std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int32_t, Loc>>> links;
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      const std::vector<Action>& program = p_.devices[d];
+      for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
+        const Action& a = program[i];
+        Loc consumer;
+        if (a.kind == ActionKind::kForward && a.stage < last) {
+          consumer = CellOf(a.stage + 1, a.microbatch).forward;
+        } else if (IsBackward(a.kind) && a.stage > 0) {
+          consumer = CellOf(a.stage - 1, a.microbatch).backward;
+        }
+        if (consumer.present() && consumer.device != d) {
+          links[{d, consumer.device}].push_back({i, consumer});
         }
       }
     }
-
-    using Vertex = Graph::vertex_descriptor;
-    using Edge = Graph::edge_descriptor;
-    struct CycleVisitor : boost::default_dfs_visitor {
-      std::vector<Vertex>* parent;
-      std::optional<std::pair<Vertex, Vertex>>* back;
-      void tree_edge(Edge e, const Graph& graph) {
-        (*parent)[boost::target(e, graph)] = boost::source(e, graph);
+    for (const auto& [link, pairs] : links) {
+      for (size_t k = 1; k < pairs.size(); ++k) {
+        if (pairs[k].second.index >= pairs[k - 1].second.index) continue;
+        Add(link.first, pairs[k].first,
+            "link " + std::to_string(link.first) + "->" + std::to_string(link.second) +
+                " out of order: its output is needed by " + Where(pairs[k].second) +
+                ", before the earlier output of " + Where({link.first, pairs[k - 1].first}) +
+                " is needed by " + Where(pairs[k - 1].second) +
+                "; with sends and receives inserted, a FIFO link deadlocks");
+        break;
       }
-      void back_edge(Edge e, const Graph& graph) {
-        if (!*back) *back = std::make_pair(boost::source(e, graph), boost::target(e, graph));
-      }
-    };
-    std::vector<Vertex> parent(offset.back());
-    std::optional<std::pair<Vertex, Vertex>> back;
-    CycleVisitor visitor;
-    visitor.parent = &parent;
-    visitor.back = &back;
-    boost::depth_first_search(g, boost::visitor(visitor));
-    if (!back) return;
-
-    // The back edge u -> v closes the tree path v -> ... -> u.
-    std::vector<Loc> cycle;
-    for (Vertex v = back->first;; v = parent[v]) {
-      const int32_t d = static_cast<int32_t>(std::upper_bound(offset.begin(), offset.end(), v) -
-                                             offset.begin() - 1);
-      cycle.push_back({d, static_cast<int32_t>(v - offset[d])});
-      if (v == back->second) break;
     }
-    std::reverse(cycle.begin(), cycle.end());
-    Add(cycle.front(), "deadlock: dependency cycle " + DescribeCycle(cycle));
   }
 
   // "device 0 action 3 (B0) -> device 1 action 2 (F1) .. action 5 (B0) -> device 0 action 3
@@ -589,7 +547,9 @@ class Validator {
              cycle[j + 1].index == cycle[j].index + 1)
         ++j;
       out += Where(cycle[i]);
-      if (j > i) {
+      if (j > i && options_.describe) {
+        out += " .. " + options_.describe(cycle[j].device, cycle[j].index);
+      } else if (j > i) {
         out += " .. action " + std::to_string(cycle[j].index) + " (" +
                Token(cycle[j].device, cycle[j].index) + ")";
       }
@@ -600,11 +560,11 @@ class Validator {
   }
 
   const Program& p_;
+  const ValidateOptions& options_;
   std::vector<Diagnostic> out_;
   std::vector<int32_t> implicit_stage_;
   int32_t total_ = 0;
-  std::vector<Cell> cells_;       // [stage * total_ + microbatch]
-  std::vector<CommCell> comm_;    // same indexing; only with communication
+  internal::CellIndex index_;     // the actions by stage and microbatch
   std::vector<Loc> stash_users_;  // B/I actions reading a stash
   bool has_communication_ = false;
   bool structural_errors_ = false;  // ranges, placement, duplicates, bad endpoints
@@ -622,7 +582,9 @@ std::string Diagnostic::ToString() const {
   return out + ": " + message;
 }
 
-std::vector<Diagnostic> ValidateProgram(const Program& p) { return Validator(p).Run(); }
+std::vector<Diagnostic> ValidateProgram(const Program& p, const ValidateOptions& options) {
+  return Validator(p, options).Run();
+}
 
 Status ValidationStatus(const std::vector<Diagnostic>& diagnostics, std::string_view what) {
   if (diagnostics.empty()) return Status::Ok();

@@ -9,20 +9,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/ir.h"
+#include "common/limits.h"  // kMaxCount, kMaxCells: what the validator accepts
 #include "common/status.h"
 
 namespace pipecast::ir {
-
-// Size limits the parsers enforce and the validator assumes; larger programs are rejected.
-// kMaxCount bounds devices, stages, microbatches, minibatches and total microbatches;
-// kMaxCells bounds stages x total microbatches.
-inline constexpr int32_t kMaxCount = 1'000'000;
-inline constexpr int64_t kMaxCells = 10'000'000;
 
 // One problem found in a program. `device` and `action_index` are -1 when the problem is not
 // tied to a device or to one action; `token` is the action's ActionToken, with the stage prefix
@@ -37,8 +33,17 @@ struct Diagnostic {
   std::string ToString() const;
 };
 
+struct ValidateOptions {
+  // How messages name the action at (device, index) they refer to; default
+  // "device 2 action 14 (B3@stash)". The CLI passes the token and its file position.
+  std::function<std::string(int32_t device, int32_t index)> describe;
+  // For a program without sends and receives: also check that the transfers lowering would
+  // insert keep their order on every link (rule 10, reported at the producing compute action).
+  bool implicit_link_order = false;
+};
+
 // Every problem in `p`, in a deterministic order; empty when the program is valid.
-std::vector<Diagnostic> ValidateProgram(const Program& p);
+std::vector<Diagnostic> ValidateProgram(const Program& p, const ValidateOptions& options = {});
 
 // Ok when `diagnostics` is empty; else kInvalidSchedule whose message starts with `what` and
 // lists every diagnostic, one per line.

@@ -4,56 +4,10 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/copy_set.h"
 
 namespace pipecast::ir {
 namespace {
-
-// A weight copy: a real version (horizon 0) or a predicted/corrected copy derived from one.
-struct CopyKey {
-  int32_t version;
-  int32_t horizon;  // 0 for real versions; >0 prediction; <0 correction (stored negated)
-  friend bool operator==(const CopyKey&, const CopyKey&) = default;
-};
-
-// Reference-counted set of weight copies a device holds; small (a few entries), so a flat vector.
-// Entries with no references are removed, so every entry is a held copy.
-class CopySet {
- public:
-  void Add(CopyKey k) {
-    for (auto& [key, refs] : entries_) {
-      if (key == k) {
-        ++refs;
-        return;
-      }
-    }
-    entries_.push_back({k, 1});
-    ++distinct_;
-  }
-  void Remove(CopyKey k) {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].first == k) {
-        if (--entries_[i].second == 0) {
-          --distinct_;
-          entries_[i] = entries_.back();
-          entries_.pop_back();
-        }
-        return;
-      }
-    }
-    // Not held: only an invalid program (a microbatch with two stash-using backwards) gets here;
-    // the validator reports it, so the count is left as it is.
-  }
-  bool Contains(CopyKey k) const {
-    for (const auto& [key, refs] : entries_)
-      if (key == k) return true;
-    return false;
-  }
-  int32_t distinct() const { return distinct_; }
-
- private:
-  std::vector<std::pair<CopyKey, int32_t>> entries_;
-  int32_t distinct_ = 0;
-};
 
 // Records what an F (or a B/I) used: steps taken, version, horizon.
 void Note(VersionRecord& r, ActionKind kind, int32_t counter, int32_t version, int32_t horizon) {
@@ -70,9 +24,12 @@ void Note(VersionRecord& r, ActionKind kind, int32_t counter, int32_t version, i
 
 CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
   switch (src) {
-    case WeightSource::kPredicted: return {version, value > 0 ? value : 0};
-    case WeightSource::kCorrected: return {version, value > 0 ? -value : 0};
-    default: return {version, 0};
+    case WeightSource::kPredicted:
+      return {version, value > 0 ? value : 0};
+    case WeightSource::kCorrected:
+      return {version, value > 0 ? -value : 0};
+    default:
+      return {version, 0};
   }
 }
 
@@ -177,8 +134,7 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
         // action runs, its scratch copy); nothing else to track.
         VersionRecord& r =
             t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch];
-        const int32_t horizon =
-            a.weights.source == WeightSource::kPredicted ? a.weights.value : 0;
+        const int32_t horizon = a.weights.source == WeightSource::kPredicted ? a.weights.value : 0;
         Note(r, a.kind, n, n, horizon);
         if (horizon > 0) live = 2;
       } else if (UsesWeights(a.kind)) {
@@ -189,11 +145,20 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
         const WeightSource src = a.weights.source;
         switch (src) {
           case WeightSource::kCurrent:
-          case WeightSource::kBufferNewer: version = n; break;
-          case WeightSource::kBufferOlder: version = std::max(0, n - 1); break;
+          case WeightSource::kBufferNewer:
+            version = n;
+            break;
+          case WeightSource::kBufferOlder:
+            version = std::max(0, n - 1);
+            break;
           case WeightSource::kPredicted:
-          case WeightSource::kCorrected: version = n; horizon = a.weights.value; break;
-          case WeightSource::kVersion: version = a.weights.value; break;
+          case WeightSource::kCorrected:
+            version = n;
+            horizon = a.weights.value;
+            break;
+          case WeightSource::kVersion:
+            version = a.weights.value;
+            break;
           case WeightSource::kStashed:
             version = IsBackward(a.kind) ? r.f_version : n;
             horizon = IsBackward(a.kind) ? r.f_horizon : 0;
@@ -203,8 +168,7 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
         if (src == WeightSource::kStashed && IsBackward(a.kind) && uses_stash) key = f_key[idx];
         if (version >= 0 && !held.Contains(key)) live = held.distinct() + 1;  // scratch copy
         const bool forward = a.kind == ActionKind::kForward;
-        Note(r, a.kind, n, version,
-             forward && src == WeightSource::kCorrected ? 0 : horizon);
+        Note(r, a.kind, n, version, forward && src == WeightSource::kCorrected ? 0 : horizon);
         if (forward) {
           if (uses_stash) {
             f_key[idx] = key;
@@ -226,8 +190,8 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
       }
       if (ProducesWeightGrad(a.kind)) {
         // Applied by the next Step on this device, if any; fixed up below.
-        t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch]
-            .applied_step = -(n + 1) - 1;  // provisional marker: "pending after n steps"
+        t.records[static_cast<size_t>(a.stage) * t.total_microbatches + a.microbatch].applied_step =
+            -(n + 1) - 1;  // provisional marker: "pending after n steps"
       }
       if (fill) t.live_during[d][i] = live;
       if (live > t.live_versions_max[d]) {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ pkg-config libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
-          libboost-graph-dev libfmt-dev libgtest-dev libbenchmark-dev libeigen3-dev zlib1g-dev
+          libfmt-dev libgtest-dev libbenchmark-dev libeigen3-dev zlib1g-dev
           dataset-fashion-mnist fortunes libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -178,6 +179,46 @@ Result<CostModel> BuildTransformer(const ir::Scenario& scenario, int32_t num_vir
   return model;
 }
 
+// Megatron-LM's uniform split: every virtual stage layers / (D v) blocks, the embedding with the
+// first and the head with the last.
+Result<std::vector<int32_t>> EvenStarts(const ir::TransformerSpec& spec, int32_t d,
+                                        int32_t chunks) {
+  const int32_t stages = d * chunks;
+  if (spec.layers % stages != 0) {
+    return InvalidArgument(fmt::format(
+        "model.layers ({}) is not divisible by {} virtual stages ({} stages x {} chunks); "
+        "chunk counts that divide the layers with {} stages: {}",
+        spec.layers, stages, d, chunks, d, ValidChunkCounts(spec.layers, d)));
+  }
+  const int32_t per_stage = spec.layers / stages;
+  std::vector<int32_t> starts(static_cast<size_t>(stages));
+  for (int32_t vs = 1; vs < stages; ++vs) starts[static_cast<size_t>(vs)] = 1 + vs * per_stage;
+  return starts;
+}
+
+// Megatron-Core's account_for_embedding_in_pipeline_split and account_for_loss_in_pipeline_split:
+// the embedding and the head count as one layer each, layers + 2 slots split evenly.
+Result<std::vector<int32_t>> MegatronCoreStarts(const ir::TransformerSpec& spec, int32_t d,
+                                                int32_t chunks) {
+  const int32_t stages = d * chunks;
+  const int32_t slots = spec.layers + 2;
+  if (slots % stages != 0) {
+    std::string fits;
+    for (int32_t v = 1; v <= slots; ++v) {
+      if (slots % (static_cast<int64_t>(d) * v) == 0)
+        fits += fits.empty() ? std::to_string(v) : ", " + std::to_string(v);
+    }
+    return InvalidArgument(fmt::format(
+        "model.partition megatron-core needs model.layers + 2 ({}: the blocks, the embedding and "
+        "the head) divisible by {} virtual stages ({} stages x {} chunks); chunk counts that "
+        "divide with {} stages: {}; or use model.partition: balanced",
+        slots, stages, d, chunks, d, fits.empty() ? "none" : fits));
+  }
+  std::vector<int32_t> starts(static_cast<size_t>(stages));
+  for (int32_t vs = 0; vs < stages; ++vs) starts[static_cast<size_t>(vs)] = vs * (slots / stages);
+  return starts;
+}
+
 }  // namespace
 
 std::vector<LayerCost> TransformerLayers(const ir::TransformerSpec& model,
@@ -208,7 +249,9 @@ std::vector<LayerCost> TransformerLayers(const ir::TransformerSpec& model,
   block.forward_flops = b * s * h * (24 * h + 4 * s);
   block.backward_input_flops = b * s * h * (24 * h + 8 * s);
   block.backward_weight_flops = b * s * h * (24 * h);
-  block.activation_bytes = s * b * (34 * h + 5 * a * s) * activation_scale;
+  // FlashAttention-style kernels keep no a x s x s scores or softmax: the 5 a s term goes.
+  const double scores = model.attention == ir::AttentionKind::kFlash ? 0.0 : 5 * a * s;
+  block.activation_bytes = s * b * (34 * h + scores) * activation_scale;
   block.activation_bytes_after_input_grad = 32 * s * b * h * activation_scale;
   if (model.recompute) {
     // Only the block's input is kept; the backward first recomputes the forward.
@@ -251,20 +294,13 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
   }
   const int32_t chunks = num_virtual_stages / d;
   const int64_t num_layers = static_cast<int64_t>(spec.layers) + 2;
-  if (chunks > 1) {
-    // Megatron-LM's interleaving gives every chunk the same number of blocks.
-    if (spec.layers % num_virtual_stages != 0) {
-      return InvalidArgument(fmt::format(
-          "model.layers ({}) is not divisible by {} virtual stages ({} stages x {} chunks); "
-          "chunk counts that divide the layers with {} stages: {}",
-          spec.layers, num_virtual_stages, d, chunks, d, ValidChunkCounts(spec.layers, d)));
-    }
-    const int32_t per_stage = spec.layers / num_virtual_stages;
-    std::vector<int32_t> starts(static_cast<size_t>(num_virtual_stages));
-    starts[0] = 0;  // the embedding joins the first chunk, the head the last
-    for (int32_t vs = 1; vs < num_virtual_stages; ++vs)
-      starts[static_cast<size_t>(vs)] = 1 + vs * per_stage;
-    return starts;
+  switch (spec.partition) {
+    case ir::PartitionRule::kEven:
+      return EvenStarts(spec, d, chunks);
+    case ir::PartitionRule::kMegatronCore:
+      return MegatronCoreStarts(spec, d, chunks);
+    case ir::PartitionRule::kBalanced:
+      break;
   }
   if (num_virtual_stages > num_layers) {
     return InvalidArgument(fmt::format(
@@ -279,6 +315,31 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
     work.push_back(l.forward_flops + l.backward_input_flops + l.backward_weight_flops);
   }
   return ir::BalancedPartition(work, num_virtual_stages);
+}
+
+std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_virtual_stages) {
+  if (!scenario.model.has_value() || !scenario.cluster.has_value()) return {};
+  Result<std::vector<int32_t>> starts = TransformerStageStarts(scenario, num_virtual_stages);
+  if (!starts.ok()) return {};
+  const int32_t d = scenario.pipeline.stages;
+  const int32_t blocks = scenario.model->layers;
+  std::vector<std::string> out(static_cast<size_t>(d));
+  for (int32_t vs = 0; vs < num_virtual_stages; ++vs) {
+    // Layers [first, end): the embedding (0), blocks (1..blocks), the head (blocks + 1).
+    const int32_t first = (*starts)[static_cast<size_t>(vs)];
+    const int32_t end =
+        vs + 1 < num_virtual_stages ? (*starts)[static_cast<size_t>(vs) + 1] : blocks + 2;
+    std::vector<std::string> parts;
+    if (first == 0) parts.push_back("E");
+    const int32_t b0 = std::max(first, 1), b1 = std::min(end, blocks + 1);  // blocks [b0, b1)
+    if (b1 - b0 == 1) parts.push_back(std::to_string(b0 - 1));
+    if (b1 - b0 > 1) parts.push_back(fmt::format("{}-{}", b0 - 1, b1 - 2));
+    if (end == blocks + 2) parts.push_back("H");
+    std::string& s = out[static_cast<size_t>(vs % d)];
+    if (!s.empty()) s += ",";
+    for (size_t i = 0; i < parts.size(); ++i) s += (i > 0 ? "+" : "") + parts[i];
+  }
+  return out;
 }
 
 Result<CostModel> BuildCostModel(const ir::Scenario& scenario, int32_t num_virtual_stages) {

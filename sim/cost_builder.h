@@ -8,10 +8,10 @@
 // A transformer (`model:` + `cluster:`) is cut into layers: the embedding, `layers` blocks and
 // the head (final LayerNorm + LM head). Each layer's FLOPs (the zero-bubble paper's per-block
 // split into F, B = input gradient and W = weight gradient) become times at
-// peak_flops * efficiency. With one chunk per device the layers are split by BalancedPartition
-// (common/partition.h) on F + B + W; with v > 1 chunks every virtual stage gets layers / (D * v)
-// blocks (the embedding joins the first, the head the last), as Megatron-LM does, which is why
-// v must divide layers / D.
+// peak_flops * efficiency. The layers are cut into the virtual stages by model.partition:
+// BalancedPartition (common/partition.h) on F + B + W by default, for any number of chunks;
+// Megatron-LM's uniform split (`even`), or Megatron-Core's with the embedding and the head
+// counted as one layer each (`megatron-core`), which need the layers to divide evenly.
 #pragma once
 
 #include <cstdint>
@@ -46,9 +46,14 @@ struct LayerCost {
 };
 std::vector<LayerCost> TransformerLayers(const ir::TransformerSpec& model, int32_t microbatch_size);
 
-// The first layer index (into TransformerLayers) of every virtual stage that BuildCostModel uses.
-// REQUIRES: scenario.model and scenario.cluster are set.
+// The first layer index (into TransformerLayers) of every virtual stage that BuildCostModel uses,
+// by the scenario's model.partition rule. REQUIRES: scenario.model and scenario.cluster are set.
 Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario,
                                                     int32_t num_virtual_stages);
+
+// Which layers every device holds, for reports: per device its virtual stages' layers joined by
+// ",", each "E" (embedding), blocks "3" or "3-5", and "H" (head) joined by "+", e.g. "E+0-2" or
+// "7,15,H". Empty for explicit costs (or when the partition cannot be made).
+std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_virtual_stages);
 
 }  // namespace pipecast::sim

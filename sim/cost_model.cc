@@ -20,7 +20,10 @@ CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
 
 TimeNs TransferTime(int64_t bytes, double bandwidth) {
   if (bandwidth <= 0 || bytes <= 0) return 0;
-  return static_cast<TimeNs>(std::ceil(static_cast<double>(bytes) * 1e9 / bandwidth));
+  const double ns = std::ceil(static_cast<double>(bytes) * 1e9 / bandwidth);
+  // 2^63 is the first double above every int64; NaN fails the comparison too.
+  if (!(ns < 9223372036854775808.0)) return -1;
+  return static_cast<TimeNs>(ns);
 }
 
 }  // namespace pipecast::sim

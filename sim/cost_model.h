@@ -25,7 +25,7 @@ struct StageCost {
   TimeNs backward_weight = 0;  // W of a split backward
   // Optimizer step of this stage's weights; < 0 means "derive from bytes over memory bandwidth".
   TimeNs optimizer_step = -1;
-  int64_t activation_bytes = 0;       // stashed activations of one microbatch, F until B (or W)
+  int64_t activation_bytes = 0;  // stashed activations of one microbatch, F until B (or W)
   int64_t activation_bytes_after_input_grad = 0;  // kept from I until W when B is split
   int64_t message_bytes = 0;          // activation (and gradient) message size to the next stage
   int64_t weight_bytes = 0;           // one copy of this stage's weights
@@ -34,8 +34,8 @@ struct StageCost {
 };
 
 struct DeviceSpec {
-  int64_t memory_bytes = 0;           // capacity; 0 = unlimited (no over-memory flag)
-  double memory_bandwidth = 0;        // bytes/s; 0 = weight copies and derived steps are free
+  int64_t memory_bytes = 0;     // capacity; 0 = unlimited (no over-memory flag)
+  double memory_bandwidth = 0;  // bytes/s; 0 = weight copies and derived steps are free
 };
 
 struct LinkSpec {
@@ -63,7 +63,11 @@ struct CostModel {
 CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
                            TimeNs backward_input = 0, TimeNs backward_weight = 0);
 
+// Largest simulated time: about 292 years of int64 nanoseconds.
+inline constexpr TimeNs kMaxTime = INT64_MAX;
+
 // Time to move `bytes` at `bandwidth` bytes/s, rounded up to whole nanoseconds; 0 if bandwidth 0.
+// -1 when the time exceeds kMaxTime (the caller reports which quantity is too large).
 TimeNs TransferTime(int64_t bytes, double bandwidth);
 
 }  // namespace pipecast::sim

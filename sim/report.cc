@@ -180,24 +180,24 @@ std::string PerStageSection(const MethodRun& run, bool colour) {
     const double util =
         r.makespan > 0 ? static_cast<double>(m.busy) / static_cast<double>(r.makespan) : 0.0;
     const MemoryBreakdown& b = m.peak_breakdown;
-    t.AddRow({{std::to_string(m.stage)},
-              {FormatDuration(m.busy)},
-              {FormatDuration(m.span())},
-              {Percent(util)},
-              MemoryCell(m.peak_memory_bytes, m.over_memory),
-              {FormatBytes(b.weights)},
-              {FormatBytes(b.optimizer_state)},
-              {FormatBytes(b.gradients)},
-              {FormatBytes(b.activations)},
-              {FormatBytes(b.extra)},
-              {fmt::format("{:.2f}", m.peak_activations_microbatches)},
-              {std::to_string(m.versions.live_versions_max)},
-              {fmt::format("{}/{:.2f}", m.versions.gap_max, m.versions.gap_mean)},
-              {fmt::format("{}/{:.2f}", m.versions.delay_max, m.versions.delay_mean)},
-              {fmt::format("{}/{}", m.versions.horizon_forward_max,
-                           m.versions.horizon_backward_max)},
-              {Percent(m.versions.crossing_fraction)},
-              {std::to_string(m.versions.steps)}});
+    t.AddRow(
+        {{std::to_string(m.stage)},
+         {FormatDuration(m.busy)},
+         {FormatDuration(m.span())},
+         {Percent(util)},
+         MemoryCell(m.peak_memory_bytes, m.over_memory),
+         {FormatBytes(b.weights)},
+         {FormatBytes(b.optimizer_state)},
+         {FormatBytes(b.gradients)},
+         {FormatBytes(b.activations)},
+         {FormatBytes(b.extra)},
+         {fmt::format("{:.2f}", m.peak_activations_microbatches)},
+         {std::to_string(m.versions.live_versions_max)},
+         {fmt::format("{}/{:.2f}", m.versions.gap_max, m.versions.gap_mean)},
+         {fmt::format("{}/{:.2f}", m.versions.delay_max, m.versions.delay_mean)},
+         {fmt::format("{}/{}", m.versions.horizon_forward_max, m.versions.horizon_backward_max)},
+         {Percent(m.versions.crossing_fraction)},
+         {std::to_string(m.versions.steps)}});
   }
   return fmt::format("\nper stage: {}\n", MethodLabel(run)) + t.Render(colour);
 }
@@ -256,6 +256,7 @@ Json RunJson(const MethodRun& run) {
   j["bubble"] = {{"idle_fraction", r.bubble.idle_fraction},
                  {"overhead_vs_ideal", r.bubble.overhead_vs_ideal},
                  {"zb_rate", r.bubble.zb_rate}};
+  if (!run.partition.empty()) j["partition"] = run.partition;
   Json stages = Json::array();
   for (const StageMetrics& m : r.stages) stages.push_back(StageJson(m));
   j["stages"] = std::move(stages);
@@ -351,12 +352,51 @@ std::string CsvField(const std::string& field) {
   return quoted + '"';
 }
 
+namespace {
+
+// The distinct partitions of the runs, in order of first use; empty when fewer than two differ.
+std::vector<std::vector<std::string>> Partitions(const std::vector<MethodRun>& runs) {
+  std::vector<std::vector<std::string>> distinct;
+  for (const MethodRun& run : runs) {
+    if (run.partition.empty()) continue;
+    if (std::find(distinct.begin(), distinct.end(), run.partition) == distinct.end()) {
+      distinct.push_back(run.partition);
+    }
+  }
+  if (distinct.size() < 2) distinct.clear();
+  return distinct;
+}
+
+std::string PartitionLetter(const std::vector<std::vector<std::string>>& partitions,
+                            const MethodRun& run) {
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    if (partitions[i] == run.partition) return std::string(1, static_cast<char>('A' + i % 26));
+  }
+  return "-";
+}
+
+std::string PartitionLegend(const std::vector<std::vector<std::string>>& partitions) {
+  std::string out =
+      "part = how the model is cut (layers per device; E embedding, H head); runs on different\n"
+      "partitions do not compare like with like:\n";
+  for (size_t i = 0; i < partitions.size(); ++i) {
+    out += fmt::format("  {}: ", static_cast<char>('A' + i % 26));
+    for (size_t d = 0; d < partitions[i].size(); ++d) out += (d ? " | " : "") + partitions[i][d];
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string FormatTable(const ReportContext& context, const std::vector<MethodRun>& runs,
                         const TableOptions& options) {
   std::string out = ScenarioLine(context);
   if (runs.empty()) return out + "no results\n";
+  const std::vector<std::vector<std::string>> partitions = Partitions(runs);
   TextTable t;
   t.AddColumn("method", Align::kLeft);
+  if (!partitions.empty()) t.AddColumn("part", Align::kLeft);
   t.AddColumn("makespan", Align::kRight);
   t.AddColumn("samples/s", Align::kRight);
   t.AddColumn("steady/s", Align::kRight);
@@ -372,17 +412,21 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
     const SimResult& r = run.result;
     const RunSummary s = Summarise(r);
     any_over = any_over || s.over_memory;
-    t.AddRow({{MethodLabel(run)},
-              {FormatDuration(r.makespan)},
-              {FormatRate(r.throughput_samples_per_s)},
-              {FormatRate(r.steady_throughput_samples_per_s)},
-              {Percent(r.bubble.idle_fraction)},
-              {Percent(r.bubble.overhead_vs_ideal)},
-              {Percent(r.bubble.zb_rate)},
-              MemoryCell(s.peak_memory, s.over_memory),
-              {std::to_string(s.live_versions)},
-              {std::to_string(s.version_gap)},
-              {std::to_string(s.gradient_delay)}});
+    std::vector<Cell> row = {{MethodLabel(run)}};
+    if (!partitions.empty()) row.push_back({PartitionLetter(partitions, run)});
+    for (Cell c : std::vector<Cell>{{FormatDuration(r.makespan)},
+                                    {FormatRate(r.throughput_samples_per_s)},
+                                    {FormatRate(r.steady_throughput_samples_per_s)},
+                                    {Percent(r.bubble.idle_fraction)},
+                                    {Percent(r.bubble.overhead_vs_ideal)},
+                                    {Percent(r.bubble.zb_rate)},
+                                    MemoryCell(s.peak_memory, s.over_memory),
+                                    {std::to_string(s.live_versions)},
+                                    {std::to_string(s.version_gap)},
+                                    {std::to_string(s.gradient_delay)}}) {
+      row.push_back(std::move(c));
+    }
+    t.AddRow(std::move(row));
   }
   out += t.Render(options.colour);
   out +=
@@ -390,6 +434,7 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
       "zb = (max span - max busy) / max span; peak mem, versions (live weight versions), gap\n"
       "(updates between F and B) and delay (gradient delay in updates) are maxima over devices.\n";
   if (any_over) out += "! = a device exceeds its memory\n";
+  if (!partitions.empty()) out += PartitionLegend(partitions);
   if (options.per_stage)
     for (const MethodRun& run : runs) out += PerStageSection(run, options.colour);
   return out;

@@ -26,6 +26,9 @@ struct MethodRun {
   std::map<std::string, std::string> params;
   ir::Program program;
   SimResult result;
+  // Which model layers each device holds (sim::DeviceLayers), when the costs come from a model;
+  // the table marks runs whose partitions differ, so they are not compared as like with like.
+  std::vector<std::string> partition;
 };
 
 // Where the results come from; written into the report headers and the JSON "scenario" object.

@@ -9,351 +9,400 @@
 #include <vector>
 
 #include "common/ir.h"
+#include "common/units.h"
+#include "sim/svg_style.h"
 
 namespace pipecast::sim {
 namespace {
 
-// Layout, in px.
-constexpr double kMarginLeft = 64;   // room for "dev 12"
-constexpr double kMarginRight = 40;  // room for the last tick label
-constexpr double kTitleY = 22;
-constexpr double kSubtitleY = 40;
-constexpr double kPlotTop = 54;
-constexpr double kRowGap = 4;
-constexpr double kMinBoxWidth = 0.5;  // very short actions stay visible
-// Narrower boxes get no border: in dense schedules borders would hide the fill colours. Their
-// weight hints then show only as hatching (predicted) and in the tooltip.
-constexpr double kMinBorderedWidth = 4;
-constexpr double kCharWidth = 6.2;  // estimated width of one label character at 10px
-constexpr int kTargetTicks = 10;
+using namespace internal;  // NOLINT: the writer's own layout and styles
 
-struct KindStyle {
-  ir::ActionKind kind;
-  const char* label;  // legend text
-  const char* fill;
-  const char* text;  // label colour inside the box
+// Writes one run's picture; each method draws one layer of it, top to bottom.
+class SvgWriter {
+ public:
+  SvgWriter(const MethodRun& run, const SvgOptions& options)
+      : run_(run), p_(run.program), r_(run.result), o_(options) {}
+
+  std::string Render() {
+    Layout();
+    Header();
+    Axis();
+    Rows();
+    Actions();
+    if (o_.show_transfers) Transfers();
+    Legend();
+    out_ += "</svg>\n";
+    return std::move(out_);
+  }
+
+ private:
+  // The time range [t0_, t1_] drawn and the scale, the chunks of every device, and what the legend
+  // lists (the kinds and hints of the boxes drawn).
+  void Layout();
+  void Header();
+  void Axis();
+  void Rows();
+  void Actions();
+  void Transfers();
+  void Legend();
+  void LegendEntry(double y, const std::string& attrs, std::string_view text, bool hatch);
+
+  bool Drawn(const ActionTiming& t) const {
+    return t.end > t.start && t.end > t0_ && t.start < t1_;
+  }
+  double X(TimeNs t) const { return kMarginLeft + static_cast<double>(t - t0_) * scale_; }
+  double RowY(int32_t d) const { return kPlotTop + d * (row_h_ + kRowGap); }
+  const ActionTiming* TimingOf(int32_t d, size_t i) const {
+    if (static_cast<size_t>(d) >= r_.timing.size() || i >= r_.timing[d].size()) return nullptr;
+    return &r_.timing[d][i];
+  }
+
+  const MethodRun& run_;
+  const ir::Program& p_;
+  const SimResult& r_;
+  const SvgOptions& o_;
+  std::string out_;
+  int32_t devices_ = 0;
+  double width_ = 0, row_h_ = 0, scale_ = 1, axis_y_ = 0, legend_y_ = 0, height_ = 0;
+  TimeNs t0_ = 0, t1_ = 1;
+  std::vector<int32_t> chunk_;   // per virtual stage: its rank among its device's stages
+  std::vector<int32_t> chunks_;  // per device: its virtual stages
+  int32_t max_chunks_ = 1;
+  double legend_x_ = 0;
+  std::vector<bool> kind_seen_ = std::vector<bool>(std::size(kKindStyles), false);
+  bool hint_seen_[5] = {false, false, false, false, false};
 };
 
-// Okabe-Ito colours: distinct for the common colour-vision deficiencies.
-constexpr KindStyle kKindStyles[] = {
-    {ir::ActionKind::kForward, "F forward", "#56B4E9", "#000000"},
-    {ir::ActionKind::kBackward, "B backward", "#009E73", "#ffffff"},
-    {ir::ActionKind::kBackwardInput, "I input grad", "#E69F00", "#000000"},
-    {ir::ActionKind::kWeightGrad, "W weight grad", "#CC79A7", "#000000"},
-    {ir::ActionKind::kStep, "S optimizer step", "#555555", "#ffffff"},
-};
-
-const KindStyle& StyleOf(ir::ActionKind kind) {
-  for (const KindStyle& s : kKindStyles)
-    if (s.kind == kind) return s;
-  return kKindStyles[0];
-}
-
-// How non-current weights are hinted; `attrs` are extra attributes of the action's rectangle.
-enum class Hint { kNone, kStashed, kPredicted, kCorrected, kOther };
-
-Hint HintOf(const ir::Action& a) {
-  if (!ir::UsesWeights(a.kind)) return Hint::kNone;
-  switch (a.weights.source) {
-    case ir::WeightSource::kCurrent:
-    case ir::WeightSource::kBufferNewer:
-      return Hint::kNone;
-    case ir::WeightSource::kStashed:
-      return Hint::kStashed;
-    case ir::WeightSource::kPredicted:
-      return Hint::kPredicted;
-    case ir::WeightSource::kCorrected:
-      return Hint::kCorrected;
-    case ir::WeightSource::kBufferOlder:
-    case ir::WeightSource::kVersion:
-      return Hint::kOther;
-  }
-  return Hint::kNone;
-}
-
-const char* BorderAttrs(Hint h) {
-  switch (h) {
-    case Hint::kNone:
-    case Hint::kPredicted:
-      return R"(stroke="#333333" stroke-width="0.5")";
-    case Hint::kStashed:
-      return R"(stroke="#000000" stroke-width="2")";
-    case Hint::kCorrected:
-      return R"(stroke="#000000" stroke-width="1.5" stroke-dasharray="4 2")";
-    case Hint::kOther:
-      return R"(stroke="#000000" stroke-width="1.5" stroke-dasharray="1.5 1.5")";
-  }
-  return "";
-}
-
-std::string Escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// A "nice" tick step (1, 2 or 5 x 10^k ns, at least 1 ns) giving about kTargetTicks ticks.
-TimeNs TickStep(TimeNs span) {
-  const double raw = static_cast<double>(span) / kTargetTicks;
-  TimeNs magnitude = 1;
-  while (static_cast<double>(magnitude) * 10 <= raw) magnitude *= 10;
-  for (TimeNs m : {1, 2, 5, 10})
-    if (static_cast<double>(magnitude * m) >= raw) return magnitude * m;
-  return magnitude * 10;
-}
-
-// The axis unit: the largest of ns/µs/ms/s not above the tick step, so every tick label is a
-// whole number in that unit.
-struct AxisUnit {
-  TimeNs divisor;
-  const char* name;
-};
-AxisUnit UnitFor(TimeNs step) {
-  if (step >= 1'000'000'000) return {1'000'000'000, "s"};
-  if (step >= 1'000'000) return {1'000'000, "ms"};
-  if (step >= 1'000) return {1'000, "µs"};
-  return {1, "ns"};
-}
-
-std::string Num(double v) { return fmt::format("{:.2f}", v); }
-
-std::string VersionText(const ir::Action& a, const ir::VersionPlan& v) {
-  if (a.stage < 0 || a.stage >= v.num_stages || a.microbatch < 0 ||
-      a.microbatch >= v.total_microbatches) {
-    return "";
-  }
-  const size_t idx = static_cast<size_t>(a.stage) * v.total_microbatches + a.microbatch;
-  if (idx >= v.records.size()) return "";
-  const ir::VersionRecord& r = v.records[idx];
-  if (a.kind == ir::ActionKind::kForward && r.f_version >= 0)
-    return fmt::format(", weights v{}", r.f_version);
-  if (ir::IsBackward(a.kind) && r.b_version >= 0) return fmt::format(", weights v{}", r.b_version);
-  return "";
-}
-
-}  // namespace
-
-std::string FormatSvg(const MethodRun& run, const SvgOptions& options) {
-  const ir::Program& p = run.program;
-  const SimResult& r = run.result;
-  const int32_t num_devices = static_cast<int32_t>(p.devices.size());
-  const double width = std::max(options.width, 400);
-  const double row_h = std::max(options.row_height, 10);
-  const double plot_w = width - kMarginLeft - kMarginRight;
-
-  // The time range: the makespan, stretched if any recorded action ends later.
-  TimeNs span = r.makespan;
-  for (const auto& dev : r.timing)
+void SvgWriter::Layout() {
+  devices_ = static_cast<int32_t>(p_.devices.size());
+  width_ = std::max(o_.width, 400);
+  row_h_ = std::max(o_.row_height, 10);
+  // The whole run: the makespan, stretched if any recorded action ends later.
+  TimeNs span = r_.makespan;
+  for (const auto& dev : r_.timing)
     for (const ActionTiming& t : dev) span = std::max(span, t.end);
-  if (span <= 0) span = 1;
-  const double scale = plot_w / static_cast<double>(span);
-  auto x_of = [&](TimeNs t) { return kMarginLeft + static_cast<double>(t) * scale; };
-  auto row_y = [&](int32_t d) { return kPlotTop + d * (row_h + kRowGap); };
+  t0_ = 0;
+  t1_ = span;
+  if (o_.window.kind == SvgWindow::Kind::kTime) {
+    t0_ = std::clamp<TimeNs>(o_.window.from, 0, span);
+    t1_ = std::clamp<TimeNs>(o_.window.to, t0_, span);
+  } else if (o_.window.kind == SvgWindow::Kind::kMinibatches) {
+    // From the first start to the last end of the minibatches' compute actions.
+    TimeNs first = -1, last = -1;
+    const int64_t lo = o_.window.from * p_.microbatches, hi = (o_.window.to + 1) * p_.microbatches;
+    for (int32_t d = 0; d < devices_; ++d) {
+      for (size_t i = 0; i < p_.devices[d].size(); ++i) {
+        const ir::Action& a = p_.devices[d][i];
+        const ActionTiming* t = TimingOf(d, i);
+        if (t == nullptr || !ir::IsCompute(a.kind) || a.microbatch < lo || a.microbatch >= hi) {
+          continue;
+        }
+        first = first < 0 ? t->start : std::min(first, t->start);
+        last = std::max(last, t->end);
+      }
+    }
+    if (first >= 0) t0_ = first, t1_ = last;
+  }
+  if (t1_ <= t0_) t1_ = t0_ + 1;
+  scale_ = (width_ - kMarginLeft - kMarginRight) / static_cast<double>(t1_ - t0_);
+  axis_y_ = RowY(std::max(devices_, 1)) - kRowGap + 6;
+  legend_y_ = axis_y_ + 40;
 
-  const double plot_bottom = row_y(std::max(num_devices, 1)) - kRowGap;
-  const double axis_y = plot_bottom + 6;
-  const double legend_y = axis_y + 40;
-
-  // Which kinds and hints occur, for the legend.
-  std::vector<bool> kind_seen(std::size(kKindStyles), false);
-  bool hint_seen[5] = {false, false, false, false, false};
-  for (const auto& dev : p.devices) {
-    for (const ir::Action& a : dev) {
+  chunk_.assign(p_.placement.size(), 0);
+  chunks_.assign(static_cast<size_t>(std::max(devices_, 0)), 0);
+  for (size_t s = 0; s < p_.placement.size(); ++s) {
+    const int32_t d = p_.placement[s];
+    if (d < 0 || d >= devices_) continue;
+    chunk_[s] = chunks_[d]++;
+    max_chunks_ = std::max(max_chunks_, chunks_[d]);
+  }
+  bool any_drawn = false;
+  for (int32_t d = 0; d < devices_; ++d) {
+    for (size_t i = 0; i < p_.devices[d].size(); ++i) {
+      const ir::Action& a = p_.devices[d][i];
+      const ActionTiming* t = TimingOf(d, i);
+      if (t == nullptr || !Drawn(*t) || (!ir::IsCompute(a.kind) && a.kind != ir::ActionKind::kStep))
+        continue;
+      any_drawn = true;
       for (size_t k = 0; k < std::size(kKindStyles); ++k)
-        if (kKindStyles[k].kind == a.kind) kind_seen[k] = true;
-      hint_seen[static_cast<int>(HintOf(a))] = true;
+        if (kKindStyles[k].kind == a.kind) kind_seen_[k] = true;
+      hint_seen_[static_cast<int>(HintOf(a))] = true;
     }
   }
-  const bool any_hint = hint_seen[1] || hint_seen[2] || hint_seen[3] || hint_seen[4];
-  const double height = legend_y + (any_hint ? 44 : 22);
+  if (!any_drawn) {  // an untimed run: what the program holds
+    for (const auto& dev : p_.devices) {
+      for (const ir::Action& a : dev) {
+        for (size_t k = 0; k < std::size(kKindStyles); ++k)
+          if (kKindStyles[k].kind == a.kind) kind_seen_[k] = true;
+        hint_seen_[static_cast<int>(HintOf(a))] = true;
+      }
+    }
+  }
+  const bool any_hint = hint_seen_[1] || hint_seen_[2] || hint_seen_[3] || hint_seen_[4];
+  height_ = legend_y_ + 22 + (any_hint ? 22 : 0) + (max_chunks_ > 1 ? 22 : 0);
+}
 
-  std::string out;
-  out += R"(<?xml version="1.0" encoding="UTF-8"?>)";
-  out += '\n';
-  out += fmt::format(
+void SvgWriter::Header() {
+  out_ += R"(<?xml version="1.0" encoding="UTF-8"?>)";
+  out_ += '\n';
+  out_ += fmt::format(
       R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" )"
       R"(font-family="DejaVu Sans, Helvetica, Arial, sans-serif">)",
-      Num(width), Num(height));
-  out += '\n';
-  out +=
+      Num(width_), Num(height_));
+  out_ += '\n';
+  out_ +=
       R"(<defs><pattern id="hatch" patternUnits="userSpaceOnUse" width="6" height="6" )"
       R"svg(patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="#000000" )svg"
       R"(stroke-width="2" stroke-opacity="0.45"/></pattern></defs>)";
-  out += '\n';
-  out +=
+  out_ += '\n';
+  out_ +=
       fmt::format(R"(<rect class="background" x="0" y="0" width="{}" height="{}" fill="#ffffff"/>)",
-                  Num(width), Num(height));
-  out += '\n';
-
+                  Num(width_), Num(height_));
+  out_ += '\n';
   // Title and a one-line summary.
   const std::string title =
-      options.title.empty() ? MethodLabel(run) + " \u2014 makespan " + FormatDuration(r.makespan)
-                            : options.title;
-  out += fmt::format(R"(<text x="{}" y="{}" font-size="15" font-weight="bold">{}</text>)",
-                     Num(kMarginLeft), Num(kTitleY), Escape(title));
-  out += '\n';
-  const std::string subtitle = fmt::format(
-      "{} devices, {} stages, {} microbatches x {} minibatches; {:.1f}% idle", p.num_devices,
-      p.num_stages, p.microbatches, p.minibatches, r.bubble.idle_fraction * 100.0);
-  out += fmt::format(R"(<text x="{}" y="{}" font-size="11" fill="#555555">{}</text>)",
-                     Num(kMarginLeft), Num(kSubtitleY), Escape(subtitle));
-  out += '\n';
+      o_.title.empty() ? MethodLabel(run_) + " \u2014 makespan " + FormatDuration(r_.makespan)
+                       : o_.title;
+  out_ += fmt::format(R"(<text x="{}" y="{}" font-size="15" font-weight="bold">{}</text>)",
+                      Num(kMarginLeft), Num(kTitleY), Escape(title));
+  out_ += '\n';
+  std::string subtitle = fmt::format(
+      "{} devices, {} stages, {} microbatches x {} minibatches; {:.1f}% idle", p_.num_devices,
+      p_.num_stages, p_.microbatches, p_.minibatches, r_.bubble.idle_fraction * 100.0);
+  if (o_.window.kind == SvgWindow::Kind::kMinibatches && o_.window.from == o_.window.to) {
+    subtitle += fmt::format("; minibatch {}", o_.window.from);
+  } else if (o_.window.kind == SvgWindow::Kind::kMinibatches) {
+    subtitle += fmt::format("; minibatches {}-{}", o_.window.from, o_.window.to);
+  }
+  if (o_.window.kind != SvgWindow::Kind::kAll) {
+    subtitle += fmt::format(" ({} to {})", FormatDuration(t0_), FormatDuration(t1_));
+  }
+  out_ += fmt::format(R"(<text x="{}" y="{}" font-size="11" fill="#555555">{}</text>)",
+                      Num(kMarginLeft), Num(kSubtitleY), Escape(subtitle));
+  out_ += '\n';
+}
 
-  // Time grid and axis.
-  const TimeNs step = TickStep(span);
+void SvgWriter::Axis() {
+  const TimeNs step = TickStep(t1_ - t0_);
   const AxisUnit unit = UnitFor(step);
-  out += R"(<g class="axis" font-size="10" fill="#333333">)";
-  out += '\n';
-  for (TimeNs t = 0; t <= span; t += step) {
-    const double x = x_of(t);
-    out += fmt::format(
+  out_ += R"(<g class="axis" font-size="10" fill="#333333">)";
+  out_ += '\n';
+  for (TimeNs t = (t0_ + step - 1) / step * step; t <= t1_; t += step) {
+    const double x = X(t);
+    out_ += fmt::format(
         R"(<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#e4e4e4" stroke-width="1"/>)", Num(x),
-        Num(kPlotTop - 2), Num(axis_y));
-    out += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#333333"/>)", Num(x),
-                       Num(axis_y), Num(axis_y + 5));
-    out += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)", Num(x),
-                       Num(axis_y + 16), t / unit.divisor);
-    out += '\n';
+        Num(kPlotTop - 2), Num(axis_y_));
+    out_ += fmt::format(R"(<line x1="{0}" y1="{1}" x2="{0}" y2="{2}" stroke="#333333"/>)", Num(x),
+                        Num(axis_y_), Num(axis_y_ + 5));
+    out_ += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle">{}</text>)", Num(x),
+                        Num(axis_y_ + 16), t / unit.divisor);
+    out_ += '\n';
   }
-  out += fmt::format(R"(<line x1="{0}" y1="{2}" x2="{1}" y2="{2}" stroke="#333333"/>)",
-                     Num(kMarginLeft), Num(x_of(span)), Num(axis_y));
-  out += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">time ({})</text>)", Num(x_of(span)),
-                     Num(axis_y + 30), unit.name);
-  out += "\n</g>\n";
+  out_ += fmt::format(R"(<line x1="{0}" y1="{2}" x2="{1}" y2="{2}" stroke="#333333"/>)",
+                      Num(kMarginLeft), Num(X(t1_)), Num(axis_y_));
+  out_ += fmt::format(R"(<text x="{}" y="{}" text-anchor="end">time ({})</text>)", Num(X(t1_)),
+                      Num(axis_y_ + 30), unit.name);
+  out_ += "\n</g>\n";
+}
 
-  // Device rows: label and a baseline; idle time stays blank.
-  for (int32_t d = 0; d < num_devices; ++d) {
-    const double y = row_y(d);
-    out += fmt::format(
+// Device rows: label and a baseline; idle time stays blank.
+void SvgWriter::Rows() {
+  for (int32_t d = 0; d < devices_; ++d) {
+    const double y = RowY(d);
+    out_ += fmt::format(
         R"(<text x="{}" y="{}" font-size="12" text-anchor="end" dominant-baseline="central">dev {}</text>)",
-        Num(kMarginLeft - 8), Num(y + row_h / 2), d);
-    out += fmt::format(R"(<line x1="{0}" y1="{2}" x2="{1}" y2="{2}" stroke="#bbbbbb"/>)",
-                       Num(kMarginLeft), Num(x_of(span)), Num(y + row_h));
-    out += '\n';
+        Num(kMarginLeft - 8), Num(y + row_h_ / 2), d);
+    out_ += fmt::format(R"(<line x1="{0}" y1="{2}" x2="{1}" y2="{2}" stroke="#bbbbbb"/>)",
+                        Num(kMarginLeft), Num(X(t1_)), Num(y + row_h_));
+    out_ += '\n';
   }
+}
 
-  // Compute actions.
-  out += R"(<g class="actions" font-size="10">)";
-  out += '\n';
-  for (int32_t d = 0; d < num_devices; ++d) {
-    const std::vector<ir::Action>& prog = p.devices[d];
+void SvgWriter::Actions() {
+  out_ += R"(<g class="actions" font-size="10">)";
+  out_ += '\n';
+  for (int32_t d = 0; d < devices_; ++d) {
+    const std::vector<ir::Action>& prog = p_.devices[d];
     for (size_t i = 0; i < prog.size(); ++i) {
       const ir::Action& a = prog[i];
       if (!ir::IsCompute(a.kind) && a.kind != ir::ActionKind::kStep) continue;
-      if (static_cast<size_t>(d) >= r.timing.size() || i >= r.timing[d].size()) continue;
-      const ActionTiming& t = r.timing[d][i];
+      const ActionTiming* t = TimingOf(d, i);
+      if (t == nullptr || !Drawn(*t)) continue;  // zero-length or outside the window
       const KindStyle& style = StyleOf(a.kind);
       const Hint hint = HintOf(a);
-      const double x = x_of(t.start);
-      const double w = std::max(static_cast<double>(t.end - t.start) * scale, kMinBoxWidth);
-      const double y = row_y(d) + 1;
-      const double h = row_h - 2;
+      // One shade per virtual stage of a device that holds several (chunks, replicas).
+      std::string fill = style.fill;
+      const char* text = style.text;
+      const int32_t chunks = a.stage >= 0 && static_cast<size_t>(a.stage) < chunk_.size()
+                                 ? chunks_[static_cast<size_t>(d)]
+                                 : 1;
+      if (chunks > 1) {
+        fill = Lighter(style.fill, kLightestChunk * chunk_[a.stage] / (chunks - 1));
+        text = TextOn(fill);
+      }
+      const TimeNs from = std::max(t->start, t0_), to = std::min(t->end, t1_);
+      const double x = X(from);
+      const double w = std::max(static_cast<double>(to - from) * scale_, kMinBoxWidth);
+      const double y = RowY(d) + 1;
+      const double h = row_h_ - 2;
       const std::string tooltip =
           fmt::format("dev {}: {} ({}) {} .. {} ({}){}", d, ir::ActionToken(a, true),
-                      ir::KindName(a.kind), FormatDuration(t.start), FormatDuration(t.end),
-                      FormatDuration(t.end - t.start), VersionText(a, r.plan));
-      out += fmt::format(
+                      ir::KindName(a.kind), FormatDuration(t->start), FormatDuration(t->end),
+                      FormatDuration(t->end - t->start), VersionText(a, r_.plan));
+      out_ += fmt::format(
           R"(<rect class="action" x="{}" y="{}" width="{}" height="{}" fill="{}" {}><title>{}</title></rect>)",
-          Num(x), Num(y), Num(w), Num(h), style.fill,
+          Num(x), Num(y), Num(w), Num(h), fill,
           w >= kMinBorderedWidth ? BorderAttrs(hint) : R"(stroke="none")", Escape(tooltip));
       if (hint == Hint::kPredicted) {
-        out += fmt::format(
+        out_ += fmt::format(
             R"svg(<rect class="hatch" x="{}" y="{}" width="{}" height="{}" fill="url(#hatch)"/>)svg",
             Num(x), Num(y), Num(w), Num(h));
       }
       const std::string label =
           a.kind == ir::ActionKind::kStep ? "S" : std::to_string(a.microbatch);
-      if (w >= kCharWidth * static_cast<double>(label.size()) + 4) {
-        out += fmt::format(
+      const auto chars = static_cast<double>(label.size());
+      if (w >= kCharWidth * chars + 4) {
+        out_ += fmt::format(
             R"(<text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" fill="{}">{}</text>)",
-            Num(x + w / 2), Num(y + h / 2), style.text, Escape(label));
+            Num(x + w / 2), Num(y + h / 2), text, Escape(label));
+      } else if (w >= kSmallCharWidth * chars + 2) {
+        out_ += fmt::format(
+            R"(<text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-size="7.5" fill="{}">{}</text>)",
+            Num(x + w / 2), Num(y + h / 2), text, Escape(label));
       }
-      out += '\n';
+      out_ += '\n';
     }
   }
-  out += "</g>\n";
+  out_ += "</g>\n";
+}
 
-  // Transfers as thin lines from the sender's row at the link start to the receiver's row at
-  // the arrival.
-  if (options.show_transfers) {
-    out += R"(<g class="transfers" stroke="#444444" stroke-width="0.6" stroke-opacity="0.6">)";
-    out += '\n';
-    for (const Transfer& tr : r.transfers) {
-      if (tr.src_device < 0 || tr.src_device >= num_devices || tr.dst_device < 0 ||
-          tr.dst_device >= num_devices) {
-        continue;
-      }
-      const bool down = tr.dst_device > tr.src_device;
-      const double y1 = row_y(tr.src_device) + (down ? row_h : 0);
-      const double y2 = row_y(tr.dst_device) + (down ? 0 : row_h);
-      out += fmt::format(R"(<line class="transfer" x1="{}" y1="{}" x2="{}" y2="{}"/>)",
-                         Num(x_of(tr.start)), Num(y1), Num(x_of(tr.arrival)), Num(y2));
-      out += '\n';
+// Transfers as thin lines from the sender's row at the link start to the receiver's row at the
+// arrival, cut to the window.
+void SvgWriter::Transfers() {
+  out_ += R"(<g class="transfers" stroke="#444444" stroke-width="0.6" stroke-opacity="0.6">)";
+  out_ += '\n';
+  for (const Transfer& tr : r_.transfers) {
+    if (tr.src_device < 0 || tr.src_device >= devices_ || tr.dst_device < 0 ||
+        tr.dst_device >= devices_ || tr.arrival < t0_ || tr.start > t1_) {
+      continue;
     }
-    out += "</g>\n";
+    const bool down = tr.dst_device > tr.src_device;
+    double y1 = RowY(tr.src_device) + (down ? row_h_ : 0);
+    double y2 = RowY(tr.dst_device) + (down ? 0 : row_h_);
+    const double span = static_cast<double>(std::max<TimeNs>(tr.arrival - tr.start, 1));
+    const TimeNs a = std::max(tr.start, t0_), b = std::min(tr.arrival, t1_);
+    const double ya = y1 + (y2 - y1) * static_cast<double>(a - tr.start) / span;
+    const double yb = y1 + (y2 - y1) * static_cast<double>(b - tr.start) / span;
+    y1 = ya;
+    y2 = yb;
+    out_ += fmt::format(R"(<line class="transfer" x1="{}" y1="{}" x2="{}" y2="{}"/>)", Num(X(a)),
+                        Num(y1), Num(X(b)), Num(y2));
+    out_ += '\n';
   }
+  out_ += "</g>\n";
+}
 
-  // Legend: the kinds that occur (all of them for an empty program), then the weight hints.
-  const bool any_kind = std::find(kind_seen.begin(), kind_seen.end(), true) != kind_seen.end();
-  out += R"(<g class="legend" font-size="11">)";
-  out += '\n';
-  double lx = kMarginLeft;
-  auto legend_entry = [&](double y, const std::string& attrs, const char* text, bool hatch) {
-    out += fmt::format(R"(<rect class="legend" x="{}" y="{}" width="14" height="14" {}/>)", Num(lx),
-                       Num(y - 11), attrs);
-    if (hatch) {
-      out += fmt::format(
-          R"svg(<rect class="hatch" x="{}" y="{}" width="14" height="14" fill="url(#hatch)"/>)svg",
-          Num(lx), Num(y - 11));
-    }
-    out += fmt::format(R"(<text x="{}" y="{}">{}</text>)", Num(lx + 19), Num(y), Escape(text));
-    out += '\n';
-    lx += 19 + kCharWidth * 1.1 * static_cast<double>(std::string_view(text).size()) + 18;
-  };
+void SvgWriter::LegendEntry(double y, const std::string& attrs, std::string_view text, bool hatch) {
+  out_ += fmt::format(R"(<rect class="legend" x="{}" y="{}" width="14" height="14" {}/>)",
+                      Num(legend_x_), Num(y - 11), attrs);
+  if (hatch) {
+    out_ += fmt::format(
+        R"svg(<rect class="hatch" x="{}" y="{}" width="14" height="14" fill="url(#hatch)"/>)svg",
+        Num(legend_x_), Num(y - 11));
+  }
+  out_ +=
+      fmt::format(R"(<text x="{}" y="{}">{}</text>)", Num(legend_x_ + 19), Num(y), Escape(text));
+  out_ += '\n';
+  legend_x_ += 19 + kCharWidth * 1.1 * static_cast<double>(text.size()) + 18;
+}
+
+// The kinds drawn (all of them when nothing is), idle, then the weight hints and the chunk
+// shades that occur.
+void SvgWriter::Legend() {
+  const bool any_kind = std::find(kind_seen_.begin(), kind_seen_.end(), true) != kind_seen_.end();
+  out_ += R"(<g class="legend" font-size="11">)";
+  out_ += '\n';
+  legend_x_ = kMarginLeft;
   for (size_t k = 0; k < std::size(kKindStyles); ++k) {
-    if (any_kind && !kind_seen[k]) continue;
-    legend_entry(
-        legend_y,
+    if (any_kind && !kind_seen_[k]) continue;
+    LegendEntry(
+        legend_y_,
         fmt::format(R"(fill="{}" stroke="#333333" stroke-width="0.5")", kKindStyles[k].fill),
         kKindStyles[k].label, false);
   }
-  legend_entry(legend_y, R"(fill="#ffffff" stroke="#bbbbbb" stroke-width="0.5")", "idle", false);
-  if (any_hint) {
-    lx = kMarginLeft;
-    const double y2 = legend_y + 22;
+  LegendEntry(legend_y_, R"(fill="#ffffff" stroke="#bbbbbb" stroke-width="0.5")", "idle", false);
+  double y = legend_y_;
+  if (hint_seen_[1] || hint_seen_[2] || hint_seen_[3] || hint_seen_[4]) {
+    legend_x_ = kMarginLeft;
+    y += 22;
     const std::string plain = R"(fill="#ffffff" )";
-    if (hint_seen[static_cast<int>(Hint::kStashed)])
-      legend_entry(y2, plain + BorderAttrs(Hint::kStashed), "stashed weights", false);
-    if (hint_seen[static_cast<int>(Hint::kPredicted)])
-      legend_entry(y2, plain + BorderAttrs(Hint::kPredicted), "predicted weights", true);
-    if (hint_seen[static_cast<int>(Hint::kCorrected)])
-      legend_entry(y2, plain + BorderAttrs(Hint::kCorrected), "corrected weights", false);
-    if (hint_seen[static_cast<int>(Hint::kOther)])
-      legend_entry(y2, plain + BorderAttrs(Hint::kOther), "older buffer / explicit version", false);
+    if (hint_seen_[static_cast<int>(Hint::kStashed)])
+      LegendEntry(y, plain + BorderAttrs(Hint::kStashed), "stashed weights", false);
+    if (hint_seen_[static_cast<int>(Hint::kPredicted)])
+      LegendEntry(y, plain + BorderAttrs(Hint::kPredicted), "predicted weights", true);
+    if (hint_seen_[static_cast<int>(Hint::kCorrected)])
+      LegendEntry(y, plain + BorderAttrs(Hint::kCorrected), "corrected weights", false);
+    if (hint_seen_[static_cast<int>(Hint::kOther)])
+      LegendEntry(y, plain + BorderAttrs(Hint::kOther), "older buffer / explicit version", false);
   }
-  out += "</g>\n</svg>\n";
-  return out;
+  if (max_chunks_ > 1) {  // the shades of a device's virtual stages, in F's colour
+    legend_x_ = kMarginLeft;
+    y += 22;
+    for (int32_t c = 0; c < max_chunks_; ++c) {
+      const std::string fill =
+          Lighter(StyleOf(ir::ActionKind::kForward).fill, kLightestChunk * c / (max_chunks_ - 1));
+      LegendEntry(y, fmt::format(R"(fill="{}" stroke="#333333" stroke-width="0.5")", fill),
+                  fmt::format("chunk {}", c), false);
+    }
+    out_ += fmt::format(R"(<text x="{}" y="{}" fill="#555555">(a device's virtual stages in )"
+                        R"(order, every kind shaded alike)</text>)",
+                        Num(legend_x_), Num(y));
+    out_ += '\n';
+  }
+  out_ += "</g>\n";
+}
+
+}  // namespace
+
+Result<SvgWindow> ParseSvgWindow(std::string_view text) {
+  const std::string kUsage =
+      "--svg-window: expected FROM:TO, times with a unit (2ms:5ms) or minibatch numbers (3:4, "
+      "0-based, inclusive), got '" +
+      std::string(text) + "'";
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return InvalidArgument(kUsage);
+  const std::string_view a = text.substr(0, colon), b = text.substr(colon + 1);
+  auto whole = [](std::string_view s, int64_t* out) {
+    if (s.empty() || s.size() > 9) return false;
+    int64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + (c - '0');
+    }
+    *out = v;
+    return true;
+  };
+  SvgWindow w;
+  if (whole(a, &w.from) && whole(b, &w.to)) {
+    if (w.to < w.from) return InvalidArgument(kUsage + " (TO is before FROM)");
+    w.kind = SvgWindow::Kind::kMinibatches;
+    return w;
+  }
+  auto has_unit = [](std::string_view s) {
+    return !s.empty() && ((s.back() >= 'a' && s.back() <= 'z') || s.back() == '\xb5');
+  };
+  Result<int64_t> from = ir::ParseDuration(a), to = ir::ParseDuration(b);
+  if (!has_unit(a) || !has_unit(b) || !from.ok() || !to.ok() || *to <= *from) {
+    return InvalidArgument(kUsage);
+  }
+  w.kind = SvgWindow::Kind::kTime;
+  w.from = *from;
+  w.to = *to;
+  return w;
+}
+
+std::string FormatSvg(const MethodRun& run, const SvgOptions& options) {
+  return SvgWriter(run, options).Render();
 }
 
 }  // namespace pipecast::sim

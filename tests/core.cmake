@@ -9,14 +9,17 @@ pipecast_add_test(engine_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sim/engine_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/closed_form_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/property_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/sim/fused_pass_test.cc
   LIBS pipecast_sim)
 
 # The command line, run as a user would: exit codes, messages and output files.
-pipecast_add_test(cli_test
-  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_test.cc
-  LIBS nlohmann_json::nlohmann_json)
-add_dependencies(cli_test pipecast)
-target_compile_definitions(cli_test PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")
+foreach(test cli_test sim_cli_test)
+  pipecast_add_test(${test}
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/cli/${test}.cc
+    LIBS nlohmann_json::nlohmann_json)
+  add_dependencies(${test} pipecast)
+  target_compile_definitions(${test} PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")
+endforeach()
 
 pipecast_add_test(job_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/common/job_test.cc

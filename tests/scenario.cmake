@@ -2,6 +2,9 @@
 pipecast_add_test(units_test
   SOURCES common/units_test.cc
   LIBS pipecast_common)
+pipecast_add_test(input_file_test
+  SOURCES common/input_file_test.cc
+  LIBS pipecast_common)
 pipecast_add_test(scenario_test
   SOURCES common/scenario_test.cc
   LIBS pipecast_common pipecast_sim)

@@ -11,37 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli/cli_test_util.h"
+
 namespace {
 
-struct Output {
-  int status = -1;
-  std::string text;  // stdout and stderr together
-};
-
-Output Pipecast(const std::string& args) {
-  const std::string cmd = std::string(PIPECAST_EXE) + " " + args + " 2>&1";
-  Output out;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.text.append(buf.data(), n);
-  const int raw = pclose(pipe);
-  out.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return out;
-}
-
-std::string TempDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("pipecast_cli_test_" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using pipecast::testing::Output;
+using pipecast::testing::Pipecast;
+using pipecast::testing::Slurp;
+using pipecast::testing::TempDir;
 
 TEST(Cli, DefaultScenarioComparesEveryMethod) {
   const Output o = Pipecast("sim");
@@ -79,7 +56,7 @@ TEST(Cli, TracesAndPicturesAreWritten) {
                        "--trace-dir " + dir + "/t --svg-dir " + dir + "/s -q");
   ASSERT_EQ(o.status, 0) << o.text;
   EXPECT_TRUE(std::filesystem::exists(dir + "/t/zb-h1.trace.json"));
-  EXPECT_TRUE(std::filesystem::exists(dir + "/s/paci_accumulation=4_.svg"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/s/paci-accumulation-4.svg"));
   const auto trace = nlohmann::json::parse(Slurp(dir + "/t/zb-h1.trace.json"));
   EXPECT_GT(trace["traceEvents"].size(), 100u);
 }

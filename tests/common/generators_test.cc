@@ -1,11 +1,15 @@
 // Generators: exact orders from the reference, structure of every method, and errors.
+#include "common/generators.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include "common/generators.h"
+#include "common/lower.h"
+#include "common/validate.h"
 
 namespace pipecast::ir {
 namespace {
@@ -83,8 +87,8 @@ TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
           }
           const int32_t t = m * n;
           int32_t expected_steps = n;
-          if (info.name == "pipedream" || info.name == "spectrain" ||
-              info.name == "pipemare" || info.name == "pipeoptim")
+          if (info.name == "pipedream" || info.name == "spectrain" || info.name == "pipemare" ||
+              info.name == "pipeoptim")
             expected_steps = t;
           EXPECT_EQ(steps, expected_steps) << info.name << " device " << dev;
         }
@@ -92,6 +96,44 @@ TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
         EXPECT_EQ(seen.size(), static_cast<size_t>(p.num_stages) * m * n * (split ? 3 : 2))
             << info.name;
       }
+    }
+  }
+}
+
+// Every generator's program is valid (docs/architecture.md: generated programs are checked here,
+// over a grid, rather than on every run), unlowered and lowered, and SizeOf predicts its size.
+TEST(Structure, EveryMethodIsValidAndSizedAsPredicted) {
+  for (const MethodInfo& info : Methods()) {
+    for (const auto& [d, m, n] : {std::tuple{1, 1, 1}, {2, 4, 3}, {4, 8, 2}, {5, 10, 1}}) {
+      GenerateOptions o{info.name, d, m, n, 1, {}};
+      if (info.name == "interleaved") o.params.emplace("chunks", "3");
+      if (info.name == "paci") o.params.emplace("accumulation", "3");
+      Result<Program> p = Generate(o);
+      if (!p.ok()) continue;  // a method's own precondition (2BW's M >= D)
+      ValidateOptions links;
+      links.implicit_link_order = true;
+      EXPECT_TRUE(ValidateProgram(*p, links).empty()) << info.name << " D=" << d;
+      EXPECT_TRUE(ValidateProgram(InsertCommunication(*p)).empty()) << info.name << " D=" << d;
+      Result<ProgramSize> size = SizeOf(o);
+      ASSERT_TRUE(size.ok()) << size.status().message();
+      int64_t compute = 0, steps = 0;
+      bool stashes = false, tracked = false;
+      for (const auto& dev : p->devices) {
+        for (const Action& a : dev) {
+          compute += IsCompute(a.kind) ? 1 : 0;
+          steps += a.kind == ActionKind::kStep ? 1 : 0;
+          stashes = stashes || a.weights.source == WeightSource::kStashed;
+          tracked = tracked || (a.weights.source != WeightSource::kCurrent &&
+                                a.weights.source != WeightSource::kPredicted);
+        }
+      }
+      if (p->num_devices > 1) {  // on one device PipeMare has no gap to correct
+        EXPECT_EQ(size->tracked_copies, tracked) << info.name;
+      }
+      EXPECT_EQ(size->compute_actions, compute) << info.name << " D=" << d;
+      EXPECT_EQ(size->steps, steps) << info.name << " D=" << d << " M=" << m << " N=" << n;
+      EXPECT_EQ(size->stashes, stashes) << info.name;
+      EXPECT_EQ(size->cells(), static_cast<int64_t>(p->num_stages) * p->total_microbatches());
     }
   }
 }
@@ -128,8 +170,7 @@ TEST(Errors, BadParameterValues) {
   EXPECT_NE(a.status().message().find("must be one of v1 v2, got 'v3'"), std::string::npos);
   auto b = Generate({"interleaved", 4, 8, 1, 1, {{"chunks", "two"}}});
   ASSERT_FALSE(b.ok());
-  EXPECT_NE(b.status().message().find("must be a positive integer, got 'two'"),
-            std::string::npos);
+  EXPECT_NE(b.status().message().find("must be a positive integer, got 'two'"), std::string::npos);
   auto c = Generate({"paci", 4, 8, 1, 1, {{"accumulation", "0"}}});
   EXPECT_FALSE(c.ok());
   auto d = Generate({"pipemare", 4, 8, 1, 1, {{"decay", "1.5"}}});

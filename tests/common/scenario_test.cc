@@ -184,7 +184,7 @@ cluster: {device: {peak_flops: 1TFLOPS}}
 )"),
             "s.yaml:2:62: unknown key 'vocab' in model (known keys: type layers hidden heads "
             "sequence vocabulary bytes_per_activation weight_bytes_per_param "
-            "optimizer_bytes_per_param grad_bytes_per_param recompute)");
+            "optimizer_bytes_per_param grad_bytes_per_param recompute attention partition)");
   EXPECT_EQ(Error(R"(pipeline: {stages: 8, microbatches: 16}
 model: {layers: 24, hidden: 1024, heads: 16, sequence: 1024, vocabulary: 50257}
 cluster: {device: {peak_flop: 1TFLOPS}}
@@ -244,7 +244,7 @@ TEST(ParseScenarioErrors, Pipeline) {
   EXPECT_EQ(Error("pipeline: {stages: 4}\ncosts: {forward: 1ms, backward: 1ms}\n"),
             "s.yaml:1:11: pipeline.microbatches is required");
   EXPECT_EQ(Error("pipeline: {stages: 0, microbatches: 8}\n"),
-            "s.yaml:1:20: pipeline.stages must be from 1 to 4096, got 0");
+            "s.yaml:1:20: pipeline.stages must be from 1 to 1000000, got 0");
   EXPECT_EQ(Error("pipeline: {stages: four, microbatches: 8}\n"),
             "s.yaml:1:20: pipeline.stages: expected a whole number, got 'four'");
   EXPECT_EQ(Error("pipeline: {stages: 2.5, microbatches: 8}\n"),
@@ -353,6 +353,24 @@ costs:
   backward: *f
 )");
   EXPECT_EQ(s.costs->backward_ns, std::vector<int64_t>(2, 1'000'000));
+}
+
+// Which backward a method would time is not for pipecast to guess: both forms at once are an
+// error at the split key.
+TEST(ParseScenarioErrors, FullAndSplitBackwardConflict) {
+  EXPECT_EQ(Error("pipeline: {stages: 2, microbatches: 4}\ncosts:\n  forward: 1ms\n"
+                  "  backward: 2ms\n  backward_input: 1ms\n  backward_weight: 1ms\n"),
+            "s.yaml:5:3: costs.backward conflicts with costs.backward_input and "
+            "costs.backward_weight: give the full backward or its split (the full backward is "
+            "then their sum), not both");
+}
+
+// A million microbatches per run at most, checked where the file says it.
+TEST(ParseScenarioErrors, TotalMicrobatches) {
+  EXPECT_EQ(Error("pipeline: {stages: 2, microbatches: 1000, minibatches: 1001}\n"
+                  "costs: {forward: 1ms, backward: 1ms}\n"),
+            "s.yaml:1:56: pipeline.microbatches x pipeline.minibatches is 1001000, more than "
+            "the 1000000 microbatches pipecast simulates in one run");
 }
 
 TEST(LoadScenarioFile, MissingFileNamesThePath) {

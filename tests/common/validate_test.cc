@@ -395,6 +395,66 @@ TEST(Validate, DeadlockCycleIsReported) {
        "(SA1) -> device 1 action 0 (RA1) .. action 7 (SG0) -> device 0 action 2 (RG0)"});
 }
 
+// Without sends and receives, the same crossing is found where lowering would put the transfers,
+// and reported at the compute action whose output goes out of order.
+TEST(Validate, ImplicitLinkOrderIsCheckedOnRequest) {
+  const Program p = Make(2, 2, "device 0: F0 B0 F1 B1 S\ndevice 1: F1 B1 F0 B0 S\n");
+  ValidateOptions options;
+  options.implicit_link_order = true;
+  std::vector<std::string> m;
+  for (const Diagnostic& d : ValidateProgram(p, options)) m.push_back(d.ToString());
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0],
+            "device 0, action 2 (F1): link 0->1 out of order: its output is needed by device 1 "
+            "action 0 (F1), before the earlier output of device 0 action 0 (F0) is needed by "
+            "device 1 action 2 (F0); with sends and receives inserted, a FIFO link deadlocks");
+  EXPECT_EQ(m[1].rfind("device 1, action 3 (B0): link 1->0 out of order", 0), 0u) << m[1];
+  EXPECT_EQ(m[2].rfind("device 0, action 1 (B0): deadlock: dependency cycle", 0), 0u) << m[2];
+  // In order, nothing is reported.
+  EXPECT_TRUE(ValidateProgram(Parse(kOneFOneB), options).empty());
+}
+
+// Messages can name actions the way the caller's user knows them.
+TEST(Validate, DescribeNamesActionsInTheCallersTerms) {
+  const Program p = Make(2, 2, "device 0: F0 B0 F1 B1 S\ndevice 1: F1 B1 F0 B0 S\n");
+  ValidateOptions options;
+  options.describe = [](int32_t d, int32_t i) {
+    std::string s = "<";
+    s += std::to_string(d);
+    s += ':';
+    s += std::to_string(i);
+    return s + '>';
+  };
+  const std::vector<Diagnostic> m = ValidateProgram(p, options);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].message, "deadlock: dependency cycle <0:1> .. <0:2> -> <1:0> .. <1:3> -> <0:1>");
+}
+
+// The dry run needs time and memory linear in the program: a 4-million-pair program validates
+// in seconds.
+TEST(Validate, LargeProgramsValidateInLinearTime) {
+  Program p = Make(1, 1, "device 0: F0 B0 S\n");
+  p.num_devices = p.num_stages = 64;
+  p.microbatches = 65536;
+  p.placement = RoundRobinPlacement(64, 64);
+  p.devices.assign(64, {});
+  for (int32_t k = 0; k < 64; ++k) {  // 1F1B
+    const int32_t w = 63 - k;
+    for (int32_t j = 0; j < w; ++j) p.devices[k].push_back({K::kForward, k, j, {}});
+    for (int32_t i = 0; i < 65536 - w; ++i) {
+      p.devices[k].push_back({K::kForward, k, w + i, {}});
+      p.devices[k].push_back({K::kBackward, k, i, {}});
+    }
+    for (int32_t j = 65536 - w; j < 65536; ++j) p.devices[k].push_back({K::kBackward, k, j, {}});
+    p.devices[k].push_back({K::kStep, -1, -1, {}});
+  }
+  EXPECT_TRUE(ValidateProgram(p).empty());
+  std::swap(p.devices[63][0], p.devices[63][1]);  // B0 before F0 on the last stage
+  const std::vector<Diagnostic> m = ValidateProgram(p);
+  ASSERT_FALSE(m.empty());
+  EXPECT_NE(m.back().message.find("deadlock: dependency cycle"), std::string::npos);
+}
+
 TEST(Validate, CycleCheckSkippedWhenActionsAreMissing) {
   // Same deadlock, but F0 of stage 0 is missing: the missing action is reported, no cycle.
   Program p = Make(2, 2, "device 0: F0 B0 F1 B1 S\ndevice 1: F1 B1 F0 B0 S\n");

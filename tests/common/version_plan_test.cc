@@ -1,12 +1,13 @@
-// Version accounting: the hand-checked tables of algorithms.md section 13.2 at D = 4 (and PACI at
-// D = 8), and the version rules of every asynchronous method.
+// Version accounting: the hand-checked version tables at D = 4 (and PACI at D = 8) of
+// docs/metrics.md, and the version rules of every asynchronous method (docs/methods.md).
+#include "common/version_plan.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
 
 #include "common/generators.h"
-#include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
@@ -111,6 +112,35 @@ TEST(SpecTrain, PaperHorizons) {
   for (int32_t d = 0; d < 4; ++d) EXPECT_LE(t2.live_versions_max[d], v2.max_live_versions[d]);
 }
 
+// The default: the version the device has when the minibatch's T-th microbatch finishes its round
+// trip on stage 0. Hand-worked at D = 4, T = 2 (async 1F1B, a step after every second backward):
+// that round trip of minibatch b ends after b updates on stage 0 and b + 1 on stages 1-3 (their
+// own update of b comes right after their backward), so the bellwether of b = 2 (microbatch 4,
+// forwards after 0, 1, 1, 2 updates) predicts s = 2, 2, 2, 1, the seed's closed form, and its
+// backward (after 2 updates everywhere) s = 0, 1, 1, 1.
+TEST(XPipe, RoundTripHorizonIsTheSeedsDefinition) {
+  const Program p = Gen("xpipe", 4, 2, 6);
+  const VersionPlan t = BuildVersionPlan(p);
+  EXPECT_EQ(
+      (V{t.At(0, 4).f_horizon, t.At(1, 4).f_horizon, t.At(2, 4).f_horizon, t.At(3, 4).f_horizon}),
+      (V{2, 2, 2, 1}));
+  EXPECT_EQ(
+      (V{t.At(0, 4).b_horizon, t.At(1, 4).b_horizon, t.At(2, 4).b_horizon, t.At(3, 4).b_horizon}),
+      (V{0, 1, 1, 1}));
+  EXPECT_EQ(PerStageMax(p, t, [](const VersionRecord& r) { return r.f_horizon; }), (V{2, 2, 2, 1}));
+  // Every microbatch of a minibatch targets its bellwether's version: b on stage 0, b + 1 after.
+  for (int32_t s = 0; s < 4; ++s) {
+    for (int32_t j = 0; j < 12; ++j) {
+      EXPECT_EQ(t.At(s, j).f_effective(), j / 2 + (s > 0 ? 1 : 0)) << "stage " << s << " mb " << j;
+    }
+  }
+  auto old = Generate({"xpipe", 4, 2, 6, 1, {{"horizon", "schedule"}}});
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("the former default 'schedule' is now 'sequential'"),
+            std::string::npos)
+      << old.status().message();
+}
+
 TEST(XPipe, FormulaHorizonsAndRounding) {
   const Program even = Gen("xpipe", 4, 2, 6, {{"horizon", "formula"}});
   const VersionPlan te = BuildVersionPlan(even);
@@ -125,13 +155,14 @@ TEST(XPipe, FormulaHorizonsAndRounding) {
 }
 
 // The paper's T = 2, D = 4 figure: every GPU predicts the version a sequential run uses for
-// minibatch {5, 6} (W_3, our version 2); microbatch 5's forward needs s = 2, 1, 1, 0.
+// minibatch {5, 6} (W_3, our version 2); microbatch 5's forward needs s = 2, 1, 1, 0. This is the
+// horizon=sequential option (the default before round_trip).
 TEST(XPipe, ScheduleHorizonReproducesFigure) {
-  const Program p = Gen("xpipe", 4, 2, 6);
+  const Program p = Gen("xpipe", 4, 2, 6, {{"horizon", "sequential"}});
   const VersionPlan t = BuildVersionPlan(p);
-  EXPECT_EQ((V{t.At(0, 4).f_horizon, t.At(1, 4).f_horizon, t.At(2, 4).f_horizon,
-               t.At(3, 4).f_horizon}),
-            (V{2, 1, 1, 0}));
+  EXPECT_EQ(
+      (V{t.At(0, 4).f_horizon, t.At(1, 4).f_horizon, t.At(2, 4).f_horizon, t.At(3, 4).f_horizon}),
+      (V{2, 1, 1, 0}));
   for (int32_t s = 0; s < 4; ++s) {
     for (int32_t j = 0; j < 12; ++j) {
       EXPECT_EQ(t.At(s, j).f_effective(), j / 2) << "bellwether target, stage " << s;
@@ -161,14 +192,15 @@ TEST(Paci, GapBoundsAndCrossingShares) {
   const std::vector<Case> cases = {
       {8, {1, 1, 1, 1, 1, 1, 1, 0}, {7 / 8., 6 / 8., 5 / 8., 4 / 8., 3 / 8., 2 / 8., 1 / 8., 0}},
       {4, {2, 2, 2, 1, 1, 1, 1, 0}, {1, 1, 1, 1, 0.75, 0.5, 0.25, 0}},
-      {16, {1, 1, 1, 1, 1, 1, 1, 0}, {7 / 16., 6 / 16., 5 / 16., 4 / 16., 3 / 16., 2 / 16., 1 / 16., 0}},
+      {16,
+       {1, 1, 1, 1, 1, 1, 1, 0},
+       {7 / 16., 6 / 16., 5 / 16., 4 / 16., 3 / 16., 2 / 16., 1 / 16., 0}},
   };
   for (const Case& c : cases) {
     const int32_t windows = 20;
     const Program p = Gen("paci", 8, c.a, windows, {{"accumulation", std::to_string(c.a)}});
     const VersionPlan t = BuildVersionPlan(p);
-    EXPECT_EQ(PerStageMax(p, t, [](const VersionRecord& r) { return r.version_gap(); }),
-              c.max_gap)
+    EXPECT_EQ(PerStageMax(p, t, [](const VersionRecord& r) { return r.version_gap(); }), c.max_gap)
         << "a=" << c.a;
     for (int32_t k = 0; k < 8; ++k) {
       // Bound: ceil((D - k - 1) / a).

@@ -134,6 +134,7 @@ const std::vector<std::pair<std::string, Params>>& Variants() {
       {"spectrain", {}},
       {"spectrain", {{"variant", "v2"}}},
       {"xpipe", {}},
+      {"xpipe", {{"horizon", "sequential"}}},
       {"xpipe", {{"horizon", "formula"}, {"rounding", "half_even"}}},
       {"xpipe", {{"horizon", "formula"}, {"rounding", "half_up"}}},
       {"pipemare", {}},
@@ -451,26 +452,40 @@ TEST(ReferenceTrainer, PaciGapsAtDepthEight) {
   EXPECT_EQ(a4.steps[0], 3);  // 12 microbatches, a step every 4 backwards
 }
 
-// XPipe, T = 2, D = 4 (the paper's figure): microbatch 4 of minibatch 2 predicts version 2 on
-// every stage, s = 2, 1, 1, 0; the closed forms give 2, 2, 2, 1 forward and 0, 0, 1, 1
-// (half_even) or 1, 1, 1, 1 (half_up) backward.
+// XPipe, T = 2, D = 4, minibatch 2 (microbatches 4 and 5), worked out by hand from the
+// definition (docs/methods.md, "XPipe's horizon"). round_trip (the default): the target is the
+// version at the end of the minibatch's round trip, 2 on stage 0 and 3 on stages 1-3, so the
+// bellwether (microbatch 4) predicts s = 2, 2, 2, 1 (the seed's closed form) and microbatch 5
+// s = 1, 2, 1, 1; backwards s = 0, 1, 1, 1. sequential (the paper's figure): version 2 on every
+// stage, s = 2, 1, 1, 0. The closed forms: 2, 2, 2, 1 forward and 0, 0, 1, 1 (half_even) or
+// 1, 1, 1, 1 (half_up) backward.
 TEST(ReferenceTrainer, XPipeHorizonsAtDepthFour) {
   const Params even = {{"horizon", "formula"}, {"rounding", "half_even"}};
   const Params up = {{"horizon", "formula"}, {"rounding", "half_up"}};
-  CaseSpec schedule_spec{"xpipe", {}, OptimizerKind::kAdam, 4};
-  MethodCase schedule_case = MakeCase(schedule_spec);
-  schedule_case.microbatches = 2;
-  auto schedule = RunReference(schedule_case);
-  ASSERT_TRUE(schedule.ok()) << schedule.status().message();
+  auto run = [](Params params) {
+    MethodCase c = MakeCase({"xpipe", std::move(params), OptimizerKind::kAdam, 4});
+    c.microbatches = 2;
+    auto r = RunReference(c);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return std::move(*r);
+  };
+  const ReferenceRun round_trip = run({});
+  const ReferenceRun sequential = run({{"horizon", "sequential"}});
   const ReferenceRun half_even = Reference({"xpipe", even, OptimizerKind::kAdam, 4});
   const ReferenceRun half_up = Reference({"xpipe", up, OptimizerKind::kAdam, 4});
-  const int32_t figure[] = {2, 1, 1, 0}, forward[] = {2, 2, 2, 1};
-  const int32_t back_even[] = {0, 0, 1, 1}, back_up[] = {1, 1, 1, 1};
+  const int32_t bellwether[] = {2, 2, 2, 1}, second[] = {1, 2, 1, 1}, back[] = {0, 1, 1, 1};
+  const int32_t target[] = {2, 3, 3, 3}, figure[] = {2, 1, 1, 0};
+  const int32_t forward[] = {2, 2, 2, 1}, back_even[] = {0, 0, 1, 1}, back_up[] = {1, 1, 1, 1};
   for (int32_t k = 0; k < 4; ++k) {
-    EXPECT_EQ(schedule->records[k][4].forward.horizon, figure[k]) << "stage " << k;
-    EXPECT_EQ(schedule->records[k][4].forward.Effective(), 2);
-    EXPECT_EQ(schedule->records[k][4].backward.Effective(), 2);
-    for (const MicrobatchRecord& r : schedule->records[k])  // never a target in the past
+    EXPECT_EQ(round_trip.records[k][4].forward.horizon, bellwether[k]) << "stage " << k;
+    EXPECT_EQ(round_trip.records[k][5].forward.horizon, second[k]) << "stage " << k;
+    EXPECT_EQ(round_trip.records[k][4].backward.horizon, back[k]) << "stage " << k;
+    EXPECT_EQ(round_trip.records[k][5].backward.horizon, back[k]) << "stage " << k;
+    EXPECT_EQ(round_trip.records[k][4].forward.Effective(), target[k]) << "stage " << k;
+    EXPECT_EQ(sequential.records[k][4].forward.horizon, figure[k]) << "stage " << k;
+    EXPECT_EQ(sequential.records[k][4].forward.Effective(), 2);
+    EXPECT_EQ(sequential.records[k][4].backward.Effective(), 2);
+    for (const MicrobatchRecord& r : round_trip.records[k])  // never a target in the past
       EXPECT_GE(r.forward.horizon, 0);
     EXPECT_EQ(half_even.records[k][4].forward.horizon, forward[k]);
     EXPECT_EQ(half_up.records[k][4].forward.horizon, forward[k]);

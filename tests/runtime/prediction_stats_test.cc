@@ -183,13 +183,17 @@ TEST_P(PredictionStatsMatchRule, PerStageCountErrorAndCosine) {
   }
 }
 
-// PipeOptim (both horizons), SpecTrain v1 and v2, XPipe (both horizons) with SGD + momentum and
-// AdamW at D = 2, 3, 4.
+// PipeOptim (both horizons), SpecTrain v1 and v2, XPipe (its three horizons) with SGD + momentum
+// and AdamW at D = 2, 3, 4.
 std::vector<Spec> AllCases() {
   const std::vector<std::pair<std::string, Params>> variants = {
-      {"pipeoptim", {{"horizon", "paper"}}}, {"pipeoptim", {{"horizon", "code"}}},
-      {"spectrain", {{"variant", "v1"}}},    {"spectrain", {{"variant", "v2"}}},
-      {"xpipe", {{"horizon", "schedule"}}},  {"xpipe", {{"horizon", "formula"}}}};
+      {"pipeoptim", {{"horizon", "paper"}}},
+      {"pipeoptim", {{"horizon", "code"}}},
+      {"spectrain", {{"variant", "v1"}}},
+      {"spectrain", {{"variant", "v2"}}},
+      {"xpipe", {}},
+      {"xpipe", {{"horizon", "sequential"}}},
+      {"xpipe", {{"horizon", "formula"}}}};
   std::vector<Spec> out;
   for (const auto& [method, params] : variants)
     for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW})

@@ -36,11 +36,13 @@ struct Definition {
   int32_t lagging = 0;         // PACI's in-flight cap for every stage; 0 = D - k
   bool vertical_sync = false;  // pipedream
   bool reuse = false;          // spectrain v2: B reuses the forward's prediction
-  bool formula = false;        // xpipe: the closed-form horizons
-  bool half_up = false;        // xpipe: their rounding of ties
-  bool correction = false;     // pipemare T2
-  float decay = 0.5f;          // pipemare: velocity decay
-  bool code_horizon = false;   // pipeoptim: s = D - k
+  // xpipe: the bellwether's target: the version at the end of the minibatch's round trip on
+  // stage 0 (default), the version a sequential run uses, or the seed's closed forms.
+  enum class XPipeHorizon { kRoundTrip, kSequential, kFormula } xpipe = XPipeHorizon::kRoundTrip;
+  bool half_up = false;       // xpipe: the closed forms' rounding of ties
+  bool correction = false;    // pipemare T2
+  float decay = 0.5f;         // pipemare: velocity decay
+  bool code_horizon = false;  // pipeoptim: s = D - k
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
 
@@ -118,7 +120,10 @@ void DefinePredicting(const MethodCase& c, Params& p, Definition& d) {
     d.rule = kind == OptimizerKind::kSgd ? DeltaRule::kSpecTrain : DeltaRule::kPaper;
   } else if (c.method == "xpipe") {  // dW: XPipe's Adam rule with Adam/AdamW, else the paper's
     d.step_every = c.microbatches;
-    d.formula = p.Choice("horizon", {"schedule", "formula"}) == "formula";
+    const std::string h = p.Choice("horizon", {"round_trip", "sequential", "formula"});
+    d.xpipe = h == "formula"      ? Definition::XPipeHorizon::kFormula
+              : h == "sequential" ? Definition::XPipeHorizon::kSequential
+                                  : Definition::XPipeHorizon::kRoundTrip;
     d.half_up = p.Choice("rounding", {"half_even", "half_up"}) == "half_up";
     d.rule = adam ? DeltaRule::kXPipe : DeltaRule::kPaper;
   } else {  // pipeoptim: dW by the `delta` rule of the job's optimizer
@@ -315,6 +320,8 @@ struct Accounting {
   std::vector<std::vector<int32_t>> f_counter, b_counter, applied;  // [stage][microbatch]
   // Where the F and the B (or I) of each (stage, microbatch) stand in their device's order.
   std::vector<std::vector<int32_t>> f_position, b_position;
+  // The steps that directly follow each B (or I) in its device's order.
+  std::vector<std::vector<int32_t>> steps_after_b;
   // Per device, per step: the weight gradients the step applies, in program order.
   std::vector<std::vector<std::vector<Key>>> groups;
   std::vector<float> loss_scale;  // per microbatch
@@ -332,6 +339,7 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
   a.applied.assign(stages, unset);
   a.f_position.assign(stages, unset);
   a.b_position.assign(stages, unset);
+  a.steps_after_b.assign(stages, std::vector<int32_t>(total, 0));
   a.groups.resize(orders.size());
   for (size_t dev = 0; dev < orders.size(); ++dev) {
     std::vector<Key> group;
@@ -354,6 +362,13 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
         if (counter != -1) return InvalidArgument("a pass appears twice in the order");
         counter = n;
         (forward ? a.f_position : a.b_position)[op.stage][op.microbatch] = static_cast<int32_t>(i);
+        if (!forward) {
+          int32_t after = 0;
+          for (size_t k = i + 1; k < orders[dev].size() && orders[dev][k].kind == OpKind::kStep;
+               ++k)
+            ++after;
+          a.steps_after_b[op.stage][op.microbatch] = after;
+        }
       }
       if (op.kind == OpKind::kBackward || op.kind == OpKind::kWeightGrad)
         group.emplace_back(op.stage, op.microbatch);
@@ -405,9 +420,21 @@ int32_t RoundHorizon(double x, bool half_up) {
   return static_cast<int32_t>(half_up || std::fmod(lower, 2.0) != 0 ? lower + 1 : lower);
 }
 
+// XPipe's target for microbatch j on stage s: the version its minibatch's bellwether stands for
+// (docs/methods.md, "XPipe's horizon"). round_trip: the version the stage has when the
+// minibatch's last microbatch finishes its round trip on stage 0, i.e. the steps before that
+// microbatch's backward on stage 0, and on later stages (whose backward of it comes before the
+// round trip ends) also the steps directly after it; sequential: minibatch b itself.
+int32_t XPipeTarget(const Definition& d, const Accounting& a, int32_t s, int32_t j) {
+  const int32_t m = d.microbatches, b = j / m, last = (b + 1) * m - 1;
+  if (d.xpipe == Definition::XPipeHorizon::kSequential) return b;
+  return a.b_counter[s][last] + (s > 0 ? a.steps_after_b[s][last] : 0);
+}
+
 // The weights of the F of microbatch j on device k, which has taken n steps; n0 is the steps
-// stage 0 had taken at its F of j.
-PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, int32_t n0) {
+// stage 0 had taken at its F of j; `target` XPipe's target (XPipeTarget).
+PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, int32_t n0,
+                        int32_t target) {
   const int32_t dd = d.devices, m = d.microbatches, b = j / m;
   if (d.method == "pipedream" && d.vertical_sync) return Use(WeightKind::kVersion, n, n0, 0);
   if (d.method == "pipedream-2bw")  // one step stale per minibatch; nothing overlaps at D = 1
@@ -415,7 +442,9 @@ PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, in
   if (d.method == "spectrain")
     return Use(WeightKind::kPredicted, n, n, d.reuse ? dd - k - 1 : k / 2 + dd - k - 1);
   if (d.method == "xpipe") {
-    const int32_t s = d.formula ? RoundHorizon((dd + m - k / 2.0 - 2) / m, d.half_up) : b - n;
+    const int32_t s = d.xpipe == Definition::XPipeHorizon::kFormula
+                          ? RoundHorizon((dd + m - k / 2.0 - 2) / m, d.half_up)
+                          : std::max(0, target - n);
     return Use(WeightKind::kPredicted, n, n, s);
   }
   if (d.method == "pipeoptim")
@@ -423,17 +452,19 @@ PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, in
   return Use(WeightKind::kCurrent, n, n, 0);
 }
 
-// The weights of the B (or I) of microbatch j on device k, which has taken n steps; `f` is what
-// the microbatch's F on this stage used.
-PassVersion BackwardPass(const Definition& d, int32_t k, int32_t j, const PassVersion& f,
-                         int32_t n) {
+// The weights of the B (or I) of a microbatch on device k, which has taken n steps; `f` is what
+// the microbatch's F on this stage used; `target` XPipe's target for it.
+PassVersion BackwardPass(const Definition& d, int32_t k, const PassVersion& f, int32_t n,
+                         int32_t target) {
   const int32_t m = d.microbatches;
   if (d.method == "pipedream" || (d.method == "spectrain" && d.reuse))
     return {WeightKind::kForwards, n, f.version, f.horizon};
   if (d.method == "pipedream-2bw") return Use(WeightKind::kVersion, n, f.version, 0);
   if (d.method == "spectrain") return Use(WeightKind::kPredicted, n, n, k / 2);
   if (d.method == "xpipe") {
-    const int32_t s = d.formula ? RoundHorizon((m + k / 2 - 1.0) / m, d.half_up) : j / m - n;
+    const int32_t s = d.xpipe == Definition::XPipeHorizon::kFormula
+                          ? RoundHorizon((m + k / 2 - 1.0) / m, d.half_up)
+                          : std::max(0, target - n);
     return Use(WeightKind::kPredicted, n, n, s);
   }
   if (d.method == "pipemare" && d.correction)
@@ -552,7 +583,8 @@ Status Trainer::TrainMicrobatch(int32_t j) {
   for (int32_t s = 0; s <= last; ++s) {
     StageState& st = stages_[s];
     MicrobatchRecord& rec = records_[s][j];
-    rec.forward = ForwardPass(d_, st.device, j, a_.f_counter[s][j], a_.f_counter[0][j]);
+    rec.forward = ForwardPass(d_, st.device, j, a_.f_counter[s][j], a_.f_counter[0][j],
+                              XPipeTarget(d_, a_, s, j));
     auto w = Weights(st, rec.forward, {});
     if (!w.ok()) return w.status();
     NotePrediction(s, j, false, rec.forward, *w);
@@ -564,7 +596,8 @@ Status Trainer::TrainMicrobatch(int32_t j) {
   for (int32_t s = last; s >= 0; --s) {
     StageState& st = stages_[s];
     MicrobatchRecord& rec = records_[s][j];
-    rec.backward = BackwardPass(d_, st.device, j, rec.forward, a_.b_counter[s][j]);
+    rec.backward =
+        BackwardPass(d_, st.device, rec.forward, a_.b_counter[s][j], XPipeTarget(d_, a_, s, j));
     rec.applied_step = a_.applied[s][j];
     rec.loss_scale = a_.loss_scale[j];
     auto w = Weights(st, rec.backward, used[s]);

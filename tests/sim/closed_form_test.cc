@@ -1,6 +1,9 @@
-// The closed forms of shared/reference/algorithms.md section 13, reproduced exactly.
+// The closed forms of the GPipe, Megatron-LM and Zero Bubble papers (docs/metrics.md), reproduced
+// exactly.
 #include <gtest/gtest.h>
 
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "sim/sim_test_util.h"
@@ -17,6 +20,25 @@ struct SyncCase {
   double tb;
   double makespan, idle, overhead;
 };
+
+// A test name from a method and its sizes: "zb_h1_D4_M8" (names allow letters, digits and _).
+std::string CaseName(const char* method, int32_t d, int32_t m) {
+  std::string name = method;
+  for (char& c : name) c = c == '-' ? '_' : c;
+  return name + "_D" + std::to_string(d) + "_M" + std::to_string(m);
+}
+
+// How GoogleTest prints a case (in --gtest_list_tests and failures), instead of its bytes.
+void PrintTo(const SyncCase& c, std::ostream* os) {
+  *os << c.method << " D=" << c.d << " M=" << c.m << " v=" << c.chunks << " tB=" << c.tb
+      << ": makespan " << c.makespan << ", idle " << c.idle << ", overhead " << c.overhead;
+}
+
+std::string SyncName(const ::testing::TestParamInfo<SyncCase>& info) {
+  const SyncCase& c = info.param;
+  return CaseName(c.method, c.d, c.m) + (c.chunks > 1 ? "_v" + std::to_string(c.chunks) : "") +
+         (c.tb != 1 ? "_tB" + std::to_string(static_cast<int>(c.tb)) : "");
+}
 
 class SyncClosedForm : public ::testing::TestWithParam<SyncCase> {};
 
@@ -41,7 +63,8 @@ INSTANTIATE_TEST_SUITE_P(
                       SyncCase{"interleaved", 4, 8, 2, 1, 19, 3.0 / 19, 3.0 / 16},
                       SyncCase{"interleaved", 4, 8, 4, 1, 17.5, 0.085714, 0.09375},
                       SyncCase{"interleaved", 8, 32, 2, 2, 106.5, 0.098592, 7.0 / 64},
-                      SyncCase{"interleaved", 4, 4, 2, 1, 11, 0.272727, 0.375}));
+                      SyncCase{"interleaved", 4, 4, 2, 1, 11, 0.272727, 0.375}),
+    SyncName);
 
 struct ZbCase {
   const char* method;
@@ -50,6 +73,15 @@ struct ZbCase {
 };
 
 class ZeroBubbleClosedForm : public ::testing::TestWithParam<ZbCase> {};
+
+void PrintTo(const ZbCase& c, std::ostream* os) {
+  *os << c.method << " p=" << c.p << " m=" << c.m << ": makespan " << c.makespan << ", span "
+      << c.span << ", idle per stage " << c.idle_per_stage << ", rate " << c.rate;
+}
+
+std::string ZbName(const ::testing::TestParamInfo<ZbCase>& info) {
+  return CaseName(info.param.method, info.param.p, info.param.m);
+}
 
 // T_F = T_B = T_W = 1; 1F1B runs a fused B + W of cost 2.
 TEST_P(ZeroBubbleClosedForm, SpanIdleAndRate) {
@@ -79,7 +111,8 @@ INSTANTIATE_TEST_SUITE_P(Reference, ZeroBubbleClosedForm,
                                            ZbCase{"zb-h2", 4, 8, 27, 24, 0, 0},
                                            ZbCase{"zb-h1", 8, 24, 79, 79, 7, 0.088608},
                                            ZbCase{"zb-h2", 8, 24, 79, 72, 0, 0},
-                                           ZbCase{"1f1b", 8, 24, 93, 93, 21, 0.225806}));
+                                           ZbCase{"1f1b", 8, 24, 93, 93, 21, 0.225806}),
+                         ZbName);
 
 std::vector<double> PeakActivations(const SimResult& r) {
   std::vector<double> v;
@@ -96,8 +129,7 @@ TEST(PeakActivations, MatchReference) {
             (V{5.5, 4.5, 3.5, 2.5}));
   EXPECT_EQ(PeakActivations(Simulated("interleaved", 4, 8, 1, {{"chunks", "4"}}).result),
             (V{4.75, 4.25, 3.75, 3.25}));
-  EXPECT_EQ(PeakActivations(Simulated("interleaved", 8, 32, 1, {{"chunks", "2"}}).result)[0],
-            11.5);
+  EXPECT_EQ(PeakActivations(Simulated("interleaved", 8, 32, 1, {{"chunks", "2"}}).result)[0], 11.5);
   EXPECT_EQ(PeakActivations(Simulated("zb-h1", 4, 8, 1, {}, 1, 1, 1).result), (V{4, 4, 4, 4}));
   EXPECT_EQ(PeakActivations(Simulated("zb-h2", 4, 8, 1, {}, 1, 1, 1).result), (V{7, 7, 7, 7}));
 }

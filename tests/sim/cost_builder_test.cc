@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "common/scenario.h"
 #include "common/partition.h"
+#include "common/scenario.h"
 
 namespace pipecast::sim {
 namespace {
@@ -230,7 +230,8 @@ TEST(BuildCostModel, Gpt2MediumEightStages) {
 }
 
 TEST(BuildCostModel, Gpt2MediumInterleavedThreeChunks) {
-  const ir::Scenario s = Gpt2Medium(8, 2);
+  ir::Scenario s = Gpt2Medium(8, 2);
+  s.model->partition = ir::PartitionRule::kEven;  // Megatron-LM's rule, the default before
   Result<std::vector<int32_t>> starts = TransformerStageStarts(s, 24);
   ASSERT_TRUE(starts.ok()) << starts.status().message();
   // One block per virtual stage; the embedding joins the first, the head the last.
@@ -246,15 +247,59 @@ TEST(BuildCostModel, Gpt2MediumInterleavedThreeChunks) {
   EXPECT_EQ(cost->stages[23].forward, 1'736'684);
 }
 
+// The default partition balances every virtual stage on F + B + W, the embedding and the head at
+// their own cost, whatever the chunks: GPT-2 Medium on 8 x 3 virtual stages puts the head (3.5
+// blocks) alone on the last and otherwise one block each, but two on one (24 blocks over 23
+// stages). Megatron-Core's rule counts the embedding and the head as one layer each.
+TEST(BuildCostModel, PartitionRulesForChunks) {
+  const ir::Scenario s = Gpt2Medium(8, 2);
+  Result<std::vector<int32_t>> starts = TransformerStageStarts(s, 24);
+  ASSERT_TRUE(starts.ok()) << starts.status().message();
+  std::vector<int32_t> expected = {0};  // [E b0] [b1] ... [b21] [b22 b23] [H]
+  for (int32_t vs = 1; vs < 23; ++vs) expected.push_back(vs + 1);
+  expected.push_back(25);
+  EXPECT_EQ(*starts, expected);
+  EXPECT_EQ(DeviceLayers(s, 24),
+            (std::vector<std::string>{"E+0,8,16", "1,9,17", "2,10,18", "3,11,19", "4,12,20",
+                                      "5,13,21", "6,14,22-23", "7,15,H"}));
+  EXPECT_EQ(DeviceLayers(s, 8)[0], "E+0-2");
+  ir::Scenario core = Gpt2Medium(2, 1);  // 26 slots over 2 x 13 virtual stages
+  core.model->partition = ir::PartitionRule::kMegatronCore;
+  Result<std::vector<int32_t>> two = TransformerStageStarts(core, 26);
+  ASSERT_TRUE(two.ok()) << two.status().message();
+  for (int32_t vs = 0; vs < 26; ++vs) EXPECT_EQ((*two)[vs], vs);
+  EXPECT_EQ(DeviceLayers(core, 2)[0], "E+0-11");  // 13 slots: the embedding and 12 blocks
+  EXPECT_EQ(DeviceLayers(core, 2)[1], "12-23+H");
+  core.pipeline.stages = 8;
+  EXPECT_EQ(TransformerStageStarts(core, 24).status().message(),
+            "model.partition megatron-core needs model.layers + 2 (26: the blocks, the embedding "
+            "and the head) divisible by 24 virtual stages (8 stages x 3 chunks); chunk counts "
+            "that divide with 8 stages: none; or use model.partition: balanced");
+}
+
+// FlashAttention keeps no scores: a block's activations lose the 5 a s term of M_B.
+TEST(TransformerLayers, FlashAttentionDropsTheScoreTerm) {
+  ir::TransformerSpec m = Gpt2Medium(8, 1).model.value();
+  const double standard = TransformerLayers(m, 1)[1].activation_bytes;
+  m.attention = ir::AttentionKind::kFlash;
+  const LayerCost flash = TransformerLayers(m, 1)[1];
+  // s b (34 h + 5 a s) = 1024 (34,816 + 81,920) bytes; flash: 1024 x 34,816 = 35,651,584.
+  EXPECT_DOUBLE_EQ(standard, 1024.0 * (34.0 * 1024 + 5.0 * 16 * 1024));
+  EXPECT_DOUBLE_EQ(flash.activation_bytes, 35'651'584.0);
+  EXPECT_DOUBLE_EQ(flash.activation_bytes_after_input_grad, 32.0 * 1024 * 1024);
+}
+
 TEST(BuildCostModel, ChunksMustDivideTheLayers) {
-  const ir::Scenario s = Gpt2Medium(8, 1);
+  ir::Scenario s = Gpt2Medium(8, 1);
+  s.model->partition = ir::PartitionRule::kEven;
   Result<CostModel> cost = BuildCostModel(s, 16);
   ASSERT_FALSE(cost.ok());
   EXPECT_EQ(cost.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(cost.status().message(),
             "model.layers (24) is not divisible by 16 virtual stages (8 stages x 2 chunks); "
             "chunk counts that divide the layers with 8 stages: 1, 3");
-  const ir::Scenario four = Gpt2Medium(4, 1);
+  ir::Scenario four = Gpt2Medium(4, 1);
+  four.model->partition = ir::PartitionRule::kEven;
   EXPECT_EQ(BuildCostModel(four, 20).status().message(),
             "model.layers (24) is not divisible by 20 virtual stages (4 stages x 5 chunks); "
             "chunk counts that divide the layers with 4 stages: 1, 2, 3, 6");

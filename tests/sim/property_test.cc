@@ -8,9 +8,12 @@
 #include "common/generators.h"
 #include "common/lower.h"
 #include "sim/engine.h"
+#include "sim/sim_test_util.h"
 
 namespace pipecast::sim {
 namespace {
+
+using testing::RandomCosts;
 
 using ir::Action;
 using ir::ActionKind;
@@ -19,27 +22,6 @@ struct Case {
   std::string method;
   int32_t d, m, n;
 };
-
-CostModel RandomCosts(const ir::Program& p, std::mt19937_64& rng) {
-  std::uniform_int_distribution<TimeNs> t(1, 1000);
-  std::uniform_int_distribution<int64_t> bytes(0, 1 << 20);
-  CostModel c;
-  for (int32_t s = 0; s < p.num_stages; ++s) {
-    StageCost sc;
-    sc.forward = t(rng);
-    sc.backward_input = t(rng);
-    sc.backward_weight = t(rng);
-    sc.backward = sc.backward_input + sc.backward_weight;
-    sc.optimizer_step = t(rng) / 10;
-    sc.message_bytes = bytes(rng);
-    sc.activation_bytes = bytes(rng);
-    sc.weight_bytes = bytes(rng);
-    c.stages.push_back(sc);
-  }
-  c.devices.assign(1, DeviceSpec{0, 1e12});
-  c.link = {t(rng), 1e10};
-  return c;
-}
 
 ir::Program RandomProgram(const std::string& method, std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> dd(1, 8), mm(1, 12), nn(1, 4);

@@ -199,6 +199,25 @@ TEST(ReportTableTest, PerStageSectionAndColourOnlyWhenAsked) {
   EXPECT_NE(table.find("\x1b[31;1m"), std::string::npos);  // red over-memory marker
 }
 
+// Runs on different partitions of the model are marked, with a legend of every partition; runs
+// on one partition (or explicit costs, without one) get no marker.
+TEST(ReportTableTest, MarksRunsOnDifferentPartitions) {
+  std::vector<MethodRun> runs = Runs();
+  EXPECT_EQ(FormatTable(Context(), runs).find("part"), std::string::npos);
+  runs[0].partition = {"E+0-2", "3-5+H"};
+  runs[1].partition = runs[0].partition;
+  EXPECT_EQ(FormatTable(Context(), runs).find("part"), std::string::npos);
+  runs[1].partition = {"E+0,4", "1-3,H"};
+  const std::vector<std::string> lines = Lines(FormatTable(Context(), runs));
+  EXPECT_EQ(lines[1].rfind("method     part  makespan", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("1f1b       A     ", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[3].rfind("paci(a=4)  B     ", 0), 0u) << lines[3];
+  const std::string table = FormatTable(Context(), runs);
+  EXPECT_NE(table.find("  A: E+0-2 | 3-5+H\n  B: E+0,4 | 1-3,H\n"), std::string::npos) << table;
+  const auto j = nlohmann::json::parse(FormatJson(Context(), runs));
+  EXPECT_EQ(j["results"][1]["partition"], (std::vector<std::string>{"E+0,4", "1-3,H"}));
+}
+
 TEST(ReportTableTest, EmptyRunList) {
   EXPECT_EQ(FormatTable({"s", ""}, {}), "scenario: s\nno results\n");
 }

@@ -2,7 +2,6 @@
 // checked by eye (rendered to PNG); these tests check that it is well-formed standalone SVG with
 // one box per compute action, a legend, an axis and escaped text.
 #include "sim/svg.h"
-#include "sim/timed_run.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "common/version_plan.h"
+#include "sim/timed_run.h"
 
 namespace pipecast::sim {
 namespace {
@@ -162,6 +162,58 @@ TEST(SvgTest, EscapesTextAndDrawsTransfersWhenAsked) {
   EXPECT_EQ(Count(FormatSvg(TimedRun()), "class=\"transfer\""), 0u);
 }
 
+// A window draws only what overlaps it, cut to it, on an axis of its own.
+TEST(SvgTest, WindowsDrawPartOfTheRun) {
+  SvgOptions options;
+  options.window = {SvgWindow::Kind::kTime, 9000, 17000};
+  const std::string svg = FormatSvg(TimedRun(), options);
+  EXPECT_EQ(CheckWellFormed(svg), "");
+  // Device 0: B0 (10-14 µs), B1 (16-20, cut at 17); device 1: B0 (5-9) ends at 9 and is left
+  // out, F1 (9-11), B1 (11-15), S (15-17).
+  EXPECT_EQ(Count(svg, "<rect class=\"action\""), 5u);
+  EXPECT_NE(svg.find("(9.00 µs to 17.0 µs)"), std::string::npos);
+  // 1096 px for 8 µs: B1 of device 0 starts at 64 + 7 x 137 = 1023 px and is cut to 137 px.
+  EXPECT_NE(svg.find("x=\"1023.00\" y=\"55.00\" width=\"137.00\""), std::string::npos) << svg;
+  // Minibatch 0 is the whole of this one-minibatch run's compute: 0 to 20 µs.
+  options.window = {SvgWindow::Kind::kMinibatches, 0, 0};
+  EXPECT_NE(FormatSvg(TimedRun(), options).find("minibatch 0 (0 ns to 20.0 µs)"),
+            std::string::npos);
+}
+
+TEST(SvgTest, ZeroLengthActionsAreNotDrawnAndChunksAreShaded) {
+  MethodRun run = TimedRun();
+  run.result.timing[0][8] = {22000, 22000};  // device 0's step takes no time
+  EXPECT_EQ(Count(FormatSvg(run), "<rect class=\"action\""), 9u);
+  // Two virtual stages on device 0 (stage 2 on device 0): its second stage's boxes are lighter.
+  run.program.num_stages = 3;
+  run.program.placement = {0, 1, 0};
+  run.program.devices[0][2].stage = 2;  // F1 of device 0 now belongs to stage 2
+  const std::string svg = FormatSvg(run);
+  // F0 of device 0, two F of device 1, and the legend's F and chunk 0 swatches.
+  EXPECT_EQ(Count(svg, "fill=\"#56B4E9\" stroke"), 5u);
+  // 60% of the way to white, (86, 180, 233) -> (187, 225, 246): F1 and the chunk 1 swatch.
+  EXPECT_EQ(Count(svg, "fill=\"#BBE1F6\" stroke"), 2u);
+  EXPECT_NE(svg.find(">chunk 1</text>"), std::string::npos);
+}
+
+TEST(SvgTest, WindowsParseAsTimesOrMinibatches) {
+  Result<SvgWindow> t = ParseSvgWindow("1.5ms:3ms");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->kind, SvgWindow::Kind::kTime);
+  EXPECT_EQ(t->from, 1'500'000);
+  EXPECT_EQ(t->to, 3'000'000);
+  Result<SvgWindow> m = ParseSvgWindow("3:4");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->kind, SvgWindow::Kind::kMinibatches);
+  EXPECT_EQ(m->from, 3);
+  EXPECT_EQ(m->to, 4);
+  for (const char* bad : {"3", "4:3", "1.5:3", "2ms:1ms", "a:b", ":", "1:2ms"}) {
+    Result<SvgWindow> w = ParseSvgWindow(bad);
+    ASSERT_FALSE(w.ok()) << bad;
+    EXPECT_EQ(w.status().message().rfind("--svg-window: expected FROM:TO", 0), 0u) << bad;
+  }
+}
+
 TEST(SvgTest, EmptyAndUntimedRunsStillRender) {
   MethodRun run = TimedRun();
   run.result.timing.clear();
@@ -171,7 +223,6 @@ TEST(SvgTest, EmptyAndUntimedRunsStillRender) {
   EXPECT_EQ(Count(svg, "<rect class=\"action\""), 0u);
   EXPECT_EQ(CheckWellFormed(FormatSvg(MethodRun{})), "");
 }
-
 
 }  // namespace
 }  // namespace pipecast::sim

@@ -1,0 +1,166 @@
+// Dependency-cycle search for the validator (validate_internal.h): a dry run in dependency order.
+#include <algorithm>
+#include <vector>
+
+#include "common/validate_internal.h"
+
+namespace pipecast::ir::internal {
+namespace {
+
+class DryRun {
+ public:
+  DryRun(const Program& p, const CellIndex& index)
+      : p_(p),
+        x_(index),
+        last_(p.num_stages - 1),
+        cursor_(p.devices.size(), 0),
+        waiting_(p.devices.size()) {}
+
+  std::vector<Loc> Run() {
+    std::vector<int32_t> ready;
+    for (int32_t d = static_cast<int32_t>(p_.devices.size()) - 1; d >= 0; --d) ready.push_back(d);
+    while (!ready.empty()) {
+      const int32_t d = ready.back();
+      ready.pop_back();
+      Advance(d, ready);
+    }
+    return Cycle();
+  }
+
+ private:
+  bool Done(Loc l) const { return cursor_[l.device] > l.index; }
+  bool HasComm() const { return !x_.comm.empty(); }
+
+  // The dependencies of action (d, i) besides program order, at most two.
+  void Dependencies(const Action& a, Loc deps[2]) const {
+    const int32_t s = a.stage, j = a.microbatch;
+    switch (a.kind) {
+      case ActionKind::kForward:
+        if (s > 0) deps[0] = x_.At(s - 1, j).forward;
+        if (s > 0 && HasComm()) deps[1] = x_.CommAt(s, j).recv_activation;
+        break;
+      case ActionKind::kBackward:
+      case ActionKind::kBackwardInput:
+        deps[0] = s < last_ ? x_.At(s + 1, j).backward : x_.At(s, j).forward;
+        if (s < last_ && HasComm()) deps[1] = x_.CommAt(s, j).recv_gradient;
+        break;
+      case ActionKind::kWeightGrad:
+        deps[0] = x_.At(s, j).backward;
+        break;
+      case ActionKind::kSendActivation:
+        deps[0] = x_.At(s, j).forward;
+        break;
+      case ActionKind::kSendGradient:
+        deps[0] = x_.At(s, j).backward;
+        break;
+      case ActionKind::kRecvActivation:
+        deps[0] = x_.CommAt(s - 1, j).send_activation;
+        break;
+      case ActionKind::kRecvGradient:
+        deps[0] = x_.CommAt(s + 1, j).send_gradient;
+        break;
+      case ActionKind::kStep:
+        break;
+    }
+  }
+
+  // The actions that depend on `a` besides program order, at most three.
+  void Dependents(const Action& a, Loc out[3]) const {
+    const int32_t s = a.stage, j = a.microbatch;
+    switch (a.kind) {
+      case ActionKind::kForward:
+        out[0] = s < last_ ? x_.At(s + 1, j).forward : x_.At(s, j).backward;
+        if (s < last_ && HasComm()) out[1] = x_.CommAt(s, j).send_activation;
+        break;
+      case ActionKind::kBackward:
+      case ActionKind::kBackwardInput:
+        if (s > 0) out[0] = x_.At(s - 1, j).backward;
+        out[1] = x_.At(s, j).weight_grad;
+        if (s > 0 && HasComm()) out[2] = x_.CommAt(s, j).send_gradient;
+        break;
+      case ActionKind::kSendActivation:
+        out[0] = x_.CommAt(s + 1, j).recv_activation;
+        break;
+      case ActionKind::kSendGradient:
+        out[0] = x_.CommAt(s - 1, j).recv_gradient;
+        break;
+      case ActionKind::kRecvActivation:
+        out[0] = x_.At(s, j).forward;
+        break;
+      case ActionKind::kRecvGradient:
+        out[0] = x_.At(s, j).backward;
+        break;
+      case ActionKind::kWeightGrad:
+      case ActionKind::kStep:
+        break;
+    }
+  }
+
+  // Runs device d until an action waits for one that has not run, waking the devices that wait
+  // for what it runs.
+  void Advance(int32_t d, std::vector<int32_t>& ready) {
+    const std::vector<Action>& prog = p_.devices[d];
+    while (cursor_[d] < static_cast<int32_t>(prog.size())) {
+      const Action& a = prog[cursor_[d]];
+      Loc deps[2];
+      Dependencies(a, deps);
+      for (const Loc& dep : deps) {
+        if (dep.present() && !Done(dep)) {
+          waiting_[d] = dep;
+          return;
+        }
+      }
+      const Loc self{d, cursor_[d]++};
+      Loc dependents[3];
+      Dependents(a, dependents);
+      for (const Loc& z : dependents) {
+        if (z.present() && waiting_[z.device] == self) {
+          waiting_[z.device] = Loc{};
+          ready.push_back(z.device);
+        }
+      }
+    }
+  }
+
+  // Following the waits from the lowest stuck device closes a cycle x0 -> x1 -> ... -> x0, where
+  // x_{m+1} holds the action x_m waits for. In dependency order the cycle runs on x0 from its
+  // stuck action to the one x_{k-1} waits for, then on x_{k-1}, ..., then on x1 to the one x0
+  // waits for.
+  std::vector<Loc> Cycle() const {
+    const int32_t devices = static_cast<int32_t>(p_.devices.size());
+    int32_t start = -1;
+    for (int32_t d = 0; d < devices && start < 0; ++d)
+      if (cursor_[d] < static_cast<int32_t>(p_.devices[d].size())) start = d;
+    if (start < 0) return {};
+    std::vector<int32_t> position(static_cast<size_t>(devices), -1);
+    std::vector<int32_t> order;
+    for (int32_t d = start; position[d] < 0; d = waiting_[d].device) {
+      position[d] = static_cast<int32_t>(order.size());
+      order.push_back(d);
+    }
+    const std::vector<int32_t> x(order.begin() + position[waiting_[order.back()].device],
+                                 order.end());
+    const size_t k = x.size();
+    std::vector<Loc> cycle;
+    for (size_t m = 0; m < k; ++m) {
+      const int32_t device = x[(k - m) % k];
+      const Loc until = waiting_[x[(2 * k - m - 1) % k]];  // what the previous device waits for
+      for (int32_t i = cursor_[device]; i <= until.index; ++i) cycle.push_back({device, i});
+    }
+    return cycle;
+  }
+
+  const Program& p_;
+  const CellIndex& x_;
+  const int32_t last_;
+  std::vector<int32_t> cursor_;  // next action of each device
+  std::vector<Loc> waiting_;     // what a stuck device waits for
+};
+
+}  // namespace
+
+std::vector<Loc> FindCycle(const Program& p, const CellIndex& index) {
+  return DryRun(p, index).Run();
+}
+
+}  // namespace pipecast::ir::internal

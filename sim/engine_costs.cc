@@ -1,0 +1,148 @@
+#include "sim/engine_costs.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace pipecast::sim::internal {
+namespace {
+
+constexpr std::string_view kTooLong =
+    "longer than the simulator's clock holds (int64 nanoseconds, about 292 years)";
+
+Status TooLarge(int32_t stage, std::string_view what) {
+  return InvalidArgument(fmt::format("stage {}: {}", stage, what));
+}
+
+// a + b, or false when it does not fit.
+bool Add(int64_t a, int64_t b, int64_t* out) { return !__builtin_add_overflow(a, b, out); }
+// k * a, or false when it does not fit.
+bool Mul(int64_t k, int64_t a, int64_t* out) { return !__builtin_mul_overflow(k, a, out); }
+
+// Time to move `bytes` over `bandwidth`, or an error naming `what` (the bytes' name).
+Result<TimeNs> Move(int32_t stage, int64_t bytes, double bandwidth, std::string_view what) {
+  const TimeNs t = TransferTime(bytes, bandwidth);
+  if (t < 0) {
+    return TooLarge(stage, fmt::format("moving {} ({} bytes) at {:.6g} bytes/s takes {}", what,
+                                       bytes, bandwidth, kTooLong));
+  }
+  return t;
+}
+
+// The stage's own times and sizes, checked for sign.
+Status CheckStage(int32_t s, const StageCost& c) {
+  const std::pair<std::string_view, int64_t> kValues[] = {
+      {"forward", c.forward},
+      {"backward", c.backward},
+      {"backward_input", c.backward_input},
+      {"backward_weight", c.backward_weight},
+      {"activation_bytes", c.activation_bytes},
+      {"activation_bytes_after_input_grad", c.activation_bytes_after_input_grad},
+      {"message_bytes", c.message_bytes},
+      {"weight_bytes", c.weight_bytes},
+      {"optimizer_state_bytes", c.optimizer_state_bytes},
+  };
+  for (const auto& [name, value] : kValues) {
+    if (value < 0) return TooLarge(s, fmt::format("{} is negative ({})", name, value));
+  }
+  return Status::Ok();
+}
+
+Result<StageTimes> StageTimesOf(int32_t s, const StageCost& c, double memory_bandwidth,
+                                double link_bandwidth) {
+  PIPECAST_RETURN_IF_ERROR(CheckStage(s, c));
+  StageTimes t;
+  t.forward = c.forward;
+  t.backward = c.backward;
+  t.backward_input = c.backward_input;
+  t.backward_weight = c.backward_weight;
+  t.activation_bytes = c.activation_bytes;
+  t.activation_bytes_after_input_grad = c.activation_bytes_after_input_grad;
+  t.message_bytes = c.message_bytes;
+  // Prediction reads W and the optimizer state and writes the predicted copy; correction reads
+  // W and the velocity and writes the corrected copy.
+  int64_t w2 = 0, predict_bytes = 0, correct_bytes = 0;
+  if (!Mul(2, c.weight_bytes, &w2) || !Add(w2, c.optimizer_state_bytes, &predict_bytes) ||
+      !Mul(3, c.weight_bytes, &correct_bytes)) {
+    return TooLarge(s, "weight_bytes and optimizer_state_bytes are too large to add up");
+  }
+  Result<TimeNs> predict = Move(s, predict_bytes, memory_bandwidth, "the predicted weights");
+  if (!predict.ok()) return predict.status();
+  Result<TimeNs> correct = Move(s, correct_bytes, memory_bandwidth, "the corrected weights");
+  if (!correct.ok()) return correct.status();
+  Result<TimeNs> message = Move(s, c.message_bytes, link_bandwidth, "message_bytes");
+  if (!message.ok()) return message.status();
+  t.predict = *predict;
+  t.correct = *correct;
+  t.message = *message;
+  return t;
+}
+
+// Adds stage `s`'s step and memory to its device's totals.
+Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool correction,
+                   DeviceCosts& k) {
+  const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
+  // A step reads and writes W and the optimizer state and reads the gradient; PipeMare also
+  // updates its velocity (read the velocity, old and new W; write the velocity).
+  int64_t w2 = 0, o2 = 0, w4 = 0, bytes = 0;
+  if (!Mul(2, c.weight_bytes, &w2) || !Mul(2, c.optimizer_state_bytes, &o2) ||
+      !Mul(4, c.weight_bytes, &w4) || !Add(w2, grad, &bytes) || !Add(bytes, o2, &bytes) ||
+      (correction && !Add(bytes, w4, &bytes))) {
+    return TooLarge(s, "the bytes an optimizer step moves do not fit in int64");
+  }
+  TimeNs step = 0;
+  if (c.optimizer_step >= 0) {
+    Result<TimeNs> velocity = Move(s, correction ? w4 : 0, memory_bandwidth, "the velocity");
+    if (!velocity.ok()) return velocity.status();
+    if (!Add(c.optimizer_step, *velocity, &step)) {
+      return TooLarge(s, fmt::format("the optimizer step takes {}", kTooLong));
+    }
+  } else {
+    Result<TimeNs> derived = Move(s, bytes, memory_bandwidth, "the optimizer step's bytes");
+    if (!derived.ok()) return derived.status();
+    step = *derived;
+  }
+  if (!Add(k.step, step, &k.step) || !Add(k.weight_bytes, c.weight_bytes, &k.weight_bytes) ||
+      !Add(k.optimizer_bytes, c.optimizer_state_bytes, &k.optimizer_bytes) ||
+      !Add(k.gradient_bytes, grad, &k.gradient_bytes) ||
+      (correction && !Add(k.extra_bytes, c.weight_bytes, &k.extra_bytes))) {
+    return TooLarge(s, "the device's step time or memory does not fit in int64");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
+                                 const std::vector<uint8_t>& uses_correction) {
+  const int32_t num_devices = static_cast<int32_t>(p.devices.size());
+  EngineCosts out;
+  out.stages.resize(static_cast<size_t>(p.num_stages));
+  out.devices.resize(static_cast<size_t>(num_devices));
+  for (DeviceCosts& k : out.devices) k.chunks = 0;
+  for (int32_t s = 0; s < p.num_stages; ++s) {
+    const int32_t d = p.device_of(s);
+    const StageCost& c = cost.stages[static_cast<size_t>(s)];
+    const double bandwidth = cost.device(d).memory_bandwidth;
+    Result<StageTimes> t = StageTimesOf(s, c, bandwidth, cost.link.bandwidth);
+    if (!t.ok()) return t.status();
+    out.stages[static_cast<size_t>(s)] = *t;
+    DeviceCosts& k = out.devices[static_cast<size_t>(d)];
+    PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, bandwidth, uses_correction[d] != 0, k));
+    ++k.chunks;
+  }
+  for (DeviceCosts& k : out.devices) {
+    k.chunks = std::max(1, k.chunks);
+    int64_t fixed = 0;
+    if (!Add(k.optimizer_bytes, k.gradient_bytes, &fixed) ||
+        !Add(fixed, k.extra_bytes, &k.fixed_bytes)) {
+      return InvalidArgument("a device's optimizer state and gradients do not fit in int64 bytes");
+    }
+  }
+  return out;
+}
+
+}  // namespace pipecast::sim::internal

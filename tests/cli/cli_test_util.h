@@ -1,0 +1,46 @@
+// Helpers for the tests that run the `pipecast` binary as a user would.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace pipecast::testing {
+
+struct Output {
+  int status = -1;
+  std::string text;  // stdout and stderr together
+};
+
+// Runs `pipecast <args>` through the shell (so args may redirect) and collects its output.
+inline Output Pipecast(const std::string& args) {
+  const std::string cmd = std::string(PIPECAST_EXE) + " " + args + " 2>&1";
+  Output out;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.text.append(buf.data(), n);
+  const int raw = pclose(pipe);
+  out.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return out;
+}
+
+// A fresh, empty directory for one test.
+inline std::string TempDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("pipecast_cli_test_" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace pipecast::testing
