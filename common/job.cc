@@ -8,6 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/input_file.h"
+#include "common/limits.h"
+#include "common/yaml_document.h"
+
 namespace pipecast::ir {
 namespace {
 
@@ -18,12 +22,7 @@ class JobReader {
  public:
   explicit JobReader(std::string_view filename) : file_(filename) {}
 
-  std::string At(const Node& n) const {
-    const YAML::Mark m = n.Mark();
-    if (m.line < 0) return std::string(file_) + ": ";
-    return std::string(file_) + ":" + std::to_string(m.line + 1) + ":" +
-           std::to_string(m.column + 1) + ": ";
-  }
+  std::string At(const Node& n) const { return internal::WhereIs(file_, n.Mark()) + ": "; }
   // Every key of `map` must be one of `known`; else an error with a suggestion.
   Status CheckKeys(const Node& map, const std::string& where,
                    const std::vector<std::string_view>& known) const {
@@ -86,13 +85,9 @@ class JobReader {
 
 Result<Job> ParseJob(std::string_view text, std::string_view filename) {
   JobReader r(filename);
-  Node root;
-  try {
-    root = YAML::Load(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return ParseError(std::string(filename) + ":" + std::to_string(e.mark.line + 1) + ":" +
-                      std::to_string(e.mark.column + 1) + ": malformed YAML: " + e.msg);
-  }
+  Result<Node> loaded = internal::LoadOneDocument(text, filename, "a job file");
+  if (!loaded.ok()) return loaded.status();
+  const Node root = *loaded;
   Job job;
   job.source = std::string(filename);
   job.name = std::filesystem::path(std::string(filename)).stem().string();
@@ -187,12 +182,13 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
         r.CheckKeys(pipe, "pipeline", {"stages", "microbatches", "microbatch_size"}));
     for (const char* key : {"stages", "microbatches", "microbatch_size"})
       if (!pipe[key]) return InvalidArgument(r.At(pipe) + "pipeline." + key + " is required");
+    // The limits every parser shares (common/limits.h).
     PIPECAST_RETURN_IF_ERROR(
-        r.Get(pipe, "stages", "pipeline.stages", &job.pipeline.stages, 1, 256));
+        r.Get(pipe, "stages", "pipeline.stages", &job.pipeline.stages, 1, kMaxCount));
     PIPECAST_RETURN_IF_ERROR(r.Get(pipe, "microbatches", "pipeline.microbatches",
-                                   &job.pipeline.microbatches, 1, 1 << 16));
+                                   &job.pipeline.microbatches, 1, kMaxCount));
     PIPECAST_RETURN_IF_ERROR(r.Get(pipe, "microbatch_size", "pipeline.microbatch_size",
-                                   &job.pipeline.microbatch_size, 1, 1 << 20));
+                                   &job.pipeline.microbatch_size, 1, kMaxMicrobatchSize));
 
     const Node methods = root["methods"];
     if (!methods.IsSequence() || methods.size() == 0)
@@ -248,13 +244,12 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
 const char* JobDeviceName(JobDevice device) { return device == JobDevice::kCuda ? "cuda" : "cpu"; }
 
 Result<Job> LoadJobFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return NotFound(path + ": no such job file");
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  if (!in.good() && !in.eof()) return IoError(path + ": cannot be read");
-  return ParseJob(s.str(), path);
+  Result<std::string> text = ReadInputFile(path, "job file");
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return NotFound(path + ": no such job file");
+    return text.status();
+  }
+  return ParseJob(*text, InputName(path));
 }
 
 }  // namespace pipecast::ir

@@ -22,6 +22,7 @@
 #include "common/input_file.h"
 #include "common/limits.h"
 #include "common/units.h"
+#include "common/yaml_document.h"
 
 namespace pipecast::ir {
 namespace {
@@ -102,10 +103,7 @@ class ScenarioParser {
   Result<Scenario> Parse(std::string_view text);
 
  private:
-  std::string Where(const YAML::Mark& mark) const {
-    if (mark.is_null() || mark.line < 0) return file_;
-    return fmt::format("{}:{}:{}", file_, mark.line + 1, mark.column + 1);
-  }
+  std::string Where(const YAML::Mark& mark) const { return internal::WhereIs(file_, mark); }
   Status Error(const Node& at, std::string_view message) const {
     return InvalidArgument(fmt::format("{}: {}", Where(at.Mark()), message));
   }
@@ -653,60 +651,10 @@ Status ScenarioParser::ParseMethods(const Node& node, std::vector<MethodSpec>* o
   return Status::Ok();
 }
 
-// Records where each document starts; the events themselves are not needed.
-class DocumentStarts : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-
-  YAML::Mark start = YAML::Mark::null_mark();
-};
-
 Result<Scenario> ScenarioParser::Parse(std::string_view text) {
-  const std::string owned(text);
-  Node root;
-  try {
-    // Count the documents first. yaml-cpp 0.7's LoadAll never returns on some malformed input
-    // (e.g. a stray ',' at the top level: jbeder/yaml-cpp#1040, fixed upstream by #1319):
-    // the parser keeps reporting an empty document without consuming anything. Such a
-    // document starts where the previous one did, which is how it is detected here.
-    std::istringstream stream(owned);
-    YAML::Parser parser(stream);
-    std::vector<YAML::Mark> starts;
-    while (starts.size() < 2) {
-      DocumentStarts handler;
-      if (!parser.HandleNextDocument(handler)) break;
-      if (!starts.empty() && handler.start.pos == starts.back().pos) {
-        const auto pos = static_cast<size_t>(std::max(0, handler.start.pos));
-        return ParseError(fmt::format("{}: invalid YAML: unexpected '{}'", Where(handler.start),
-                                      Shown(owned.substr(pos, 1))));
-      }
-      starts.push_back(handler.start);
-    }
-    if (starts.size() > 1) {
-      return InvalidArgument(
-          fmt::format("{}: a scenario is one YAML document, but the file has "
-                      "more",
-                      Where(starts[1])));
-    }
-    root = YAML::Load(owned);
-  } catch (const YAML::DeepRecursion& e) {
-    // yaml-cpp's own message for this is just "bad file".
-    return ParseError(fmt::format("{}: invalid YAML: nested more than {} levels deep",
-                                  Where(e.mark), e.depth() - 1));
-  } catch (const YAML::Exception& e) {
-    return ParseError(fmt::format("{}: invalid YAML: {}", Where(e.mark), e.msg));
-  }
+  Result<Node> loaded = internal::LoadOneDocument(text, file_, "a scenario");
+  if (!loaded.ok()) return loaded.status();
+  const Node root = *loaded;
   if (root.IsNull()) {
     return InvalidArgument(fmt::format(
         "{}: the scenario is empty; expected pipeline: with costs: or model: and cluster:", file_));

@@ -183,7 +183,7 @@ TEST(CliRun, BadJobsAreOneClearMessage) {
   EXPECT_NE(o.text.find("5 layers but 9 stages"), std::string::npos) << o.text;
   o = run("model: [");
   EXPECT_EQ(o.status, 1);
-  EXPECT_NE(o.text.find("malformed YAML"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("invalid YAML"), std::string::npos) << o.text;
   o = Pipecast("run " + dir + "/none.yaml");
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.text.find("no such job file"), std::string::npos) << o.text;

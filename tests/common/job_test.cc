@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+
+#include "common/limits.h"
 
 namespace pipecast::ir {
 namespace {
@@ -45,8 +48,9 @@ TEST(Jobs, ErrorsNamePositionKeyAndFix) {
       "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\nmethods: [1f1b]\n",
       "j.yaml");
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("j.yaml:3:28: optimizer.lr must be between 0 and 1000, got -1"),
-            std::string::npos)
+  EXPECT_NE(
+      c.status().message().find("j.yaml:3:28: optimizer.lr must be between 0 and 1000, got -1"),
+      std::string::npos)
       << c.status().message();
   auto d = ParseJob(
       "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
@@ -62,47 +66,81 @@ TEST(Jobs, ErrorsNamePositionKeyAndFix) {
 TEST(Jobs, DuplicatesAndUnknownNamesAreRefusedOnParsing) {
   const std::string rest =
       "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\nmethods: [1f1b]\n";
-  auto dup = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\n"
-                      "optimizer: {name: sgd, lr: 0.1, lr: 0.2}\n" + rest,
-                      "j.yaml");
+  auto dup = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\n"
+      "optimizer: {name: sgd, lr: 0.1, lr: 0.2}\n" +
+          rest,
+      "j.yaml");
   ASSERT_FALSE(dup.ok());
   EXPECT_NE(dup.status().message().find("j.yaml:3:33: duplicate key 'optimizer.lr'"),
             std::string::npos)
       << dup.status().message();
-  auto top = ParseJob("seed: 1\nmodel: {type: mlp}\ndata: {dataset: synthetic}\n"
-                      "optimizer: {name: sgd}\nseed: 2\n" + rest,
-                      "j.yaml");
+  auto top = ParseJob(
+      "seed: 1\nmodel: {type: mlp}\ndata: {dataset: synthetic}\n"
+      "optimizer: {name: sgd}\nseed: 2\n" +
+          rest,
+      "j.yaml");
   ASSERT_FALSE(top.ok());
   EXPECT_NE(top.status().message().find("j.yaml:5:1: duplicate key 'seed'"), std::string::npos)
       << top.status().message();
-  auto opt = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\n"
-                      "optimizer: {name: adamm}\n" + rest,
-                      "j.yaml");
+  auto opt = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\n"
+      "optimizer: {name: adamm}\n" +
+          rest,
+      "j.yaml");
   ASSERT_FALSE(opt.ok());
   EXPECT_NE(opt.status().message().find("j.yaml:3:19: optimizer.name 'adamm' is not one of sgd, "
                                         "adam, adamw, rmsprop, lion (did you mean 'adam'?)"),
             std::string::npos)
       << opt.status().message();
-  auto param = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
-                        "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\n"
-                        "methods: [{name: paci, accumulation: 2, accumulation: 3}]\n",
-                        "j.yaml");
+  auto param = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2}\n"
+      "methods: [{name: paci, accumulation: 2, accumulation: 3}]\n",
+      "j.yaml");
   ASSERT_FALSE(param.ok());
-  EXPECT_NE(param.status().message().find("duplicate parameter 'accumulation'"),
-            std::string::npos)
+  EXPECT_NE(param.status().message().find("duplicate parameter 'accumulation'"), std::string::npos)
       << param.status().message();
-  auto dev = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
-                      "device: tpu\n" + rest,
-                      "j.yaml");
+  auto dev = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+      "device: tpu\n" +
+          rest,
+      "j.yaml");
   ASSERT_FALSE(dev.ok());
   EXPECT_NE(dev.status().message().find("j.yaml:4:9: device must be cpu or cuda, got 'tpu'"),
             std::string::npos)
       << dev.status().message();
-  auto cuda = ParseJob("model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
-                       "device: cuda\n" + rest,
-                       "j.yaml");
+  auto cuda = ParseJob(
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+      "device: cuda\n" +
+          rest,
+      "j.yaml");
   ASSERT_TRUE(cuda.ok()) << cuda.status().message();
   EXPECT_EQ(cuda->device, JobDevice::kCuda);
+}
+
+// Jobs are read like scenarios: one YAML document, yaml-cpp's looping inputs caught, oversized
+// files refused before they are read whole.
+TEST(Jobs, ReadLikeScenarios) {
+  auto two = ParseJob("name: a\n---\nname: b\n", "j.yaml");
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("j.yaml:2:1: a job file is one YAML document, but the "
+                                        "file has more"),
+            std::string::npos)
+      << two.status().message();
+  auto comma = ParseJob(",", "j.yaml");
+  ASSERT_FALSE(comma.ok());
+  EXPECT_EQ(comma.status().message(), "j.yaml:1:1: invalid YAML: unexpected ','");
+  const std::string big =
+      (std::filesystem::temp_directory_path() / "pipecast_big.job.yaml").string();
+  {
+    std::ofstream out(big);
+    out << "name: big\n#" << std::string(static_cast<size_t>(kMaxInputBytes), 'x') << "\n";
+  }
+  auto huge = LoadJobFile(big);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("job file"), std::string::npos) << huge.status().message();
+  std::filesystem::remove(big);
 }
 
 }  // namespace
