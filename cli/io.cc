@@ -84,6 +84,16 @@ std::string FileSafe(const std::string& name) {
   std::string out;
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.' || c == '=';
+    out += ok ? c : '_';
+  }
+  return out.empty() ? "run" : out;
+}
+
+std::string LabelFileName(const std::string& label) {
+  std::string out;
+  for (char c : label) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '-' || c == '.';
     if (ok) {
       out += c;

@@ -30,8 +30,12 @@ struct LoadedSchedule {
 Result<LoadedSchedule> LoadSchedule(const std::string& path, const std::string& format,
                                     int32_t minibatches = 1);
 
-// A file name for a run's label: "interleaved(chunks=3)" -> "interleaved-chunks-3"; letters,
-// digits, '.' and '-' kept, every other run of characters one '-'.
+// A name safe for a file: letters, digits, '-', '_', '.', '=' kept; anything else becomes '_'.
 std::string FileSafe(const std::string& name);
+
+// A file name for a run's label, without '=' and '_' noise: "interleaved(chunks=3)" ->
+// "interleaved-chunks-3"; letters, digits, '.' and '-' kept, every other run of characters one
+// '-'.
+std::string LabelFileName(const std::string& label);
 
 }  // namespace pipecast::cli

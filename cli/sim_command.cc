@@ -76,9 +76,9 @@ Status WritePictures(const std::vector<sim::MethodRun>& runs, const SimOptions& 
     if (dir.empty()) continue;
     std::set<std::string> used;
     for (const sim::MethodRun& run : runs) {
-      std::string base = FileSafe(sim::MethodLabel(run));
+      std::string base = LabelFileName(sim::MethodLabel(run));
       for (int n = 2; !used.insert(base).second; ++n) {
-        base = FileSafe(sim::MethodLabel(run)) + "-" + std::to_string(n);
+        base = LabelFileName(sim::MethodLabel(run)) + "-" + std::to_string(n);
       }
       const std::string path = dir + "/" + base + (svg ? ".svg" : ".trace.json");
       const std::string body =

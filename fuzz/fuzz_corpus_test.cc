@@ -1,7 +1,8 @@
 // Replays every file of the fuzz corpora (fuzz/corpus/<target>/) through the same calls as the
 // fuzz targets, in the ordinary test build: no crash, and every failure is a Status with a
 // message. Files named valid-* must parse (scenarios must also build a cost model); regress-*
-// files are reproducers of bugs the fuzzers found, kept so the bugs stay fixed.
+// files are reproducers of bugs the fuzzers found, kept so the bugs stay fixed. Every file also
+// goes through the fuzz targets' own checks (fuzz_checks.h), which abort on a violation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "common/format_json.h"
 #include "common/format_text.h"
 #include "common/scenario.h"
+#include "fuzz/fuzz_checks.h"
 #include "sim/cost_builder.h"
 
 namespace pipecast {
@@ -65,6 +67,7 @@ TEST(FuzzCorpus, Scenarios) {
         EXPECT_FALSE(cost.status().message().empty());
       }
     }
+    fuzzing::CheckScenarioBytes(Read(path));  // and everything the fuzz target checks
   }
 }
 
@@ -85,6 +88,7 @@ TEST(FuzzCorpus, Schedules) {
     if (StartsWith(name, "valid-") && path.extension() == ".json") {
       EXPECT_TRUE(from_json.ok()) << from_json.status().message();
     }
+    fuzzing::CheckScheduleBytes(text);  // and everything the fuzz target checks
   }
 }
 

@@ -253,9 +253,11 @@ Status Engine::Prepare() {
 }
 
 bool Engine::Overflow(int32_t d, size_t i, const char* what) {
+  const ir::Action a =
+      packed_ != nullptr ? ir::CompactProgram::Unpack((*packed_)[d][i]) : p_.devices[d][i];
   status_ = InvalidArgument(
       "the simulated " + std::string(what) + " at device " + std::to_string(d) + ", action " +
-      std::to_string(i) + " (" + ir::ActionToken(p_.devices[d][i], true) +
+      std::to_string(i) + " (" + ir::ActionToken(a, true) +
       ") does not fit the simulator's int64 (about 292 years of nanoseconds, or 8 EiB): the "
       "costs are too large for this many microbatches");
   return false;
