@@ -1,5 +1,5 @@
 // Learning-rate schedules, as pure functions of the optimizer step count, and PipeMare's
-// per-stage rescheduling (algorithms.md §6, T1).
+// per-stage rescheduling (T1; Yang et al., MLSys 2021, see docs/methods.md).
 //
 // `step` is the number of optimizer steps already taken on the stage (0 for the first update),
 // so LrAt(optimizer.steps()) is the rate to pass to the next Optimizer::Step. An executor whose
@@ -28,7 +28,7 @@ class LrSchedule {
   // be sorted. Errors: lr or gamma negative or not finite, a negative milestone.
   static Result<LrSchedule> MultiStep(double lr, std::vector<int64_t> milestones, double gamma);
 
-  // Linear warm-up then cosine decay to a floor (PACI's GPT setup, §8.2; nanoGPT's get_lr):
+  // Linear warm-up then cosine decay to a floor (PACI's GPT setup, arXiv 2606.07881; nanoGPT's get_lr):
   //   step < warmup:          peak·(step+1)/warmup          (reaches peak at step warmup−1)
   //   warmup <= step < total: floor + (peak−floor)·½(1 + cos(π·(step−warmup)/(total−warmup)))
   //   step >= total:          floor,   where floor = peak·floor_ratio.
@@ -58,7 +58,7 @@ class LrSchedule {
   double floor_ratio_ = 0;
 };
 
-// PipeMare T1 (§6, from memory of the paper, [M]): the rate for a stage whose delay is `tau`
+// PipeMare T1 (from memory of the paper, not verified against it; docs/methods.md): the rate for a stage whose delay is `tau`
 // steps, `lr·tau^(−p_t)` with `p_t = max(0, 1 − step/warmup_steps)`. At step 0 the rate is
 // lr/tau; from step warmup_steps on it is lr. A delay below 1 (the last stage, delay 0) is
 // treated as 1, i.e. no scaling; warmup_steps <= 0 disables the rescheduling.

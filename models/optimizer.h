@@ -3,7 +3,7 @@
 // The executor keeps a stage's parameters and gradients as flat float buffers (models/layer.h),
 // so an optimizer here owns only its state (momentum buffers, moments, step count) and updates
 // whatever parameter buffer it is handed. Update rules are PyTorch's documented ones
-// (shared/reference/algorithms.md §11; docs/optimizers.md has every formula):
+// (torch.optim's documentation and source; docs/optimizers.md has every formula):
 //   SGD (momentum, dampening, Nesterov, coupled L2), Adam (optional amsgrad, coupled L2),
 //   AdamW (decoupled decay), RMSprop (optional momentum and centering), Lion (decoupled decay).
 // Arithmetic is float, element by element, in the operation order of torch's single-tensor
@@ -11,7 +11,7 @@
 // computed in double and rounded to float once, as torch does when it passes a Python float to
 // a float tensor op. The result is deterministic (no threads, no reductions), not bitwise torch.
 //
-// Weight prediction (SpecTrain, XPipe, PipeOptim; algorithms.md §4, §5, §7) computes
+// Weight prediction (SpecTrain, XPipe, PipeOptim; docs/methods.md cites the papers) computes
 // Ŵ = W − lr·s·ΔW from the state after the latest step. DeltaRule picks how ΔW is read from
 // that state; not every rule is defined for every optimizer (see SupportsRule).
 //
@@ -69,7 +69,7 @@ OptimizerConfig DefaultOptimizerConfig(OptimizerKind kind);
 // How ΔW is read from the optimizer state after the latest step (t steps taken, last raw
 // gradient g_t, last applied step θ_{t-1} − θ_t = lr_t·d_t). Zero before the first step.
 // The rules are ir::DeltaRule (common/method_options.h); per optimizer they read:
-//   kPaper: PipeOptim Table I (§7.2). SGD: the momentum buffer b_t (d_t without momentum); Adam
+//   kPaper: PipeOptim Table I (arXiv 2312.00839). SGD: the momentum buffer b_t (d_t without momentum); Adam
 //     and AdamW: m̂_t/(√v̂_t + ε) (v̂max with amsgrad) with no decoupled decay; RMSprop: its step
 //     direction; Lion: sign(c_t) with no decoupled decay.
 //   kExact: the last applied step divided by its learning rate, d_t, decoupled decay included

@@ -62,8 +62,8 @@ struct DeviceSetup {
   int32_t device = 0;                     // which device of the program this is
   int32_t microbatch_rows = 0;            // rows of one microbatch (examples × tokens)
   int32_t eval_rows = 0;                  // rows of one evaluation chunk (0: no evaluation)
-  // Measure each prediction against the weights the stage reaches `s` steps later (§ prediction
-  // accuracy in docs/metrics.md): one tracked prediction per stage at a time.
+  // Measure each prediction against the weights the stage reaches `s` steps later ("Prediction
+  // accuracy" in docs/metrics.md): one tracked prediction per stage at a time.
   bool track_predictions = false;
 };
 

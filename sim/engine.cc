@@ -501,12 +501,19 @@ template <bool kRecord, bool kFull>
 template <bool kRecord, bool kFull>
 [[gnu::always_inline]] inline Flow Engine::OptimizerStep(int32_t d, size_t i, DeviceRun& st) {
   int32_t live = 1;
-  if constexpr (kFull) live = copies_[d].Step(static_cast<int32_t>(i), st.steps);
+  bool saved = false;
+  if constexpr (kFull) live = copies_[d].Step(static_cast<int32_t>(i), st.steps, &saved);
   tallies_[d].Step();
   ++st.steps;
   TimeNs end = 0;
   int64_t total = 0;
-  if (!Account<kRecord>(d, i, st, st.free, costs_.devices[d].step, live, &end, &total)) {
+  const internal::DeviceCosts& k = costs_.devices[d];
+  TimeNs duration = k.step;  // plus the copy-on-step save, checked like every other time
+  if (saved && __builtin_add_overflow(k.step, k.save, &duration)) {
+    Overflow(d, i, "time");
+    return Flow::kAbort;
+  }
+  if (!Account<kRecord>(d, i, st, st.free, duration, live, &end, &total)) {
     return Flow::kAbort;
   }
   return Flow::kNext;

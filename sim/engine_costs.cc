@@ -105,7 +105,10 @@ Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool 
     if (!derived.ok()) return derived.status();
     step = *derived;
   }
-  if (!Add(k.step, step, &k.step) || !Add(k.weight_bytes, c.weight_bytes, &k.weight_bytes) ||
+  Result<TimeNs> save = Move(s, w2, memory_bandwidth, "the saved weights");
+  if (!save.ok()) return save.status();
+  if (!Add(k.step, step, &k.step) || !Add(k.save, *save, &k.save) ||
+      !Add(k.weight_bytes, c.weight_bytes, &k.weight_bytes) ||
       !Add(k.optimizer_bytes, c.optimizer_state_bytes, &k.optimizer_bytes) ||
       !Add(k.gradient_bytes, grad, &k.gradient_bytes) ||
       (correction && !Add(k.extra_bytes, c.weight_bytes, &k.extra_bytes))) {

@@ -30,6 +30,9 @@ struct StageTimes {
 // What one device's steps cost and what its memory holds besides activations and weights.
 struct DeviceCosts {
   TimeNs step = 0;  // one optimizer step of every stage on the device
+  // Extra time of a step that first saves the version it replaces (copy-on-step: a stash, 2BW's
+  // older buffer or a later explicit reference still needs it): read and write the weights.
+  TimeNs save = 0;
   int64_t weight_bytes = 0;
   int64_t optimizer_bytes = 0;
   int64_t gradient_bytes = 0;

@@ -101,7 +101,7 @@ DeviceCopies::Use DeviceCopies::Weights(const Action& a, int32_t i, int32_t n, S
   return use;
 }
 
-int32_t DeviceCopies::Step(int32_t i, int32_t n) {
+int32_t DeviceCopies::Step(int32_t i, int32_t n, bool* saved) {
   const int32_t before = held_.distinct();
   // The old current version stays alive if a stash, 2BW's older buffer or a later explicit
   // reference still needs it.
@@ -115,6 +115,7 @@ int32_t DeviceCopies::Step(int32_t i, int32_t n) {
     held_.Add({n, 0});  // kept for a later explicit reference
   }
   held_.Remove({n, 0});
+  *saved = held_.Contains({n, 0});
   return std::max(before, held_.distinct());
 }
 

@@ -75,8 +75,9 @@ class DeviceCopies {
     int32_t live = 1;     // copies held while the action runs
   };
   Use Weights(const ir::Action& a, int32_t i, int32_t steps, StashRecord* stash);
-  // Copies held while the Step at index `i`, the device's `steps`+1-th, runs.
-  int32_t Step(int32_t i, int32_t steps);
+  // Copies held while the Step at index `i`, the device's `steps`+1-th, runs; *saved is set when
+  // the version it replaces stays held (the executor copies it out before stepping).
+  int32_t Step(int32_t i, int32_t steps, bool* saved);
   int32_t held() const { return held_.distinct(); }
   bool uses_correction() const { return uses_correction_; }
 

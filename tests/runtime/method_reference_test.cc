@@ -430,7 +430,7 @@ TEST(ReferenceTrainer, PipeDreamDelaysAtDepthFour) {
     }
 }
 
-// PACI at D = 8 (algorithms §13.2): the largest forward/backward gap is 2, 2, 2, 1, 1, 1, 1, 0
+// PACI at D = 8 (the PACI paper's code rule, docs/methods.md): the largest forward/backward gap is 2, 2, 2, 1, 1, 1, 1, 0
 // with a = 4 and 1, ..., 1, 0 with a = 8; with a = 4 the share of steady-state microbatches
 // whose F and B straddle a step is 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.
 TEST(ReferenceTrainer, PaciGapsAtDepthEight) {

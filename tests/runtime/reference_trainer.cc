@@ -179,7 +179,7 @@ Result<Definition> Define(const MethodCase& c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Local orders (docs/methods.md; algorithms §1, §2-§8, §9.2).
+// Local orders (docs/methods.md and the papers it cites).
 
 enum class OpKind { kForward, kBackward, kInputGrad, kWeightGrad, kStep };
 struct Op {
@@ -404,7 +404,7 @@ Status ScaleLosses(const Definition& d, Accounting& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The weight rules (docs/methods.md, algorithms §2-§8).
+// The weight rules (docs/methods.md).
 
 PassVersion Use(WeightKind kind, int32_t counter, int32_t version, int32_t horizon) {
   if ((kind == WeightKind::kPredicted || kind == WeightKind::kCorrected) && horizon == 0)

@@ -1,10 +1,11 @@
 // Engine semantics on small hand-checked cases: transfers, link FIFO order, memory accounting,
 // costs of steps and predictions, steady-state throughput and deadlock reports.
+#include "sim/engine.h"
+
 #include <gtest/gtest.h>
 
 #include "common/generators.h"
 #include "common/lower.h"
-#include "sim/engine.h"
 #include "sim/sim_test_util.h"
 
 namespace pipecast::sim {
@@ -140,17 +141,47 @@ TEST(Engine, DerivedStepAndPredictionCosts) {
   EXPECT_EQ(r->stages[1].busy, 100 + 100 + 5);  // last stage predicts nothing (s = 0)
 }
 
+// A step that replaces a version a stash still needs first saves it, as the executor does
+// (copy-on-step, common/version_plan.h): read and write the weights at the memory bandwidth. The
+// number of saves per device comes from the execution plan's save ops, an independent count.
+TEST(Engine, StepsThatKeepAStashedVersionPayForTheCopy) {
+  for (const char* method : {"pipedream", "pipedream-2bw"}) {
+    const ir::Program p = Lowered(method, 3, 4, 2);
+    CostModel c = UniformCostModel(3, 100, 100);
+    for (auto& s : c.stages) {
+      s.optimizer_step = 7;  // given: the bandwidth then only prices the copies
+      s.weight_bytes = 1000;
+    }
+    auto free = Simulate(p, c);
+    ASSERT_TRUE(free.ok());
+    c.devices[0].memory_bandwidth = 1e11;  // 100 bytes per ns: a save costs 2000 / 100 = 20 ns
+    auto priced = Simulate(p, c);
+    ASSERT_TRUE(priced.ok());
+    const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+    for (int32_t d = 0; d < 3; ++d) {
+      int64_t saves = 0;
+      for (const ir::WeightOp& op : plan.devices[d].ops)
+        saves += op.kind == ir::WeightOpKind::kSaveCurrent ? 1 : 0;
+      if (std::string(method) == "pipedream") EXPECT_EQ(saves > 0, d < 2) << "device " << d;
+      // 2BW keeps its older buffer at every step, referenced later or not; the executor copies
+      // only when a later action reads it, which leaves out the last step of each device.
+      const int64_t steps = free->stages[d].versions.steps;
+      const int64_t expected = std::string(method) == "pipedream" ? saves : steps;
+      EXPECT_EQ(priced->stages[d].busy - free->stages[d].busy, 20 * expected)
+          << method << " device " << d << " (" << saves << " saves)";
+    }
+  }
+}
+
 // Steady throughput excludes the fill: for 1F1B with N minibatches the window between the
 // first and the last minibatch's completion holds N - 1 iterations of M (tF + tB) each...
 TEST(Engine, SteadyThroughputOfFlushAndAsync) {
   auto sync = testing::Simulated("1f1b", 4, 8, 5, {}, 1, 1);
   // Each iteration is a full flush: (M + D - 1)(tF + tB) = 22 units per 8 samples.
-  EXPECT_NEAR(sync.result.steady_throughput_samples_per_s, 8 / (22 * testing::kUnit * 1e-9),
-              1e-6);
+  EXPECT_NEAR(sync.result.steady_throughput_samples_per_s, 8 / (22 * testing::kUnit * 1e-9), 1e-6);
   auto async = testing::Simulated("pipedream", 4, 8, 5, {}, 1, 1);
   // No flush: one microbatch per (tF + tB) in steady state.
-  EXPECT_NEAR(async.result.steady_throughput_samples_per_s, 1 / (2 * testing::kUnit * 1e-9),
-              1e-6);
+  EXPECT_NEAR(async.result.steady_throughput_samples_per_s, 1 / (2 * testing::kUnit * 1e-9), 1e-6);
 }
 
 // A program whose devices wait for each other forever is reported, not hung.
@@ -159,11 +190,15 @@ TEST(Engine, DeadlockNamesEveryBlockedDevice) {
   // Device 1 runs B1 before F1... swap device 1's microbatch order so that it waits for
   // activation 1 before sending gradient 0 that device 0 waits for: reverse its forwards.
   ir::Program q = p;
-  q.devices[0] = {{ActionKind::kRecvGradient, 0, 0, {}}, {ActionKind::kBackward, 0, 0, {}},
-                  {ActionKind::kForward, 0, 0, {}},      {ActionKind::kSendActivation, 0, 0, {}},
+  q.devices[0] = {{ActionKind::kRecvGradient, 0, 0, {}},
+                  {ActionKind::kBackward, 0, 0, {}},
+                  {ActionKind::kForward, 0, 0, {}},
+                  {ActionKind::kSendActivation, 0, 0, {}},
                   {ActionKind::kStep, -1, -1, {}}};
-  q.devices[1] = {{ActionKind::kRecvActivation, 1, 0, {}}, {ActionKind::kForward, 1, 0, {}},
-                  {ActionKind::kBackward, 1, 0, {}},       {ActionKind::kSendGradient, 1, 0, {}},
+  q.devices[1] = {{ActionKind::kRecvActivation, 1, 0, {}},
+                  {ActionKind::kForward, 1, 0, {}},
+                  {ActionKind::kBackward, 1, 0, {}},
+                  {ActionKind::kSendGradient, 1, 0, {}},
                   {ActionKind::kStep, -1, -1, {}}};
   q.microbatches = 1;
   auto r = Simulate(q, UniformCostModel(2, 1, 1));
