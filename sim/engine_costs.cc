@@ -86,16 +86,17 @@ Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool 
                    DeviceCosts& k) {
   const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
   // A step reads and writes W and the optimizer state and reads the gradient; PipeMare also
-  // updates its velocity (read the velocity, old and new W; write the velocity).
-  int64_t w2 = 0, o2 = 0, w4 = 0, bytes = 0;
+  // keeps the old weights (read and write W) and updates its velocity (read the velocity, old
+  // and new W; write the velocity), as the executor does.
+  int64_t w2 = 0, o2 = 0, w6 = 0, bytes = 0;
   if (!Mul(2, c.weight_bytes, &w2) || !Mul(2, c.optimizer_state_bytes, &o2) ||
-      !Mul(4, c.weight_bytes, &w4) || !Add(w2, grad, &bytes) || !Add(bytes, o2, &bytes) ||
-      (correction && !Add(bytes, w4, &bytes))) {
+      !Mul(6, c.weight_bytes, &w6) || !Add(w2, grad, &bytes) || !Add(bytes, o2, &bytes) ||
+      (correction && !Add(bytes, w6, &bytes))) {
     return TooLarge(s, "the bytes an optimizer step moves do not fit in int64");
   }
   TimeNs step = 0;
   if (c.optimizer_step >= 0) {
-    Result<TimeNs> velocity = Move(s, correction ? w4 : 0, memory_bandwidth, "the velocity");
+    Result<TimeNs> velocity = Move(s, correction ? w6 : 0, memory_bandwidth, "the velocity");
     if (!velocity.ok()) return velocity.status();
     if (!Add(c.optimizer_step, *velocity, &step)) {
       return TooLarge(s, fmt::format("the optimizer step takes {}", kTooLong));
