@@ -63,13 +63,6 @@ double MeanSamplesPerS(const runtime::MethodTraining& t) {
   return t.evaluations.empty() ? 0 : samples / static_cast<double>(t.evaluations.size());
 }
 
-int64_t SegmentStart(const runtime::MethodTraining& t) {
-  int64_t first = INT64_MAX;
-  for (const auto& dev : t.last_timing)
-    for (const auto& a : dev) first = std::min(first, a.start_ns);
-  return first == INT64_MAX ? 0 : first;
-}
-
 nlohmann::ordered_json StageJson(const runtime::MethodTraining& t, size_t k) {
   const ir::DeviceVersionStats& v = t.versions[k];
   nlohmann::ordered_json s = {{"stage", k},

@@ -27,9 +27,16 @@ std::string RunCsv(const ir::Job& job, const std::vector<MethodRuns>& results);
 
 // Mean measured duration of each action kind per virtual stage in the last segment, as a cost
 // model; B is split into its input and weight passes as measured inside it, so split-backward
-// schedules can be predicted from a flush run. The link's send and receive overheads are the
-// measured device time of handing a message over and picking it up (LogP).
+// schedules can be predicted from a flush run, and the plan's weight operations around an
+// action are not part of it (the simulator charges them over the memory bandwidth, measured as
+// a pass over the largest stage's weights from cold caches). The link's latency and its send
+// and receive overheads are measured as LogP's (docs/metrics.md).
 sim::CostModel MeasuredCosts(const runtime::MethodTraining& t);
+// Replaces every stage's times and optimizer-state bytes by the whole model's totals shared in
+// proportion to `stage_params` (and sets its weight and gradient bytes to 4 per parameter): how
+// a profile of fewer, larger stages prices a program whose stages cut the model differently.
+// Does nothing unless there is one parameter count per stage of `c` and their sum is positive.
+void ApportionByParams(const std::vector<int64_t>& stage_params, sim::CostModel& c);
 std::string MeasuredTrace(const runtime::MethodTraining& t);
 std::string ProfileScenario(const ir::Job& job, const runtime::MethodTraining& t);
 // Per method: measured and simulated time per minibatch of the last segment and the error in

@@ -56,15 +56,23 @@ enum class RecordPart : uint8_t {
   kInputGrad = 3,   // dx: the gradient to send
 };
 
+// One measured prediction per 16 steps at most: a measurement passes over the stage's weights
+// three times (keep W_t and Ŵ, compare with W_{t+s}), which tracking every step would add to
+// every step of the per-microbatch methods and so to their measured time. The means then sample
+// the run's predictions evenly along it.
+inline constexpr int32_t kTrackPredictionsEvery = 16;
+
 struct DeviceSetup {
   const ir::Program* program = nullptr;
   const ir::VersionPlan* plan = nullptr;  // PlanDetail::kExecution
   int32_t device = 0;                     // which device of the program this is
   int32_t microbatch_rows = 0;            // rows of one microbatch (examples × tokens)
   int32_t eval_rows = 0;                  // rows of one evaluation chunk (0: no evaluation)
-  // Measure each prediction against the weights the stage reaches `s` steps later ("Prediction
-  // accuracy" in docs/metrics.md): one tracked prediction per stage at a time.
-  bool track_predictions = false;
+  // Measure predictions against the weights the stage reaches `s` steps later ("Prediction
+  // accuracy" in docs/metrics.md). 0: off. K >= 1: a prediction is tracked when none is and its
+  // base version is at least K steps after the last tracked one's, so measuring (a pass over the
+  // stage's weights) costs at most one such pass per K steps.
+  int32_t track_predictions_every = 0;
 };
 
 // What an optimizer step needs besides the device's own state.
@@ -87,7 +95,7 @@ struct ServedWeights {
   friend bool operator==(const ServedWeights&, const ServedWeights&) = default;
 };
 
-// Prediction accuracy of one stage over a segment (DeviceSetup::track_predictions).
+// Prediction accuracy of one stage over a segment (DeviceSetup::track_predictions_every).
 struct PredictionStats {
   int64_t count = 0;      // predictions measured
   double error_sum = 0;   // sum of ||Ŵ - W_{t+s}|| / ||W_{t+s} - W_t||

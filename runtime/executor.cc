@@ -228,11 +228,20 @@ Status DeviceWorker::Run() {
     PIPECAST_RETURN_IF_ERROR(WaitInputs(prog[i], pa));
     t.ready_ns = Now();
     t.split_ns = -1;
-    ApplyOps(pa.before_begin, pa.before_end);
+    if (pa.before_begin < pa.before_end) {
+      ApplyOps(pa.before_begin, pa.before_end);
+      t.ops_before_ns = Now() - t.ready_ns;
+    }
     PIPECAST_RETURN_IF_ERROR(RunAction(prog[i], pa, t));
-    ApplyOps(pa.after_begin, pa.after_end);
-    t.end_ns = Now();
-    if (t.split_ns < 0) t.split_ns = t.end_ns;
+    if (pa.after_begin < pa.after_end) {
+      const int64_t after = Now();
+      ApplyOps(pa.after_begin, pa.after_end);
+      t.end_ns = Now();
+      t.ops_after_ns = t.end_ns - after;
+    } else {
+      t.end_ns = Now();
+    }
+    if (t.split_ns < 0) t.split_ns = t.end_ns - t.ops_after_ns;
   }
   control_.position[d_].store(static_cast<int32_t>(prog.size()));
   PIPECAST_RETURN_IF_ERROR(FlushSends());

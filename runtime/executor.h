@@ -56,13 +56,17 @@ struct ExecutorConfig {
 
 // Wall-clock times of one action, relative to the program's start: it began at `start_ns`,
 // its inputs were there (any wait for a message over) at `ready_ns`, a full backward finished
-// its input-gradient pass at `split_ns` (for other actions split_ns == end_ns), and it ended at
-// `end_ns`.
+// its input-gradient pass at `split_ns` (for other actions, where their own work ended), and it
+// ended at `end_ns`. The plan's weight operations around the action (saves, predictions, corrections)
+// run inside [ready_ns, end_ns]: `ops_before_ns` of them before the action's own work and
+// `ops_after_ns` after it, so the work alone is end - ready - ops_before - ops_after.
 struct ActionTime {
   int64_t start_ns = 0;
   int64_t ready_ns = 0;
   int64_t split_ns = 0;
   int64_t end_ns = 0;
+  int64_t ops_before_ns = 0;
+  int64_t ops_after_ns = 0;
 };
 
 struct ExecutionResult {

@@ -30,8 +30,9 @@ namespace pipecast::runtime {
 struct SessionOptions {
   // Devices this process runs (MPI: its rank's); empty = every device of the pipeline.
   std::vector<int32_t> local_devices;
-  // Measure the accuracy of weight predictions (DeviceSetup::track_predictions).
-  bool track_predictions = true;
+  // Measure the accuracy of weight predictions, one tracked per this many steps of a stage at
+  // most (DeviceSetup::track_predictions_every; 0: off).
+  int32_t track_predictions_every = kTrackPredictionsEvery;
   int64_t memory_limit_bytes = 0;  // per device; 0 = the machine's memory
 };
 

@@ -155,7 +155,7 @@ Result<SegmentOutcome> RunSegment(Session& s, int64_t n, const RunState& st,
                       d,
                       static_cast<int32_t>(s.microbatch_rows()),
                       static_cast<int32_t>(s.eval_rows()),
-                      o.track_predictions && predicts};
+                      predicts ? o.track_predictions_every : 0};
     PIPECAST_RETURN_IF_ERROR(s.devices()[d]->Prepare(setup));
   }
   const int32_t m = s.job().pipeline.microbatches;
@@ -331,7 +331,7 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
                                    const TrainOptions& options) {
   SessionOptions so;
   so.local_devices = options.local_devices;
-  so.track_predictions = options.track_predictions;
+  so.track_predictions_every = options.track_predictions_every;
   auto session = Session::Create(job, method, so);
   if (!session.ok()) return session.status();
   Session& s = **session;

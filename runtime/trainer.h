@@ -83,7 +83,7 @@ struct TrainOptions {
   bool resume = false;
   // Stop after this many segments in this call (0 = run to the end); for tests of resuming.
   int64_t stop_after = 0;
-  bool track_predictions = true;
+  int32_t track_predictions_every = kTrackPredictionsEvery;  // 0: off (SessionOptions)
   // Multi-process runs (MPI): the devices this process runs, the transport, and how values of
   // one process reach every other (share_doubles/share_floats(root, values)). Empty = threads
   // in this process with the in-process transport.

@@ -22,6 +22,10 @@ foreach(test cli_test sim_cli_test)
   target_compile_definitions(${test} PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")
 endforeach()
 
+pipecast_add_test(run_measured_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/cli/run_measured_test.cc
+  LIBS pipecast_cli)
+
 pipecast_add_test(job_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/common/job_test.cc
   LIBS pipecast_common)

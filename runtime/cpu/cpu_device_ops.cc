@@ -82,10 +82,11 @@ void CpuDevice::Apply(const ir::WeightOp& op, double lr) {
       const std::span<float> out(slot, static_cast<size_t>(s.params));
       s.optimizer->Predict(s.weights, lr, op.value, s.rule.rule, out);
       tag = {s.version, op.value};
-      if (s.track && !s.tracking) {
+      if (s.track_every > 0 && !s.tracking && s.version >= s.next_base) {
         std::copy(s.weights.begin(), s.weights.end(), s.base.begin());
         std::copy(out.begin(), out.end(), s.predicted.begin());
         s.target = s.version + op.value;
+        s.next_base = s.version + s.track_every;
         s.tracking = true;
       }
       return;

@@ -39,7 +39,7 @@ struct CpuDevice::StageData {
     int64_t floats = b.weight_copies * params + b.records * RecordSize(rows);
     if (er > 0) floats += er * (in + out) + layers.Memory(er).saved;
     if (b.velocity) floats += 2 * params;
-    if (setup.track_predictions) floats += 2 * params;
+    if (setup.track_predictions_every > 0) floats += 2 * params;
     return floats * static_cast<int64_t>(sizeof(float));
   }
   int64_t Scratch(const DeviceSetup& setup) const {
@@ -67,9 +67,10 @@ struct CpuDevice::StageData {
       eval_y.assign(static_cast<size_t>(eval_rows * out), 0.0f);
       eval_saved.assign(static_cast<size_t>(layers.Memory(eval_rows).saved), 0.0f);
     }
-    track = setup.track_predictions;
+    track_every = setup.track_predictions_every;
     tracking = false;
-    if (track) {
+    next_base = 0;
+    if (track_every > 0) {
       base.assign(weights.size(), 0.0f);
       predicted.assign(weights.size(), 0.0f);
     }
@@ -103,9 +104,11 @@ struct CpuDevice::StageData {
   std::vector<float> records;
   int64_t eval_rows = 0;
   std::vector<float> eval_x, eval_y, eval_saved;
-  // Prediction tracking: one prediction at a time, measured when the stage reaches `target`.
-  bool track = false, tracking = false;
-  int32_t target = 0;
+  // Prediction tracking: one prediction at a time, measured when the stage reaches `target`; the
+  // next one tracked has a base version of at least `next_base` (DeviceSetup).
+  int32_t track_every = 0;
+  bool tracking = false;
+  int32_t target = 0, next_base = 0;
   std::vector<float> base, predicted;
   PredictionStats stats;
 };

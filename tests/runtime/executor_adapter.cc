@@ -34,7 +34,7 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
       if (program.device_of(s) == d) (*cpu)->SetWeights(s, init[s]);
     devices[d] = options.wrap ? options.wrap(d, cpu->get()) : cpu->get();
     DeviceSetup setup{
-        &program, &run.plan, d, static_cast<int32_t>(rows), 0, options.track_predictions};
+        &program, &run.plan, d, static_cast<int32_t>(rows), 0, options.track_predictions_every};
     PIPECAST_RETURN_IF_ERROR(devices[d]->Prepare(setup));
     cpus.push_back(std::move(*cpu));
   }

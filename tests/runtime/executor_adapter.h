@@ -28,7 +28,7 @@ struct CpuRun {
   std::vector<std::vector<float>> weights;  // per virtual stage, after the run
   ir::VersionPlan plan;
   // Per virtual stage, what CpuDevice::Predictions reports after the run (all zero unless
-  // CpuRunOptions::track_predictions).
+  // CpuRunOptions::track_predictions_every).
   std::vector<PredictionStats> predictions;
 };
 
@@ -37,7 +37,7 @@ struct CpuRunOptions {
   ExecutorConfig config;
   // Wraps each device (for fault injection); the wrapper must outlive the run.
   std::function<Device*(int32_t device, Device* cpu)> wrap;
-  bool track_predictions = false;
+  int32_t track_predictions_every = 0;  // DeviceSetup::track_predictions_every
   int32_t rows_per_example = 1;  // rows of one example (the sequence for token windows)
 };
 

@@ -3,8 +3,10 @@
 // reference trainer's versions and predictions (reference_trainer.h, ReferenceOptions::history),
 // which shares no schedule, generator or version-plan code with the executor.
 //
-// The rule, per stage: one tracked prediction at a time. A prediction computed while none is
-// tracked is tracked: base W_t (t = the stage's steps so far), predicted Ŵ, target t + s. When a
+// The rule, per stage, tracking every K steps: one tracked prediction at a time. A prediction
+// computed while none is tracked, whose base is at least K steps after the last tracked one's
+// (any base for the first), is tracked: base W_t (t = the stage's steps so far), predicted Ŵ,
+// target t + s. When a
 // step of the stage produces W_target it is measured, err = ||Ŵ - W_target|| / ||W_target - W_t||
 // and cos = <Ŵ - W_t, W_target - W_t> / (||Ŵ - W_t|| ||W_target - W_t||) (0 when Ŵ = W_t), unless
 // W_target = W_t (skipped); a prediction whose target the run never reaches is dropped.
@@ -109,15 +111,19 @@ void Measure(const std::vector<Weights>& versions, const PredictionRecord& p,
 // predictions exactly when their base versions differ, so the tracked one is measured (its
 // target reached) before the first prediction made from version target or later.
 PredictionStats Expected(const std::vector<Weights>& versions,
-                         const std::vector<PredictionRecord>& predictions) {
+                         const std::vector<PredictionRecord>& predictions, int32_t every) {
   PredictionStats stats;
   const PredictionRecord* tracked = nullptr;
+  int64_t next_base = 0;
   for (const PredictionRecord& p : predictions) {
     if (tracked != nullptr && p.version >= tracked->version + tracked->horizon) {
       Measure(versions, *tracked, stats);
       tracked = nullptr;
     }
-    if (tracked == nullptr) tracked = &p;
+    if (tracked == nullptr && p.version >= next_base) {
+      tracked = &p;
+      next_base = p.version + every;
+    }
   }
   if (tracked != nullptr) Measure(versions, *tracked, stats);
   return stats;
@@ -144,9 +150,9 @@ ReferenceRun Reference(const MethodCase& c) {
   return std::move(*run);
 }
 
-Result<CpuRun> Executor(const MethodCase& c) {
+Result<CpuRun> Executor(const MethodCase& c, int32_t every = 1) {
   CpuRunOptions options;
-  options.track_predictions = true;
+  options.track_predictions_every = every;
   return RunExecutorOnCpu(c, options);
 }
 
@@ -167,19 +173,22 @@ class PredictionStatsMatchRule : public ::testing::TestWithParam<Spec> {};
 TEST_P(PredictionStatsMatchRule, PerStageCountErrorAndCosine) {
   const MethodCase c = MakeCase(GetParam());
   const ReferenceRun reference = Reference(c);
-  auto executor = Executor(c);
-  ASSERT_TRUE(executor.ok()) << executor.status().message();
-  ASSERT_EQ(executor->weights, reference.weights) << "the runs trained differently";
-  ASSERT_EQ(executor->predictions.size(), reference.predictions.size());
-  for (size_t s = 0; s < reference.predictions.size(); ++s) {
-    const PredictionStats want = Expected(reference.versions[s], reference.predictions[s]);
-    const PredictionStats& got = executor->predictions[s];
-    const std::string where = "stage " + std::to_string(s);
-    EXPECT_EQ(got.count, want.count) << where;
-    EXPECT_EQ(want.count > 0, !reference.predictions[s].empty()) << where;
-    if (got.count != want.count) continue;
-    ExpectMean(got.error_sum, want.error_sum, want.count, where + " error");
-    ExpectMean(got.cosine_sum, want.cosine_sum, want.count, where + " cosine");
+  // Every step, and every third (fewer tracked, bases at least 3 apart).
+  for (int32_t every : {1, 3}) {
+    auto executor = Executor(c, every);
+    ASSERT_TRUE(executor.ok()) << executor.status().message();
+    ASSERT_EQ(executor->weights, reference.weights) << "the runs trained differently";
+    ASSERT_EQ(executor->predictions.size(), reference.predictions.size());
+    for (size_t s = 0; s < reference.predictions.size(); ++s) {
+      const PredictionStats want = Expected(reference.versions[s], reference.predictions[s], every);
+      const PredictionStats& got = executor->predictions[s];
+      const std::string where = "every " + std::to_string(every) + ", stage " + std::to_string(s);
+      EXPECT_EQ(got.count, want.count) << where;
+      if (every == 1) EXPECT_EQ(want.count > 0, !reference.predictions[s].empty()) << where;
+      if (got.count != want.count) continue;
+      ExpectMean(got.error_sum, want.error_sum, want.count, where + " error");
+      ExpectMean(got.cosine_sum, want.cosine_sum, want.count, where + " cosine");
+    }
   }
 }
 
@@ -212,17 +221,21 @@ INSTANTIATE_TEST_SUITE_P(Methods, PredictionStatsMatchRule, ::testing::ValuesIn(
 // forwards' versions up to T - 1 - w, floor((T - 1) / s) of them (none for s = 0); with the
 // code's s = w + 1, floor(T / s), the last one's target T reached by the last step. SpecTrain v2
 // predicts the forward exactly as PipeOptim's paper horizon (its backward reuses the forward's).
+// Tracking every 3 steps, the paper horizon's bases are 0, 3, 6 on stage 0 (s = 3), 0, 3, 6, 9 on
+// stage 1 (s = 2; target 11 <= 12) and 0, 3, 6, 9 on stage 2 (s = 1).
 TEST(PredictionStats, HandCountedAtDepthFour) {
   struct Counted {
     Spec spec;
     std::vector<int64_t> counts;
+    int32_t every = 1;
   };
   const std::vector<Counted> cases = {
       {{"pipeoptim", {{"horizon", "paper"}}, OptimizerKind::kSgd, 4}, {3, 5, 11, 0}},
       {{"pipeoptim", {{"horizon", "code"}}, OptimizerKind::kSgd, 4}, {3, 4, 6, 12}},
-      {{"spectrain", {{"variant", "v2"}}, OptimizerKind::kAdamW, 4}, {3, 5, 11, 0}}};
+      {{"spectrain", {{"variant", "v2"}}, OptimizerKind::kAdamW, 4}, {3, 5, 11, 0}},
+      {{"pipeoptim", {{"horizon", "paper"}}, OptimizerKind::kSgd, 4}, {3, 4, 4, 0}, 3}};
   for (const Counted& counted : cases) {
-    auto run = Executor(MakeCase(counted.spec));
+    auto run = Executor(MakeCase(counted.spec), counted.every);
     ASSERT_TRUE(run.ok()) << run.status().message();
     ASSERT_EQ(run->predictions.size(), 4u);
     for (size_t k = 0; k < 4; ++k) {
@@ -251,7 +264,7 @@ TEST(PredictionStats, NothingCountedWhenTheStagesNeverMove) {
     bool predicted = false;
     for (size_t s = 0; s < run->predictions.size(); ++s) {
       predicted = predicted || !reference.predictions[s].empty();
-      EXPECT_EQ(Expected(reference.versions[s], reference.predictions[s]).count, 0);
+      EXPECT_EQ(Expected(reference.versions[s], reference.predictions[s], 1).count, 0);
       EXPECT_EQ(run->predictions[s].count, 0) << CaseName(spec) << " stage " << s;
       EXPECT_EQ(run->predictions[s].error_sum, 0.0);
       EXPECT_EQ(run->predictions[s].cosine_sum, 0.0);
