@@ -83,9 +83,13 @@ class Sgd final : public Optimizer {
       {
         const float mu = F(c.momentum);
         const float gc = rule == DeltaRule::kCode ? F(1.0 - c.dampening) : 1.0f;
-        for (size_t i = 0; i < out.size(); ++i) {
-          const float b = has_momentum() ? state(0)[i] : 0.0f;
-          out[i] = mu * b + gc * last_grad[i];
+        const float* g = last_grad.data();
+        float* o = out.data();
+        if (has_momentum()) {
+          const float* buf = state(0).data();
+          for (size_t i = 0; i < out.size(); ++i) o[i] = mu * buf[i] + gc * g[i];
+        } else {
+          for (size_t i = 0; i < out.size(); ++i) o[i] = mu * 0.0f + gc * g[i];
         }
         return;
       }
