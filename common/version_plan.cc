@@ -75,9 +75,12 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
     bool uses_stash = false, uses_2bw = false, uses_explicit = false;
     // Pre-pass: which microbatches' F must be kept for their B; last use of explicit versions.
     std::vector<int32_t> explicit_last_use;
+    std::vector<uint8_t> older_used;  // per version: read later as 2BW's older buffer
+    int32_t version = 0;              // the device's steps before action i
     for (int32_t i = 0; i < len; ++i) {
       const Action& a = prog[i];
-      // Steps and current-weight actions need nothing here; keep that test cheap.
+      if (a.kind == ActionKind::kStep) ++version;
+      // Current-weight actions need nothing here; keep that test cheap.
       if (a.weights.source == WeightSource::kCurrent || !UsesWeights(a.kind)) continue;
       const WeightSource src = a.weights.source;
       if (src == WeightSource::kStashed && IsBackward(a.kind)) {
@@ -89,6 +92,10 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
         uses_stash = true;
       } else if (src == WeightSource::kBufferOlder || src == WeightSource::kBufferNewer) {
         uses_2bw = true;
+        if (src == WeightSource::kBufferOlder && version >= 1) {
+          if (older_used.size() < static_cast<size_t>(version)) older_used.resize(version, 0);
+          older_used[version - 1] = 1;
+        }
       } else if (src == WeightSource::kCorrected) {
         t.uses_correction[d] = 1;
       } else if (src == WeightSource::kVersion && a.weights.value >= 0 &&
@@ -116,8 +123,13 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
         // explicit reference still needs it.
         held.Add({n + 1, 0});
         if (uses_2bw) {
-          held.Add({n, 0});  // becomes the older buffer
-          if (n >= 1) held.Remove({n - 1, 0});
+          // Version n becomes the older buffer if a later action reads it as such (the
+          // executor keeps no copy nothing reads); version n - 1 stops being it.
+          auto read_later = [&](int32_t v) {
+            return v >= 0 && static_cast<size_t>(v) < older_used.size() && older_used[v] != 0;
+          };
+          if (read_later(n)) held.Add({n, 0});
+          if (n >= 1 && read_later(n - 1)) held.Remove({n - 1, 0});
         }
         if (uses_explicit && static_cast<size_t>(n) < explicit_last_use.size() &&
             explicit_last_use[n] > i) {

@@ -29,8 +29,10 @@ ir::DeviceVersionStats VersionTally::Finish(int32_t live_max, int32_t steps) con
 void DeviceCopies::Prepare(const std::vector<Action>& program, int32_t total,
                            std::vector<StashRecord>* stash) {
   const int32_t len = static_cast<int32_t>(program.size());
+  int32_t version = 0;  // the device's current version at action i: its steps before i
   for (int32_t i = 0; i < len; ++i) {
     const Action& a = program[i];
+    if (a.kind == ActionKind::kStep) ++version;
     if (a.weights.source == WeightSource::kCurrent || !ir::UsesWeights(a.kind)) continue;
     const WeightSource src = a.weights.source;
     if (src == WeightSource::kStashed && ir::IsBackward(a.kind)) {
@@ -38,6 +40,11 @@ void DeviceCopies::Prepare(const std::vector<Action>& program, int32_t total,
       (*stash)[static_cast<size_t>(a.stage) * total + a.microbatch].needed = true;
     } else if (src == WeightSource::kBufferOlder || src == WeightSource::kBufferNewer) {
       uses_2bw_ = true;
+      // Version - 1 is read as the older buffer: the step that replaced it had to keep it.
+      if (src == WeightSource::kBufferOlder && version >= 1) {
+        if (older_used_.size() < static_cast<size_t>(version)) older_used_.resize(version, 0);
+        older_used_[version - 1] = 1;
+      }
     } else if (src == WeightSource::kCorrected) {
       uses_correction_ = true;
     } else if (src == WeightSource::kVersion && a.weights.value >= 0 && a.weights.value <= len) {
@@ -107,8 +114,10 @@ int32_t DeviceCopies::Step(int32_t i, int32_t n, bool* saved) {
   // reference still needs it.
   held_.Add({n + 1, 0});
   if (uses_2bw_) {
-    held_.Add({n, 0});  // becomes the older buffer
-    if (n >= 1) held_.Remove({n - 1, 0});
+    // Version n becomes the older buffer if a later action reads it as such (the executor does
+    // not keep it after the last step that anything reads); version n - 1 stops being it.
+    if (OlderUsed(n)) held_.Add({n, 0});
+    if (n >= 1 && OlderUsed(n - 1)) held_.Remove({n - 1, 0});
   }
   if (uses_explicit_ && static_cast<size_t>(n) < explicit_last_use_.size() &&
       explicit_last_use_[n] > i) {

@@ -87,8 +87,12 @@ class DeviceCopies {
     held.Add({0, 0});  // the current weights
     return held;
   }
+  bool OlderUsed(int32_t v) const {
+    return v >= 0 && static_cast<size_t>(v) < older_used_.size() && older_used_[v] != 0;
+  }
   ir::CopySet held_ = Initial();
   std::vector<int32_t> explicit_last_use_;
+  std::vector<uint8_t> older_used_;  // per version: read later as 2BW's older buffer
   bool uses_stash_ = false, uses_2bw_ = false, uses_explicit_ = false, uses_correction_ = false;
 };
 
