@@ -141,6 +141,20 @@ const std::vector<MethodEntry>& Registry() {
                     ParamType::kPositiveIntOrAuto,
                     {}}}},
                  BuildPaci});
+    r.push_back({{"xgrad",
+                  "XGrad: a flushed schedule whose F and B run at predicted weights",
+                  false,
+                  {{"schedule",
+                    "1f1b",
+                    "the flushed order the prediction is added to",
+                    ParamType::kChoice,
+                    {"1f1b", "gpipe"}},
+                   {"horizon",
+                    "1",
+                    "s: predict s optimizer steps ahead (0: plain training)",
+                    ParamType::kNonNegativeInt,
+                    {}}}},
+                 BuildXGrad});
     return r;
   }();
   return kRegistry;
@@ -403,7 +417,8 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
     per_device = (size.microbatches + a - 1) / a;
   }
   size.steps = per_device * o.devices;
-  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2");
+  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2") ||
+                 (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
   size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
                         (m == "pipemare" && params->at("correction") == "true");
   return size;

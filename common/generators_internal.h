@@ -50,5 +50,6 @@ Result<Program> BuildXPipe(const BuildContext& ctx);
 Result<Program> BuildPipeMare(const BuildContext& ctx);
 Result<Program> BuildPipeOptim(const BuildContext& ctx);
 Result<Program> BuildPaci(const BuildContext& ctx);
+Result<Program> BuildXGrad(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

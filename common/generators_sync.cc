@@ -36,21 +36,18 @@ Program Repeat(const BuildContext& ctx, int32_t stages_per_device, int64_t per_i
   return p;
 }
 
-}  // namespace
-
-Result<Program> BuildGpipe(const BuildContext& ctx) {
-  const int32_t m = ctx.options.microbatches;
-  return Repeat(ctx, 1, 2 * int64_t{m}, [m](int32_t k, int32_t base, std::vector<Action>& out) {
+// One GPipe iteration of device k: all forwards, then all backwards.
+auto GpipeIteration(int32_t m) {
+  return [m](int32_t k, int32_t base, std::vector<Action>& out) {
     for (int32_t j = 0; j < m; ++j) out.push_back(F(k, base + j));
     for (int32_t j = 0; j < m; ++j) out.push_back(B(k, base + j));
-  });
+  };
 }
 
-// Stage k: w = min(D - k - 1, M) warm-up forwards, then (F, B) pairs, then the cool-down B's.
-Result<Program> BuildOneFOneB(const BuildContext& ctx) {
-  const int32_t m = ctx.options.microbatches;
-  const int32_t d = ctx.options.devices;
-  return Repeat(ctx, 1, 2 * int64_t{m}, [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
+// One 1F1B iteration of stage k: w = min(D - k - 1, M) warm-up forwards, then (F, B) pairs,
+// then the cool-down B's.
+auto OneFOneBIteration(int32_t m, int32_t d) {
+  return [m, d](int32_t k, int32_t base, std::vector<Action>& out) {
     const int32_t w = std::min(d - k - 1, m);
     for (int32_t j = 0; j < w; ++j) out.push_back(F(k, base + j));
     for (int32_t i = 0; i < m - w; ++i) {
@@ -58,7 +55,19 @@ Result<Program> BuildOneFOneB(const BuildContext& ctx) {
       out.push_back(B(k, base + i));
     }
     for (int32_t j = m - w; j < m; ++j) out.push_back(B(k, base + j));
-  });
+  };
+}
+
+}  // namespace
+
+Result<Program> BuildGpipe(const BuildContext& ctx) {
+  return Repeat(ctx, 1, 2 * int64_t{ctx.options.microbatches},
+                GpipeIteration(ctx.options.microbatches));
+}
+
+Result<Program> BuildOneFOneB(const BuildContext& ctx) {
+  return Repeat(ctx, 1, 2 * int64_t{ctx.options.microbatches},
+                OneFOneBIteration(ctx.options.microbatches, ctx.options.devices));
 }
 
 // Megatron's interleaved schedule: device k holds chunks c (virtual stage c * D + k). For op
@@ -134,6 +143,46 @@ Result<Program> BuildZbH2(const BuildContext& ctx) {
     }
     while (next_w < m) out.push_back(W(k, base + next_w++));
   });
+}
+
+// XGrad (Guan et al., arXiv 2305.18240): weight prediction as an optimizer add-on on a flushed
+// schedule. Every F runs at W_hat = W - lr * s * dW, dW read from the optimizer state after the
+// latest step (PipeOptim's Table I rule, docs/optimizers.md), and its B at the same W_hat (the
+// F's copy, kept until the B); the step then updates W with the gradient taken at W_hat. Within
+// a flushed minibatch W and the optimizer state do not change, so every microbatch of it sees
+// the same W_hat, as the paper's single-batch step does; the F of each microbatch computes its
+// own copy of it (one prediction per microbatch, not per step).
+Result<Program> BuildXGrad(const BuildContext& ctx) {
+  const int32_t m = ctx.options.microbatches;
+  const int32_t d = ctx.options.devices;
+  const bool gpipe = ctx.Param("schedule") == "gpipe";
+  const int32_t s = ctx.IntParam("horizon");
+  auto annotate = [s](std::vector<Action>& out, size_t from) {
+    if (s == 0) return;
+    for (size_t i = from; i < out.size(); ++i) {
+      if (out[i].kind == ActionKind::kForward) out[i].weights = {WeightSource::kPredicted, s};
+      if (out[i].kind == ActionKind::kBackward) out[i].weights = {WeightSource::kStashed, 0};
+    }
+  };
+  auto gpipe_order = GpipeIteration(m);
+  auto one_f_one_b = OneFOneBIteration(m, d);
+  Program p =
+      Repeat(ctx, 1, 2 * int64_t{m}, [&](int32_t k, int32_t base, std::vector<Action>& out) {
+        const size_t from = out.size();
+        if (gpipe) {
+          gpipe_order(k, base, out);
+        } else {
+          one_f_one_b(k, base, out);
+        }
+        annotate(out, from);
+      });
+  // Each microbatch between its F and B holds its predicted copy: M of them under GPipe,
+  // min(D - k, M) on stage k under 1F1B, plus the current weights.
+  if (s > 0) {
+    for (int32_t k = 0; k < d; ++k)
+      p.max_live_versions[static_cast<size_t>(k)] = 1 + (gpipe ? m : std::min(d - k, m));
+  }
+  return p;
 }
 
 }  // namespace pipecast::ir::internal

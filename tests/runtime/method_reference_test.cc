@@ -148,7 +148,11 @@ const std::vector<std::pair<std::string, Params>>& Variants() {
       {"paci", {{"accumulation", "2"}}},
       {"paci", {{"accumulation", "5"}}},
       {"paci", {{"allowed_lagging", "1"}}},
-      {"paci", {{"accumulation", "2"}, {"allowed_lagging", "2"}}}};
+      {"paci", {{"accumulation", "2"}, {"allowed_lagging", "2"}}},
+      {"xgrad", {}},
+      {"xgrad", {{"horizon", "3"}}},
+      {"xgrad", {{"schedule", "gpipe"}, {"horizon", "2"}}},
+      {"xgrad", {{"horizon", "0"}}}};
   return *kVariants;
 }
 
@@ -196,14 +200,16 @@ std::vector<CaseSpec> OddShapeCases() {
 }
 
 // One stage: every method, plus the two whose horizon is not zero at D = 1 (PipeOptim's code
-// horizon s = D - k = 1; XPipe's formula with T = 2, rounded half up, s = round(1/2) = 1).
+// horizon s = D - k = 1; XPipe's formula with T = 2, rounded half up, s = round(1/2) = 1), and
+// XGrad, whose horizon is its own parameter (the paper's setting: no pipeline at all).
 std::vector<CaseSpec> OneStageCases() {
   std::vector<CaseSpec> out;
   for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW, OptimizerKind::kLion}) {
     for (const char* method :
          {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "pipedream", "pipedream-2bw",
-          "spectrain", "xpipe", "pipemare", "pipeoptim", "paci"})
+          "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad"})
       out.push_back({method, {}, opt, 1});
+    out.push_back({"xgrad", {{"horizon", "2"}}, opt, 1});
     out.push_back({"pipeoptim", {{"horizon", "code"}}, opt, 1});
     out.push_back({"xpipe", {{"horizon", "formula"}, {"rounding", "half_up"}}, opt, 1});
   }
@@ -281,8 +287,11 @@ INSTANTIATE_TEST_SUITE_P(OneStage, ExecutorMatchesReference, ::testing::ValuesIn
 // Plain training without a pipeline: microbatches in order through every stage, the gradients
 // of each run of `group` microbatches accumulated (loss scaled by one over the run's length, the
 // last run possibly shorter), then one step of every stage with device 0's rate of that step
-// (the cases that compare with it have one rate everywhere).
-Weights PlainLoop(const MethodCase& c, int32_t num_stages, int32_t group) {
+// (the cases that compare with it have one rate everywhere). With `xgrad_s` > 0 it is XGrad's
+// Algorithm 1, written from the paper and not through the reference trainer: each run's
+// gradients are taken at W_hat = W - lr·s·dW (Table I's dW, from the optimizer state before the
+// step), and the step updates W.
+Weights PlainLoop(const MethodCase& c, int32_t num_stages, int32_t group, int32_t xgrad_s = 0) {
   const auto stages = *models::Partition(*c.model, num_stages);
   Weights w = StageSlices(stages, c.model->Init(c.init_seed));
   std::vector<std::unique_ptr<models::Optimizer>> opt;
@@ -291,13 +300,16 @@ Weights PlainLoop(const MethodCase& c, int32_t num_stages, int32_t group) {
   const int32_t total = c.microbatches * c.minibatches;
   for (int32_t first = 0, step = 0; first < total; first += group, ++step) {
     const int32_t size = std::min(group, total - first);
-    Weights grad;
-    for (const auto& v : w) grad.emplace_back(v.size(), 0.0f);
+    const double lr = c.learning_rate(0, step);
+    Weights at = w, grad;
+    for (size_t s = 0; s < w.size(); ++s) {
+      if (xgrad_s > 0) opt[s]->Predict(w[s], lr, xgrad_s, models::DeltaRule::kPaper, at[s]);
+      grad.emplace_back(w[s].size(), 0.0f);
+    }
     for (int32_t j = first; j < first + size; ++j)
-      AccumulateGradients(stages, w, *c.loader, j, c.microbatch_size,
+      AccumulateGradients(stages, at, *c.loader, j, c.microbatch_size,
                           1.0f / static_cast<float>(size), grad);
-    for (size_t s = 0; s < stages.size(); ++s)
-      opt[s]->Step(w[s], grad[s], c.learning_rate(0, step));
+    for (size_t s = 0; s < stages.size(); ++s) opt[s]->Step(w[s], grad[s], lr);
   }
   return w;
 }
@@ -450,6 +462,47 @@ TEST(ReferenceTrainer, PaciGapsAtDepthEight) {
     EXPECT_DOUBLE_EQ(crossing / 4.0, cross4[k]) << "stage " << k;
   }
   EXPECT_EQ(a4.steps[0], 3);  // 12 microbatches, a step every 4 backwards
+}
+
+// XGrad: the executor trains exactly the paper's algorithm, on either flushed order, at every
+// depth; every F and its B see the prediction from the version of their minibatch (gap 0, delay
+// -s: the weights stand s steps ahead of the step that applies the gradient).
+TEST(XGrad, ExecutorTrainsThePapersAlgorithm) {
+  for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW}) {
+    for (const Params& params : {Params{}, Params{{"schedule", "gpipe"}, {"horizon", "2"}}}) {
+      for (int32_t d = 1; d <= 3; ++d) {
+        const CaseSpec spec{"xgrad", params, opt, d};
+        const MethodCase c = MakeCase(spec);
+        auto executor = RunExecutor(c);
+        ASSERT_TRUE(executor.ok()) << executor.status().message();
+        const int32_t s = params.count("horizon") ? std::stoi(params.at("horizon")) : 1;
+        EXPECT_EQ(*executor, PlainLoop(c, d, c.microbatches, s)) << CaseName(spec);
+        const ReferenceRun run = Reference(spec);
+        for (int32_t k = 0; k < d; ++k) {
+          for (int32_t j = 0; j < c.microbatches * c.minibatches; ++j) {
+            const MicrobatchRecord& r = run.records[k][j];
+            EXPECT_EQ(r.forward.kind, WeightKind::kPredicted);
+            EXPECT_EQ(r.forward.version, j / c.microbatches);
+            EXPECT_EQ(r.forward.horizon, s);
+            EXPECT_EQ(r.backward.kind, WeightKind::kForwards);
+            EXPECT_EQ(r.Gap(), 0);
+            EXPECT_EQ(r.Delay(), -s) << CaseName(spec) << " stage " << k << " microbatch " << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Horizon 0 is its flushed order's plain training; a horizon changes what is trained.
+TEST(XGrad, HorizonZeroIsPlainTraining) {
+  const MethodCase zero = MakeCase({"xgrad", {{"horizon", "0"}}, OptimizerKind::kSgd, 3});
+  const MethodCase one = MakeCase({"xgrad", {}, OptimizerKind::kSgd, 3});
+  const MethodCase flush = MakeCase({"1f1b", {}, OptimizerKind::kSgd, 3});
+  auto a = RunExecutor(zero), b = RunExecutor(one), base = RunExecutor(flush);
+  ASSERT_TRUE(a.ok() && b.ok() && base.ok());
+  EXPECT_EQ(*a, *base);
+  EXPECT_NE(*b, *base);
 }
 
 // XPipe, T = 2, D = 4, minibatch 2 (microbatches 4 and 5), worked out by hand from the

@@ -43,6 +43,8 @@ struct Definition {
   bool correction = false;    // pipemare T2
   float decay = 0.5f;         // pipemare: velocity decay
   bool code_horizon = false;  // pipeoptim: s = D - k
+  std::string xgrad_order;    // xgrad: the flushed order ("1f1b" or "gpipe")
+  int32_t xgrad_horizon = 0;  // xgrad: s
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
 
@@ -166,6 +168,12 @@ Result<Definition> Define(const MethodCase& c) {
   } else if (m == "paci") {
     d.step_every = p.Integer("accumulation", d.microbatches, 1, false);
     d.lagging = p.Integer("allowed_lagging", 0, 1, true);
+  } else if (m == "xgrad") {  // a flushed order; F and B at W - lr·s·dW (Table I's dW)
+    d.flush = true;
+    d.xgrad_order = p.Choice("schedule", {"1f1b", "gpipe"});
+    d.xgrad_horizon = p.Integer("horizon", 1, 0, false);
+    d.predicts = d.xgrad_horizon > 0;
+    d.rule = DeltaRule::kPaper;
   } else {
     return InvalidArgument("unknown method '" + m + "'");
   }
@@ -268,14 +276,15 @@ Order FlushIteration(const Definition& d, int32_t k, int32_t base) {
   const int32_t m = d.microbatches;
   const Order forwards = Passes(OpKind::kForward, k, base, m);
   const int32_t warmup = std::min(d.devices - k - 1, m);  // 1F1B's D - k - 1 (§1.2)
-  if (d.method == "interleaved") return Interleaved(d, k, base);
-  if (d.method == "gpipe") {
+  const std::string& order = d.method == "xgrad" ? d.xgrad_order : d.method;
+  if (order == "interleaved") return Interleaved(d, k, base);
+  if (order == "gpipe") {
     Order out = forwards;
     const Order backwards = Passes(OpKind::kBackward, k, base, m);
     out.insert(out.end(), backwards.begin(), backwards.end());
     return out;
   }
-  if (d.method == "1f1b") return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
+  if (order == "1f1b") return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
   const Order inputs = Passes(OpKind::kInputGrad, k, base, m);
   const Order weights = Passes(OpKind::kWeightGrad, k, base, m);
   if (d.method == "zb-h1") return ZbH1(forwards, inputs, weights, k, warmup);
@@ -449,6 +458,7 @@ PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, in
   }
   if (d.method == "pipeoptim")
     return Use(WeightKind::kPredicted, n, n, d.code_horizon ? dd - k : dd - k - 1);
+  if (d.method == "xgrad") return Use(WeightKind::kPredicted, n, n, d.xgrad_horizon);
   return Use(WeightKind::kCurrent, n, n, 0);
 }
 
@@ -457,7 +467,7 @@ PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, in
 PassVersion BackwardPass(const Definition& d, int32_t k, const PassVersion& f, int32_t n,
                          int32_t target) {
   const int32_t m = d.microbatches;
-  if (d.method == "pipedream" || (d.method == "spectrain" && d.reuse))
+  if (d.method == "pipedream" || (d.method == "spectrain" && d.reuse) || d.method == "xgrad")
     return {WeightKind::kForwards, n, f.version, f.horizon};
   if (d.method == "pipedream-2bw") return Use(WeightKind::kVersion, n, f.version, 0);
   if (d.method == "spectrain") return Use(WeightKind::kPredicted, n, n, k / 2);
