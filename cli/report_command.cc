@@ -1,6 +1,7 @@
 #include "cli/report_command.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -117,6 +118,12 @@ int RunReport(const ReportOptions& o) {
   if (!inputs.ok()) return Fail(inputs.status());
   Result<std::vector<report::Timeline>> timelines = Timelines(*inputs, o);
   if (!timelines.ok()) return Fail(timelines.status());
+  const auto undrawn = std::count_if(timelines->begin(), timelines->end(),
+                                     [](const report::Timeline& t) { return t.svg.empty(); });
+  if (undrawn > 0) {
+    std::cerr << "pipecast report: note: " << undrawn << " of " << timelines->size()
+              << " timelines not drawn; the page's Timelines section says why\n";
+  }
   const report::ReportModel model = report::BuildModel(*inputs);
   report::PageOptions page_options;
   page_options.accuracy_tolerance = o.accuracy_tolerance / 100;

@@ -152,17 +152,30 @@ Ranking Rank(const ReportModel& m, const PageOptions& o) {
 
 // Why the choice: fastest of those that qualify, and by how much over the next.
 std::string WhyFastest(const ReportModel& m, const Ranking& k, const PageOptions& o) {
-  std::string why = fmt::format("The fastest of the {} methods that fit in memory", k.fitting);
+  const bool measured = m.inputs->sims.empty();
+  std::string why =
+      measured ? fmt::format("The fastest of the {} methods trained", k.order.size())
+               : fmt::format("The fastest of the {} methods that fit in memory", k.fitting);
   if (k.accurate != nullptr) {
-    why += fmt::format(" and come within {:.1f} points of the best final accuracy",
+    why += fmt::format(" that come within {:.1f} points of the best final accuracy",
                        o.accuracy_tolerance * 100);
+  }
+  if (measured) {
+    why +=
+        ", by the samples/s measured on the machine that ran the job (not a cluster's: report "
+        "the runs with the simulation of the job's profile for that)";
   }
   why += ".";
   const auto it = std::find(k.order.begin(), k.order.end(), k.choice);
   if (it + 1 != k.order.end() && Speed(m, **(it + 1)) > 0) {
     const MethodView& next = **(it + 1);
-    why += fmt::format(" It runs {:.2f}x as fast as the next, {} ({} samples/s).",
-                       Speed(m, *k.choice) / Speed(m, next), next.label, Rate(Speed(m, next)));
+    const double ratio = Speed(m, *k.choice) / Speed(m, next);
+    why += ratio < 1.005 ? fmt::format(
+                               " It is as fast as the next, {} ({} samples/s), which "
+                               "comes later in the inputs.",
+                               next.label, Rate(Speed(m, next)))
+                         : fmt::format(" It runs {:.2f}x as fast as the next, {} ({} samples/s).",
+                                       ratio, next.label, Rate(Speed(m, next)));
   }
   return why;
 }
@@ -254,12 +267,14 @@ Table MethodsTable(const ReportModel& m, const std::string& choice) {
     t.rows.push_back(std::move(row));
   }
   if (sims) {
+    const std::string capacity =
+        m.device_memory_bytes > 0
+            ? "the device's " + Bytes(static_cast<double>(m.device_memory_bytes))
+            : std::string("the device's memory (the scenario gives none: unlimited)");
     t.notes.push_back(
         "samples/s: simulated, once the pipeline is full; idle: 1 - busy / "
-        "(devices x makespan); fits: peak memory within the device's " +
-        (m.device_memory_bytes > 0 ? Bytes(static_cast<double>(m.device_memory_bytes))
-                                   : std::string("(unlimited)")) +
-        "; delay, gap: most optimizer steps over any device (docs/metrics.md).");
+        "(devices x makespan); fits: peak memory within " +
+        capacity + "; delay, gap: most optimizer steps over any device (docs/metrics.md).");
   }
   if (runs) {
     t.notes.push_back(
