@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/report_command.h"
 #include "common/limits.h"
 
 namespace {
@@ -29,6 +30,7 @@ Examples:
   pipecast run scenarios/fashion-mlp-2stage.job.yaml --methods 1f1b --profile-out p.yaml
   pipecast run scenarios/fashion-mlp-2stage.job.yaml --predict-with p.yaml
   mpirun -np 4 pipecast run scenarios/fashion-mlp.job.yaml --mpi --methods paci
+  pipecast report sim.json runs.json plan.json -o report.html   one page for a design review
 
 Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
 )";
@@ -134,6 +136,9 @@ int main(int argc, char** argv) {
                       "of a 1f1b run) and compare with the measured time");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
 
+  ReportOptions report;
+  CLI::App* report_cmd = AddReportCommand(app, report);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -151,5 +156,6 @@ int main(int argc, char** argv) {
   if (*val_cmd) return RunValidate(val);
   if (*methods_cmd) return RunMethods();
   if (*run_cmd) return RunTrain(run);
+  if (*report_cmd) return RunReport(report);
   return kExitUsage;
 }

@@ -59,7 +59,7 @@ Result<int64_t> MemoryBudget(const SimOptions& options) {
 
 std::string Report(const ir::Scenario& scenario, const std::vector<sim::MethodRun>& runs,
                    const SimOptions& options) {
-  const sim::ReportContext context{scenario.name, scenario.source};
+  const sim::ReportContext context{scenario.name, scenario.source, scenario.device_memory_bytes};
   if (options.format == "json") return sim::FormatJson(context, runs);
   if (options.format == "csv") return sim::FormatCsv(context, runs);
   sim::TableOptions t;

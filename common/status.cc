@@ -26,6 +26,8 @@ const char* StatusCodeName(StatusCode code) {
       return "non-finite";
     case StatusCode::kDeviceError:
       return "device error";
+    case StatusCode::kUnsupportedVersion:
+      return "unsupported version";
   }
   return "unknown";
 }

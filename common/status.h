@@ -21,6 +21,8 @@ enum class StatusCode {
   kCancelled,         // the run was stopped because another device or rank failed
   kNonFinite,         // a loss or gradient became NaN or Inf
   kDeviceError,       // the device failed (out of memory, a kernel error, a lost peer)
+  // a file of a schema version this build does not read (older or newer)
+  kUnsupportedVersion,
 };
 
 // A short name of the code, for reports ("deadline exceeded", "non-finite", ...).
@@ -54,6 +56,9 @@ inline Status DeadlineExceeded(std::string m) {
 inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 inline Status NonFinite(std::string m) { return {StatusCode::kNonFinite, std::move(m)}; }
 inline Status DeviceError(std::string m) { return {StatusCode::kDeviceError, std::move(m)}; }
+inline Status UnsupportedVersion(std::string m) {
+  return {StatusCode::kUnsupportedVersion, std::move(m)};
+}
 
 // Either a value or a non-ok Status.
 template <typename T>

@@ -444,7 +444,9 @@ std::string FormatJson(const ReportContext& context, const std::vector<MethodRun
   Json doc;
   doc["schema"] = kJsonSchemaName;
   doc["schema_version"] = kJsonSchemaVersion;
-  doc["scenario"] = {{"name", context.scenario_name}, {"source", context.scenario_source}};
+  doc["scenario"] = {{"name", context.scenario_name},
+                     {"source", context.scenario_source},
+                     {"device_memory_bytes", context.device_memory_bytes}};
   Json results = Json::array();
   for (const MethodRun& run : runs) results.push_back(RunJson(run));
   doc["results"] = std::move(results);

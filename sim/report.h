@@ -35,6 +35,7 @@ struct MethodRun {
 struct ReportContext {
   std::string scenario_name;
   std::string scenario_source;  // e.g. the scenario file's path; may be empty
+  int64_t device_memory_bytes = 0;  // each device's capacity; 0 = unlimited (JSON only)
 };
 
 struct TableOptions {

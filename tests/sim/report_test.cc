@@ -231,6 +231,7 @@ TEST(ReportJsonTest, ParsesBackWithTheDocumentedSchema) {
   EXPECT_EQ(doc["schema_version"], 1);
   EXPECT_EQ(doc["scenario"]["name"], "gpt, \"small\"");
   EXPECT_EQ(doc["scenario"]["source"], "scenarios/gpt.yaml");
+  EXPECT_EQ(doc["scenario"]["device_memory_bytes"], 0);  // not given: unlimited
   ASSERT_EQ(doc["results"].size(), 2u);
 
   const nlohmann::json& a = doc["results"][0];
