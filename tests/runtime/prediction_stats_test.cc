@@ -184,7 +184,9 @@ TEST_P(PredictionStatsMatchRule, PerStageCountErrorAndCosine) {
       const PredictionStats& got = executor->predictions[s];
       const std::string where = "every " + std::to_string(every) + ", stage " + std::to_string(s);
       EXPECT_EQ(got.count, want.count) << where;
-      if (every == 1) EXPECT_EQ(want.count > 0, !reference.predictions[s].empty()) << where;
+      if (every == 1) {
+        EXPECT_EQ(want.count > 0, !reference.predictions[s].empty()) << where;
+      }
       if (got.count != want.count) continue;
       ExpectMean(got.error_sum, want.error_sum, want.count, where + " error");
       ExpectMean(got.cosine_sum, want.cosine_sum, want.count, where + " cosine");
