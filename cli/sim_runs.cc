@@ -10,6 +10,7 @@
 
 #include "cli/io.h"
 #include "common/compact_program.h"
+#include "sim/bubble_fill.h"
 #include "common/generators.h"
 #include "common/limits.h"
 #include "common/lower.h"
@@ -118,6 +119,11 @@ struct Made {
   std::optional<ir::CompactProgram> compact;
 };
 
+// A trace, an SVG or bubble work (filled into the timeline's idle time) needs the timeline.
+bool NeedsTimeline(const ir::Scenario& scenario, const RunSettings& settings) {
+  return settings.outputs.trace || settings.outputs.svg || !scenario.bubble_work.empty();
+}
+
 Result<Made> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
                          const RunSettings& settings) {
   ir::GenerateOptions o;
@@ -133,7 +139,7 @@ Result<Made> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
   Made made;
   made.run.method = choice.spec.name;
   made.run.params = choice.spec.params;
-  const bool timeline = settings.outputs.trace || settings.outputs.svg;
+  const bool timeline = NeedsTimeline(scenario, settings);
   // The compact encoding serves the fast pass; a program whose weight copies are tracked runs
   // expanded anyway, so it is generated expanded.
   if (!timeline && !size->tracked_copies) {
@@ -230,7 +236,7 @@ Result<std::vector<Choice>> ChooseMethods(const ir::Scenario& scenario,
 
 Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice,
                               const RunSettings& settings) {
-  const bool timeline = settings.outputs.trace || settings.outputs.svg;
+  const bool timeline = NeedsTimeline(scenario, settings);
   Result<Made> made = Made{};
   if (choice.schedule_file.empty()) {
     made = GenerateRun(scenario, choice, settings);
@@ -256,6 +262,11 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
         ": every action takes 0 ns (the scenario's costs "
         "are all zero), so there is no time to simulate and no throughput to report; give "
         "costs.forward and costs.backward, or a model and a cluster");
+  }
+  if (!scenario.bubble_work.empty()) {
+    auto fill = sim::FillBubbles(run.program, *result, scenario.bubble_work);
+    if (!fill.ok()) return InvalidArgument(scenario.source + ": " + fill.status().message());
+    run.bubble_fill = std::move(*fill);
   }
   run.result = std::move(*result);
   run.partition = sim::DeviceLayers(scenario, run.program.num_stages);

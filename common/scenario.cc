@@ -145,6 +145,7 @@ class ScenarioParser {
   Status ParseModel(const Node& node, TransformerSpec* out) const;
   Status ParseCluster(const Node& node, Scenario* out) const;
   Status ParseMethods(const Node& node, std::vector<MethodSpec>* out) const;
+  Status ParseBubbleWork(const Node& node, std::vector<BubbleWorkItem>* out) const;
 
   std::string file_;
   int32_t stages_ = 0;  // pipeline.stages, once parsed
@@ -651,6 +652,39 @@ Status ScenarioParser::ParseMethods(const Node& node, std::vector<MethodSpec>* o
   return Status::Ok();
 }
 
+Status ScenarioParser::ParseBubbleWork(const Node& node, std::vector<BubbleWorkItem>* out) const {
+  if (!node.IsSequence()) {
+    return Error(node, fmt::format("bubble_work: expected a list of items such as {{name: "
+                                   "curvature, duration: 2ms, per: backward}}, got {}",
+                                   DescribeNode(node)));
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string path = fmt::format("bubble_work[{}]", i);
+    Result<Fields> f = ReadMap(node[i], path, {"name", "duration", "per"});
+    if (!f.ok()) return f.status();
+    BubbleWorkItem item;
+    item.name = fmt::format("work {}", i);
+    if (const auto it = f->find("name"); it != f->end()) {
+      Result<std::string> v = Scalar(it->second.value, Join(path, "name"), "a name");
+      if (!v.ok()) return v.status();
+      item.name = *v;
+    }
+    if (!f->count("duration")) {
+      return Missing(node[i], path, "duration", " (the device time of one item, e.g. 2ms)");
+    }
+    PIPECAST_RETURN_IF_ERROR(
+        ReadPerStage(*f, path, "duration", kDurationWhat,
+                     [](std::string_view t) { return ParseDuration(t); }, &item.duration_ns));
+    if (const auto it = f->find("per"); it != f->end()) {
+      Result<int> v = ReadChoice(it->second.value, Join(path, "per"), {"step", "backward"});
+      if (!v.ok()) return v.status();
+      item.per_backward = *v == 1;
+    }
+    out->push_back(std::move(item));
+  }
+  return Status::Ok();
+}
+
 Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   Result<Node> loaded = internal::LoadOneDocument(text, file_, "a scenario");
   if (!loaded.ok()) return loaded.status();
@@ -661,7 +695,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   }
   Result<Fields> top = ReadMap(root, "",
                                {"name", "description", "pipeline", "costs", "network", "device",
-                                "model", "cluster", "methods"});
+                                "model", "cluster", "methods", "bubble_work"});
   if (!top.ok()) return top.status();
   const Fields& f = *top;
   auto find = [&](std::string_view key) -> const Entry* {
@@ -735,6 +769,9 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
 
   if (const Entry* e = find("methods")) {
     PIPECAST_RETURN_IF_ERROR(ParseMethods(e->value, &scenario.methods));
+  }
+  if (const Entry* e = find("bubble_work")) {
+    PIPECAST_RETURN_IF_ERROR(ParseBubbleWork(e->value, &scenario.bubble_work));
   }
   return scenario;
 }

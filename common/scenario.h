@@ -106,6 +106,17 @@ struct ClusterSpec {
   double efficiency = 0.5;  // achieved fraction of peak, in (0, 1]
 };
 
+// Work to hide in the pipeline's bubbles (PipeFisher, Osawa et al., MLSys'23: K-FAC's curvature,
+// inversion and preconditioning, or any other work), `bubble_work:` in a scenario. Each item
+// takes `duration_ns[device]` of device time, once per optimizer step of the device, or once per
+// backward pass the device runs in that step (`per: backward`, e.g. a curvature estimate per
+// microbatch). Simulation only (sim/bubble_fill.h): the executor does not run it.
+struct BubbleWorkItem {
+  std::string name;
+  std::vector<int64_t> duration_ns;  // per device (pipeline.stages values)
+  bool per_backward = false;
+};
+
 struct Scenario {
   std::string name;         // `name:`, or the file name without directory and extension
   std::string description;  // `description:`, may be empty
@@ -124,6 +135,7 @@ struct Scenario {
   int64_t device_memory_bytes = 0;     // 0 = unlimited
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
   std::vector<MethodSpec> methods;     // in file order; may be empty (the caller chooses)
+  std::vector<BubbleWorkItem> bubble_work;  // in file order; empty: none
 };
 
 // Parses a scenario. `filename` is used in messages and for the default name. Errors:

@@ -237,6 +237,54 @@ Json StageJson(const StageMetrics& m) {
   return s;
 }
 
+Json BubbleWorkJson(const BubbleFill& f) {
+  Json devices = Json::array();
+  for (const BubbleFillDevice& d : f.devices) {
+    devices.push_back({{"work_ns", d.work},
+                       {"hidden_ns", d.hidden},
+                       {"exposed_ns", d.exposed},
+                       {"items", d.items},
+                       {"placed", d.placed}});
+  }
+  return {{"hidden_fraction", f.HiddenFraction()},
+          {"extra_ns", f.extra},
+          {"makespan_with_work_ns", f.makespan_with_work},
+          {"devices", std::move(devices)}};
+}
+
+// Below the table when the scenario has bubble work: how much of it each method hides.
+std::string BubbleWorkSection(const std::vector<MethodRun>& runs, bool colour) {
+  TextTable t;
+  t.AddColumn("method", Align::kLeft);
+  for (const char* name : {"work", "hidden", "exposed", "makespan", "with work", "slower"})
+    t.AddColumn(name, Align::kRight);
+  bool any = false;
+  for (const MethodRun& run : runs) {
+    if (!run.bubble_fill) continue;
+    any = true;
+    const BubbleFill& f = *run.bubble_fill;
+    TimeNs work = 0, exposed = 0;  // the device with the most
+    for (const BubbleFillDevice& d : f.devices) {
+      work = std::max(work, d.work);
+      exposed = std::max(exposed, d.exposed);
+    }
+    const TimeNs m = run.result.makespan;
+    t.AddRow({{MethodLabel(run)},
+              {FormatDuration(work)},
+              {Percent(f.HiddenFraction())},
+              {FormatDuration(exposed)},
+              {FormatDuration(m)},
+              {FormatDuration(f.makespan_with_work)},
+              {Percent(m > 0 ? static_cast<double>(f.extra) / static_cast<double>(m) : 0.0)}});
+  }
+  if (!any) return "";
+  return "\nbubble work (PipeFisher's first fit; simulated only, the executor does not run it):\n" +
+         t.Render(colour) +
+         "work, exposed = the device with the most; hidden = share of all devices' work placed in\n"
+         "bubbles; with work = makespan + per step the most exposed work of any device "
+         "(docs/metrics.md).\n";
+}
+
 Json RunJson(const MethodRun& run) {
   const ir::Program& p = run.program;
   const SimResult& r = run.result;
@@ -260,6 +308,7 @@ Json RunJson(const MethodRun& run) {
   Json stages = Json::array();
   for (const StageMetrics& m : r.stages) stages.push_back(StageJson(m));
   j["stages"] = std::move(stages);
+  if (run.bubble_fill) j["bubble_work"] = BubbleWorkJson(*run.bubble_fill);
   return j;
 }
 
@@ -435,6 +484,7 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
       "(updates between F and B) and delay (gradient delay in updates) are maxima over devices.\n";
   if (any_over) out += "! = a device exceeds its memory\n";
   if (!partitions.empty()) out += PartitionLegend(partitions);
+  out += BubbleWorkSection(runs, options.colour);
   if (options.per_stage)
     for (const MethodRun& run : runs) out += PerStageSection(run, options.colour);
   return out;

@@ -8,10 +8,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/ir.h"
+#include "sim/bubble_fill.h"
 #include "sim/cost_model.h"
 #include "sim/result.h"
 
@@ -29,6 +31,8 @@ struct MethodRun {
   // Which model layers each device holds (sim::DeviceLayers), when the costs come from a model;
   // the table marks runs whose partitions differ, so they are not compared as like with like.
   std::vector<std::string> partition;
+  // The scenario's bubble work filled into the timeline (sim/bubble_fill.h), when it has any.
+  std::optional<BubbleFill> bubble_fill;
 };
 
 // Where the results come from; written into the report headers and the JSON "scenario" object.

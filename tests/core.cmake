@@ -11,6 +11,7 @@ pipecast_add_test(engine_test
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/property_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/fused_pass_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/memory_estimate_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/sim/bubble_fill_test.cc
   LIBS pipecast_sim)
 
 # The command line, run as a user would: exit codes, messages and output files.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -188,6 +189,49 @@ TEST(SimSchedules, TorchCsvMinibatchesKeepTheirSteps) {
   const auto c = nlohmann::json::parse(csv.text)["results"][0];
   EXPECT_EQ(c["stages"][0]["steps"], 3);
   EXPECT_EQ(c["makespan_ns"], g["makespan_ns"]);
+}
+
+}  // namespace
+
+namespace {
+
+// Bubble work (PipeFisher): the JSON adds up (hidden + exposed = work per device, the makespan
+// with the work is the makespan plus the extra time), a schedule with fewer bubbles hides less,
+// and the table says it is simulated only.
+TEST(SimBubbleWork, ShippedScenarioAddsUpAndZeroBubbleHidesLess) {
+  const Output o = Pipecast("sim scenarios/pipefisher-kfac.yaml --format json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto j = nlohmann::json::parse(o.text);
+  std::map<std::string, double> hidden;
+  for (const auto& r : j["results"]) {
+    const auto& b = r["bubble_work"];
+    for (const auto& d : b["devices"]) {
+      EXPECT_EQ(d["hidden_ns"].get<int64_t>() + d["exposed_ns"].get<int64_t>(),
+                d["work_ns"].get<int64_t>());
+      EXPECT_LE(d["placed"].get<int64_t>(), d["items"].get<int64_t>());
+    }
+    EXPECT_EQ(b["makespan_with_work_ns"].get<int64_t>(),
+              r["makespan_ns"].get<int64_t>() + b["extra_ns"].get<int64_t>());
+    hidden[r["method"]] = b["hidden_fraction"];
+  }
+  EXPECT_GT(hidden.at("gpipe"), hidden.at("zb-h2"));
+  EXPECT_GT(hidden.at("zb-h1"), hidden.at("zb-h2"));
+  const Output table = Pipecast("sim scenarios/pipefisher-kfac.yaml");
+  EXPECT_NE(table.text.find("simulated only, the executor does not run it"), std::string::npos);
+}
+
+TEST(SimBubbleWork, BadItemsNameTheirLineAndKey) {
+  const std::string dir = TempDir("bubblework");
+  const std::string base =
+      "pipeline: {stages: 2, microbatches: 2}\ncosts: {forward: 1ms, backward: 2ms}\n";
+  ExpectError("sim " + Write(dir, "a.yaml", base + "bubble_work:\n  - {name: x}\n"),
+              "a.yaml:4:5: bubble_work[0].duration is required");
+  ExpectError("sim " + Write(dir, "b.yaml", base + "bubble_work:\n  - {duration: [1ms]}\n"),
+              "bubble_work[0].duration has 1 value but pipeline.stages is 2");
+  ExpectError("sim " + Write(dir, "c.yaml", base + "bubble_work:\n  - {duration: 1ms, per: mb}\n"),
+              "bubble_work[0].per");
+  ExpectError("sim " + Write(dir, "d.yaml", base + "bubble_work: 3ms\n"),
+              "bubble_work: expected a list of items");
 }
 
 }  // namespace
