@@ -661,7 +661,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   }
   Result<Fields> top = ReadMap(root, "",
                                {"name", "description", "pipeline", "costs", "network", "device",
-                                "model", "cluster", "methods"});
+                                "model", "cluster", "methods", "plan"});
   if (!top.ok()) return top.status();
   const Fields& f = *top;
   auto find = [&](std::string_view key) -> const Entry* {
@@ -736,6 +736,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   if (const Entry* e = find("methods")) {
     PIPECAST_RETURN_IF_ERROR(ParseMethods(e->value, &scenario.methods));
   }
+  // `plan:` is pipecast plan's (common/plan_space.h: ParsePlanSection); other commands ignore it.
   return scenario;
 }
 
