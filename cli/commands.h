@@ -90,6 +90,8 @@ struct PlanOptions {
   std::string output;
   int top = 10;                             // rows of the ranking in the table
   std::vector<std::string> emit_scenario;   // RANK FILE
+  std::vector<std::string> emit_job;        // RANK FILE
+  std::string job;                          // the job --emit-job trains
   std::string max_memory;                   // per simulation, as pipecast sim's
   bool quiet = false;
 };

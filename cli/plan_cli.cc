@@ -11,6 +11,7 @@ Examples:
   pipecast plan scenarios/default.yaml --memory-cap 24GiB --max-gradient-delay 1
   pipecast plan --format json -o plan.json        the document pipecast report reads
   pipecast plan --emit-scenario 1 best.yaml && pipecast sim best.yaml
+  pipecast plan --emit-job 1 best.job.yaml --job scenarios/fashion-mlp.job.yaml
   pipecast plan --sweep stages                    throughput, memory and staleness against D
   pipecast plan scenarios/paci-plan.yaml          time to a target loss from measured convergence
   pipecast plan --methods 1f1b,zb-h1,paci --stages 4,8 --microbatch-sizes 1,2,4 --recompute both
@@ -62,6 +63,11 @@ CLI::App* AddPlanSubcommand(CLI::App& app, PlanOptions& o) {
   cmd->add_option("--emit-scenario", o.emit_scenario,
                   "RANK FILE: write the scenario of that configuration for pipecast sim")
       ->expected(2);
+  cmd->add_option("--emit-job", o.emit_job,
+                  "RANK FILE: write a job training that configuration for pipecast run")
+      ->expected(2);
+  cmd->add_option("--job", o.job,
+                  "The job --emit-job starts from (default: the convergence profile's job)");
   cmd->add_option("--max-memory", o.max_memory,
                   "Largest memory one simulation may use (as pipecast sim's)");
   cmd->add_flag("--quiet,-q", o.quiet, "No progress output");

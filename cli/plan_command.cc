@@ -15,6 +15,7 @@
 #include "cli/sim_runs.h"
 #include "common/convergence.h"
 #include "common/input_file.h"
+#include "common/job_writer.h"
 #include "common/plan_space.h"
 #include "common/scenario_writer.h"
 #include "common/units.h"
@@ -142,27 +143,62 @@ Result<std::optional<ir::ConvergenceProfile>> LoadProfile(const std::string& sce
   return std::optional<ir::ConvergenceProfile>(std::move(*p));
 }
 
-Status Emit(const ir::Scenario& s, const sim::PlanResult& r, const std::vector<std::string>& emit,
-            bool tell) {
+// The entry of a rank the user gave ("3"), or an error naming the flag.
+Result<const sim::PlanEntry*> EntryOfRank(const sim::PlanResult& r, const std::string& flag,
+                                          const std::string& text) {
   int64_t rank = 0;
-  const char* end = emit[0].data() + emit[0].size();
-  const auto [ptr, ec] = std::from_chars(emit[0].data(), end, rank);
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, rank);
   if (ec != std::errc() || ptr != end || rank < 1 ||
       rank > static_cast<int64_t>(r.entries.size())) {
-    return InvalidArgument("--emit-scenario " + emit[0] + ": the rank must be from 1 to " +
+    return InvalidArgument(flag + " " + text + ": the rank must be from 1 to " +
                            std::to_string(r.entries.size()) + " (the table's rank column)");
   }
-  const sim::PlanEntry& e = r.entries[static_cast<size_t>(rank - 1)];
-  ir::Scenario out = ir::ConfiguredScenario(s, e.config);
-  out.name = s.name + "-plan-" + std::to_string(rank);
+  return &r.entries[static_cast<size_t>(rank - 1)];
+}
+
+std::string EmitComment(const ir::Scenario& s, const sim::PlanEntry& e, const std::string& use) {
+  return "Configuration " + std::to_string(e.rank) + " of `pipecast plan " + s.source +
+         "`: " + sim::ConfigLabel(e.config) + ", D=" + std::to_string(e.config.stages) +
+         ", M=" + std::to_string(e.config.microbatches) +
+         ", b=" + std::to_string(e.config.microbatch_size) + ".\n" + use;
+}
+
+Status EmitScenario(const ir::Scenario& s, const sim::PlanResult& r, const std::string& rank,
+                    const std::string& file, bool tell) {
+  Result<const sim::PlanEntry*> e = EntryOfRank(r, "--emit-scenario", rank);
+  if (!e.ok()) return e.status();
+  ir::Scenario out = ir::ConfiguredScenario(s, (*e)->config);
+  out.name = s.name + "-plan-" + rank;
   const std::string comment =
-      "Configuration " + std::to_string(rank) + " of `pipecast plan " + s.source + "` (" +
-      sim::ConfigLabel(e.config) + ", D=" + std::to_string(e.config.stages) +
-      ", M=" + std::to_string(e.config.microbatches) +
-      ", b=" + std::to_string(e.config.microbatch_size) + "): `pipecast sim` on this file\n" +
-      "simulates exactly what the planner did.";
-  PIPECAST_RETURN_IF_ERROR(WriteFileAtomically(emit[1], ir::FormatScenarioYaml(out, comment)));
-  if (tell) std::cerr << "wrote " << emit[1] << " (configuration " << rank << ")\n";
+      EmitComment(s, **e, "`pipecast sim` on this file simulates exactly what the planner did.");
+  PIPECAST_RETURN_IF_ERROR(WriteFileAtomically(file, ir::FormatScenarioYaml(out, comment)));
+  if (tell) std::cerr << "wrote " << file << " (configuration " << rank << ")\n";
+  return Status::Ok();
+}
+
+// The job to train a configuration with: --job, else the convergence profile's job.
+Status EmitJob(const ir::Scenario& s, const sim::PlanResult& r, const PlanOptions& o,
+               const ir::ConvergenceProfile* profile, bool tell) {
+  Result<const sim::PlanEntry*> e = EntryOfRank(r, "--emit-job", o.emit_job[0]);
+  if (!e.ok()) return e.status();
+  const std::string job = !o.job.empty() ? o.job : profile ? profile->job_source : "";
+  if (job.empty()) {
+    return InvalidArgument(
+        "--emit-job needs a job file to train: give --job JOB (or a "
+        "convergence profile, whose job is used)");
+  }
+  Result<std::string> text = ir::ReadInputFile(job, "job file");
+  if (!text.ok()) return text.status();
+  const std::string comment =
+      EmitComment(s, **e,
+                  "The job " + job +
+                      " (its model, data and optimizer) on that schedule, for "
+                      "`pipecast run`.");
+  Result<std::string> out = ir::ConfiguredJobYaml(*text, job, (*e)->config, comment);
+  if (!out.ok()) return out.status();
+  PIPECAST_RETURN_IF_ERROR(WriteFileAtomically(o.emit_job[1], *out));
+  if (tell) std::cerr << "wrote " << o.emit_job[1] << " (configuration " << o.emit_job[0] << ")\n";
   return Status::Ok();
 }
 
@@ -218,7 +254,13 @@ int RunPlanCommand(const PlanOptions& o) {
     std::cerr << "wrote " << o.output << "\n";
   }
   if (!o.emit_scenario.empty()) {
-    if (Status s = Emit(scenario, *plan, o.emit_scenario, tell); !s.ok()) return Fail(s);
+    if (Status s = EmitScenario(scenario, *plan, o.emit_scenario[0], o.emit_scenario[1], tell);
+        !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (!o.emit_job.empty()) {
+    if (Status s = EmitJob(scenario, *plan, o, options.convergence, tell); !s.ok()) return Fail(s);
   }
   return kExitOk;
 }

@@ -125,10 +125,13 @@ std::string FormatScenarioYaml(const Scenario& s, const std::string& comment) {
   if (s.model) WriteModel(out, s);
   WriteMethods(out, s);
   out << YAML::EndMap;
+  return YamlComment(comment) + out.c_str() + "\n";
+}
+
+std::string YamlComment(const std::string& comment) {
   std::ostringstream text;
   std::istringstream lines(comment);
   for (std::string line; std::getline(lines, line);) text << "# " << line << "\n";
-  text << out.c_str() << "\n";
   return text.str();
 }
 

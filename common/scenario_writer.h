@@ -15,4 +15,7 @@ namespace pipecast::ir {
 // empty). The `plan:` section is not written.
 std::string FormatScenarioYaml(const Scenario& scenario, const std::string& comment);
 
+// `comment` as YAML comment lines: "# " before each of its lines ("" for an empty comment).
+std::string YamlComment(const std::string& comment);
+
 }  // namespace pipecast::ir

@@ -126,6 +126,17 @@ TEST(PlanCli, BadInputOneMessageEach) {
       WriteFile(dir, "run.json", R"({"schema": "pipecast-run", "schema_version": 2})");
   EXPECT_TRUE(FailsWith("plan --convergence " + run,
                         "is a pipecast-run report, not a convergence profile"));
+  const std::string mlp = WriteFile(dir, "mlp.json", R"({"schema": "pipecast.convergence",
+  "schema_version": 1, "job": {"name": "m", "source": "m.job.yaml", "model_type": "mlp",
+  "model": "mlp: hidden sizes [256]", "dataset": "fashion-mnist", "optimizer": "sgd",
+  "stages": 4, "microbatches": 4, "microbatch_size": 32},
+  "methods": [{"label": "1f1b", "method": "1f1b", "params": {}, "asynchronous": false,
+    "steps_per_minibatch": 1.0, "seeds": [{"seed": 1, "points": [{"steps": 1.0,
+    "samples": 128, "minibatches": 1, "epoch": 0.1, "train_loss": 1.0, "test_loss": 1.0,
+    "test_accuracy": 0.5}]}]}]})");
+  EXPECT_TRUE(FailsWith("plan --objective time_to_loss --target-loss 2 --convergence " + mlp,
+                        "was measured on a mlp model (mlp: hidden sizes [256], job m.job.yaml), "
+                        "but the scenario's model is a gpt"));
   const std::string scenario = WriteFile(dir, "s.yaml", R"(pipeline: {stages: 4, microbatches: 8}
 model: {layers: 8, hidden: 256, heads: 4, sequence: 128, vocabulary: 1000}
 cluster: {device: {peak_flops: 100TFLOPS}}

@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <string>
 
+#include "common/input_file.h"
+#include "common/job.h"
+#include "common/job_writer.h"
+
 namespace pipecast::ir {
 namespace {
 
@@ -100,6 +104,31 @@ methods: [{name: paci, accumulation: 2}, zb-h1]
   Result<Scenario> back = ParseScenario(text, "back.yaml");
   ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << text;
   ExpectSame(*s, *back);
+}
+
+// The job of a plan configuration: its pipeline and method replaced, everything else kept.
+TEST(JobWriter, ReplacesThePipelineAndTheMethods) {
+  const std::string path = std::string(PIPECAST_SOURCE_DIR) + "/scenarios/fashion-mlp.job.yaml";
+  Result<std::string> text = ReadInputFile(path, "job file");
+  ASSERT_TRUE(text.ok());
+  const PlanConfig c{"paci", {{"accumulation", "2"}}, 2, 4, 16, false, {}};
+  Result<std::string> out = ConfiguredJobYaml(*text, path, c, "a comment");
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_TRUE(out->starts_with("# a comment\n")) << *out;
+  Result<Job> original = ParseJob(*text, path);
+  Result<Job> job = ParseJob(*out, path);
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  EXPECT_EQ(job->pipeline.stages, 2);
+  EXPECT_EQ(job->pipeline.microbatches, 4);
+  EXPECT_EQ(job->pipeline.microbatch_size, 16);
+  ASSERT_EQ(job->methods.size(), 1u);
+  EXPECT_EQ(job->methods[0].name, "paci");
+  EXPECT_EQ(job->methods[0].params, c.params);
+  EXPECT_EQ(job->model.hidden_sizes, original->model.hidden_sizes);
+  EXPECT_EQ(job->optimizer.lr, original->optimizer.lr);
+  EXPECT_EQ(job->epochs, original->epochs);
+  EXPECT_EQ(job->seed, original->seed);
+  EXPECT_FALSE(ConfiguredJobYaml("model: {type: mlp}\n", "bad.yaml", c, "").ok());
 }
 
 }  // namespace
