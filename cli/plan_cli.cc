@@ -13,7 +13,7 @@ Examples:
   pipecast plan --emit-scenario 1 best.yaml && pipecast sim best.yaml
   pipecast plan --emit-job 1 best.job.yaml --job scenarios/fashion-mlp.job.yaml
   pipecast plan --sweep stages                    throughput, memory and staleness against D
-  pipecast plan scenarios/paci-plan.yaml          time to a target loss from measured convergence
+  pipecast plan scenarios/paci-gpt2-medium.yaml   time to a target loss from measured convergence
   pipecast plan --methods 1f1b,zb-h1,paci --stages 4,8 --microbatch-sizes 1,2,4 --recompute both
 
 The space and the objective come from the scenario's plan: section (docs/plan.md); flags

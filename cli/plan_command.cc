@@ -208,7 +208,6 @@ std::string Report(const ir::Scenario& s, const sim::PlanResult& r, const PlanOp
   ro.top = o.top;
   ro.sweep = o.sweep;
   ro.convergence = space.convergence;
-  ro.colour = o.output.empty() && ::isatty(STDOUT_FILENO);
   if (o.format == "json") return PlanJson(s, r, ro);
   if (o.format == "csv") return PlanCsv(s, r);
   return o.sweep.empty() ? PlanTable(s, r, ro) : SweepTable(s, r);

@@ -110,6 +110,7 @@ std::string Row(const ir::Scenario& s, const sim::PlanEntry& e, bool ttl) {
                      : fmt::format(" {:>10} {:>7}", "-", "-");
   }
   if (!e.feasible) row += "  ! " + e.infeasible_reason;
+  if (ttl && !e.time_to_loss.note.empty()) row += "  (" + e.time_to_loss.note + ")";
   return row + "\n";
 }
 

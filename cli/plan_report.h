@@ -20,7 +20,6 @@ inline constexpr size_t kMaxJsonConfigs = 50000;
 
 struct PlanReportOptions {
   int top = 10;             // rows of the ranking in the table
-  bool colour = false;      // bold headers on a terminal
   std::string sweep;        // "stages" for a sweep
   std::string convergence;  // the profile's file, for the JSON
 };

@@ -151,6 +151,9 @@ void CheckConstraints(const ir::PlanSpace& space, std::optional<int64_t> cap, Pl
 
 Status CheckObjective(const ir::Scenario& s, const ir::PlanSpace& space,
                       const PlanOptions& options) {
+  if (options.convergence != nullptr) {
+    PIPECAST_RETURN_IF_ERROR(CheckProfile(*options.convergence, s, space));
+  }
   if (space.objective != ir::PlanObjective::kTimeToLoss) return Status::Ok();
   if (!space.target_loss) {
     return InvalidArgument(fmt::format(
@@ -164,7 +167,7 @@ Status CheckObjective(const ir::Scenario& s, const ir::PlanSpace& space,
         "pipecast run JOB --convergence-out FILE) or --convergence FILE",
         ir::WherePlanKey(s, space, "objective")));
   }
-  return CheckProfile(*options.convergence, s, space);
+  return Status::Ok();
 }
 
 // Time to loss ranks only configurations the profile predicts: at least one feasible one must be.

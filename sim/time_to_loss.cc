@@ -130,6 +130,9 @@ TimeToLoss PredictTimeToLoss(const ir::ConvergenceProfile& profile, const ir::Pl
   t.seconds = *steps * metrics.time_per_step_s;
   if (borrowed) {
     t.note = fmt::format("steps of {} (synchronous methods compute the same updates)", m->label);
+  } else if (m->asynchronous && profile.stages != config.stages) {
+    t.note = fmt::format("measured at D={}, predicted at D={}: the staleness differs",
+                         profile.stages, config.stages);
   }
   return t;
 }

@@ -108,6 +108,54 @@ TEST(PlanCli, TableAndCsvAndSweep) {
   EXPECT_NE(sweep.text.find("gradient delay / version gap"), std::string::npos);
 }
 
+// Steps to `target` of one method of a profile, computed here from the file: per seed the
+// linear interpolation between the evaluations around the crossing, then the mean.
+double StepsTo(const nlohmann::json& profile, const std::string& label, double target) {
+  for (const auto& m : profile["methods"]) {
+    if (m["label"] != label) continue;
+    double sum = 0;
+    for (const auto& seed : m["seeds"]) {
+      const auto& p = seed["points"];
+      size_t i = 0;
+      while (p[i]["test_loss"].get<double>() > target) ++i;
+      const double s1 = p[i]["steps"], l1 = p[i]["test_loss"];
+      const double s0 = p[i - 1]["steps"], l0 = p[i - 1]["test_loss"];
+      sum += s0 + (l0 - target) / (l0 - l1) * (s1 - s0);
+    }
+    return sum / static_cast<double>(m["seeds"].size());
+  }
+  return 0;
+}
+
+TEST(PlanCli, TimeToLossFromTheShippedProfile) {
+  const Output o = Pipecast(
+      "plan scenarios/paci-gpt2-medium.yaml --methods 1f1b,paci:accumulation=4 --format json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto plan = nlohmann::json::parse(o.text);
+  const auto profile =
+      nlohmann::json::parse(Slurp("scenarios/gpt-fortunes-adamw.convergence.json"));
+  const double target = plan["target_loss"];
+  EXPECT_EQ(plan["objective"], "time_to_loss");
+  ASSERT_EQ(plan["configs"].size(), 2u);
+  const nlohmann::json* paci = nullptr;
+  const nlohmann::json* flush = nullptr;
+  for (const auto& c : plan["configs"]) (c["method"] == "paci" ? paci : flush) = &c;
+  const double paci_steps = StepsTo(profile, "paci(accumulation=4)", target);
+  const double flush_steps = StepsTo(profile, "1f1b", target);
+  EXPECT_NEAR((*paci)["time_to_loss"]["steps_to_loss"].get<double>(), paci_steps, 1e-9);
+  EXPECT_NEAR((*paci)["time_to_loss_s"].get<double>(),
+              paci_steps * (*paci)["time_per_step_s"].get<double>(), 1e-9);
+  EXPECT_NEAR((*flush)["time_to_loss_s"].get<double>(),
+              flush_steps * (*flush)["time_per_step_s"].get<double>(), 1e-9);
+  const auto& t = (*paci)["time_to_loss"];
+  EXPECT_NEAR(t["speedup_vs_baseline"].get<double>(),
+              (*flush)["time_to_loss_s"].get<double>() / (*paci)["time_to_loss_s"].get<double>(),
+              1e-12);
+  EXPECT_NEAR(t["speedup_vs_baseline"].get<double>(),
+              t["throughput_factor"].get<double>() * t["convergence_factor"].get<double>(), 1e-12);
+  EXPECT_EQ(plan["time_to_loss"]["baseline_rank"], (*flush)["rank"]);
+}
+
 TEST(PlanCli, BadInputOneMessageEach) {
   EXPECT_TRUE(FailsWith("plan --memory-cap 1GiB",
                         "the memory cap binds: --memory-cap allows 1.00 GiB per device, and the "

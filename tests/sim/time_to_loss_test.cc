@@ -73,6 +73,7 @@ TEST(PredictTimeToLoss, MatchesMethodParametersAndStepShare) {
   ASSERT_TRUE(t.seconds.has_value()) << t.note;
   EXPECT_DOUBLE_EQ(t.steps_to_loss, 32.5);
   EXPECT_DOUBLE_EQ(*t.seconds, 32.5 * 0.064);
+  EXPECT_EQ(t.note, "measured at D=1, predicted at D=8: the staleness differs");
   // The same accumulation over 16 microbatches of 8 is a quarter of the batch: no prediction.
   const ir::PlanConfig quarter{"paci", {{"accumulation", "4"}}, 8, 16, 8, false, {}};
   t = PredictTimeToLoss(p, quarter, Metrics(0.001, 32), 128, 2.5);
