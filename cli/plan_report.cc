@@ -66,7 +66,7 @@ Json ConfigJson(const ir::Scenario& s, const sim::PlanEntry& e, bool pareto) {
       {"feasible", e.feasible},
       {"infeasible_reason", e.feasible ? Json(nullptr) : Json(e.infeasible_reason)},
       {"time_to_loss_s", e.time_to_loss.seconds ? Json(*e.time_to_loss.seconds) : Json(nullptr)}};
-  j["minibatches"] = s.pipeline.minibatches;
+  j["minibatches"] = c.minibatches;
   j["makespan_s"] = static_cast<double>(m.makespan) * 1e-9;
   j["samples_per_step"] = m.samples_per_step;
   j["steps"] = m.steps;

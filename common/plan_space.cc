@@ -304,11 +304,18 @@ const char* PartitionRuleName(PartitionRule rule) {
   return "balanced";
 }
 
+int32_t SimulatedMinibatches(int32_t scenario_minibatches, int32_t stages, int32_t microbatches) {
+  const int64_t fill = (int64_t{kSteadyStateDepths} * stages + microbatches - 1) / microbatches;
+  const int64_t most = kMaxCount / microbatches;
+  return static_cast<int32_t>(std::max<int64_t>(scenario_minibatches, std::min(fill, most)));
+}
+
 Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config) {
   Scenario s = base;
   s.pipeline.stages = config.stages;
   s.pipeline.microbatches = config.microbatches;
   s.pipeline.microbatch_size = config.microbatch_size;
+  s.pipeline.minibatches = config.minibatches;
   if (s.model) {
     s.model->recompute = config.recompute;
     s.model->partition = config.partition;

@@ -74,14 +74,25 @@ struct PlanConfig {
   int32_t microbatch_size = 1;
   bool recompute = false;
   PartitionRule partition = PartitionRule::kBalanced;
+  // Minibatches simulated: the scenario's, or more, so that at least kSteadyStateDepths x D
+  // microbatches run (SimulatedMinibatches).
+  int32_t minibatches = 1;
   friend bool operator==(const PlanConfig&, const PlanConfig&) = default;
 };
+
+// An asynchronous pipeline reaches its steady state (activations in flight, staleness, the rate
+// of completions) only after about D microbatches; the planner simulates at least this many
+// times D, so a configuration with few microbatches is not judged by its fill.
+inline constexpr int32_t kSteadyStateDepths = 8;
+
+// max(scenario minibatches, ceil(kSteadyStateDepths x D / M)), within kMaxCount microbatches.
+int32_t SimulatedMinibatches(int32_t scenario_minibatches, int32_t stages, int32_t microbatches);
 
 // "balanced", "even", "megatron-core".
 const char* PartitionRuleName(PartitionRule rule);
 
-// The scenario that simulates `config`: `base` with the configuration's pipeline shape (its
-// minibatches kept), recomputation and partition (model: costs) and one method. The plan
+// The scenario that simulates `config`: `base` with the configuration's pipeline shape
+// (minibatches included), recomputation and partition (model: costs) and one method. The plan
 // section is dropped.
 Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config);
 

@@ -161,11 +161,12 @@ Result<std::vector<ir::PlanConfig>> EnumerateSpace(const ir::Scenario& s, ir::Pl
   for (int32_t d : space->stages) {
     for (int32_t b : space->microbatch_sizes) {
       const auto m = static_cast<int32_t>(batch / b);
+      const int32_t n = ir::SimulatedMinibatches(s.pipeline.minibatches, d, m);
       for (bool rc : space->recompute) {
         for (ir::PartitionRule part : space->partitions) {
           for (const ir::MethodGrid& grid : space->methods) {
             for (auto& params : ParamCombinations(grid, s, d, m)) {
-              out.push_back({grid.name, std::move(params), d, m, b, rc, part});
+              out.push_back({grid.name, std::move(params), d, m, b, rc, part, n});
             }
           }
         }

@@ -82,7 +82,7 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   o.method = c.method;
   o.devices = c.stages;
   o.microbatches = c.microbatches;
-  o.minibatches = scenario_.pipeline.minibatches;
+  o.minibatches = c.minibatches;
   o.microbatch_size = c.microbatch_size;
   o.params = c.params;
   Result<ir::ProgramSize> size = ir::SizeOf(o);

@@ -115,15 +115,26 @@ TEST(PlanSection, WherePlanKeyPointsAtTheKey) {
   EXPECT_EQ(WherePlanKey(s, p, "stages"), "plan.stages");  // not written: set by a flag
 }
 
+// At least 8 x D microbatches: 8 stages of 1 microbatch need 64 minibatches; 32 microbatches
+// need 2, fewer than the scenario's 4; the cap of 1000000 microbatches holds.
+TEST(SimulatedMinibatches, FillsThePipelineEightTimes) {
+  EXPECT_EQ(SimulatedMinibatches(4, 8, 1), 64);
+  EXPECT_EQ(SimulatedMinibatches(4, 8, 32), 4);
+  EXPECT_EQ(SimulatedMinibatches(1, 4, 8), 4);
+  EXPECT_EQ(SimulatedMinibatches(1, 8, 3), 22);  // ceil(64 / 3)
+  EXPECT_EQ(SimulatedMinibatches(2, 64, 1024), 2);
+  EXPECT_EQ(SimulatedMinibatches(1, 1000, 1000000), 1);
+}
+
 TEST(ConfiguredScenario, SetsTheShapeAndOneMethod) {
   Result<Scenario> base = ParseScenario(std::string(kBase) + "methods: [gpipe, 1f1b]\n", "p.yaml");
   ASSERT_TRUE(base.ok());
-  const PlanConfig c{"paci", {{"accumulation", "4"}}, 4, 8, 4, true, PartitionRule::kEven};
+  const PlanConfig c{"paci", {{"accumulation", "4"}}, 4, 8, 4, true, PartitionRule::kEven, 5};
   const Scenario s = ConfiguredScenario(*base, c);
   EXPECT_EQ(s.pipeline.stages, 4);
   EXPECT_EQ(s.pipeline.microbatches, 8);
   EXPECT_EQ(s.pipeline.microbatch_size, 4);
-  EXPECT_EQ(s.pipeline.minibatches, base->pipeline.minibatches);
+  EXPECT_EQ(s.pipeline.minibatches, 5);
   EXPECT_TRUE(s.model->recompute);
   EXPECT_EQ(s.model->partition, PartitionRule::kEven);
   ASSERT_EQ(s.methods.size(), 1u);

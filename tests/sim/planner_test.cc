@@ -94,9 +94,11 @@ TEST(EnumerateSpace, DefaultsAndContradictions) {
             std::string::npos);
 }
 
-// Uniform toy (F = 1 ms, B = 2 ms, D = 4, M = 8, one minibatch): GPipe and 1F1B take
-// (M + D - 1)(tF + tB) = 33 ms; interleaved v chunks M(tF + tB) + (D - 1)(tF + tB)/v: 28.5 ms at
-// v = 2 and 26.25 ms at v = 4 (Narayanan et al., SC'21).
+// Uniform toy (F = 1 ms, B = 2 ms, D = 4, M = 8): GPipe and 1F1B take (M + D - 1)(tF + tB) =
+// 33 ms a minibatch; interleaved with v chunks M(tF + tB) + (D - 1)(tF + tB)/v: 28.5 ms at v = 2
+// and 26.25 ms at v = 4 (Narayanan et al., SC'21). The planner runs 8 x D = 32 microbatches, 4
+// minibatches where the scenario has 1; device 0 is busy from the first F to the last B, so the
+// next minibatch starts when it steps: 4 minibatches take 4 times as long.
 TEST(RunPlan, UniformToyByHand) {
   ir::PlanSpace space;
   space.methods = {{"gpipe", {}, true, 0},
@@ -105,11 +107,14 @@ TEST(RunPlan, UniformToyByHand) {
   const PlanResult r = Plan(Load("toy-uniform.yaml"), space);
   ASSERT_EQ(r.entries.size(), 4u);
   EXPECT_EQ(r.entries[0].config.params.at("chunks"), "4");
-  EXPECT_EQ(r.entries[0].metrics.makespan, 26'250'000);
+  EXPECT_EQ(r.entries[0].config.minibatches, 4);
+  EXPECT_EQ(r.entries[0].metrics.makespan, 4 * 26'250'000);
   EXPECT_NEAR(r.entries[0].metrics.time_per_sample_s, 26.25e-3 / 8, 1e-15);
   EXPECT_NEAR(r.entries[0].metrics.time_per_step_s, 26.25e-3, 1e-12);
-  EXPECT_EQ(r.entries[1].metrics.makespan, 28'500'000);
-  EXPECT_EQ(r.entries[2].metrics.makespan, 33'000'000);
+  EXPECT_EQ(r.entries[1].metrics.makespan, 4 * 28'500'000);
+  EXPECT_NEAR(r.entries[1].metrics.time_per_sample_s, 28.5e-3 / 8, 1e-15);
+  EXPECT_EQ(r.entries[2].metrics.makespan, 4 * 33'000'000);
+  EXPECT_NEAR(r.entries[2].metrics.time_per_sample_s, 33e-3 / 8, 1e-15);
   EXPECT_EQ(r.entries[2].config.method, "gpipe");  // ties keep the enumeration order
   EXPECT_EQ(r.entries[3].config.method, "1f1b");
   for (size_t i = 0; i < r.entries.size(); ++i) EXPECT_EQ(r.entries[i].rank, int32_t(i + 1));
@@ -121,7 +126,7 @@ TEST(RunPlan, UniformToyByHand) {
 // configured scenario's cost model, the full program lowered, the timeline recorded.
 PlanMetrics Resimulate(const ir::Scenario& base, const ir::PlanConfig& c) {
   const ir::Scenario s = ir::ConfiguredScenario(base, c);
-  ir::GenerateOptions o{c.method,          c.stages, c.microbatches, s.pipeline.minibatches,
+  ir::GenerateOptions o{c.method,          c.stages, c.microbatches, c.minibatches,
                         c.microbatch_size, c.params};
   Result<ir::Program> p = ir::Generate(o);
   EXPECT_TRUE(p.ok());
