@@ -3,6 +3,7 @@
 // it), 2 a usage error (reported by the argument parser before any command runs).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -67,7 +68,34 @@ struct RunOptions {
   std::string device;                // "cpu" or "cuda"; empty = the job's `device:`
   int seeds = 1;                     // seeds per method (job seed, +1, ...): mean ± sd
   std::string predict_with;          // a scenario whose costs predict every method's time
+  std::string convergence_out;       // every method's convergence profile (common/convergence.h)
+  int evaluations = 0;               // > 0 overrides the job's evaluations
 };
 int RunTrain(const RunOptions& options);
+
+struct PlanOptions {
+  std::string scenario;                   // path; empty = the built-in default scenario
+  std::string objective;                  // "" = the plan section's; time_per_sample | time_to_loss
+  double target_loss = 0;                 // > 0 overrides plan.target_loss
+  std::string convergence;                // a convergence profile; overrides plan.convergence
+  std::string memory_cap;                 // a size or "none"; overrides plan.memory_cap
+  int max_gradient_delay = -1;            // >= 0 overrides plan.max_gradient_delay
+  int max_version_gap = -1;               // >= 0 overrides plan.max_version_gap
+  std::vector<std::string> methods;       // NAME or NAME:key=value; overrides plan.methods
+  std::vector<int32_t> stages;            // overrides plan.stages
+  std::vector<int32_t> microbatch_sizes;  // overrides plan.microbatch_sizes
+  int64_t global_batch = 0;               // > 0 overrides plan.global_batch
+  std::string recompute;                  // "" | off | on | both
+  std::string sweep;                      // "" | stages
+  std::string format = "table";           // table | json | csv
+  std::string output;
+  int top = 10;                            // rows of the ranking in the table
+  std::vector<std::string> emit_scenario;  // RANK FILE
+  std::vector<std::string> emit_job;       // RANK FILE
+  std::string job;                         // the job --emit-job trains
+  std::string max_memory;                  // per simulation, as pipecast sim's
+  bool quiet = false;
+};
+int RunPlanCommand(const PlanOptions& options);
 
 }  // namespace pipecast::cli

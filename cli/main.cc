@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/report_command.h"
+#include "cli/plan_cli.h"
 #include "common/limits.h"
 
 namespace {
@@ -29,8 +30,10 @@ Examples:
   pipecast run scenarios/fashion-mlp.job.yaml --seeds 3 --format json -o runs.json
   pipecast run scenarios/fashion-mlp-2stage.job.yaml --methods 1f1b --profile-out p.yaml
   pipecast run scenarios/fashion-mlp-2stage.job.yaml --predict-with p.yaml
+  pipecast run scenarios/gpt-fortunes-adamw.job.yaml --convergence-out gpt.convergence.json
   mpirun -np 4 pipecast run scenarios/fashion-mlp.job.yaml --mpi --methods paci
   pipecast report sim.json runs.json plan.json -o report.html   one page for a design review
+  pipecast plan --memory-cap 24GiB               the best configuration and the Pareto front
 
 Exit status: 0 success, 1 invalid input (the message says what to fix), 2 usage error.
 )";
@@ -135,6 +138,15 @@ int main(int argc, char** argv) {
                       "Simulate every method with this scenario's costs (e.g. a --profile-out "
                       "of a 1f1b run) and compare with the measured time");
   run_cmd->add_flag("--quiet,-q", run.quiet, "No progress output");
+  run_cmd->add_option("--convergence-out", run.convergence_out,
+                      "Write each method's convergence profile (loss against steps and samples, "
+                      "per seed) for pipecast plan");
+  run_cmd->add_option("--evaluations", run.evaluations,
+                      "Override the job's number of evaluations (points of the profile)")
+      ->check(CLI::Range(1, 100000));
+
+  PlanOptions plan;
+  CLI::App* plan_cmd = AddPlanSubcommand(app, plan);
 
   ReportOptions report;
   CLI::App* report_cmd = AddReportCommand(app, report);
@@ -157,5 +169,6 @@ int main(int argc, char** argv) {
   if (*methods_cmd) return RunMethods();
   if (*run_cmd) return RunTrain(run);
   if (*report_cmd) return RunReport(report);
+  if (*plan_cmd) return RunPlanCommand(plan);
   return kExitUsage;
 }

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/io.h"
+#include "cli/run_convergence.h"
 #include "cli/run_report.h"
 #include "common/job.h"
 #include "common/scenario.h"
@@ -133,6 +134,13 @@ int WriteOutputs(const ir::Job& job, const RunOptions& options,
       return kExitError;
     }
   }
+  if (!options.convergence_out.empty() && !results.empty()) {
+    const std::string profile = ir::FormatConvergenceJson(ConvergenceProfileOf(job, results));
+    if (Status s = WriteFileAtomically(options.convergence_out, profile); !s.ok()) {
+      std::cerr << "pipecast run: " << s.message() << "\n";
+      return kExitError;
+    }
+  }
   if (options.compare_sim) std::cout << CompareWithSimulation(results, nullptr);
   return kExitOk;
 }
@@ -150,6 +158,7 @@ int RunTrain(const RunOptions& options) {
     return kExitError;
   }
   if (options.epochs > 0) job->epochs = options.epochs;
+  if (options.evaluations > 0) job->evaluations = options.evaluations;
   if (options.device == "cuda") job->device = ir::JobDevice::kCuda;
   if (options.device == "cpu") job->device = ir::JobDevice::kCpu;
   std::optional<ir::Scenario> predict;

@@ -695,7 +695,8 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   }
   Result<Fields> top = ReadMap(root, "",
                                {"name", "description", "pipeline", "costs", "network", "device",
-                                "model", "cluster", "methods", "bubble_work"});
+                                "model", "cluster", "methods", "bubble_work",
+                                "plan"});
   if (!top.ok()) return top.status();
   const Fields& f = *top;
   auto find = [&](std::string_view key) -> const Entry* {
@@ -773,6 +774,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   if (const Entry* e = find("bubble_work")) {
     PIPECAST_RETURN_IF_ERROR(ParseBubbleWork(e->value, &scenario.bubble_work));
   }
+  // `plan:` is pipecast plan's (common/plan_space.h: ParsePlanSection); other commands ignore it.
   return scenario;
 }
 

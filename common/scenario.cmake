@@ -4,7 +4,9 @@
 # string literal so that `pipecast` runs without any file. Editing default.yaml re-runs CMake.
 target_sources(pipecast_common PRIVATE
   ${CMAKE_CURRENT_SOURCE_DIR}/scenario.cc
-  ${CMAKE_CURRENT_SOURCE_DIR}/units.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/units.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/plan_space.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/scenario_writer.cc)
 
 set(_pipecast_default_yaml "${PROJECT_SOURCE_DIR}/scenarios/default.yaml")
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${_pipecast_default_yaml}")

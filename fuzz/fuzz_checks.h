@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "common/check.h"
@@ -13,7 +14,9 @@
 #include "common/format_torch_csv.h"
 #include "common/generators.h"
 #include "common/lower.h"
+#include "common/plan_space.h"
 #include "common/scenario.h"
+#include "common/scenario_writer.h"
 #include "common/schedule_source.h"
 #include "sim/cost_builder.h"
 #include "sim/cost_model.h"
@@ -101,6 +104,14 @@ inline void CheckScenarioBytes(std::string_view text) {
   }
   CheckSimulation(*scenario, "1f1b");
   CheckSimulation(*scenario, "pipeoptim");
+  // The plan section parses or fails with a message, and the scenario written back reads again
+  // as the same pipeline (what `pipecast plan --emit-scenario` relies on).
+  const Result<std::optional<ir::PlanSpace>> plan = ir::ParsePlanSection(text, "fuzz.yaml");
+  PIPECAST_CHECK(plan.ok() || !plan.status().message().empty());
+  const Result<ir::Scenario> back =
+      ir::ParseScenario(ir::FormatScenarioYaml(*scenario, ""), "back.yaml");
+  PIPECAST_CHECK(back.ok() && back->pipeline.stages == scenario->pipeline.stages &&
+                 back->pipeline.microbatches == scenario->pipeline.microbatches);
 }
 
 }  // namespace pipecast::fuzzing

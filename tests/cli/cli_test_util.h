@@ -1,6 +1,7 @@
 // Helpers for the tests that run the `pipecast` binary as a user would.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -41,6 +42,24 @@ inline std::string TempDir(const std::string& name) {
 inline std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Writes `text` to dir/name and returns the path.
+inline std::string WriteFile(const std::string& dir, const std::string& name,
+                             const std::string& text) {
+  std::ofstream(dir + "/" + name) << text;
+  return dir + "/" + name;
+}
+
+// `pipecast <args>` exits with status 1 and says `message`.
+inline ::testing::AssertionResult FailsWith(const std::string& args, const std::string& message) {
+  const Output o = Pipecast(args);
+  if (o.status == 1 && o.text.find(message) != std::string::npos) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "pipecast " << args << " exited " << o.status << " without '" << message << "':\n"
+         << o.text;
 }
 
 }  // namespace pipecast::testing
