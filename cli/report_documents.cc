@@ -153,6 +153,16 @@ PlanConfig ReadConfig(FieldReader& r, const Json& c, const std::string& path) {
   p.feasible = r.Bool(c, "feasible", path);
   p.infeasible_reason = r.OptionalString(c, "infeasible_reason", path);
   p.time_to_loss_s = r.OptionalNumber(c, "time_to_loss_s", path);
+  if (const auto it = c.find("time_to_loss"); it != c.end() && it->is_object()) {
+    const std::string at = JsonPath(path, "time_to_loss");
+    PlanConfig::TimeToLoss t;
+    t.speedup = r.OptionalNumber(*it, "speedup_vs_baseline", at).value_or(0);
+    t.throughput_factor = r.OptionalNumber(*it, "throughput_factor", at).value_or(0);
+    t.convergence_factor = r.OptionalNumber(*it, "convergence_factor", at).value_or(0);
+    t.convergence_from = r.OptionalString(*it, "convergence_from", at).value_or("");
+    t.note = r.OptionalString(*it, "note", at).value_or("");
+    p.time_to_loss = std::move(t);
+  }
   return p;
 }
 
@@ -210,6 +220,10 @@ PlanInput ReadPlanDocument(FieldReader& r, const Json& doc) {
   in.best = ReadConfig(r, r.Object(doc, "best", ""), "best");
   in.pareto = ReadConfigs(r, doc, "pareto", "empty: a plan has at least its best");
   in.configs = ReadConfigs(r, doc, "configs", nullptr);
+  if (const auto it = doc.find("time_to_loss"); it != doc.end() && it->is_object()) {
+    in.baseline_rank = r.OptionalInt(*it, "baseline_rank", "time_to_loss");
+    in.rests_on = r.OptionalString(*it, "rests_on", "time_to_loss");
+  }
   return in;
 }
 

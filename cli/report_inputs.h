@@ -109,6 +109,13 @@ struct PlanConfig {
   bool feasible = false;
   std::optional<std::string> infeasible_reason;
   std::optional<double> time_to_loss_s;
+  // With a time-to-loss objective: the speed-up over the plan's baseline and its two factors
+  // (docs/plan.md), the run whose convergence it used and a caveat.
+  struct TimeToLoss {
+    double speedup = 0, throughput_factor = 0, convergence_factor = 0;
+    std::string convergence_from, note;
+  };
+  std::optional<TimeToLoss> time_to_loss;
 };
 
 struct PlanInput {
@@ -121,6 +128,9 @@ struct PlanInput {
   double elapsed_s = 0;
   PlanConfig best;
   std::vector<PlanConfig> pareto, configs;
+  // time_to_loss: the baseline configuration's rank and what the prediction rests on.
+  std::optional<int64_t> baseline_rank;
+  std::optional<std::string> rests_on;
 };
 
 struct Inputs {

@@ -116,6 +116,45 @@ Table FrontTable(const PlanInput& p) {
   return t;
 }
 
+// The configurations ranked by predicted time to the target loss (the plan's `configs`, best
+// first), with the speed-up over the baseline split into throughput and convergence.
+Table TimeToLossTable(const PlanInput& p) {
+  constexpr size_t kRows = 15;
+  std::vector<const PlanConfig*> ranked;
+  for (const PlanConfig& c : p.configs)
+    if (c.time_to_loss_s && c.feasible) ranked.push_back(&c);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const PlanConfig* a, const PlanConfig* z) {
+    return *a->time_to_loss_s < *z->time_to_loss_s;
+  });
+  Table t;
+  t.header = {"rank", "configuration", "stages", "microbatches x size", "time to loss",
+              "speed-up", "from throughput", "from convergence", "convergence of"};
+  t.numeric = {true, false, true, true, true, true, true, true, false};
+  for (size_t i = 0; i < ranked.size() && i < kRows; ++i) {
+    const PlanConfig& c = *ranked[i];
+    const auto& ttl = c.time_to_loss;
+    auto factor = [&](double PlanConfig::TimeToLoss::*f) {
+      return ttl && (*ttl).*f > 0 ? fmt::format("{:.2f}x", (*ttl).*f) : std::string("-");
+    };
+    t.rows.push_back({std::to_string(c.rank), c.label, std::to_string(c.stages),
+                      fmt::format("{} x {}", c.microbatches, c.microbatch_size),
+                      Seconds(*c.time_to_loss_s), factor(&PlanConfig::TimeToLoss::speedup),
+                      factor(&PlanConfig::TimeToLoss::throughput_factor),
+                      factor(&PlanConfig::TimeToLoss::convergence_factor),
+                      ttl ? ttl->convergence_from + (ttl->note.empty() ? "" : " (" + ttl->note + ")")
+                          : ""});
+    t.marked.push_back(c.rank == p.best.rank && c.label == p.best.label);
+  }
+  t.notes.push_back(fmt::format(
+      "Time to loss = steps to the target loss in the convergence profile x the simulated time "
+      "per step; speed-up = the baseline's time to loss / this one's = (throughput factor) x "
+      "(convergence factor){}. It rests on: {}.",
+      p.baseline_rank ? fmt::format(", against the configuration ranked {}", *p.baseline_rank)
+                      : "",
+      p.rests_on.value_or("the plan's convergence profile")));
+  return t;
+}
+
 }  // namespace
 
 Section ParetoSection(const ReportModel& m) {
@@ -140,6 +179,12 @@ Section ParetoSection(const ReportModel& m) {
                                                    left_out),
                        svg, true});
   s.tables.push_back(FrontTable(p));
+  if (p.objective == "time_to_loss") {
+    s.paragraphs.push_back(fmt::format(
+        "Objective: time to a test loss of {}: below, the configurations ranked by it.",
+        p.target_loss ? fmt::format("{:g}", *p.target_loss) : std::string("the target")));
+    s.tables.push_back(TimeToLossTable(p));
+  }
   return s;
 }
 

@@ -9,7 +9,7 @@ endforeach()
 
 pipecast_add_test(report_cli_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/cli/report_cli_test.cc
-  LIBS nlohmann_json::nlohmann_json)
+  LIBS nlohmann_json::nlohmann_json fmt::fmt)
 add_dependencies(report_cli_test pipecast)
 target_compile_definitions(report_cli_test PRIVATE PIPECAST_EXE="$<TARGET_FILE:pipecast>")
 

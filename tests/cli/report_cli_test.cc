@@ -3,7 +3,10 @@
 // runs and simulations of different scenarios) met with one message and a non-zero exit.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <fstream>
 #include <string>
 
@@ -111,6 +114,36 @@ TEST(ReportCli, HelpHasExamples) {
   EXPECT_NE(o.text.find("Examples:"), std::string::npos);
   EXPECT_NE(o.text.find("--svg-window"), std::string::npos);
   EXPECT_NE(Pipecast("--help").text.find("pipecast report"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// A plan whose objective is the time to a loss (the PACI scenario with its convergence profile)
+// gets the ranking by that time, each speed-up and its two factors as the plan's JSON gives them.
+TEST(ReportCli, TimeToLossPlanRanksByTimeToLoss) {
+  const std::string dir = TempDir("report_ttl");
+  const Output plan = Pipecast("plan scenarios/paci-gpt2-medium.yaml --format json -o " + dir +
+                               "/plan.json");
+  ASSERT_EQ(plan.status, 0) << plan.text;
+  const auto j = nlohmann::json::parse(Slurp(dir + "/plan.json"));
+  ASSERT_EQ(j["objective"], "time_to_loss");
+  const Output o = Pipecast("report " + dir + "/plan.json -o " + dir + "/r.html");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const std::string html = Slurp(dir + "/r.html");
+  EXPECT_NE(html.find("time to loss"), std::string::npos);
+  int checked = 0;
+  for (const auto& c : j["configs"]) {
+    if (!c.contains("time_to_loss") || c["label"] != "paci(accumulation=4)") continue;
+    const auto& t = c["time_to_loss"];
+    for (const char* key : {"speedup_vs_baseline", "throughput_factor", "convergence_factor"}) {
+      const std::string shown = fmt::format("{:.2f}x", t[key].get<double>());
+      EXPECT_NE(html.find(shown), std::string::npos) << key << " " << shown;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 }  // namespace
