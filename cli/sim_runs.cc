@@ -247,7 +247,7 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
   }
   if (!made.ok()) return made.status();
   sim::MethodRun& run = made->run;
-  auto cost = sim::BuildCostModel(scenario, run.program.num_stages);
+  auto cost = sim::BuildCostModel(scenario, run.program.placement);
   if (!cost.ok()) {
     return InvalidArgument(scenario.source + ": " + run.method + ": " + cost.status().message());
   }
@@ -269,7 +269,7 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
     run.bubble_fill = std::move(*fill);
   }
   run.result = std::move(*result);
-  run.partition = sim::DeviceLayers(scenario, run.program.num_stages);
+  run.partition = sim::DeviceLayers(scenario, run.program.placement);
   return std::move(run);
 }
 

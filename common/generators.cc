@@ -44,6 +44,45 @@ const std::vector<MethodEntry>& Registry() {
     r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}}, BuildZbH1});
     r.push_back({{"zb-h2", "Zero Bubble H2: split backward, more warm-up, zero bubble", false, {}},
                  BuildZbH2});
+    // The relative pass costs the zero-bubble searches plan with (the repository's defaults).
+    const std::vector<ParamInfo> planning = {
+        {"cost_f",
+         "1000",
+         "relative cost of an F the search plans with",
+         ParamType::kPositiveInt,
+         {}},
+        {"cost_b",
+         "1000",
+         "relative cost of an I (input-gradient backward)",
+         ParamType::kPositiveInt,
+         {}},
+        {"cost_w", "1000", "relative cost of a W (weight gradient)", ParamType::kPositiveInt, {}},
+        {"cost_comm",
+         "1",
+         "relative cost of a transfer between stages",
+         ParamType::kNonNegativeInt,
+         {}}};
+    auto with_limit = [&](const std::string& auto_help) {
+      std::vector<ParamInfo> params = {
+          {"memory_limit",
+           "auto",
+           "microbatches a stage may hold between F and W; " + auto_help,
+           ParamType::kPositiveIntOrAuto,
+           {}}};
+      params.insert(params.end(), planning.begin(), planning.end());
+      return params;
+    };
+    r.push_back(
+        {{"zb-1p", "Zero Bubble 1p: greedy split-backward schedule within 1F1B's activation memory",
+          false, with_limit("auto = D (1F1B's peak)")},
+         BuildZbGreedy});
+    r.push_back(
+        {{"zb-2p", "Zero Bubble 2p: greedy split-backward schedule within twice 1F1B's memory",
+          false, with_limit("auto = 2D")},
+         BuildZbGreedy});
+    r.push_back({{"zb-v", "Zero Bubble V: two chunks per device in a V, 1F1B's activation memory",
+                  false, planning},
+                 BuildZbV});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",
                   true,
@@ -351,6 +390,8 @@ MethodOptions TypedOptions(const std::string& method,
   };
   MethodOptions o;
   if (method == "interleaved") o.chunks = static_cast<int32_t>(integer("chunks"));
+  if (method == "zb-v") o.chunks = 2;
+  if (method == "zb-1p" || method == "zb-2p") o.post_validation = true;
   if (method == "pipedream") o.vertical_sync = get("vertical_sync") == "true";
   if (method == "spectrain") o.delta = DeltaRule::kSpecTrain;
   if (method == "xpipe") o.delta = DeltaRule::kXPipe;
@@ -399,12 +440,13 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   const std::string& m = o.method;
   int64_t chunks = 1;
   if (m == "interleaved") ParseInt(params->at("chunks"), &chunks);
+  if (m == "zb-v") chunks = 2;
   PIPECAST_RETURN_IF_ERROR(internal::CheckVirtualStages(o.devices, chunks));
   ProgramSize size;
   size.devices = o.devices;
   size.stages = static_cast<int32_t>(o.devices * chunks);
   size.microbatches = static_cast<int64_t>(o.microbatches) * o.minibatches;
-  const bool split = m == "zb-h1" || m == "zb-h2";
+  const bool split = m == "zb-h1" || m == "zb-h2" || m == "zb-1p" || m == "zb-2p" || m == "zb-v";
   size.compute_actions = (split ? 3 : 2) * size.cells();
   // Steps per device: one per minibatch (synchronous, 2BW, XPipe), one per backward (PipeDream,
   // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI).

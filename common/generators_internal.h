@@ -51,5 +51,21 @@ Result<Program> BuildPipeMare(const BuildContext& ctx);
 Result<Program> BuildPipeOptim(const BuildContext& ctx);
 Result<Program> BuildPaci(const BuildContext& ctx);
 Result<Program> BuildXGrad(const BuildContext& ctx);
+Result<Program> BuildZbGreedy(const BuildContext& ctx);  // zb-1p, zb-2p
+Result<Program> BuildZbV(const BuildContext& ctx);
+
+// The relative pass costs the zero-bubble searches (zb-1p, zb-2p, zb-v) plan with: their
+// cost_f, cost_b, cost_w and cost_comm parameters. The simulator times the result with the
+// scenario's own costs.
+struct PlanningCosts {
+  int64_t f = 1000, b = 1000, w = 1000, comm = 1;
+};
+PlanningCosts PlanningCostsOf(const BuildContext& ctx);
+
+// A flushed program from one iteration: iteration[d] is device d's compute actions for
+// microbatches 0 .. M - 1; every minibatch n repeats it with microbatches offset by n * M and a
+// Step after it. `placement[stage]` = device.
+Program RepeatIteration(const BuildContext& ctx, std::vector<int32_t> placement,
+                        const std::vector<std::vector<Action>>& iteration);
 
 }  // namespace pipecast::ir::internal

@@ -326,7 +326,7 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
   Result<Fields> f =
       ReadMap(node, "costs",
               {"forward", "backward", "backward_input", "backward_weight", "optimizer_step",
-               "activation_bytes", "activation_bytes_after_input_grad", "message_bytes",
+               "optimizer_rollback", "activation_bytes", "activation_bytes_after_input_grad", "message_bytes",
                "weight_bytes", "gradient_bytes", "optimizer_state_bytes"});
   if (!f.ok()) return f.status();
   const auto duration = [](std::string_view t) { return ParseDuration(t); };
@@ -342,6 +342,7 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
       {"backward_input", &out->backward_input_ns, true},
       {"backward_weight", &out->backward_weight_ns, true},
       {"optimizer_step", &out->optimizer_step_ns, true},
+      {"optimizer_rollback", &out->optimizer_rollback_ns, true},
       {"activation_bytes", &out->activation_bytes, false},
       {"activation_bytes_after_input_grad", &out->activation_bytes_after_input_grad, false},
       {"message_bytes", &out->message_bytes, false},

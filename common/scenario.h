@@ -52,6 +52,9 @@ struct ExplicitCosts {
   std::vector<int64_t> backward_input_ns;
   std::vector<int64_t> backward_weight_ns;
   std::vector<int64_t> optimizer_step_ns;  // empty: the simulator derives it from bytes
+  // What a post-validated step (zb-1p, zb-2p) adds to keep its rollback possible; empty: the
+  // simulator derives it from bytes (docs/cost-model.md).
+  std::vector<int64_t> optimizer_rollback_ns;
   std::vector<int64_t> activation_bytes;
   std::vector<int64_t> activation_bytes_after_input_grad;  // empty: same as activation_bytes
   std::vector<int64_t> message_bytes;

@@ -40,6 +40,7 @@ void WriteCosts(YAML::Emitter& out, const Scenario& s) {
     PerStage(out, "backward_weight", c.backward_weight_ns, "ns");
   }
   PerStage(out, "optimizer_step", c.optimizer_step_ns, "ns");
+  PerStage(out, "optimizer_rollback", c.optimizer_rollback_ns, "ns");
   PerStage(out, "activation_bytes", c.activation_bytes, "");
   PerStage(out, "activation_bytes_after_input_grad", c.activation_bytes_after_input_grad, "");
   PerStage(out, "message_bytes", c.message_bytes, "");

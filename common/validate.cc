@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "common/format_text.h"
@@ -460,9 +461,11 @@ class Validator {
   }
 
   // Sends on each directed link reach the receiver in the order it receives them (FIFO links).
+  // Activations and gradients are separate channels of a link (the transports tag messages by
+  // kind), so only messages of one kind keep their order; ZB-V's links carry both.
   void CheckLinkOrder() {
-    // (from, to) -> (send index, receive index) in send order.
-    std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int32_t, int32_t>>> links;
+    // (from, to, gradient) -> (send index, receive index) in send order.
+    std::map<std::tuple<int32_t, int32_t, bool>, std::vector<std::pair<int32_t, int32_t>>> links;
     for (int32_t d = 0; d < p_.num_devices; ++d) {
       const std::vector<Action>& program = p_.devices[d];
       for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
@@ -475,17 +478,21 @@ class Validator {
                              : CommOf(a.stage, a.microbatch).send_gradient;
         if (self.device != d || self.index != i) continue;  // invalid or duplicate: reported
         const Loc receive = MatchingReceive(a);
-        if (receive.present()) links[{d, receive.device}].push_back({i, receive.index});
+        if (receive.present()) {
+          links[{d, receive.device, a.kind == ActionKind::kSendGradient}].push_back(
+              {i, receive.index});
+        }
       }
     }
     for (const auto& [link, pairs] : links) {
+      const auto [from, to, gradient] = link;
       for (size_t k = 1; k < pairs.size(); ++k) {
         if (pairs[k].second < pairs[k - 1].second) {
-          const Loc receive{link.second, pairs[k].second};
-          const Loc earlier_send{link.first, pairs[k - 1].first};
-          const Loc earlier_receive{link.second, pairs[k - 1].second};
-          Add(link.first, pairs[k].first,
-              "link " + std::to_string(link.first) + "->" + std::to_string(link.second) +
+          const Loc receive{to, pairs[k].second};
+          const Loc earlier_send{from, pairs[k - 1].first};
+          const Loc earlier_receive{to, pairs[k - 1].second};
+          Add(from, pairs[k].first,
+              "link " + std::to_string(from) + "->" + std::to_string(to) +
                   " out of order: received by " + Where(receive) + ", before the earlier send " +
                   Where(earlier_send) + " is received by " + Where(earlier_receive) +
                   "; a FIFO link deadlocks");
@@ -506,8 +513,8 @@ class Validator {
   // order by the receiver, else the lowered program's FIFO link deadlocks.
   void CheckImplicitLinkOrder() {
     const int32_t last = p_.num_stages - 1;
-    // (from, to) -> (producer index, consumer) in the sender's order.
-    std::map<std::pair<int32_t, int32_t>, std::vector<std::pair<int32_t, Loc>>> links;
+    // (from, to, gradient) -> (producer index, consumer) in the sender's order.
+    std::map<std::tuple<int32_t, int32_t, bool>, std::vector<std::pair<int32_t, Loc>>> links;
     for (int32_t d = 0; d < p_.num_devices; ++d) {
       const std::vector<Action>& program = p_.devices[d];
       for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
@@ -519,17 +526,18 @@ class Validator {
           consumer = CellOf(a.stage - 1, a.microbatch).backward;
         }
         if (consumer.present() && consumer.device != d) {
-          links[{d, consumer.device}].push_back({i, consumer});
+          links[{d, consumer.device, a.kind != ActionKind::kForward}].push_back({i, consumer});
         }
       }
     }
     for (const auto& [link, pairs] : links) {
+      const auto [from, to, gradient] = link;
       for (size_t k = 1; k < pairs.size(); ++k) {
         if (pairs[k].second.index >= pairs[k - 1].second.index) continue;
-        Add(link.first, pairs[k].first,
-            "link " + std::to_string(link.first) + "->" + std::to_string(link.second) +
+        Add(from, pairs[k].first,
+            "link " + std::to_string(from) + "->" + std::to_string(to) +
                 " out of order: its output is needed by " + Where(pairs[k].second) +
-                ", before the earlier output of " + Where({link.first, pairs[k - 1].first}) +
+                ", before the earlier output of " + Where({from, pairs[k - 1].first}) +
                 " is needed by " + Where(pairs[k - 1].second) +
                 "; with sends and receives inserted, a FIFO link deadlocks");
         break;

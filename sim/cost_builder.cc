@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/ir.h"
 #include "common/partition.h"
 
 namespace pipecast::sim {
@@ -30,7 +31,11 @@ int64_t At(const std::vector<int64_t>& values, size_t k, int64_t fallback) {
   return values.empty() ? fallback : values[k];
 }
 
-Result<CostModel> BuildExplicit(const ir::Scenario& scenario, int32_t num_virtual_stages) {
+// Explicit costs are per device: virtual stage vs takes its share of the costs of the device
+// `placement[vs]` holds it on.
+Result<CostModel> BuildExplicit(const ir::Scenario& scenario,
+                                const std::vector<int32_t>& placement) {
+  const auto num_virtual_stages = static_cast<int32_t>(placement.size());
   const ir::ExplicitCosts& c = *scenario.costs;
   const int32_t d = scenario.pipeline.stages;
   // ParseScenario guarantees these; a Scenario built by hand may not.
@@ -40,6 +45,7 @@ Result<CostModel> BuildExplicit(const ir::Scenario& scenario, int32_t num_virtua
       {"backward_input", &c.backward_input_ns},
       {"backward_weight", &c.backward_weight_ns},
       {"optimizer_step", &c.optimizer_step_ns},
+      {"optimizer_rollback", &c.optimizer_rollback_ns},
       {"activation_bytes", &c.activation_bytes},
       {"activation_bytes_after_input_grad", &c.activation_bytes_after_input_grad},
       {"message_bytes", &c.message_bytes},
@@ -61,7 +67,7 @@ Result<CostModel> BuildExplicit(const ir::Scenario& scenario, int32_t num_virtua
   CostModel model;
   model.stages.resize(static_cast<size_t>(num_virtual_stages));
   for (int32_t vs = 0; vs < num_virtual_stages; ++vs) {
-    const auto k = static_cast<size_t>(vs % d);
+    const auto k = static_cast<size_t>(placement[static_cast<size_t>(vs)]);
     StageCost& s = model.stages[static_cast<size_t>(vs)];
     // A chunk of a stage does 1/v of its work and holds 1/v of its state.
     const auto share = [&](const std::vector<int64_t>& values, int64_t fallback) {
@@ -79,6 +85,7 @@ Result<CostModel> BuildExplicit(const ir::Scenario& scenario, int32_t num_virtua
       s.backward_weight = share(c.backward_weight_ns, 0);
     }
     s.optimizer_step = share(c.optimizer_step_ns, -1);
+    s.optimizer_rollback = share(c.optimizer_rollback_ns, -1);
     s.activation_bytes = share(c.activation_bytes, 0);
     s.activation_bytes_after_input_grad = c.activation_bytes_after_input_grad.empty()
                                               ? s.activation_bytes
@@ -318,6 +325,14 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
 }
 
 std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_virtual_stages) {
+  if (scenario.pipeline.stages < 1 || num_virtual_stages < 1) return {};
+  return DeviceLayers(scenario,
+                      ir::RoundRobinPlacement(num_virtual_stages, scenario.pipeline.stages));
+}
+
+std::vector<std::string> DeviceLayers(const ir::Scenario& scenario,
+                                      const std::vector<int32_t>& placement) {
+  const auto num_virtual_stages = static_cast<int32_t>(placement.size());
   if (!scenario.model.has_value() || !scenario.cluster.has_value()) return {};
   Result<std::vector<int32_t>> starts = TransformerStageStarts(scenario, num_virtual_stages);
   if (!starts.ok()) return {};
@@ -335,7 +350,9 @@ std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_
     if (b1 - b0 == 1) parts.push_back(std::to_string(b0 - 1));
     if (b1 - b0 > 1) parts.push_back(fmt::format("{}-{}", b0 - 1, b1 - 2));
     if (end == blocks + 2) parts.push_back("H");
-    std::string& s = out[static_cast<size_t>(vs % d)];
+    const int32_t device = placement[static_cast<size_t>(vs)];
+    if (device < 0 || device >= d) return {};
+    std::string& s = out[static_cast<size_t>(device)];
     if (!s.empty()) s += ",";
     for (size_t i = 0; i < parts.size(); ++i) s += (i > 0 ? "+" : "") + parts[i];
   }
@@ -343,16 +360,32 @@ std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_
 }
 
 Result<CostModel> BuildCostModel(const ir::Scenario& scenario, int32_t num_virtual_stages) {
+  if (scenario.pipeline.stages < 1 || num_virtual_stages < 1) {
+    return BuildCostModel(scenario, std::vector<int32_t>(std::max(num_virtual_stages, 0), 0));
+  }
+  return BuildCostModel(scenario,
+                        ir::RoundRobinPlacement(num_virtual_stages, scenario.pipeline.stages));
+}
+
+Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
+                                 const std::vector<int32_t>& placement) {
   const int32_t d = scenario.pipeline.stages;
+  const auto num_virtual_stages = static_cast<int32_t>(placement.size());
   if (d < 1 || num_virtual_stages < 1 || num_virtual_stages % d != 0) {
     return InvalidArgument(fmt::format(
         "{} virtual stages were asked for, which is not a positive multiple of pipeline.stages "
         "({})",
         num_virtual_stages, d));
   }
+  for (int32_t device : placement) {
+    if (device < 0 || device >= d) {
+      return InvalidArgument(fmt::format(
+          "a virtual stage is placed on device {}, but pipeline.stages is {}", device, d));
+    }
+  }
   Result<CostModel> model = InvalidArgument("the scenario has neither costs nor model and cluster");
   if (scenario.costs.has_value()) {
-    model = BuildExplicit(scenario, num_virtual_stages);
+    model = BuildExplicit(scenario, placement);
   } else if (scenario.model.has_value() && scenario.cluster.has_value()) {
     model = BuildTransformer(scenario, num_virtual_stages);
   }

@@ -32,6 +32,11 @@ namespace pipecast::sim {
 // virtual stages than model layers; chunks that do not divide the model's blocks (the message
 // lists the chunk counts that would); times too large for int64 nanoseconds.
 Result<CostModel> BuildCostModel(const ir::Scenario& scenario, int32_t num_virtual_stages);
+// The same for a program's placement (placement[virtual stage] = device; ZB-V's is not
+// round-robin): explicit costs of stage k go to the virtual stages placed on device k. The
+// transformer's layers are cut into the virtual stages in order whatever the placement.
+Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
+                                 const std::vector<int32_t>& placement);
 
 // One layer of the transformer for a microbatch of `microbatch_size` sequences: FLOPs, bytes and
 // parameters, before conversion to time. Exposed for tests and for documentation tools.
@@ -55,5 +60,8 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
 // ",", each "E" (embedding), blocks "3" or "3-5", and "H" (head) joined by "+", e.g. "E+0-2" or
 // "7,15,H". Empty for explicit costs (or when the partition cannot be made).
 std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_virtual_stages);
+// The same for a program's placement (placement[virtual stage] = device).
+std::vector<std::string> DeviceLayers(const ir::Scenario& scenario,
+                                      const std::vector<int32_t>& placement);
 
 }  // namespace pipecast::sim

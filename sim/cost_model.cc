@@ -13,6 +13,7 @@ CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
   c.backward_input = backward_weight > 0 ? backward_input : backward;
   c.backward_weight = backward_weight;
   c.optimizer_step = 0;
+  c.optimizer_rollback = 0;
   m.stages.assign(num_stages, c);
   m.devices.assign(1, DeviceSpec{});
   return m;

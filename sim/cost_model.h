@@ -25,6 +25,10 @@ struct StageCost {
   TimeNs backward_weight = 0;  // W of a split backward
   // Optimizer step of this stage's weights; < 0 means "derive from bytes over memory bandwidth".
   TimeNs optimizer_step = -1;
+  // What a post-validated step (MethodOptions::post_validation: zb-1p, zb-2p) adds: keeping the
+  // weights and optimizer state it replaces so that a failed check can roll it back; < 0 means
+  // "derive": copy both, 2 * (weight_bytes + optimizer_state_bytes) over memory bandwidth.
+  TimeNs optimizer_rollback = -1;
   int64_t activation_bytes = 0;  // stashed activations of one microbatch, F until B (or W)
   int64_t activation_bytes_after_input_grad = 0;  // kept from I until W when B is split
   int64_t message_bytes = 0;          // activation (and gradient) message size to the next stage

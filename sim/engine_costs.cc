@@ -81,9 +81,21 @@ Result<StageTimes> StageTimesOf(int32_t s, const StageCost& c, double memory_ban
   return t;
 }
 
-// Adds stage `s`'s step and memory to its device's totals.
+// What a post-validated step of stage `s` adds: the given rollback cost, or the copy of the
+// weights and the optimizer state it would restore (read and write both).
+Result<TimeNs> RollbackTime(int32_t s, const StageCost& c, double memory_bandwidth) {
+  if (c.optimizer_rollback >= 0) return c.optimizer_rollback;
+  int64_t both = 0, copy = 0;
+  if (!Add(c.weight_bytes, c.optimizer_state_bytes, &both) || !Mul(2, both, &copy)) {
+    return TooLarge(s, "the bytes a rollback copy moves do not fit in int64");
+  }
+  return Move(s, copy, memory_bandwidth, "the rollback copy");
+}
+
+// Adds stage `s`'s step and memory to its device's totals; a post-validated step (`rollback`)
+// also costs its rollback.
 Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool correction,
-                   DeviceCosts& k) {
+                   bool rollback, DeviceCosts& k) {
   const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
   // A step reads and writes W and the optimizer state and reads the gradient; PipeMare also
   // keeps the old weights (read and write W) and updates its velocity (read the velocity, old
@@ -105,6 +117,13 @@ Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool 
     Result<TimeNs> derived = Move(s, bytes, memory_bandwidth, "the optimizer step's bytes");
     if (!derived.ok()) return derived.status();
     step = *derived;
+  }
+  if (rollback) {
+    Result<TimeNs> extra = RollbackTime(s, c, memory_bandwidth);
+    if (!extra.ok()) return extra.status();
+    if (!Add(step, *extra, &step)) {
+      return TooLarge(s, fmt::format("the post-validated optimizer step takes {}", kTooLong));
+    }
   }
   Result<TimeNs> save = Move(s, w2, memory_bandwidth, "the saved weights");
   if (!save.ok()) return save.status();
@@ -135,7 +154,8 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
     if (!t.ok()) return t.status();
     out.stages[static_cast<size_t>(s)] = *t;
     DeviceCosts& k = out.devices[static_cast<size_t>(d)];
-    PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, bandwidth, uses_correction[d] != 0, k));
+    PIPECAST_RETURN_IF_ERROR(
+        AddToDevice(s, c, bandwidth, uses_correction[d] != 0, p.options.post_validation, k));
     ++k.chunks;
   }
   for (DeviceCosts& k : out.devices) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include "common/compact_program.h"
 #include "common/generators.h"
@@ -33,24 +34,27 @@ class Evaluator {
     CostModel model;
     std::string layers;
   };
-  const Costs& CostsFor(const ir::PlanConfig& config, int32_t virtual_stages);
+  // The costs of a program's virtual stages, by its placement (placement[stage] = device).
+  const Costs& CostsFor(const ir::PlanConfig& config, const std::vector<int32_t>& placement);
 
   const ir::Scenario& scenario_;
   int64_t budget_;
-  std::map<std::tuple<int32_t, int32_t, int32_t, bool, ir::PartitionRule>, Costs> cache_;
+  std::map<std::tuple<int32_t, std::vector<int32_t>, int32_t, bool, ir::PartitionRule>, Costs>
+      cache_;
 };
 
-const Evaluator::Costs& Evaluator::CostsFor(const ir::PlanConfig& c, int32_t virtual_stages) {
+const Evaluator::Costs& Evaluator::CostsFor(const ir::PlanConfig& c,
+                                            const std::vector<int32_t>& placement) {
   const auto key =
-      std::make_tuple(c.stages, virtual_stages, c.microbatch_size, c.recompute, c.partition);
+      std::make_tuple(c.stages, placement, c.microbatch_size, c.recompute, c.partition);
   const auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   const ir::Scenario s = ir::ConfiguredScenario(scenario_, c);
   Costs costs;
-  Result<CostModel> model = BuildCostModel(s, virtual_stages);
+  Result<CostModel> model = BuildCostModel(s, placement);
   if (model.ok()) {
     costs.model = std::move(*model);
-    std::vector<std::string> layers = DeviceLayers(s, virtual_stages);
+    std::vector<std::string> layers = DeviceLayers(s, placement);
     for (const std::string& l : layers) costs.layers += (costs.layers.empty() ? "" : " | ") + l;
   } else {
     costs.status = model.status();
@@ -94,24 +98,27 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
                     "(--max-memory)",
                     FormatBytes(need), FormatBytes(budget_)));
   }
-  const Costs& costs = CostsFor(c, size->stages);
-  if (!costs.status.ok()) return costs.status;
   // The engine's fast pass reads the compact encoding; programs whose weight copies are tracked
-  // run expanded anyway (as `pipecast sim` does).
+  // run expanded anyway (as `pipecast sim` does). The costs follow the program's placement.
   std::optional<Result<SimResult>> result;
+  const Costs* costs = nullptr;
   if (!size->tracked_copies) {
     if (Result<ir::CompactProgram> compact = ir::GenerateCompact(o); compact.ok()) {
-      result = Simulate(*compact, costs.model);
+      costs = &CostsFor(c, compact->header.placement);
+      if (!costs->status.ok()) return costs->status;
+      result = Simulate(*compact, costs->model);
     }
   }
   if (!result) {
     Result<ir::Program> program = ir::Generate(o);
     if (!program.ok()) return program.status();
-    result = Simulate(*program, costs.model, {.record_timeline = false});
+    costs = &CostsFor(c, program->placement);
+    if (!costs->status.ok()) return costs->status;
+    result = Simulate(*program, costs->model, {.record_timeline = false});
   }
   if (!result->ok()) return result->status();
   if ((*result)->makespan == 0) return InvalidArgument("every action takes 0 ns");
-  return Summarise(**result, costs.layers);
+  return Summarise(**result, costs->layers);
 }
 
 // The objective's value: time to loss when asked for (configurations without a prediction after

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <tuple>
@@ -55,6 +57,83 @@ TEST(Orders, OneFOneBWarmupAndGpipe) {
   EXPECT_EQ(Order(Gen("gpipe", 2, 3), 1), "F1 F2 F3 B1 B2 B3 S");
 }
 
+// With T_F = T_B = T_W (the default planning costs) and 1F1B's memory, the greedy ZB-1p finds
+// ZB-H1's order once M > D: the paper's Table 5 gives ZB-1p and ZB-H1 the same bubble rate at
+// every m it reports (m = 3p, 4p, 8p). At M = D the greedy's order differs (its bubble is the
+// same, tests/sim/closed_form_test.cc).
+TEST(Orders, ZbOnePIsZbH1AtUniformCosts) {
+  for (int32_t d = 1; d <= 6; ++d) {
+    for (int32_t m = d + 1; m <= 3 * d + 2; ++m) {
+      const Program one_p = Gen("zb-1p", d, m, 2);
+      const Program h1 = Gen("zb-h1", d, m, 2);
+      EXPECT_EQ(one_p.devices, h1.devices) << "D=" << d << " M=" << m;
+      EXPECT_EQ(one_p.placement, h1.placement);
+    }
+  }
+}
+
+// No stage of zb-1p / zb-2p holds more microbatches between F and W than memory_limit (auto: D
+// and 2D), counted along each device's order.
+TEST(Orders, ZbGreedyKeepsItsMemoryLimit) {
+  auto peak = [](const Program& p, int32_t dev) {
+    int32_t held = 0, most = 0;
+    for (const Action& a : p.devices[dev]) {
+      held += a.kind == ActionKind::kForward ? 1 : a.kind == ActionKind::kWeightGrad ? -1 : 0;
+      most = std::max(most, held);
+    }
+    return most;
+  };
+  for (int32_t d : {2, 4, 7}) {
+    const int32_t m = 3 * d;
+    for (int32_t dev = 0; dev < d; ++dev) {
+      EXPECT_LE(peak(Gen("zb-1p", d, m), dev), d);
+      EXPECT_LE(peak(Gen("zb-2p", d, m), dev), 2 * d);
+      EXPECT_LE(peak(Gen("zb-2p", d, m, 1, {{"memory_limit", "3"}}), dev), 3);
+    }
+    EXPECT_EQ(peak(Gen("zb-2p", d, m), 0), 2 * d);  // ZB-2p uses its room on stage 0
+  }
+}
+
+// ZB-V (Zero Bubble, Section 6): 2D virtual stages in a V, device k holding stage k and
+// 2D - 1 - k; before its first backward, worker i (1-based) runs 2p - i forwards of its first
+// chunk and i - 1 of its second, plus the F that opens its first F-B-W group.
+TEST(Orders, ZbVPlacementAndWarmUp) {
+  for (int32_t d : {2, 4, 6}) {
+    const int32_t m = 2 * d;
+    const Program p = Gen("zb-v", d, m);
+    ASSERT_EQ(p.num_stages, 2 * d);
+    for (int32_t k = 0; k < d; ++k) {
+      EXPECT_EQ(p.device_of(k), k);
+      EXPECT_EQ(p.device_of(2 * d - 1 - k), k);
+    }
+    for (int32_t k = 0; k < d; ++k) {
+      int32_t down = 0, back = 0;
+      for (const Action& a : p.devices[k]) {
+        if (a.kind != ActionKind::kForward) break;
+        (a.stage == k ? down : back) += 1;
+      }
+      EXPECT_EQ(down, 2 * d - (k + 1)) << "D=" << d << " device " << k;
+      EXPECT_EQ(back, k + 1) << "D=" << d << " device " << k;
+    }
+  }
+}
+
+TEST(Orders, ZbFamilyParametersAreChecked) {
+  const auto error = [](const std::string& method, std::map<std::string, std::string> params) {
+    auto p = Generate({method, 4, 8, 1, 1, std::move(params)});
+    return p.ok() ? std::string() : p.status().message();
+  };
+  EXPECT_NE(error("zb-1p", {{"memory_limit", "0"}}).find("memory_limit"), std::string::npos);
+  EXPECT_NE(error("zb-2p", {{"memory_limit", "lots"}}).find("positive integer or auto"),
+            std::string::npos);
+  EXPECT_NE(error("zb-v", {{"cost_w", "0"}}).find("cost_w"), std::string::npos);
+  EXPECT_NE(error("zb-v", {{"memory_limit", "4"}}).find("has no parameter"), std::string::npos);
+  EXPECT_EQ(error("zb-1p", {{"memory_limit", "1"}, {"cost_comm", "0"}}), "");
+  const MethodInfo* v = FindMethod("zb-v");
+  ASSERT_NE(v, nullptr);
+  EXPECT_FALSE(v->asynchronous);
+}
+
 // Megatron's interleaved order for D = 2, v = 2, M = 4 on device 0: warm-up
 // (D-k-1)*2 + (v-1)*D = 4 forwards over chunks 0,0,1,1.
 TEST(Orders, InterleavedMegatron) {
@@ -92,7 +171,8 @@ TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
             expected_steps = t;
           EXPECT_EQ(steps, expected_steps) << info.name << " device " << dev;
         }
-        const bool split = info.name == "zb-h1" || info.name == "zb-h2";
+        const bool split = info.name == "zb-h1" || info.name == "zb-h2" || info.name == "zb-1p" ||
+                           info.name == "zb-2p" || info.name == "zb-v";
         EXPECT_EQ(seen.size(), static_cast<size_t>(p.num_stages) * m * n * (split ? 3 : 2))
             << info.name;
       }
