@@ -1,8 +1,9 @@
 // Schedule generators: one per method. Each produces a compute-only Program (F, B/I, W and
 // Steps with weight annotations); InsertCommunication (lower.h) adds the sends and receives.
 //
-// Synchronous methods (gpipe, 1f1b, interleaved, zb-h1, zb-h2) repeat one flushed iteration per
-// minibatch and step once per minibatch. Asynchronous methods stream every microbatch of all
+// Synchronous methods (gpipe, 1f1b, interleaved, zb-h1, zb-h2, zb-1p, zb-2p, zb-v) repeat one
+// flushed iteration per minibatch and step once per minibatch; zb-v places two chunks per device
+// in a V (device k holds virtual stages k and 2D - 1 - k), every other method round-robin. Asynchronous methods stream every microbatch of all
 // minibatches without a flush and step on their own cadence: every microbatch (pipedream,
 // spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe) or every `a`
 // backwards (paci). Orders and version rules follow the papers docs/methods.md cites; where a

@@ -109,7 +109,8 @@ MethodCase MakeCase(const CaseSpec& s) {
   }
   const int32_t chunks = s.method == "interleaved"
                              ? std::stoi(s.params.count("chunks") ? s.params.at("chunks") : "2")
-                             : 1;
+                         : s.method == "zb-v" ? 2
+                                              : 1;
   // 2S Linear layers: models::Partition gives each of the S stages two, so the weights a stage's
   // backward uses always matter (they carry the gradient to the stage's first layer; with one
   // Linear, stage 0's backward weights would feed only an input gradient nobody needs).
@@ -128,6 +129,10 @@ const std::vector<std::pair<std::string, Params>>& Variants() {
       {"interleaved", {{"chunks", "3"}}},
       {"zb-h1", {}},
       {"zb-h2", {}},
+      {"zb-1p", {}},
+      {"zb-2p", {}},
+      {"zb-2p", {{"memory_limit", "3"}}},
+      {"zb-v", {}},
       {"pipedream", {}},
       {"pipedream", {{"vertical_sync", "true"}}},
       {"pipedream-2bw", {}},
@@ -206,8 +211,8 @@ std::vector<CaseSpec> OneStageCases() {
   std::vector<CaseSpec> out;
   for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW, OptimizerKind::kLion}) {
     for (const char* method :
-         {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "pipedream", "pipedream-2bw",
-          "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad"})
+         {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "zb-1p", "zb-2p", "zb-v", "pipedream",
+          "pipedream-2bw", "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad"})
       out.push_back({method, {}, opt, 1});
     out.push_back({"xgrad", {{"horizon", "2"}}, opt, 1});
     out.push_back({"pipeoptim", {{"horizon", "code"}}, opt, 1});
@@ -333,6 +338,9 @@ TEST(ReferenceTrainer, OneStageWithoutHorizonsIsThePlainLoop) {
       {"interleaved", {{"chunks", "2"}}, 4, 2},
       {"zb-h1", {}, 4},
       {"zb-h2", {}, 4},
+      {"zb-1p", {}, 4},
+      {"zb-2p", {}, 4},
+      {"zb-v", {}, 4, 2},
       {"pipedream", {}, 1},
       {"pipedream", {{"vertical_sync", "true"}}, 1},
       {"pipedream-2bw", {}, 4},
@@ -366,7 +374,10 @@ TEST(ReferenceTrainer, FlushSchedulesAreSequentialAccumulation) {
                                                    {"interleaved", {{"chunks", "2"}}},
                                                    {"interleaved", {{"chunks", "3"}}},
                                                    {"zb-h1", {}},
-                                                   {"zb-h2", {}}}) {
+                                                   {"zb-h2", {}},
+                                                   {"zb-1p", {}},
+                                                   {"zb-2p", {}},
+                                                   {"zb-v", {}}}) {
     for (int32_t d = 2; d <= 4; ++d) {
       const CaseSpec spec{method, params, OptimizerKind::kAdamW, d};
       const MethodCase c = MakeCase(spec);
@@ -442,9 +453,9 @@ TEST(ReferenceTrainer, PipeDreamDelaysAtDepthFour) {
     }
 }
 
-// PACI at D = 8 (the PACI paper's code rule, docs/methods.md): the largest forward/backward gap is 2, 2, 2, 1, 1, 1, 1, 0
-// with a = 4 and 1, ..., 1, 0 with a = 8; with a = 4 the share of steady-state microbatches
-// whose F and B straddle a step is 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.
+// PACI at D = 8 (the PACI paper's code rule, docs/methods.md): the largest forward/backward gap is
+// 2, 2, 2, 1, 1, 1, 1, 0 with a = 4 and 1, ..., 1, 0 with a = 8; with a = 4 the share of
+// steady-state microbatches whose F and B straddle a step is 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.
 TEST(ReferenceTrainer, PaciGapsAtDepthEight) {
   const int32_t gaps4[] = {2, 2, 2, 1, 1, 1, 1, 0}, gaps8[] = {1, 1, 1, 1, 1, 1, 1, 0};
   const double cross4[] = {1, 1, 1, 1, 0.75, 0.5, 0.25, 0};

@@ -30,7 +30,8 @@ struct Definition {
   int32_t devices = 1;         // D
   int32_t microbatches = 1;    // M
   int32_t minibatches = 1;     // N
-  int32_t chunks = 1;          // virtual stages per device (interleaved)
+  int32_t chunks = 1;          // virtual stages per device (interleaved, zb-v)
+  bool v_shape = false;        // zb-v: device k holds stages k and 2D - 1 - k
   bool flush = false;          // synchronous: accumulate a minibatch, step, repeat
   int32_t step_every = 1;      // asynchronous: a step after every `step_every` backwards
   int32_t lagging = 0;         // PACI's in-flight cap for every stage; 0 = D - k
@@ -50,6 +51,11 @@ struct Definition {
 
   int32_t total() const { return microbatches * minibatches; }
   int32_t stages() const { return devices * chunks; }
+  // The device holding virtual stage s: round-robin, or the V of zb-v.
+  int32_t DeviceOf(int32_t s) const {
+    if (v_shape && s >= devices) return 2 * devices - 1 - s;
+    return s % devices;
+  }
 };
 
 // Reads a method's parameters: each accessor consumes a key and gives its value or default;
@@ -146,6 +152,16 @@ Result<Definition> Define(const MethodCase& c) {
   const std::string& m = c.method;
   if (m == "gpipe" || m == "1f1b" || m == "zb-h1" || m == "zb-h2") {
     d.flush = true;
+  } else if (m == "zb-1p" || m == "zb-2p" || m == "zb-v") {
+    // Flushed: the planning parameters choose the order, which a flush makes immaterial.
+    d.flush = true;
+    if (m != "zb-v") p.Integer("memory_limit", 0, 1, true);
+    for (const char* key : {"cost_f", "cost_b", "cost_w"}) p.Integer(key, 1000, 1, false);
+    p.Integer("cost_comm", 1, 0, false);
+    if (m == "zb-v") {
+      d.chunks = 2;
+      d.v_shape = true;
+    }
   } else if (m == "interleaved") {
     d.flush = true;
     d.chunks = p.Integer("chunks", 2, 1, false);
@@ -271,9 +287,27 @@ Order ZbH2(const Order& forwards, const Order& inputs, const Order& weights, int
   return out;
 }
 
+// ZB-1p, ZB-2p and ZB-V are flushed, so their result is the minibatch's mean gradient at the
+// minibatch's weights whatever the order, each stage's gradients summed in microbatch order (the
+// order of its W's in those schedules): here every stage of device k runs its F's, then its I's,
+// then its W's, the first chunk first.
+Order SplitFlush(const Definition& d, int32_t k, int32_t base) {
+  Order out;
+  for (int32_t s = 0; s < d.stages(); ++s) {
+    if (d.DeviceOf(s) != k) continue;
+    for (OpKind kind : {OpKind::kForward, OpKind::kInputGrad, OpKind::kWeightGrad}) {
+      const Order passes = Passes(kind, s, base, d.microbatches);
+      out.insert(out.end(), passes.begin(), passes.end());
+    }
+  }
+  return out;
+}
+
 // Device k's passes for the minibatch whose first microbatch is `base`, flushed.
 Order FlushIteration(const Definition& d, int32_t k, int32_t base) {
   const int32_t m = d.microbatches;
+  if (d.method == "zb-1p" || d.method == "zb-2p" || d.method == "zb-v")
+    return SplitFlush(d, k, base);
   const Order forwards = Passes(OpKind::kForward, k, base, m);
   const int32_t warmup = std::min(d.devices - k - 1, m);  // 1F1B's D - k - 1 (§1.2)
   const std::string& order = d.method == "xgrad" ? d.xgrad_order : d.method;
@@ -392,8 +426,8 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
 }
 
 // How many gradients of `stage` the step applying microbatch j's applies.
-int32_t GroupSize(const Accounting& a, int32_t devices, int32_t stage, int32_t j) {
-  const auto& group = a.groups[stage % devices][a.applied[stage][j] - 1];
+int32_t GroupSize(const Accounting& a, const Definition& d, int32_t stage, int32_t j) {
+  const auto& group = a.groups[d.DeviceOf(stage)][a.applied[stage][j] - 1];
   return static_cast<int32_t>(
       std::count_if(group.begin(), group.end(), [&](const Key& k) { return k.first == stage; }));
 }
@@ -402,9 +436,9 @@ int32_t GroupSize(const Accounting& a, int32_t devices, int32_t stage, int32_t j
 // stage (otherwise no single scale gives every step the mean of its gradients).
 Status ScaleLosses(const Definition& d, Accounting& a) {
   for (int32_t j = 0; j < d.total(); ++j) {
-    const int32_t size = GroupSize(a, d.devices, d.stages() - 1, j);
+    const int32_t size = GroupSize(a, d, d.stages() - 1, j);
     for (int32_t s = 0; s < d.stages(); ++s)
-      if (GroupSize(a, d.devices, s, j) != size)
+      if (GroupSize(a, d, s, j) != size)
         return InvalidArgument("stages step over different groups of microbatch " +
                                std::to_string(j));
     a.loss_scale.push_back(1.0f / static_cast<float>(size));
@@ -540,7 +574,7 @@ Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stage
   for (size_t s = 0; s < stages.size(); ++s) {
     StageState st;
     st.stage = &stages[s];
-    st.device = static_cast<int32_t>(s) % d_.devices;
+    st.device = d_.DeviceOf(static_cast<int32_t>(s));
     for (auto* o : {&st.optimizer, &st.scratch}) {
       auto created = models::Optimizer::Create(c_.optimizer, weights[s].size());
       if (!created.ok()) return created.status();

@@ -2,6 +2,7 @@
 // exactly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -96,8 +97,9 @@ TEST_P(ZeroBubbleClosedForm, SpanIdleAndRate) {
     if (s.span() > longest->span()) longest = &s;
   EXPECT_DOUBLE_EQ(Units(longest->span()), c.span);
   EXPECT_DOUBLE_EQ(Units(longest->span() - longest->busy), c.idle_per_stage);
-  if (std::string(c.method) == "zb-h2") {
-    // ZB-H2 fills every stage completely: all spans are equal and have no idle time.
+  const std::string method = c.method;
+  if (method == "zb-h2" || method == "zb-2p" || method == "zb-v") {
+    // These fill every stage completely: all spans are equal and have no idle time.
     for (const StageMetrics& s : run.result.stages)
       EXPECT_DOUBLE_EQ(Units(s.span()), c.span) << "stage " << s.stage;
   }
@@ -113,6 +115,74 @@ INSTANTIATE_TEST_SUITE_P(Reference, ZeroBubbleClosedForm,
                                            ZbCase{"zb-h2", 8, 24, 79, 72, 0, 0},
                                            ZbCase{"1f1b", 8, 24, 93, 93, 21, 0.225806}),
                          ZbName);
+
+// The greedy ZB-1p / ZB-2p and ZB-V by hand, p = 4, m = 8, T_F = T_B = T_W = 1. Every stage does
+// 8 x (F + I + W) = 24 units of work. ZB-1p keeps 1F1B's memory and, as ZB-H1, stage 0 waits
+// (p - 1)(T_F + T_B - T_W) = 3 for gradients: span 27, rate 3/27. ZB-2p starts stage k at k
+// (each F_0 waits for the stage before) and never idles after: spans 24, makespan 24 + 3 = 27.
+// ZB-V's passes are chunks of half a stage (0.5 each, 2 x 8 x 3 of them = 24 per device); device
+// k starts at 0.5k and never idles: spans 24, makespan 24 + 0.5 x 3 = 25.5. The same at p = 8,
+// m = 24: 72 of work, ZB-1p idles 7, ZB-2p ends at 72 + 7, ZB-V at 72 + 3.5.
+INSTANTIATE_TEST_SUITE_P(HandWorked, ZeroBubbleClosedForm,
+                         ::testing::Values(ZbCase{"zb-1p", 4, 8, 27, 27, 3, 3.0 / 27},
+                                           ZbCase{"zb-2p", 4, 8, 27, 24, 0, 0},
+                                           ZbCase{"zb-v", 4, 8, 25.5, 24, 0, 0},
+                                           ZbCase{"zb-1p", 8, 24, 79, 79, 7, 7.0 / 79},
+                                           ZbCase{"zb-2p", 8, 24, 79, 72, 0, 0},
+                                           ZbCase{"zb-v", 8, 24, 75.5, 72, 0, 0}),
+                         ZbName);
+
+// The zero-bubble README's bubble rates at T_F = T_B = T_W, as Megatron's bubble (b) = (makespan
+// - ideal) / ideal with ideal = m(T_F + T_B + T_W): 1F1B (p-1)/m and ZB-1p (p-1)/(3m) exactly;
+// ZB-2p and ZB-V "0": no stage idles within its span (exactly 0 for m >= 2p - 1 and m >= 2p), so
+// (b) is only the start-up skew of one flushed iteration, (p-1)T_F/(3m T) for ZB-2p and half
+// that for ZB-V, which vanishes as m grows. Activation memory relative to 1F1B's peak (p whole
+// microbatches on stage 0): 1x, 1x, 2x and 1x.
+TEST(ZeroBubbleFamily, ReadmeBubbleRatesAndMemoryOverAGrid) {
+  auto peak = [](const SimResult& r) {
+    double most = 0;
+    for (const StageMetrics& s : r.stages) most = std::max(most, s.peak_activations_microbatches);
+    return most;
+  };
+  auto max_idle = [](const SimResult& r) {
+    TimeNs most = 0;
+    for (const StageMetrics& s : r.stages) most = std::max(most, s.span() - s.busy);
+    return Units(most);
+  };
+  for (int32_t p = 2; p <= 8; ++p) {
+    for (int32_t m = p; m <= 3 * p + 1; ++m) {
+      const std::string at = "p=" + std::to_string(p) + " m=" + std::to_string(m);
+      const auto one_f_one_b = Simulated("1f1b", p, m, 1, {}, 1, 2).result;
+      EXPECT_NEAR(one_f_one_b.bubble.overhead_vs_ideal, (p - 1.0) / m, 1e-12) << at;
+      const double base = peak(one_f_one_b);
+      EXPECT_EQ(base, p) << at;
+      const auto one_p = Simulated("zb-1p", p, m, 1, {}, 1, 1, 1).result;
+      EXPECT_NEAR(one_p.bubble.overhead_vs_ideal, (p - 1.0) / (3 * m), 1e-12) << at;
+      EXPECT_DOUBLE_EQ(max_idle(one_p), p - 1) << at;
+      EXPECT_EQ(peak(one_p), base) << at;
+      const auto two_p = Simulated("zb-2p", p, m, 1, {}, 1, 1, 1).result;
+      EXPECT_LE(two_p.bubble.overhead_vs_ideal, (p - 1.0) / (3 * m) + 1e-12) << at;
+      EXPECT_LE(peak(two_p), 2 * base) << at;
+      if (m >= 2 * p - 1) {
+        EXPECT_EQ(max_idle(two_p), 0) << at;
+        EXPECT_EQ(two_p.bubble.zb_rate, 0) << at;
+        EXPECT_DOUBLE_EQ(Units(two_p.makespan), 3.0 * m + p - 1) << at;
+      }
+      if (m >= 2 * p) {
+        EXPECT_EQ(peak(two_p), 2 * base) << at;
+      }
+      const auto v = Simulated("zb-v", p, m, 1, {}, 1, 1, 1).result;
+      EXPECT_LE(peak(v), base) << at;
+      if (m >= 2 * p) {
+        EXPECT_EQ(max_idle(v), 0) << at;
+        EXPECT_EQ(v.bubble.zb_rate, 0) << at;
+        EXPECT_DOUBLE_EQ(Units(v.makespan), 3.0 * m + (p - 1) / 2.0) << at;
+        EXPECT_NEAR(v.bubble.overhead_vs_ideal, (p - 1.0) / (6 * m), 1e-12) << at;
+        EXPECT_EQ(peak(v), base) << at;
+      }
+    }
+  }
+}
 
 std::vector<double> PeakActivations(const SimResult& r) {
   std::vector<double> v;
@@ -132,6 +202,11 @@ TEST(PeakActivations, MatchReference) {
   EXPECT_EQ(PeakActivations(Simulated("interleaved", 8, 32, 1, {{"chunks", "2"}}).result)[0], 11.5);
   EXPECT_EQ(PeakActivations(Simulated("zb-h1", 4, 8, 1, {}, 1, 1, 1).result), (V{4, 4, 4, 4}));
   EXPECT_EQ(PeakActivations(Simulated("zb-h2", 4, 8, 1, {}, 1, 1, 1).result), (V{7, 7, 7, 7}));
+  // ZB-1p holds 1F1B's stage-0 peak p on every stage; ZB-2p twice that; ZB-V's device holds 2p
+  // chunk-microbatches of half a stage each, p in whole microbatches.
+  EXPECT_EQ(PeakActivations(Simulated("zb-1p", 4, 8, 1, {}, 1, 1, 1).result), (V{4, 4, 4, 4}));
+  EXPECT_EQ(PeakActivations(Simulated("zb-2p", 4, 8, 1, {}, 1, 1, 1).result), (V{8, 8, 8, 8}));
+  EXPECT_EQ(PeakActivations(Simulated("zb-v", 4, 8, 1, {}, 1, 1, 1).result), (V{4, 4, 4, 4}));
 }
 
 // The interleaved closed forms hold for any D, M (multiple of D) and v with unit costs:

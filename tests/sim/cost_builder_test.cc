@@ -263,6 +263,14 @@ TEST(BuildCostModel, PartitionRulesForChunks) {
             (std::vector<std::string>{"E+0,8,16", "1,9,17", "2,10,18", "3,11,19", "4,12,20",
                                       "5,13,21", "6,14,22-23", "7,15,H"}));
   EXPECT_EQ(DeviceLayers(s, 8)[0], "E+0-2");
+  // ZB-V's placement: device 0 holds the first and the last virtual stage, so the embedding
+  // and the head; device 1 the two middle ones.
+  const std::vector<std::string> v =
+      DeviceLayers(Gpt2Medium(2, 1), std::vector<int32_t>{0, 1, 1, 0});
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].rfind("E+", 0), 0u) << v[0];
+  EXPECT_EQ(v[0].substr(v[0].size() - 2), "+H") << v[0];
+  EXPECT_EQ(v[1].find_first_of("EH"), std::string::npos) << v[1];
   ir::Scenario core = Gpt2Medium(2, 1);  // 26 slots over 2 x 13 virtual stages
   core.model->partition = ir::PartitionRule::kMegatronCore;
   Result<std::vector<int32_t>> two = TransformerStageStarts(core, 26);
@@ -382,6 +390,17 @@ TEST(BuildCostModel, ExplicitCostsInterleavedSplitByChunks) {
     EXPECT_EQ(cost->stages[vs].optimizer_step, -1);        // "derive" stays "derive"
     EXPECT_EQ(cost->stages[vs].gradient_bytes, -1);
   }
+}
+
+// ZB-V's placement (device k holds virtual stages k and 2D - 1 - k): each virtual stage gets half
+// of its device's costs, so the last stage (on device 0) costs what stage 0 does.
+TEST(BuildCostModel, ExplicitCostsFollowThePlacement) {
+  Result<CostModel> cost = BuildCostModel(Explicit(), std::vector<int32_t>{0, 1, 1, 0});
+  ASSERT_TRUE(cost.ok()) << cost.status().message();
+  const std::vector<int64_t> forward = {500'000, 1'500'000, 1'500'000, 500'000};
+  for (size_t vs = 0; vs < 4; ++vs) EXPECT_EQ(cost->stages[vs].forward, forward[vs]) << vs;
+  EXPECT_EQ(BuildCostModel(Explicit(), std::vector<int32_t>{0, 2}).status().message(),
+            "a virtual stage is placed on device 2, but pipeline.stages is 2");
 }
 
 TEST(BuildCostModel, HandBuiltScenarioWithWrongListLengths) {

@@ -141,6 +141,34 @@ TEST(Engine, DerivedStepAndPredictionCosts) {
   EXPECT_EQ(r->stages[1].busy, 100 + 100 + 5);  // last stage predicts nothing (s = 0)
 }
 
+// ZB-1p's steps are post-validated: each costs its rollback on top (given, or derived as a copy
+// of the weights and the optimizer state, 2 x (1000 + 2000) bytes = 6 ns at 1000 bytes per ns).
+// At M > D, ZB-1p's order is ZB-H1's, whose steps are not post-validated, so the difference in
+// busy time of every device is exactly the rollback of its one step.
+TEST(Engine, PostValidatedStepsCostTheirRollback) {
+  const ir::Program one_p = Lowered("zb-1p", 3, 5);
+  const ir::Program h1 = Lowered("zb-h1", 3, 5);
+  ASSERT_EQ(one_p.devices, h1.devices);
+  CostModel c = UniformCostModel(3, 100, 200, 100, 100);
+  for (auto& s : c.stages) {
+    s.optimizer_step = 7;
+    s.optimizer_rollback = -1;  // UniformCostModel's is 0
+    s.weight_bytes = 1000;
+    s.optimizer_state_bytes = 2000;
+  }
+  c.devices[0].memory_bandwidth = 1e12;
+  auto derived = Simulate(one_p, c);
+  auto plain = Simulate(h1, c);
+  ASSERT_TRUE(derived.ok() && plain.ok());
+  for (int32_t d = 0; d < 3; ++d)
+    EXPECT_EQ(derived->stages[d].busy - plain->stages[d].busy, 6) << "device " << d;
+  EXPECT_EQ(derived->makespan - plain->makespan, 6);
+  for (auto& s : c.stages) s.optimizer_rollback = 50;
+  auto given = Simulate(one_p, c);
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(given->stages[0].busy - plain->stages[0].busy, 50);
+}
+
 // A step that replaces a version a stash still needs first saves it, as the executor does
 // (copy-on-step, common/version_plan.h): read and write the weights at the memory bandwidth. The
 // number of saves per device comes from the execution plan's save ops, an independent count.
