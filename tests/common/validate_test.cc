@@ -395,6 +395,29 @@ TEST(Validate, DeadlockCycleIsReported) {
        "(SA1) -> device 1 action 0 (RA1) .. action 7 (SG0) -> device 0 action 2 (RG0)"});
 }
 
+// A V placement (ZB-V, D = 2): link 0->1 carries stage 0's activations and stage 3's gradients,
+// link 1->0 stage 2's activations and stage 1's gradients. Device 1 needs the gradient of
+// microbatch 0 before the activation of microbatch 1, which device 0 sent first; the kinds are
+// separate channels, each in order, so nothing deadlocks. Swapping two gradients still does.
+TEST(Validate, LinkOrderIsKeptPerMessageKind) {
+  const std::string header = "stages 4\nplacement 0 1 1 0\n";
+  const Program p = Make(2, 2,
+                         "device 0: 0F0 0F1 3F0 3B0 3F1 3B1 0B0 0B1 S\n"
+                         "device 1: 1F0 2F0 2B0 1B0 1F1 2F1 2B1 1B1 S\n",
+                         header);
+  EXPECT_TRUE(ValidateProgram(InsertCommunication(p)).empty()) << Joined(InsertCommunication(p));
+  ValidateOptions implicit;
+  implicit.implicit_link_order = true;
+  EXPECT_TRUE(ValidateProgram(p, implicit).empty());
+  const Program swapped = Make(2, 2,
+                               "device 0: 0F0 0F1 3F0 3F1 3B1 3B0 0B0 0B1 S\n"
+                               "device 1: 1F0 2F0 1F1 2F1 2B0 1B0 2B1 1B1 S\n",
+                               header);
+  const std::vector<std::string> m = Messages(InsertCommunication(swapped));
+  ASSERT_FALSE(m.empty());
+  EXPECT_NE(m[0].find("link 0->1 out of order"), std::string::npos) << m[0];
+}
+
 // Without sends and receives, the same crossing is found where lowering would put the transfers,
 // and reported at the compute action whose output goes out of order.
 TEST(Validate, ImplicitLinkOrderIsCheckedOnRequest) {

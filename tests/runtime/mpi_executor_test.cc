@@ -36,11 +36,14 @@ models::OptimizerConfig Adam() {
   return c;
 }
 
+// 2S - 1 hidden layers, two Linear layers per virtual stage (7 at four stages; zb-v has eight).
+int32_t LayersFor(const ir::Program& p) { return 2 * p.num_stages - 1; }
+
 // Runs `p` with this rank's device over MPI; returns every stage's weights on rank 0.
 Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, int die_rank,
                                                std::vector<double>* losses) {
   const auto loader = ClusterLoader();
-  const auto model = ClusterMlp(7);
+  const auto model = ClusterMlp(LayersFor(p));
   const auto stages = *models::Partition(*model, p.num_stages);
   const auto init = StageSlices(stages, model->Init(3));
   const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
@@ -82,7 +85,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--die-rank") == 0) die_rank = std::atoi(argv[i + 1]);
   const auto [rank, size] = InitMpi(&argc, &argv);
   int passed = 0, failed = 0;
-  for (const char* method : {"1f1b", "zb-h2", "pipedream", "pipedream-2bw", "pipeoptim",
+  for (const char* method : {"1f1b", "zb-h2", "zb-v", "pipedream", "pipedream-2bw", "pipeoptim",
                              "spectrain", "pipemare", "paci", "xpipe", "gpipe"}) {
     auto generated = ir::Generate({method, size, 4, 3, kMicrobatch, {}});
     if (!generated.ok()) {
@@ -98,7 +101,7 @@ int main(int argc, char** argv) {
       AbortMpi(1);
     }
     if (rank == 0) {
-      const auto model = ClusterMlp(7);
+      const auto model = ClusterMlp(LayersFor(p));
       const auto stages = *models::Partition(*model, p.num_stages);
       const auto loader = ClusterLoader();
       LoaderFeed feed(*loader, kMicrobatch, 0);
