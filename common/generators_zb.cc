@@ -1,5 +1,6 @@
-// ZB-1p and ZB-2p (Qi, Wan, Huang, Lin, ICLR'24, Section 3): the zero-bubble repository's
-// heuristic scheduler (sail-sg/zero-bubble-pipeline-parallelism, scheduler/zb.py), restated.
+// ZB-1p and ZB-2p (Qi, Wan, Huang, Lin, ICLR'24, automatic scheduling): the zero-bubble
+// repository's heuristic scheduler (sail-sg/zero-bubble-pipeline-parallelism, scheduler/zb.py),
+// restated.
 //
 // The scheduler plans one flushed iteration with relative pass costs (cost_f, cost_b, cost_w,
 // cost_comm) and a per-stage memory limit, counting a microbatch's activations from its F to its

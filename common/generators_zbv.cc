@@ -1,6 +1,6 @@
-// ZB-V (Qi, Wan, Huang, Lin, ICLR'24, Section 6; "Pipeline Parallelism with Controllable
-// Memory", NeurIPS'24): two chunks per device in a V, planned by the zero-bubble repository's V
-// scheduler (sail-sg/zero-bubble-pipeline-parallelism, scheduler/zbv.py), restated.
+// ZB-V (Qi, Wan, Huang, Lin, ICLR'24; "Pipeline Parallelism with Controllable Memory",
+// NeurIPS'24): two chunks per device in a V, planned by the zero-bubble repository's V scheduler
+// (sail-sg/zero-bubble-pipeline-parallelism, scheduler/zbv.py), restated.
 //
 // Device k holds virtual stage k (chunk 0, the way down) and 2D - 1 - k (chunk 1, the way back),
 // so device 0 holds the first and the last stage and computes the loss. A microbatch's passes on

@@ -51,7 +51,7 @@ struct MethodOptions {
   int32_t accumulation = 0;     // PACI: backwards per step (0 for other methods)
   int32_t allowed_lagging = 0;  // PACI: in-flight forward cap for every stage (0 = auto, D−k)
   bool vertical_sync = false;   // PipeDream
-  // ZB-1p, ZB-2p: the optimizer step is post-validated (Zero Bubble, Section 4): each stage
+  // ZB-1p, ZB-2p: the optimizer step is post-validated (Zero Bubble's post-validation): each stage
   // steps without waiting for the global check and can roll back; the simulator charges every
   // step its rollback cost (docs/cost-model.md).
   bool post_validation = false;
