@@ -94,12 +94,13 @@ TEST(Orders, ZbGreedyKeepsItsMemoryLimit) {
   }
 }
 
-// ZB-V (Zero Bubble, Section 6): 2D virtual stages in a V, device k holding stage k and
-// 2D - 1 - k; before its first backward, worker i (1-based) runs 2p - i forwards of its first
-// chunk and i - 1 of its second, plus the F that opens its first F-B-W group.
-TEST(Orders, ZbVPlacementAndWarmUp) {
+// ZB-V as the paper describes its schedule: 2D virtual stages in a V, device k holding stage k
+// and 2D - 1 - k; before its first backward, worker i (1-based) runs 2p - i forwards of its first
+// chunk and i - 1 of its second, plus the F that opens its first F-B-W group; then p - i groups
+// of the second chunk, and groups alternating from the second chunk to the first.
+TEST(Orders, ZbVPlacementWarmUpAndGroups) {
   for (int32_t d : {2, 4, 6}) {
-    const int32_t m = 2 * d;
+    const int32_t m = 3 * d;
     const Program p = Gen("zb-v", d, m);
     ASSERT_EQ(p.num_stages, 2 * d);
     for (int32_t k = 0; k < d; ++k) {
@@ -114,6 +115,22 @@ TEST(Orders, ZbVPlacementAndWarmUp) {
       }
       EXPECT_EQ(down, 2 * d - (k + 1)) << "D=" << d << " device " << k;
       EXPECT_EQ(back, k + 1) << "D=" << d << " device " << k;
+      // From the last warm-up F: p - i groups of the second chunk, then alternating groups
+      // (second, first, second), each an F, an I and a W of one stage.
+      std::vector<int32_t> expected(static_cast<size_t>(d - (k + 1)), 2 * d - 1 - k);
+      for (int32_t g : {2 * d - 1 - k, k, 2 * d - 1 - k}) expected.push_back(g);
+      size_t i = static_cast<size_t>(down + back - 1);
+      for (int32_t stage : expected) {
+        ASSERT_LT(i + 2, p.devices[k].size());
+        const Action& f = p.devices[k][i];
+        EXPECT_EQ(f.kind, ActionKind::kForward) << "D=" << d << " device " << k << " at " << i;
+        EXPECT_EQ(f.stage, stage) << "D=" << d << " device " << k << " at " << i;
+        EXPECT_EQ(p.devices[k][i + 1].kind, ActionKind::kBackwardInput);
+        EXPECT_EQ(p.devices[k][i + 2].kind, ActionKind::kWeightGrad);
+        EXPECT_EQ(p.devices[k][i + 1].stage, stage);
+        EXPECT_EQ(p.devices[k][i + 2].stage, stage);
+        i += 3;
+      }
     }
   }
 }
