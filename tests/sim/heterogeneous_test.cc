@@ -240,6 +240,8 @@ TEST(HeterogeneousEngine, OverMemoryIsReportedOnTheSmallDevice) {
   EXPECT_EQ(r->stages[1].peak_memory_bytes, 4 * kGiB);
   EXPECT_FALSE(r->stages[0].over_memory);  // 4 GiB of its 100 GiB
   EXPECT_TRUE(r->stages[1].over_memory);   // 4 GiB of its 3 GiB
+  EXPECT_EQ(r->stages[0].memory_capacity_bytes, 100 * kGiB);
+  EXPECT_EQ(r->stages[1].memory_capacity_bytes, 3 * kGiB);
   // The per-stage table marks device 1's peak, not device 0's.
   MethodRun run{"gpipe", {}, lowered, *r, {}, std::nullopt};
   const std::string table = FormatTable({"h", "h.yaml", 0}, {run}, {.per_stage = true});
@@ -251,6 +253,10 @@ TEST(HeterogeneousEngine, OverMemoryIsReportedOnTheSmallDevice) {
   ASSERT_NE(row1, std::string::npos) << rows;
   EXPECT_EQ(rows.substr(row0, row1 - row0).find("GiB!"), std::string::npos) << rows;
   EXPECT_NE(rows.substr(row1).find("4.00 GiB!"), std::string::npos) << rows;
+  // The JSON gives each device's own capacity next to its flag.
+  const std::string json = FormatJson({"h", "h.yaml", 100 * kGiB}, {run});
+  EXPECT_NE(json.find("\"memory_capacity_bytes\": 3221225472"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"memory_capacity_bytes\": 107374182400"), std::string::npos) << json;
 }
 
 // ---- Planner ------------------------------------------------------------------------------
