@@ -211,6 +211,23 @@ TEST(HeterogeneousEngine, SlowLastDeviceMatchesHandWorkedMakespans) {
   }
 }
 
+TEST(HeterogeneousEngine, GivenStepsScaleWithSpeedDerivedStepsDoNot) {
+  // 1F1B, slow device 0, M = 4: device 0's last backward ends at 6M + 1 = 25 ms, after device
+  // 1's last (21 ms), and then it steps.
+  const std::string shape = "pipeline: {stages: 2, microbatches: 4}\n";
+  const std::string slow = "devices: [{speed: 0.5}, {}]\n";
+  // A given 1 ms step takes 2 ms on the slow device: 27 ms.
+  const ir::Scenario given =
+      Parse(shape + "costs: {forward: 1ms, backward: 2ms, optimizer_step: 1ms}\n" + slow);
+  EXPECT_EQ(Makespan(given, "1f1b"), 27 * kMs);
+  // A derived step moves 2 x weights + gradients = 3 MB at the device's 1 GB/s: 3 ms whatever
+  // the speed, so 28 ms.
+  const ir::Scenario derived =
+      Parse(shape + "costs: {forward: 1ms, backward: 2ms, weight_bytes: 1MB}\n" +
+            "device: {memory_bandwidth: 1GB/s}\n" + slow);
+  EXPECT_EQ(Makespan(derived, "1f1b"), 28 * kMs);
+}
+
 TEST(HeterogeneousEngine, SpeedIsTheSameAsTheScaledPerStageCosts) {
   // The slow device's speed 0.5 times the same as writing its stage's costs twice as long.
   const ir::Scenario scaled = Parse(TwoDevices(8, 0));
