@@ -148,12 +148,13 @@ struct Scenario {
   double network_bandwidth = 0;        // bytes/s; 0 = infinite
   int64_t device_memory_bytes = 0;     // 0 = unlimited
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
-  // Per-device hardware: empty when every device is the one above (`device:`, `cluster.device`);
-  // else exactly one entry per device, device d at index d (groups with `count:` expanded), and
-  // the fields above are the defaults the entries were filled from.
-  std::vector<DeviceHardware> devices;
-  std::vector<MethodSpec> methods;          // in file order; may be empty (the caller chooses)
+  std::vector<MethodSpec> methods;     // in file order; may be empty (the caller chooses)
   std::vector<BubbleWorkItem> bubble_work;  // in file order; empty: none
+  // Per-device hardware: empty when every device is the one of device_memory_bytes and
+  // device_memory_bandwidth (`device:`, `cluster.device`); else exactly one entry per device,
+  // device d at index d (groups with `count:` expanded), and those fields are the defaults the
+  // entries were filled from.
+  std::vector<DeviceHardware> devices;
 };
 
 // Device d's compute speed relative to the reference device: 1 without per-device hardware;

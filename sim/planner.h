@@ -31,6 +31,11 @@ struct PlanMetrics {
   double samples_per_step = 0;    // samples / optimizer steps of device 0
   double time_per_step_s = 0;     // time_per_sample_s x samples_per_step
   int64_t peak_memory_bytes = 0;  // the largest over devices
+  double bubble_fraction = 0;     // idle share of the makespan, bubble (a)
+  int32_t max_gradient_delay = 0;
+  int32_t max_version_gap = 0;
+  int32_t steps = 0;   // optimizer steps of device 0
+  std::string layers;  // the model layers of each device ("E+0-2 | 3-5 | ..."), model: only
   // Each device against its own capacity (DeviceSpec::memory_bytes, 0 = unlimited): whether one
   // is above it, and the device with the largest peak / capacity (-1: no device has a capacity)
   // with its peak and capacity, for messages.
@@ -38,11 +43,6 @@ struct PlanMetrics {
   int32_t tightest_device = -1;
   int64_t tightest_peak_bytes = 0;
   int64_t tightest_capacity_bytes = 0;
-  double bubble_fraction = 0;  // idle share of the makespan, bubble (a)
-  int32_t max_gradient_delay = 0;
-  int32_t max_version_gap = 0;
-  int32_t steps = 0;   // optimizer steps of device 0
-  std::string layers;  // the model layers of each device ("E+0-2 | 3-5 | ..."), model: only
 };
 
 // Predicted time to the target loss of one configuration (sim/time_to_loss.h).
@@ -79,10 +79,7 @@ struct PlanResult {
   ir::PlanSpace space;  // with the defaults filled in (the lists actually searched)
   int64_t global_batch = 0;
   std::optional<int64_t> memory_cap_bytes;  // the cap applied to every device (nullopt: none)
-  // No cap was given and the scenario's devices have different capacities: each device is held
-  // to its own (PlanMetrics::over_capacity); memory_cap_bytes is then nullopt.
-  bool per_device_capacity = false;
-  int64_t enumerated = 0;          // configurations in the space
+  int64_t enumerated = 0;                   // configurations in the space
   int64_t invalid = 0;             // that no generator or cost model accepts (not simulated)
   std::string first_invalid;       // one of their reasons, for messages
   std::vector<PlanEntry> entries;  // the simulated ones, by rank
@@ -90,6 +87,9 @@ struct PlanResult {
   int64_t feasible = 0;
   std::optional<size_t> baseline;  // time to loss: the baseline entry
   double elapsed_s = 0;
+  // No cap was given and the scenario's devices have different capacities: each device is held
+  // to its own (PlanMetrics::over_capacity); memory_cap_bytes is then nullopt.
+  bool per_device_capacity = false;
 };
 
 // Every configuration of `space` on `scenario`, in enumeration order. Errors name the plan key
