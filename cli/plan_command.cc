@@ -4,6 +4,7 @@
 // scenario of a chosen configuration. `--sweep stages` tabulates every method against D.
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <iostream>
@@ -106,7 +107,10 @@ Status ApplySweep(const ir::Scenario& s, const std::string& sweep, ir::PlanSpace
                            "explicit per-stage costs describe one pipeline depth");
   }
   if (space->stages.empty()) {
-    for (int32_t d = 1; d <= s.model->layers + 2; d *= 2) space->stages.push_back(d);
+    // With per-device hardware, D stages run on the first D devices: at most that many.
+    const int32_t most =
+        s.devices.empty() ? s.model->layers + 2 : std::min(s.model->layers + 2, s.pipeline.stages);
+    for (int32_t d = 1; d <= most; d *= 2) space->stages.push_back(d);
   }
   space->microbatch_sizes = {s.pipeline.microbatch_size};
   space->global_batch = static_cast<int64_t>(s.pipeline.microbatches) * s.pipeline.microbatch_size;

@@ -128,7 +128,9 @@ void Summary(std::ostringstream& out, const ir::Scenario& s, const sim::PlanResu
   out << "objective: " << ir::PlanObjectiveName(sp.objective);
   if (sp.target_loss) out << fmt::format(" (target test loss {})", *sp.target_loss);
   out << "; memory cap "
-      << (r.memory_cap_bytes ? sim::FormatBytes(*r.memory_cap_bytes) + " per device" : "none");
+      << (r.memory_cap_bytes      ? sim::FormatBytes(*r.memory_cap_bytes) + " per device"
+          : r.per_device_capacity ? std::string("each device's own capacity")
+                                  : std::string("none"));
   if (sp.max_gradient_delay) out << "; gradient delay <= " << *sp.max_gradient_delay;
   if (sp.max_version_gap) out << "; version gap <= " << *sp.max_version_gap;
   out << "\n";
@@ -202,6 +204,7 @@ std::string PlanJson(const ir::Scenario& s, const sim::PlanResult& r,
   j["target_loss"] = r.space.target_loss ? Json(*r.space.target_loss) : Json(nullptr);
   j["constraints"] = {
       {"memory_cap_bytes", r.memory_cap_bytes ? Json(*r.memory_cap_bytes) : Json(nullptr)},
+      {"per_device_capacity", r.per_device_capacity},
       {"max_gradient_delay",
        r.space.max_gradient_delay ? Json(*r.space.max_gradient_delay) : Json(nullptr)},
       {"max_version_gap",

@@ -58,6 +58,7 @@ SimStage ReadSimStage(FieldReader& r, const Json& s, const std::string& path) {
   v.horizon_backward = r.Int(h, "backward_max", hp);
   v.crossing_fraction = r.Number(s, "crossing_fraction", path);
   st.over_memory = r.Bool(s, "over_memory", path);
+  st.memory_capacity_bytes = r.OptionalInt(s, "memory_capacity_bytes", path).value_or(-1);
   return st;
 }
 

@@ -43,6 +43,7 @@ struct SimStage {
   int64_t weights = 0, optimizer_state = 0, gradients = 0, activations = 0, extra = 0;
   Staleness staleness;
   bool over_memory = false;
+  int64_t memory_capacity_bytes = -1;  // the device's own capacity; -1 = not in the input
 };
 
 struct SimMethod {

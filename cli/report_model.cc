@@ -35,6 +35,11 @@ ReportModel BuildModel(const Inputs& inputs) {
     if (model.scenario.empty()) model.scenario = s.scenario_name;
     model.device_memory_bytes = std::max(model.device_memory_bytes, s.device_memory_bytes);
     for (const SimMethod& m : s.results) {
+      for (const SimStage& st : m.stages) {
+        model.capacities_differ = model.capacities_differ ||
+                                  (st.memory_capacity_bytes >= 0 &&
+                                   st.memory_capacity_bytes != m.stages[0].memory_capacity_bytes);
+      }
       model.methods.push_back({m.label, &m, {}, 0});
       keys.push_back(m.label);
     }

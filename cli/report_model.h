@@ -27,6 +27,9 @@ struct ReportModel {
   int64_t device_memory_bytes = 0;    // from the sims; 0 = unknown or unlimited
   int64_t samples_per_minibatch = 0;  // of the runs' job (0 without runs)
   const PlanInput* plan = nullptr;
+  // The devices of a sim have capacities of their own that differ (stages[].memory_capacity_bytes):
+  // no one capacity describes them, and device_memory_bytes is neither drawn nor quoted.
+  bool capacities_differ = false;
 };
 
 ReportModel BuildModel(const Inputs& inputs);

@@ -125,26 +125,46 @@ Section BubbleSection(const ReportModel& m) {
   return s;
 }
 
+// "dev 0 512 GiB, dev 1 80.0 GiB, ...": each device's own capacity (0 = unlimited).
+std::string Capacities(const SimMethod& sim) {
+  std::string out;
+  for (const SimStage& st : sim.stages) {
+    out += fmt::format("{}dev {} {}", out.empty() ? "" : ", ", st.stage,
+                       st.memory_capacity_bytes > 0
+                           ? Bytes(static_cast<double>(st.memory_capacity_bytes))
+                           : std::string("unlimited"));
+  }
+  return out;
+}
+
 Section MemorySection(const ReportModel& m) {
   Section s = SimSection(m, "memory", "Memory per device");
   const std::vector<const MethodView*> sims = Simulated(m);
   if (sims.empty()) return s;
-  double top = static_cast<double>(m.device_memory_bytes);
+  // Devices of different capacities get no one line: their capacities are listed instead.
+  const int64_t capacity = m.capacities_differ ? 0 : m.device_memory_bytes;
+  double top = static_cast<double>(capacity);
   for (const MethodView* v : sims) top = std::max(top, static_cast<double>(v->sim->peak_memory()));
   const sim::DisplayUnit unit = sim::BytesUnit(top);
+  std::string ending = "; the scenario gives no device capacity.";
+  if (m.capacities_differ) {
+    ending = ", and the devices have capacities of their own (" + Capacities(*sims[0]->sim) +
+             "), so no capacity line is drawn: a method is over the capacity when a device is "
+             "above its own.";
+  } else if (capacity > 0) {
+    ending = ", and the dashed line is the device's capacity (" +
+             Bytes(static_cast<double>(capacity)) + ").";
+  }
   s.paragraphs.push_back(
       "Each device's memory at its peak, split into the weights times the versions held, the "
       "optimizer state, the gradient buffer, the activations of microbatches in flight and extra "
       "buffers (PipeMare's velocity); every chart has the same scale" +
-      std::string(m.device_memory_bytes > 0
-                      ? ", and the dashed line is the device's capacity (" +
-                            Bytes(static_cast<double>(m.device_memory_bytes)) + ")."
-                      : "; the scenario gives no device capacity."));
+      ending);
   for (const MethodView* v : sims) {
     s.figures.push_back({FigureName("memory", v->label),
                          v->label + ": peak " + Bytes(static_cast<double>(v->sim->peak_memory())) +
                              (v->sim->over_memory() ? ", over the capacity" : ""),
-                         MemoryChart(*v, unit, top, m.device_memory_bytes)});
+                         MemoryChart(*v, unit, top, capacity)});
   }
   return s;
 }

@@ -120,6 +120,22 @@ struct Ranking {
   size_t fitting = 0;
 };
 
+// Why a simulated method does not fit: its peak against the device's capacity, or, for devices
+// of different capacities, the first device above its own.
+std::string OverMemory(const ReportModel& m, const MethodView& v) {
+  if (m.capacities_differ) {
+    for (const SimStage& st : v.sim->stages) {
+      if (!st.over_memory) continue;
+      return fmt::format("{} (needs {} on dev {}, more than its {})", v.label,
+                         Bytes(static_cast<double>(st.peak_memory_bytes)), st.stage,
+                         Bytes(static_cast<double>(st.memory_capacity_bytes)));
+    }
+  }
+  return fmt::format("{} (needs {}, more than the device's {})", v.label,
+                     Bytes(static_cast<double>(v.sim->peak_memory())),
+                     Bytes(static_cast<double>(m.device_memory_bytes)));
+}
+
 Ranking Rank(const ReportModel& m, const PageOptions& o) {
   Ranking k;
   for (const MethodView& v : m.methods) k.order.push_back(&v);
@@ -130,9 +146,7 @@ Ranking Rank(const ReportModel& m, const PageOptions& o) {
   for (const MethodView* v : k.order) k.fitting += v->sim == nullptr || !v->sim->over_memory();
   for (const MethodView* v : k.order) {
     if (v->sim != nullptr && v->sim->over_memory()) {
-      k.ruled_out.push_back(fmt::format("{} (needs {}, more than the device's {})", v->label,
-                                        Bytes(static_cast<double>(v->sim->peak_memory())),
-                                        Bytes(static_cast<double>(m.device_memory_bytes))));
+      k.ruled_out.push_back(OverMemory(m, *v));
       continue;
     }
     const MethodView* best = k.accurate;
@@ -268,7 +282,8 @@ Table MethodsTable(const ReportModel& m, const std::string& choice) {
   }
   if (sims) {
     const std::string capacity =
-        m.device_memory_bytes > 0
+        m.capacities_differ ? std::string("each device's own capacity")
+        : m.device_memory_bytes > 0
             ? "the device's " + Bytes(static_cast<double>(m.device_memory_bytes))
             : std::string("the device's memory (the scenario gives none: unlimited)");
     t.notes.push_back(

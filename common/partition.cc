@@ -11,30 +11,39 @@
 namespace pipecast::ir {
 
 std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, int32_t parts) {
-  const size_t n = layer_costs.size();
-  PIPECAST_CHECK(parts >= 1 && static_cast<size_t>(parts) <= n)
-      << parts << " parts for " << n << " layers";
-  for (double c : layer_costs) PIPECAST_CHECK(std::isfinite(c) && c >= 0) << "layer cost " << c;
+  PIPECAST_CHECK(parts >= 1) << parts << " parts";
+  return BalancedPartition(layer_costs, std::vector<double>(static_cast<size_t>(parts), 1.0));
+}
 
-  // Every part cost is computed as prefix[j] - prefix[i] and nothing else, so comparisons
-  // between the DP tables and the reconstruction below are exact, not approximate.
+std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs,
+                                       const std::vector<double>& speeds) {
+  const size_t n = layer_costs.size();
+  const size_t q_max = speeds.size();
+  PIPECAST_CHECK(q_max >= 1 && q_max <= n) << q_max << " parts for " << n << " layers";
+  for (double c : layer_costs) PIPECAST_CHECK(std::isfinite(c) && c >= 0) << "layer cost " << c;
+  for (double v : speeds) PIPECAST_CHECK(std::isfinite(v) && v > 0) << "device speed " << v;
+
+  // Every part time is computed by `part` and nothing else, so comparisons between the DP
+  // tables and the reconstruction below are exact, not approximate. With q parts left for
+  // layers [i, n), the first of them is part q_max - q.
   std::vector<double> prefix(n + 1, 0.0);
   for (size_t i = 0; i < n; ++i) prefix[i + 1] = prefix[i] + layer_costs[i];
-  const auto part = [&](size_t i, size_t j) { return prefix[j] - prefix[i]; };
+  const auto part = [&](size_t i, size_t j, size_t q) {
+    return (prefix[j] - prefix[i]) / speeds[q_max - q];
+  };
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  const auto q_max = static_cast<size_t>(parts);
 
-  // worst[q][i]: the smallest possible maximum part cost when layers [i, n) form q parts.
+  // worst[q][i]: the smallest possible maximum part time when layers [i, n) form q parts.
   std::vector<std::vector<double>> worst(q_max + 1, std::vector<double>(n + 1, kInf));
   worst[0][n] = 0;
   for (size_t q = 1; q <= q_max; ++q) {
     for (size_t i = 0; i + q <= n; ++i) {
       double best = kInf;
       for (size_t j = i + 1; j + (q - 1) <= n; ++j) {
-        // Costs are >= 0, so part(i, j) only grows with j: once it reaches `best`, no later j
-        // can do better.
-        if (part(i, j) >= best) break;
-        const double w = std::max(part(i, j), worst[q - 1][j]);
+        // Costs are >= 0, so part(i, j, q) only grows with j: once it reaches `best`, no later
+        // j can do better.
+        if (part(i, j, q) >= best) break;
+        const double w = std::max(part(i, j, q), worst[q - 1][j]);
         if (w < best) best = w;
       }
       worst[q][i] = best;
@@ -43,9 +52,9 @@ std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, i
   const double optimum = worst[q_max][0];
 
   // squares[q][i]: among partitions of [i, n) into q parts, none above `optimum`, the smallest
-  // sum of squared part costs.
-  const auto term = [&](size_t i, size_t j, const std::vector<double>& rest) {
-    const double c = part(i, j);
+  // sum of squared part times.
+  const auto term = [&](size_t i, size_t j, size_t q, const std::vector<double>& rest) {
+    const double c = part(i, j, q);
     return c * c + rest[j];
   };
   std::vector<std::vector<double>> squares(q_max + 1, std::vector<double>(n + 1, kInf));
@@ -54,9 +63,9 @@ std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, i
     for (size_t i = 0; i + q <= n; ++i) {
       double best = kInf;
       for (size_t j = i + 1; j + (q - 1) <= n; ++j) {
-        if (part(i, j) > optimum) break;  // and so is every longer part
+        if (part(i, j, q) > optimum) break;  // and so is every longer part
         if (squares[q - 1][j] == kInf) continue;
-        const double s = term(i, j, squares[q - 1]);
+        const double s = term(i, j, q, squares[q - 1]);
         if (s < best) best = s;
       }
       squares[q][i] = best;
@@ -70,9 +79,9 @@ std::vector<int32_t> BalancedPartition(const std::vector<double>& layer_costs, i
   for (size_t q = q_max; q > 1; --q) {
     size_t next = 0;
     for (size_t j = start + 1; j + (q - 1) <= n; ++j) {
-      if (part(start, j) > optimum) break;
+      if (part(start, j, q) > optimum) break;
       if (squares[q - 1][j] == kInf) continue;
-      if (term(start, j, squares[q - 1]) == squares[q][start]) {
+      if (term(start, j, q, squares[q - 1]) == squares[q][start]) {
         next = j;
         break;
       }

@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 
+#include "common/check.h"
 #include "common/generators.h"
 #include "common/limits.h"
 #include "common/suggest.h"
@@ -321,6 +322,12 @@ Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config) {
     s.model->partition = config.partition;
   }
   s.methods = {MethodSpec{config.method, config.params, 0, 0}};
+  if (!s.devices.empty()) {
+    // A pipeline of D stages runs on the first D devices (EnumerateSpace checks there are D).
+    PIPECAST_CHECK(static_cast<size_t>(config.stages) <= s.devices.size())
+        << config.stages << " stages on " << s.devices.size() << " devices";
+    s.devices.resize(static_cast<size_t>(config.stages));
+  }
   return s;
 }
 

@@ -93,7 +93,8 @@ const char* PartitionRuleName(PartitionRule rule);
 
 // The scenario that simulates `config`: `base` with the configuration's pipeline shape
 // (minibatches included), recomputation and partition (model: costs) and one method. The plan
-// section is dropped.
+// section is dropped. With per-device hardware (base.devices), D stages run on the first D
+// devices. REQUIRES: config.stages <= base.devices.size() when base.devices is not empty.
 Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config);
 
 // "file:line:column: plan.KEY" for a key of the section, or "plan.KEY" for one set by a flag.

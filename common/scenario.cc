@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/check.h"
 #include "common/input_file.h"
 #include "common/limits.h"
 #include "common/units.h"
@@ -142,6 +143,13 @@ class ScenarioParser {
   Status ParseCosts(const Node& node, ExplicitCosts* out) const;
   Status ParseNetwork(const Node& node, Scenario* out) const;
   Status ParseDevice(const Node& node, Scenario* out) const;
+  // Reads whichever of speed, peak_flops, efficiency, memory and memory_bandwidth `f` has into
+  // `out` (the keys' paths are `path`.KEY); the others are left as they are.
+  Status ReadHardware(const Fields& f, std::string_view path, DeviceHardware* out) const;
+  // `devices:` / `cluster.devices:`: entries of `count` equal devices (default 1), each key
+  // left out taken from `defaults`; the counts must add up to pipeline.stages.
+  Status ParseDeviceList(const Node& node, std::string_view path, const DeviceHardware& defaults,
+                         Scenario* out) const;
   Status ParseModel(const Node& node, TransformerSpec* out) const;
   Status ParseCluster(const Node& node, Scenario* out) const;
   Status ParseMethods(const Node& node, std::vector<MethodSpec>* out) const;
@@ -423,19 +431,119 @@ Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
 Status ScenarioParser::ParseDevice(const Node& node, Scenario* out) const {
   Result<Fields> f = ReadMap(node, "device", {"memory", "memory_bandwidth"});
   if (!f.ok()) return f.status();
-  if (auto it = f->find("memory"); it != f->end()) {
-    Result<int64_t> v = ReadValue<int64_t>(it->second.value, "device.memory", kBytesWhat,
+  DeviceHardware hardware;
+  PIPECAST_RETURN_IF_ERROR(ReadHardware(*f, "device", &hardware));
+  out->device_memory_bytes = hardware.memory_bytes;
+  out->device_memory_bandwidth = hardware.memory_bandwidth;
+  return Status::Ok();
+}
+
+Status ScenarioParser::ReadHardware(const Fields& f, std::string_view path,
+                                    DeviceHardware* out) const {
+  const auto at = [&](std::string_view key) -> const Node* {
+    const auto it = f.find(key);
+    return it == f.end() ? nullptr : &it->second.value;
+  };
+  if (const Node* v = at("speed")) {
+    const std::string key = Join(path, "speed");
+    Result<double> x = ReadValue<double>(*v, key, "a relative speed such as 0.5 or 2", ParseNumber);
+    if (!x.ok()) return x.status();
+    if (!(*x > 0)) {
+      return Error(*v, fmt::format("{} must be greater than 0 (1 = the speed costs: are given "
+                                   "for, 0.5 = half as fast), got {}",
+                                   key, *x));
+    }
+    out->speed = *x;
+  }
+  if (const Node* v = at("peak_flops")) {
+    const std::string key = Join(path, "peak_flops");
+    Result<double> x =
+        ReadValue<double>(*v, key, kFlopsWhat, [](std::string_view t) { return ParseFlops(t); });
+    if (!x.ok()) return x.status();
+    if (*x <= 0) return Error(*v, fmt::format("{} must be greater than 0", key));
+    out->peak_flops = *x;
+  }
+  if (const Node* v = at("efficiency")) {
+    const std::string key = Join(path, "efficiency");
+    // A fraction, or a percentage such as "45%".
+    const auto parse = [](std::string_view t) -> Result<double> {
+      const bool percent = !t.empty() && t.back() == '%';
+      Result<double> x = ParseNumber(percent ? t.substr(0, t.size() - 1) : t);
+      if (!x.ok()) return x.status();
+      return percent ? *x / 100 : *x;
+    };
+    Result<double> x = ReadValue<double>(*v, key, "a fraction such as 0.5 or 50%", parse);
+    if (!x.ok()) return x.status();
+    if (!(*x > 0 && *x <= 1)) {
+      return Error(*v, fmt::format("{} must be in (0, 1], got {}", key, *x));
+    }
+    out->efficiency = *x;
+  }
+  if (const Node* v = at("memory")) {
+    Result<int64_t> x = ReadValue<int64_t>(*v, Join(path, "memory"), kBytesWhat,
                                            [](std::string_view t) { return ParseBytes(t); });
-    if (!v.ok()) return v.status();
-    out->device_memory_bytes = *v;
+    if (!x.ok()) return x.status();
+    out->memory_bytes = *x;
   }
-  if (auto it = f->find("memory_bandwidth"); it != f->end()) {
-    Result<double> v =
-        ReadValue<double>(it->second.value, "device.memory_bandwidth", kBandwidthWhat,
-                          [](std::string_view t) { return ParseBandwidth(t); });
-    if (!v.ok()) return v.status();
-    out->device_memory_bandwidth = *v;
+  if (const Node* v = at("memory_bandwidth")) {
+    Result<double> x = ReadValue<double>(*v, Join(path, "memory_bandwidth"), kBandwidthWhat,
+                                         [](std::string_view t) { return ParseBandwidth(t); });
+    if (!x.ok()) return x.status();
+    out->memory_bandwidth = *x;
   }
+  return Status::Ok();
+}
+
+Status ScenarioParser::ParseDeviceList(const Node& node, std::string_view path,
+                                       const DeviceHardware& defaults, Scenario* out) const {
+  const bool model = out->model.has_value();
+  if (!node.IsSequence() || node.size() == 0) {
+    return Error(node,
+                 fmt::format("{} must be a non-empty list of devices such as {}, got {}", path,
+                             model ? "{count: 3, peak_flops: 312TFLOPS, memory: 80GiB}"
+                                   : "{count: 3, speed: 0.5, memory: 16GiB}",
+                             DescribeNode(node)));
+  }
+  std::vector<DeviceHardware> devices;
+  std::string counts;  // "1 + 3", for the message
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string entry = fmt::format("{}[{}]", path, i);
+    Result<Fields> f =
+        model
+            ? ReadMap(node[i], entry,
+                      {"count", "peak_flops", "efficiency", "memory", "memory_bandwidth", "speed"})
+            : ReadMap(node[i], entry, {"count", "speed", "memory", "memory_bandwidth"});
+    if (!f.ok()) return f.status();
+    if (const auto it = f->find("speed"); model && it != f->end()) {
+      return Error(it->second.key,
+                   fmt::format("{}.speed is for explicit costs; with model: give the device's "
+                               "peak_flops (and efficiency), from which its speed follows",
+                               entry));
+    }
+    int32_t count = 1;
+    if (const auto it = f->find("count"); it != f->end()) {
+      Result<int32_t> n = ReadCount(it->second.value, Join(entry, "count"), 1, kMaxStages);
+      if (!n.ok()) return n.status();
+      count = *n;
+    }
+    DeviceHardware hardware = defaults;
+    PIPECAST_RETURN_IF_ERROR(ReadHardware(*f, entry, &hardware));
+    counts += fmt::format("{}{}", counts.empty() ? "" : " + ", count);
+    if (static_cast<int64_t>(devices.size()) + count > stages_) {
+      return Error(node[i], fmt::format("{} describes more than the {} devices of "
+                                        "pipeline.stages ({} so far); the counts must add up to "
+                                        "pipeline.stages",
+                                        path, stages_, counts));
+    }
+    devices.insert(devices.end(), static_cast<size_t>(count), hardware);
+  }
+  if (devices.size() != static_cast<size_t>(stages_)) {
+    return Error(
+        node, fmt::format("{} describes {} device{} ({}) but pipeline.stages is {}; give "
+                          "one entry per device, or count: N for N equal devices",
+                          path, devices.size(), devices.size() == 1 ? "" : "s", counts, stages_));
+  }
+  out->devices = std::move(devices);
   return Status::Ok();
 }
 
@@ -525,7 +633,7 @@ Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const 
 }
 
 Status ScenarioParser::ParseCluster(const Node& node, Scenario* out) const {
-  Result<Fields> f = ReadMap(node, "cluster", {"device", "link"});
+  Result<Fields> f = ReadMap(node, "cluster", {"device", "devices", "link"});
   if (!f.ok()) return f.status();
   ClusterSpec cluster;
   const auto device_it = f->find("device");
@@ -536,47 +644,14 @@ Status ScenarioParser::ParseCluster(const Node& node, Scenario* out) const {
   Result<Fields> d =
       ReadMap(device, "cluster.device", {"peak_flops", "efficiency", "memory", "memory_bandwidth"});
   if (!d.ok()) return d.status();
-  if (auto it = d->find("peak_flops"); it == d->end()) {
-    return Missing(device, "cluster.device", "peak_flops");
-  } else {
-    Result<double> v = ReadValue<double>(it->second.value, "cluster.device.peak_flops", kFlopsWhat,
-                                         [](std::string_view t) { return ParseFlops(t); });
-    if (!v.ok()) return v.status();
-    if (*v <= 0) {
-      return Error(it->second.value, "cluster.device.peak_flops must be greater than 0");
-    }
-    cluster.peak_flops = *v;
-  }
-  if (auto it = d->find("efficiency"); it != d->end()) {
-    // A fraction, or a percentage such as "45%".
-    const auto parse = [](std::string_view t) -> Result<double> {
-      const bool percent = !t.empty() && t.back() == '%';
-      Result<double> v = ParseNumber(percent ? t.substr(0, t.size() - 1) : t);
-      if (!v.ok()) return v.status();
-      return percent ? *v / 100 : *v;
-    };
-    Result<double> v = ReadValue<double>(it->second.value, "cluster.device.efficiency",
-                                         "a fraction such as 0.5 or 50%", parse);
-    if (!v.ok()) return v.status();
-    if (!(*v > 0 && *v <= 1)) {
-      return Error(it->second.value,
-                   fmt::format("cluster.device.efficiency must be in (0, 1], got {}", *v));
-    }
-    cluster.efficiency = *v;
-  }
-  if (auto it = d->find("memory"); it != d->end()) {
-    Result<int64_t> v = ReadValue<int64_t>(it->second.value, "cluster.device.memory", kBytesWhat,
-                                           [](std::string_view t) { return ParseBytes(t); });
-    if (!v.ok()) return v.status();
-    out->device_memory_bytes = *v;
-  }
-  if (auto it = d->find("memory_bandwidth"); it != d->end()) {
-    Result<double> v =
-        ReadValue<double>(it->second.value, "cluster.device.memory_bandwidth", kBandwidthWhat,
-                          [](std::string_view t) { return ParseBandwidth(t); });
-    if (!v.ok()) return v.status();
-    out->device_memory_bandwidth = *v;
-  }
+  if (d->find("peak_flops") == d->end()) return Missing(device, "cluster.device", "peak_flops");
+  DeviceHardware hardware;
+  hardware.efficiency = cluster.efficiency;
+  PIPECAST_RETURN_IF_ERROR(ReadHardware(*d, "cluster.device", &hardware));
+  cluster.peak_flops = hardware.peak_flops;
+  cluster.efficiency = hardware.efficiency;
+  out->device_memory_bytes = hardware.memory_bytes;
+  out->device_memory_bandwidth = hardware.memory_bandwidth;
   if (auto link_it = f->find("link"); link_it != f->end()) {
     Result<Fields> l = ReadMap(link_it->second.value, "cluster.link", {"latency", "bandwidth"});
     if (!l.ok()) return l.status();
@@ -596,6 +671,9 @@ Status ScenarioParser::ParseCluster(const Node& node, Scenario* out) const {
     }
   }
   out->cluster = cluster;
+  if (const auto it = f->find("devices"); it != f->end()) {
+    PIPECAST_RETURN_IF_ERROR(ParseDeviceList(it->second.value, "cluster.devices", hardware, out));
+  }
   return Status::Ok();
 }
 
@@ -696,8 +774,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   }
   Result<Fields> top = ReadMap(root, "",
                                {"name", "description", "pipeline", "costs", "network", "device",
-                                "model", "cluster", "methods", "bubble_work",
-                                "plan"});
+                                "devices", "model", "cluster", "methods", "bubble_work", "plan"});
   if (!top.ok()) return top.status();
   const Fields& f = *top;
   auto find = [&](std::string_view key) -> const Entry* {
@@ -750,12 +827,17 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
     if (const Entry* e = find("network"))
       PIPECAST_RETURN_IF_ERROR(ParseNetwork(e->value, &scenario));
     if (const Entry* e = find("device")) PIPECAST_RETURN_IF_ERROR(ParseDevice(e->value, &scenario));
+    if (const Entry* e = find("devices")) {
+      const DeviceHardware defaults{1, 0, 0, scenario.device_memory_bytes,
+                                    scenario.device_memory_bandwidth};
+      PIPECAST_RETURN_IF_ERROR(ParseDeviceList(e->value, "devices", defaults, &scenario));
+    }
   } else {
-    for (std::string_view key : {"network", "device"}) {
+    for (std::string_view key : {"network", "device", "devices"}) {
       if (const Entry* e = find(key)) {
         return Error(e->key, fmt::format("{}: is only used with explicit costs; with model: give "
                                          "cluster.{}",
-                                         key, key == "network" ? "link" : "device"));
+                                         key, key == "network" ? "link" : key));
       }
     }
     if (cluster == nullptr) {
@@ -780,6 +862,36 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
 }
 
 }  // namespace
+
+namespace {
+void CheckDevice(const Scenario& scenario, int32_t d) {
+  PIPECAST_CHECK(d >= 0 && d < scenario.pipeline.stages &&
+                 (scenario.devices.empty() || static_cast<size_t>(d) < scenario.devices.size()))
+      << "device " << d << " of " << scenario.pipeline.stages << " (" << scenario.devices.size()
+      << " described)";
+}
+}  // namespace
+
+double DeviceSpeed(const Scenario& scenario, int32_t d) {
+  CheckDevice(scenario, d);
+  if (scenario.devices.empty()) return 1;
+  const DeviceHardware& h = scenario.devices[static_cast<size_t>(d)];
+  if (!scenario.cluster) return h.speed;
+  return h.peak_flops * h.efficiency /
+         (scenario.cluster->peak_flops * scenario.cluster->efficiency);
+}
+
+int64_t DeviceMemoryBytes(const Scenario& scenario, int32_t d) {
+  CheckDevice(scenario, d);
+  return scenario.devices.empty() ? scenario.device_memory_bytes
+                                  : scenario.devices[static_cast<size_t>(d)].memory_bytes;
+}
+
+double DeviceMemoryBandwidth(const Scenario& scenario, int32_t d) {
+  CheckDevice(scenario, d);
+  return scenario.devices.empty() ? scenario.device_memory_bandwidth
+                                  : scenario.devices[static_cast<size_t>(d)].memory_bandwidth;
+}
 
 Result<Scenario> ParseScenario(std::string_view yaml_text, std::string_view filename) {
   ScenarioParser parser(filename);

@@ -41,9 +41,9 @@ struct PipelineSpec {
   int32_t microbatch_size = 1;  // samples (sequences) per microbatch
 };
 
-// Form (a): per-stage costs. Every vector is either empty (not given) or has exactly
-// pipeline.stages values; a scalar in the file is broadcast to every stage. Times are integer
-// nanoseconds, sizes integer bytes, all >= 0.
+// Form (a): per-stage costs, the times on a device of speed 1 (see DeviceHardware). Every vector is
+// either empty (not given) or has exactly pipeline.stages values; a scalar in the file is broadcast
+// to every stage. Times are integer nanoseconds, sizes integer bytes, all >= 0.
 struct ExplicitCosts {
   std::vector<int64_t> forward_ns;  // always given
   // Full backward. Always filled: when the file gives only the split, it is input + weight.
@@ -120,6 +120,20 @@ struct BubbleWorkItem {
   bool per_backward = false;
 };
 
+// One device's own hardware, for clusters whose devices differ (`devices:` with explicit costs,
+// `cluster.devices:` with a model; docs/scenarios.md). Every field is filled in: a key an entry
+// leaves out takes the value of `device:` (`cluster.device`), and `speed` defaults to 1.
+struct DeviceHardware {
+  // Explicit costs: the device's compute speed relative to the device `costs:` describes (2 =
+  // twice as fast: every compute action takes half the time). 1 in the model form.
+  double speed = 1;
+  double peak_flops = 0;        // model form: FLOP/s, > 0 (0 with explicit costs)
+  double efficiency = 0;        // model form: achieved fraction of peak, in (0, 1]
+  int64_t memory_bytes = 0;     // capacity; 0 = unlimited
+  double memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
+  friend bool operator==(const DeviceHardware&, const DeviceHardware&) = default;
+};
+
 struct Scenario {
   std::string name;         // `name:`, or the file name without directory and extension
   std::string description;  // `description:`, may be empty
@@ -139,7 +153,21 @@ struct Scenario {
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
   std::vector<MethodSpec> methods;     // in file order; may be empty (the caller chooses)
   std::vector<BubbleWorkItem> bubble_work;  // in file order; empty: none
+  // Per-device hardware: empty when every device is the one of device_memory_bytes and
+  // device_memory_bandwidth (`device:`, `cluster.device`); else exactly one entry per device,
+  // device d at index d (groups with `count:` expanded), and those fields are the defaults the
+  // entries were filled from.
+  std::vector<DeviceHardware> devices;
 };
+
+// Device d's compute speed relative to the reference device: 1 without per-device hardware;
+// `speed` with explicit costs; peak_flops x efficiency over cluster.device's with a model.
+// A compute action of device d takes (its time on the reference device) / speed.
+// REQUIRES: 0 <= d < pipeline.stages.
+double DeviceSpeed(const Scenario& scenario, int32_t d);
+// Device d's memory capacity (0 = unlimited) and memory bandwidth (0 = free).
+int64_t DeviceMemoryBytes(const Scenario& scenario, int32_t d);
+double DeviceMemoryBandwidth(const Scenario& scenario, int32_t d);
 
 // Parses a scenario. `filename` is used in messages and for the default name. Errors:
 // kParseError for malformed YAML, kInvalidArgument for everything else.

@@ -29,6 +29,29 @@ void PerStage(YAML::Emitter& out, const char* key, const std::vector<int64_t>& v
   out << YAML::EndSeq;
 }
 
+// `devices:` / `cluster.devices:`: runs of equal devices as one entry with its count.
+void WriteDevices(YAML::Emitter& out, const Scenario& s) {
+  if (s.devices.empty()) return;
+  out << YAML::Key << "devices" << YAML::Value << YAML::BeginSeq;
+  for (size_t i = 0; i < s.devices.size();) {
+    const DeviceHardware& h = s.devices[i];
+    size_t count = 1;
+    while (i + count < s.devices.size() && s.devices[i + count] == h) ++count;
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "count" << YAML::Value << count;
+    if (s.model) {
+      out << YAML::Key << "peak_flops" << YAML::Value << Number(h.peak_flops);
+      out << YAML::Key << "efficiency" << YAML::Value << Number(h.efficiency);
+    } else {
+      out << YAML::Key << "speed" << YAML::Value << Number(h.speed);
+    }
+    out << YAML::Key << "memory" << YAML::Value << h.memory_bytes;
+    out << YAML::Key << "memory_bandwidth" << YAML::Value << Number(h.memory_bandwidth);
+    out << YAML::EndMap;
+    i += count;
+  }
+  out << YAML::EndSeq;
+}
+
 void WriteCosts(YAML::Emitter& out, const Scenario& s) {
   const ExplicitCosts& c = *s.costs;
   out << YAML::Key << "costs" << YAML::Value << YAML::BeginMap;
@@ -60,6 +83,7 @@ void WriteCosts(YAML::Emitter& out, const Scenario& s) {
   out << YAML::Key << "memory" << YAML::Value << s.device_memory_bytes;
   out << YAML::Key << "memory_bandwidth" << YAML::Value << Number(s.device_memory_bandwidth);
   out << YAML::EndMap;
+  WriteDevices(out, s);
 }
 
 void WriteModel(YAML::Emitter& out, const Scenario& s) {
@@ -88,6 +112,7 @@ void WriteModel(YAML::Emitter& out, const Scenario& s) {
   out << YAML::Key << "memory" << YAML::Value << s.device_memory_bytes;
   out << YAML::Key << "memory_bandwidth" << YAML::Value << Number(s.device_memory_bandwidth);
   out << YAML::EndMap;
+  WriteDevices(out, s);
   out << YAML::Key << "link" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "latency" << YAML::Value << fmt::format("{}ns", s.network_latency_ns);
   out << YAML::Key << "bandwidth" << YAML::Value << Number(s.network_bandwidth);

@@ -10,7 +10,9 @@
 
 namespace pipecast::models {
 
-Result<std::vector<int32_t>> MinMaxPartition(std::span<const double> costs, int32_t parts) {
+namespace {
+
+Status CheckCosts(std::span<const double> costs, int32_t parts) {
   const auto n = static_cast<int32_t>(costs.size());
   if (parts < 1) {
     return InvalidArgument("cannot cut into " + std::to_string(parts) + " parts");
@@ -25,7 +27,27 @@ Result<std::vector<int32_t>> MinMaxPartition(std::span<const double> costs, int3
                              "; costs must be finite and >= 0");
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<int32_t>> MinMaxPartition(std::span<const double> costs, int32_t parts) {
+  PIPECAST_RETURN_IF_ERROR(CheckCosts(costs, parts));
   return ir::BalancedPartition(std::vector<double>(costs.begin(), costs.end()), parts);
+}
+
+Result<std::vector<int32_t>> MinMaxPartition(std::span<const double> costs,
+                                             std::span<const double> speeds) {
+  PIPECAST_RETURN_IF_ERROR(CheckCosts(costs, static_cast<int32_t>(speeds.size())));
+  for (size_t p = 0; p < speeds.size(); ++p) {
+    if (!std::isfinite(speeds[p]) || speeds[p] <= 0) {
+      return InvalidArgument("part " + std::to_string(p) + " has speed " +
+                             std::to_string(speeds[p]) + "; speeds must be finite and > 0");
+    }
+  }
+  return ir::BalancedPartition(std::vector<double>(costs.begin(), costs.end()),
+                               std::vector<double>(speeds.begin(), speeds.end()));
 }
 
 double MaxPartCost(std::span<const double> costs, std::span<const int32_t> starts) {

@@ -321,7 +321,12 @@ Result<std::vector<int32_t>> TransformerStageStarts(const ir::Scenario& scenario
   for (const LayerCost& l : layers) {
     work.push_back(l.forward_flops + l.backward_input_flops + l.backward_weight_flops);
   }
-  return ir::BalancedPartition(work, num_virtual_stages);
+  // Virtual stage vs runs on device vs mod D (the generators' round-robin placement).
+  std::vector<double> speeds(static_cast<size_t>(num_virtual_stages));
+  for (int32_t vs = 0; vs < num_virtual_stages; ++vs) {
+    speeds[static_cast<size_t>(vs)] = ir::DeviceSpeed(scenario, vs % d);
+  }
+  return ir::BalancedPartition(work, speeds);
 }
 
 std::vector<std::string> DeviceLayers(const ir::Scenario& scenario, int32_t num_virtual_stages) {
@@ -383,6 +388,11 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
           "a virtual stage is placed on device {}, but pipeline.stages is {}", device, d));
     }
   }
+  // ParseScenario guarantees this; a Scenario built by hand (or cut down) may not.
+  if (!scenario.devices.empty() && scenario.devices.size() != static_cast<size_t>(d)) {
+    return InvalidArgument(fmt::format(
+        "the scenario describes {} devices but pipeline.stages is {}", scenario.devices.size(), d));
+  }
   Result<CostModel> model = InvalidArgument("the scenario has neither costs nor model and cluster");
   if (scenario.costs.has_value()) {
     model = BuildExplicit(scenario, placement);
@@ -390,8 +400,16 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
     model = BuildTransformer(scenario, num_virtual_stages);
   }
   if (!model.ok()) return model;
-  model->devices.assign(1,
-                        DeviceSpec{scenario.device_memory_bytes, scenario.device_memory_bandwidth});
+  if (scenario.devices.empty()) {
+    model->devices.assign(
+        1, DeviceSpec{scenario.device_memory_bytes, scenario.device_memory_bandwidth, 1.0});
+  } else {
+    for (int32_t k = 0; k < d; ++k) {
+      model->devices.push_back(DeviceSpec{ir::DeviceMemoryBytes(scenario, k),
+                                          ir::DeviceMemoryBandwidth(scenario, k),
+                                          ir::DeviceSpeed(scenario, k)});
+    }
+  }
   model->link = LinkSpec{scenario.network_latency_ns, scenario.network_bandwidth,
                          scenario.network_send_overhead_ns, scenario.network_recv_overhead_ns};
   return model;

@@ -12,6 +12,12 @@
 // BalancedPartition (common/partition.h) on F + B + W by default, for any number of chunks;
 // Megatron-LM's uniform split (`even`), or Megatron-Core's with the embedding and the head
 // counted as one layer each (`megatron-core`), which need the layers to divide evenly.
+//
+// Devices that differ (ir::Scenario::devices): stage times stay those on the reference device
+// (speed 1: `costs:` as given, or cluster.device's peak_flops x efficiency), and each device's
+// DeviceSpec carries its speed (ir::DeviceSpeed), memory and memory bandwidth; the engine divides
+// compute times by the speed. The balanced partition gives virtual stage vs (on device vs mod D)
+// the time (F + B + W FLOPs) / speed of that device; `even` and `megatron-core` ignore speeds.
 #pragma once
 
 #include <cstdint>
@@ -25,8 +31,9 @@
 namespace pipecast::sim {
 
 // The cost model for `num_virtual_stages` virtual stages: pipeline.stages for every method except
-// interleaved, pipeline.stages * chunks for interleaved. One DeviceSpec (used for every device)
-// and the link come from the scenario's hardware. Optimizer steps are left at -1 (derived by the
+// interleaved, pipeline.stages * chunks for interleaved. One DeviceSpec (used for every device),
+// or one per device when the scenario describes each, and the link come from the scenario's
+// hardware. Optimizer steps are left at -1 (derived by the
 // engine from bytes over memory bandwidth) unless costs.optimizer_step is given.
 // Errors (kInvalidArgument): num_virtual_stages not a positive multiple of pipeline.stages; more
 // virtual stages than model layers; chunks that do not divide the model's blocks (the message

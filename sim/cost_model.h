@@ -4,7 +4,9 @@
 // BuildCostModel (sim/cost_builder.h); tests build one directly.
 //
 // Semantics (docs/cost-model.md): each device runs its compute actions one at a time in program
-// order; an action starts when the device is free and its inputs have arrived. A transfer starts
+// order; an action starts when the device is free and its inputs have arrived. Stage times are
+// those on a device of speed 1; on device d a compute action (F, B, I, W, a given optimizer step)
+// takes round(time / devices[d].speed). A transfer starts
 // when its producer ends and its link direction is free, occupies the link for
 // bytes / bandwidth, and arrives `latency` later. Optimizer steps, weight prediction, stashing
 // and PipeMare's correction cost time (bytes moved over memory bandwidth unless given) and memory.
@@ -40,6 +42,10 @@ struct StageCost {
 struct DeviceSpec {
   int64_t memory_bytes = 0;     // capacity; 0 = unlimited (no over-memory flag)
   double memory_bandwidth = 0;  // bytes/s; 0 = weight copies and derived steps are free
+  // Compute speed relative to the device the stage times are given for (> 0): F, B, I, W and a
+  // given optimizer_step take ComputeTime(time, speed). Memory copies and derived steps are
+  // timed by memory_bandwidth instead, transfers by the link.
+  double speed = 1;
 };
 
 struct LinkSpec {
@@ -69,6 +75,11 @@ CostModel UniformCostModel(int32_t num_stages, TimeNs forward, TimeNs backward,
 
 // Largest simulated time: about 292 years of int64 nanoseconds.
 inline constexpr TimeNs kMaxTime = INT64_MAX;
+
+// A compute time of `time` ns on a speed-1 device, on a device of `speed`: time / speed rounded
+// to the nearest nanosecond (exactly `time` when speed is 1). -1 when it exceeds kMaxTime.
+// REQUIRES: time >= 0, speed > 0.
+TimeNs ComputeTime(TimeNs time, double speed);
 
 // Time to move `bytes` at `bandwidth` bytes/s, rounded up to whole nanoseconds; 0 if bandwidth 0.
 // -1 when the time exceeds kMaxTime (the caller reports which quantity is too large).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,14 +52,34 @@ Status CheckStage(int32_t s, const StageCost& c) {
   return Status::Ok();
 }
 
-Result<StageTimes> StageTimesOf(int32_t s, const StageCost& c, double memory_bandwidth,
+// A compute time on a device of `speed` (sim/cost_model.h: ComputeTime), or an error naming it.
+Result<TimeNs> Compute(int32_t stage, TimeNs time, double speed, std::string_view what) {
+  const TimeNs t = ComputeTime(time, speed);
+  if (t < 0) {
+    return TooLarge(stage, fmt::format("{} ({} ns at speed 1) on a device of speed {:.6g} takes {}",
+                                       what, time, speed, kTooLong));
+  }
+  return t;
+}
+
+Result<StageTimes> StageTimesOf(int32_t s, const StageCost& c, const DeviceSpec& device,
                                 double link_bandwidth) {
   PIPECAST_RETURN_IF_ERROR(CheckStage(s, c));
+  if (!(device.speed > 0) || !std::isfinite(device.speed)) {
+    return TooLarge(
+        s, fmt::format("its device's speed is {}; it must be finite and > 0", device.speed));
+  }
+  const double memory_bandwidth = device.memory_bandwidth;
   StageTimes t;
-  t.forward = c.forward;
-  t.backward = c.backward;
-  t.backward_input = c.backward_input;
-  t.backward_weight = c.backward_weight;
+  const std::pair<TimeNs, TimeNs*> kCompute[] = {{c.forward, &t.forward},
+                                                 {c.backward, &t.backward},
+                                                 {c.backward_input, &t.backward_input},
+                                                 {c.backward_weight, &t.backward_weight}};
+  for (const auto& [time, out] : kCompute) {
+    Result<TimeNs> scaled = Compute(s, time, device.speed, "a compute pass");
+    if (!scaled.ok()) return scaled.status();
+    *out = *scaled;
+  }
   t.activation_bytes = c.activation_bytes;
   t.activation_bytes_after_input_grad = c.activation_bytes_after_input_grad;
   t.message_bytes = c.message_bytes;
@@ -94,8 +115,9 @@ Result<TimeNs> RollbackTime(int32_t s, const StageCost& c, double memory_bandwid
 
 // Adds stage `s`'s step and memory to its device's totals; a post-validated step (`rollback`)
 // also costs its rollback.
-Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool correction,
+Status AddToDevice(int32_t s, const StageCost& c, const DeviceSpec& device, bool correction,
                    bool rollback, DeviceCosts& k) {
+  const double memory_bandwidth = device.memory_bandwidth;
   const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
   // A step reads and writes W and the optimizer state and reads the gradient; PipeMare also
   // keeps the old weights (read and write W) and updates its velocity (read the velocity, old
@@ -110,7 +132,9 @@ Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool 
   if (c.optimizer_step >= 0) {
     Result<TimeNs> velocity = Move(s, correction ? w6 : 0, memory_bandwidth, "the velocity");
     if (!velocity.ok()) return velocity.status();
-    if (!Add(c.optimizer_step, *velocity, &step)) {
+    Result<TimeNs> given = Compute(s, c.optimizer_step, device.speed, "the optimizer step");
+    if (!given.ok()) return given.status();
+    if (!Add(*given, *velocity, &step)) {
       return TooLarge(s, fmt::format("the optimizer step takes {}", kTooLong));
     }
   } else {
@@ -146,16 +170,20 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
   out.stages.resize(static_cast<size_t>(p.num_stages));
   out.devices.resize(static_cast<size_t>(num_devices));
   for (DeviceCosts& k : out.devices) k.chunks = 0;
+  if (cost.devices.size() != 1 && cost.devices.size() != static_cast<size_t>(num_devices)) {
+    return InvalidArgument(fmt::format("the cost model describes {} devices but the program has {}",
+                                       cost.devices.size(), num_devices));
+  }
   for (int32_t s = 0; s < p.num_stages; ++s) {
     const int32_t d = p.device_of(s);
     const StageCost& c = cost.stages[static_cast<size_t>(s)];
-    const double bandwidth = cost.device(d).memory_bandwidth;
-    Result<StageTimes> t = StageTimesOf(s, c, bandwidth, cost.link.bandwidth);
+    const DeviceSpec& device = cost.device(d);
+    Result<StageTimes> t = StageTimesOf(s, c, device, cost.link.bandwidth);
     if (!t.ok()) return t.status();
     out.stages[static_cast<size_t>(s)] = *t;
     DeviceCosts& k = out.devices[static_cast<size_t>(d)];
     PIPECAST_RETURN_IF_ERROR(
-        AddToDevice(s, c, bandwidth, uses_correction[d] != 0, p.options.post_validation, k));
+        AddToDevice(s, c, device, uses_correction[d] != 0, p.options.post_validation, k));
     ++k.chunks;
   }
   for (DeviceCosts& k : out.devices) {

@@ -64,6 +64,7 @@ Result<SimResult> AssembleResult(const ir::Program& p, const CostModel& cost,
     m.versions = tallies[d].Finish(st.live_max, st.steps);
     const int64_t capacity = cost.device(static_cast<int32_t>(d)).memory_bytes;
     m.over_memory = capacity > 0 && m.peak_memory_bytes > capacity;
+    m.memory_capacity_bytes = capacity;
     makespan = std::max(makespan, m.last_end);
     max_busy = std::max(max_busy, m.busy);
     max_span = std::max(max_span, m.span());

@@ -141,6 +141,16 @@ Result<std::vector<ir::PlanConfig>> EnumerateSpace(const ir::Scenario& s, ir::Pl
   *global_batch = batch;
   FillDefaults(s, space, batch);
   if (!s.model) PIPECAST_RETURN_IF_ERROR(CheckExplicit(s, *space));
+  // With per-device hardware, a pipeline of D stages runs on the first D devices described.
+  for (int32_t d : space->stages) {
+    if (!s.devices.empty() && static_cast<size_t>(d) > s.devices.size()) {
+      return InvalidArgument(fmt::format(
+          "{}: D = {} needs {} devices, but {} describes {} (a pipeline of D stages runs on the "
+          "first D of them); list D up to {}, or describe more devices",
+          ir::WherePlanKey(s, *space, "stages"), d, d, s.model ? "cluster.devices" : "devices",
+          s.devices.size(), s.devices.size()));
+    }
+  }
   for (int32_t b : space->microbatch_sizes) {
     if (batch % b != 0) {
       return InvalidArgument(fmt::format(

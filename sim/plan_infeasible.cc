@@ -25,7 +25,29 @@ std::string Describe(const PlanEntry& e) {
 std::string CapSource(const ir::Scenario& s, const ir::PlanSpace& space) {
   if (space.positions.count("memory_cap") != 0) return ir::WherePlanKey(s, space, "memory_cap");
   if (space.memory_cap_bytes) return "--memory-cap";
+  if (!s.devices.empty()) return s.model ? "cluster.devices[].memory" : "devices[].memory";
   return s.model ? "cluster.device.memory" : "device.memory";
+}
+
+// When each device is held to its own capacity: the memory cap is the binding constraint.
+std::string PerDeviceCapacityBinds(const ir::Scenario& s, const PlanResult& r,
+                                   const std::string& lead) {
+  const PlanEntry* best = nullptr;
+  const auto share = [](const PlanEntry& e) {
+    return static_cast<double>(e.metrics.tightest_peak_bytes) /
+           static_cast<double>(std::max<int64_t>(1, e.metrics.tightest_capacity_bytes));
+  };
+  for (const PlanEntry& e : r.entries) {
+    if (best == nullptr || share(e) < share(*best)) best = &e;
+  }
+  return fmt::format(
+      "{}: the devices' own capacities ({}) bind, and the configuration closest to fitting is {}, "
+      "whose device {} needs {} of its {}; give those devices more memory, set plan.memory_cap "
+      "(or --memory-cap) to hold every device to one cap, or widen the space (recompute: "
+      "[false, true], smaller microbatch sizes)",
+      lead, CapSource(s, r.space), Describe(*best), best->metrics.tightest_device,
+      FormatBytes(best->metrics.tightest_peak_bytes),
+      FormatBytes(best->metrics.tightest_capacity_bytes));
 }
 
 struct Limits {
@@ -49,20 +71,26 @@ const PlanEntry* Closest(const std::vector<PlanEntry>& entries,
 std::string DescribeInfeasible(const ir::Scenario& s, const PlanResult& r) {
   const ir::PlanSpace& space = r.space;
   const int64_t cap = r.memory_cap_bytes.value_or(0);
-  const Limits ok{
-      [&](const PlanEntry& e) { return cap == 0 || e.metrics.peak_memory_bytes <= cap; },
-      [&](const PlanEntry& e) {
-        return !space.max_gradient_delay ||
-               e.metrics.max_gradient_delay <= *space.max_gradient_delay;
-      },
-      [&](const PlanEntry& e) {
-        return !space.max_version_gap || e.metrics.max_version_gap <= *space.max_version_gap;
-      }};
+  const Limits ok{[&](const PlanEntry& e) {
+                    if (r.per_device_capacity) return !e.metrics.over_capacity;
+                    return cap == 0 || e.metrics.peak_memory_bytes <= cap;
+                  },
+                  [&](const PlanEntry& e) {
+                    return !space.max_gradient_delay ||
+                           e.metrics.max_gradient_delay <= *space.max_gradient_delay;
+                  },
+                  [&](const PlanEntry& e) {
+                    return !space.max_version_gap ||
+                           e.metrics.max_version_gap <= *space.max_version_gap;
+                  }};
   const auto memory = [](const PlanEntry& e) { return e.metrics.peak_memory_bytes; };
   const auto stale = [&](const PlanEntry& e) { return ok.delay(e) && ok.gap(e); };
   const auto any = [](const PlanEntry&) { return true; };
   const std::string lead =
       fmt::format("none of the {} configurations simulated is feasible", r.entries.size());
+  if (r.per_device_capacity && Closest(r.entries, ok.memory, memory) == nullptr) {
+    return PerDeviceCapacityBinds(s, r, lead);
+  }
   if (cap > 0 && Closest(r.entries, ok.memory, memory) == nullptr) {
     const PlanEntry* best = Closest(r.entries, stale, memory);
     if (best == nullptr) best = Closest(r.entries, any, memory);
@@ -88,6 +116,13 @@ std::string DescribeInfeasible(const ir::Scenario& s, const PlanResult& r) {
         Describe(*best));
   }
   const PlanEntry* best = Closest(r.entries, stale, memory);
+  if (r.per_device_capacity) {
+    return fmt::format(
+        "{}: the devices' own capacities ({}) and the staleness limits exclude every "
+        "configuration together: the configuration within the staleness limits needing the least "
+        "memory is {}; give its devices more memory or relax the staleness limits",
+        lead, CapSource(s, space), Describe(*best));
+  }
   return fmt::format(
       "{}: the memory cap ({}, {}) and the staleness limits exclude every configuration "
       "together: the configuration within the staleness limits needing the least memory is {}; "

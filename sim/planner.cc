@@ -62,8 +62,26 @@ const Evaluator::Costs& Evaluator::CostsFor(const ir::PlanConfig& c,
   return cache_.emplace(key, std::move(costs)).first->second;
 }
 
-PlanMetrics Summarise(const SimResult& r, const std::string& layers) {
+// The device closest to (or furthest above) its own capacity.
+void CheckCapacities(const SimResult& r, const CostModel& cost, PlanMetrics* m) {
+  double tightest = -1;
+  for (const StageMetrics& st : r.stages) {
+    m->over_capacity = m->over_capacity || st.over_memory;
+    const int64_t capacity = cost.device(st.stage).memory_bytes;
+    if (capacity <= 0) continue;
+    const double share = static_cast<double>(st.peak_memory_bytes) / static_cast<double>(capacity);
+    if (share > tightest) {
+      tightest = share;
+      m->tightest_device = st.stage;
+      m->tightest_peak_bytes = st.peak_memory_bytes;
+      m->tightest_capacity_bytes = capacity;
+    }
+  }
+}
+
+PlanMetrics Summarise(const SimResult& r, const CostModel& cost, const std::string& layers) {
   PlanMetrics m;
+  CheckCapacities(r, cost, &m);
   m.makespan = r.makespan;
   m.samples = r.samples;
   m.samples_per_s = r.steady_throughput_samples_per_s;
@@ -118,7 +136,7 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   }
   if (!result->ok()) return result->status();
   if ((*result)->makespan == 0) return InvalidArgument("every action takes 0 ns");
-  return Summarise(**result, costs->layers);
+  return Summarise(**result, costs->model, costs->layers);
 }
 
 // The objective's value: time to loss when asked for (configurations without a prediction after
@@ -136,13 +154,20 @@ std::tuple<bool, bool, double, int64_t, int32_t, int64_t> RankKey(const PlanEntr
           e.index};
 }
 
-// Checks one entry against the memory cap and the staleness limits.
-void CheckConstraints(const ir::PlanSpace& space, std::optional<int64_t> cap, PlanEntry* e) {
+// Checks one entry against the memory cap (or, `per_device`, each device's own capacity) and the
+// staleness limits.
+void CheckConstraints(const ir::PlanSpace& space, std::optional<int64_t> cap, bool per_device,
+                      PlanEntry* e) {
   std::string reason;
   const auto add = [&](const std::string& r) { reason += (reason.empty() ? "" : "; ") + r; };
   if (cap && e->metrics.peak_memory_bytes > *cap) {
     add(fmt::format("peak memory {} is above the cap of {}",
                     FormatBytes(e->metrics.peak_memory_bytes), FormatBytes(*cap)));
+  }
+  if (per_device && e->metrics.over_capacity) {
+    add(fmt::format("peak memory {} of device {} is above its capacity of {}",
+                    FormatBytes(e->metrics.tightest_peak_bytes), e->metrics.tightest_device,
+                    FormatBytes(e->metrics.tightest_capacity_bytes)));
   }
   if (space.max_gradient_delay && e->metrics.max_gradient_delay > *space.max_gradient_delay) {
     add(fmt::format("gradient delay {} is above plan.max_gradient_delay {}",
@@ -154,6 +179,13 @@ void CheckConstraints(const ir::PlanSpace& space, std::optional<int64_t> cap, Pl
   }
   e->feasible = reason.empty();
   e->infeasible_reason = reason;
+}
+
+// Whether the scenario's devices have capacities that differ (then no one cap describes them).
+bool CapacitiesDiffer(const ir::Scenario& s) {
+  return std::any_of(s.devices.begin(), s.devices.end(), [&](const ir::DeviceHardware& h) {
+    return h.memory_bytes != s.devices.front().memory_bytes;
+  });
 }
 
 Status CheckObjective(const ir::Scenario& s, const ir::PlanSpace& space,
@@ -249,7 +281,9 @@ Result<PlanResult> RunPlan(const ir::Scenario& scenario, const ir::PlanSpace& sp
   PIPECAST_RETURN_IF_ERROR(CheckObjective(scenario, space, options));
   Result<std::vector<ir::PlanConfig>> configs = EnumerateSpace(scenario, &r.space, &r.global_batch);
   if (!configs.ok()) return configs.status();
-  const int64_t cap = space.memory_cap_bytes.value_or(scenario.device_memory_bytes);
+  r.per_device_capacity = !space.memory_cap_bytes && CapacitiesDiffer(scenario);
+  const int64_t cap = space.memory_cap_bytes.value_or(
+      r.per_device_capacity ? 0 : ir::DeviceMemoryBytes(scenario, 0));
   if (cap > 0) r.memory_cap_bytes = cap;
   r.enumerated = static_cast<int64_t>(configs->size());
   Evaluator evaluator(scenario, options.memory_budget);
@@ -262,7 +296,7 @@ Result<PlanResult> RunPlan(const ir::Scenario& scenario, const ir::PlanSpace& sp
       continue;
     }
     PlanEntry e{c, static_cast<int64_t>(i), 0, std::move(*m)};
-    CheckConstraints(r.space, r.memory_cap_bytes, &e);
+    CheckConstraints(r.space, r.memory_cap_bytes, r.per_device_capacity, &e);
     if (options.convergence && space.target_loss) {
       e.time_to_loss =
           PredictTimeToLoss(*options.convergence, c, e.metrics, r.global_batch, *space.target_loss);

@@ -36,6 +36,13 @@ struct PlanMetrics {
   int32_t max_version_gap = 0;
   int32_t steps = 0;   // optimizer steps of device 0
   std::string layers;  // the model layers of each device ("E+0-2 | 3-5 | ..."), model: only
+  // Each device against its own capacity (DeviceSpec::memory_bytes, 0 = unlimited): whether one
+  // is above it, and the device with the largest peak / capacity (-1: no device has a capacity)
+  // with its peak and capacity, for messages.
+  bool over_capacity = false;
+  int32_t tightest_device = -1;
+  int64_t tightest_peak_bytes = 0;
+  int64_t tightest_capacity_bytes = 0;
 };
 
 // Predicted time to the target loss of one configuration (sim/time_to_loss.h).
@@ -71,7 +78,7 @@ struct PlanOptions {
 struct PlanResult {
   ir::PlanSpace space;  // with the defaults filled in (the lists actually searched)
   int64_t global_batch = 0;
-  std::optional<int64_t> memory_cap_bytes;  // the cap applied (nullopt: none)
+  std::optional<int64_t> memory_cap_bytes;  // the cap applied to every device (nullopt: none)
   int64_t enumerated = 0;                   // configurations in the space
   int64_t invalid = 0;             // that no generator or cost model accepts (not simulated)
   std::string first_invalid;       // one of their reasons, for messages
@@ -80,6 +87,9 @@ struct PlanResult {
   int64_t feasible = 0;
   std::optional<size_t> baseline;  // time to loss: the baseline entry
   double elapsed_s = 0;
+  // No cap was given and the scenario's devices have different capacities: each device is held
+  // to its own (PlanMetrics::over_capacity); memory_cap_bytes is then nullopt.
+  bool per_device_capacity = false;
 };
 
 // Every configuration of `space` on `scenario`, in enumeration order. Errors name the plan key

@@ -234,6 +234,7 @@ Json StageJson(const StageMetrics& m) {
   s["crossing_fraction"] = m.versions.crossing_fraction;
   s["steps"] = m.versions.steps;
   s["over_memory"] = m.over_memory;
+  s["memory_capacity_bytes"] = m.memory_capacity_bytes;
   return s;
 }
 

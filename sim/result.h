@@ -59,6 +59,7 @@ struct StageMetrics {
   // Weight versions: gap, delay, horizons, crossing share, live copies, steps (version_stats.h).
   ir::DeviceVersionStats versions;
   bool over_memory = false;
+  int64_t memory_capacity_bytes = 0;  // the device's own capacity (DeviceSpec); 0 = unlimited
 };
 
 struct Bubble {

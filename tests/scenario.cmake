@@ -8,6 +8,11 @@ pipecast_add_test(input_file_test
 pipecast_add_test(scenario_test
   SOURCES common/scenario_test.cc
   LIBS pipecast_common pipecast_sim)
+# Devices of different speeds and capacities: parsing, partition, costs, engine and planner.
+pipecast_add_test(heterogeneous_test
+  SOURCES common/scenario_devices_test.cc
+          sim/heterogeneous_test.cc
+  LIBS pipecast_common pipecast_sim)
 pipecast_add_test(cost_builder_test
   SOURCES sim/cost_builder_test.cc
   LIBS pipecast_common pipecast_sim)

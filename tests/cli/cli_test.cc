@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "cli/cli_test_util.h"
@@ -262,6 +263,42 @@ TEST(CliRun, ProfilePredictsOtherMethodsOutOfSample) {
                "/other.yaml");
   EXPECT_EQ(o.status, 1);
   EXPECT_NE(o.text.find("describes 2 stages but"), std::string::npos) << o.text;
+}
+
+// The predicted time per minibatch of `label`'s line in `pipecast run --predict-with` output.
+double PredictedMs(const std::string& text, const std::string& label) {
+  const size_t table = text.find("predicted/mb");
+  EXPECT_NE(table, std::string::npos) << text;
+  std::istringstream lines(text.substr(table == std::string::npos ? 0 : table));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string name, measured, predicted;
+    if (words >> name >> measured >> predicted && name == label) return std::stod(predicted);
+  }
+  ADD_FAILURE() << "no line for " << label << " in\n" << text;
+  return 0;
+}
+
+// Devices of different speeds do not break `pipecast run`: the executor trains as always, and a
+// profile given device speeds predicts with them. Halving every device's speed doubles the
+// compute time of each action; communication and copies are not scaled, so the prediction grows
+// by at most 2x.
+TEST(CliRun, PredictsWithDevicesOfDifferentSpeeds) {
+  const std::string dir = TempDir("hetero");
+  std::ofstream(dir + "/small.job.yaml") << kSmallJob;
+  const std::string run = "run " + dir + "/small.job.yaml -q --methods 1f1b ";
+  Output o = Pipecast(run + "--profile-out " + dir + "/p.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  std::ofstream(dir + "/slow.yaml") << Slurp(dir + "/p.yaml")
+                                    << "devices: [{count: 3, speed: 0.5}]\n";
+  o = Pipecast(run + "--predict-with " + dir + "/p.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const double plain = PredictedMs(o.text, "1f1b");
+  o = Pipecast(run + "--predict-with " + dir + "/slow.yaml");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const double slow = PredictedMs(o.text, "1f1b");
+  EXPECT_GT(slow, plain) << o.text;
+  EXPECT_LE(slow, 2 * plain + 0.002) << o.text;  // the table prints to 1 us
 }
 
 TEST(CliRun, CudaWithoutTheDeviceIsOneLineAndExitOne) {

@@ -195,4 +195,25 @@ plan:
                         "s.yaml:5:3: unknown key 'stage' in plan; did you mean 'stages'?"));
 }
 
+// A cluster of a CPU-like device and three GPUs: each device is held to its own capacity, the
+// best configuration uses all four devices (D = 1 and 2 run on the CPU first), a depth beyond
+// the devices listed is refused naming the key, and --sweep stops at the devices listed.
+TEST(PlanCli, HeterogeneousDevices) {
+  const Output o = Pipecast("plan scenarios/heterogeneous.yaml --format json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto j = nlohmann::json::parse(o.text);
+  EXPECT_TRUE(j["constraints"]["memory_cap_bytes"].is_null());
+  EXPECT_TRUE(j["constraints"]["per_device_capacity"].get<bool>());
+  EXPECT_EQ(j["best"]["stages"], 4);
+  EXPECT_EQ(j["space"]["stages"], nlohmann::json({1, 2, 4}));
+  const Output text = Pipecast("plan scenarios/heterogeneous.yaml");
+  EXPECT_NE(text.text.find("memory cap each device's own capacity"), std::string::npos)
+      << text.text;
+  EXPECT_TRUE(FailsWith("plan scenarios/heterogeneous.yaml --stages 2,8",
+                        "plan.stages: D = 8 needs 8 devices, but cluster.devices describes 4"));
+  const Output sweep = Pipecast("plan scenarios/heterogeneous.yaml --sweep stages --format json");
+  ASSERT_EQ(sweep.status, 0) << sweep.text;
+  EXPECT_EQ(nlohmann::json::parse(sweep.text)["space"]["stages"], nlohmann::json({1, 2, 4}));
+}
+
 }  // namespace

@@ -178,6 +178,34 @@ TEST(ReportPage, MemoryBarsStackAgainstTheCapacity) {
   EXPECT_TRUE(Find(page, "pareto").paragraphs.at(0).rfind("No plan among the inputs", 0) == 0);
 }
 
+// Devices with capacities of their own (pipecast sim's stages[].memory_capacity_bytes): the
+// page lists them instead of drawing one line, and says which device is over its own.
+TEST(ReportPage, DevicesOfDifferentCapacities) {
+  nlohmann::json doc = nlohmann::json::parse(HandSim());
+  nlohmann::json& stages = doc["results"][0]["stages"];
+  stages[0]["memory_capacity_bytes"] = int64_t{16} << 30;  // device 0 peaks at 7 GiB
+  stages[1]["memory_capacity_bytes"] = int64_t{4} << 30;   // device 1 at 5 GiB
+  stages[1]["over_memory"] = true;
+  const Inputs in = Read({{"hand.json", doc.dump()}});
+  const Page page = BuildPage(BuildModel(in), {}, {});
+  const Section& memory = Find(page, "memory");
+  ASSERT_EQ(memory.paragraphs.size(), 1u);
+  EXPECT_TRUE(Has(memory.paragraphs[0],
+                  "of their own (dev 0 16.0 GiB, dev 1 4.00 GiB), so no capacity line is drawn"))
+      << memory.paragraphs[0];
+  ASSERT_EQ(memory.figures.size(), 1u);
+  EXPECT_EQ(memory.figures[0].caption, "1f1b: peak 7.00 GiB, over the capacity");
+  EXPECT_FALSE(Has(memory.figures[0].svg, "class=\"reference\""));
+  std::string text = page.headline;
+  for (const Section& s : page.sections) {
+    for (const std::string& p : s.paragraphs) text += "\n" + p;
+    for (const Table& t : s.tables)
+      for (const std::string& n : t.notes) text += "\n" + n;
+  }
+  EXPECT_TRUE(Has(text, "1f1b (needs 5.00 GiB on dev 1, more than its 4.00 GiB)")) << text;
+  EXPECT_TRUE(Has(text, "fits: peak memory within each device's own capacity")) << text;
+}
+
 TEST(ReportPage, RecommendationWeighsSpeedAgainstMeasuredAccuracy) {
   // Without a plan: pipeoptim is the fastest simulated method (323 samples/s against 242), but
   // its measured accuracy (78%) is 3 points below 1f1b's 81%.

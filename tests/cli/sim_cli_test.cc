@@ -234,4 +234,17 @@ TEST(SimBubbleWork, BadItemsNameTheirLineAndKey) {
               "bubble_work: expected a list of items");
 }
 
+// The shipped heterogeneous scenario: the speed-aware partition (the CPU-like device 0 gets the
+// embedding and one block) and each device's own capacity, in the JSON.
+TEST(SimHeterogeneous, ShippedScenarioCutsByDeviceSpeed) {
+  const Output o = Pipecast("sim scenarios/heterogeneous.yaml --methods 1f1b --format json");
+  ASSERT_EQ(o.status, 0) << o.text;
+  const auto result = nlohmann::json::parse(o.text)["results"][0];
+  EXPECT_EQ(result["partition"], nlohmann::json({"E+0", "1-9", "10-18", "19-23+H"}));
+  const auto stages = result["stages"];
+  ASSERT_EQ(stages.size(), 4u);
+  EXPECT_EQ(stages[0]["memory_capacity_bytes"], int64_t{512} << 30);
+  for (int d = 1; d < 4; ++d) EXPECT_EQ(stages[d]["memory_capacity_bytes"], int64_t{80} << 30);
+}
+
 }  // namespace

@@ -175,7 +175,7 @@ TEST(ParseScenarioErrors, UnknownKeysSuggestTheClosest) {
             "s.yaml:1:23: unknown key 'microbatch' in pipeline; did you mean 'microbatches'?");
   EXPECT_EQ(Error("pipeline: {stages: 4, microbatches: 8}\nzzz: 1\n"),
             "s.yaml:2:1: unknown key 'zzz' (known keys: name description pipeline costs "
-            "network device model cluster methods bubble_work plan)");
+            "network device devices model cluster methods bubble_work plan)");
   EXPECT_EQ(Error(std::string(kExplicit) + "cluster: {devise: {}}\n"),
             "s.yaml:5:1: cluster: is only used with model:; with explicit costs give device: "
             "and network:");

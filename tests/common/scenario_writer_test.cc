@@ -57,6 +57,7 @@ void ExpectSame(const Scenario& a, const Scenario& b) {
   EXPECT_EQ(a.network_bandwidth, b.network_bandwidth);
   EXPECT_EQ(a.device_memory_bytes, b.device_memory_bytes);
   EXPECT_EQ(a.device_memory_bandwidth, b.device_memory_bandwidth);
+  EXPECT_EQ(a.devices, b.devices);
   ASSERT_EQ(a.methods.size(), b.methods.size());
   for (size_t i = 0; i < a.methods.size(); ++i) {
     EXPECT_EQ(a.methods[i].name, b.methods[i].name);

@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "common/partition.h"
+
 namespace pipecast::models {
 namespace {
 
@@ -69,6 +71,29 @@ TEST(MinMaxPartitionTest, Examples) {
   EXPECT_EQ(*MinMaxPartition(std::vector<double>{3, 1, 1, 1, 3}, 3),
             (std::vector<int32_t>{0, 1, 4}));
   EXPECT_EQ(*MinMaxPartition(std::vector<double>{0, 0, 0}, 3), (std::vector<int32_t>{0, 1, 2}));
+}
+
+// The executor's partition with device speeds is the simulator's (ir::BalancedPartition with
+// speeds), so a model cut for devices that differ holds the stages the simulator timed; with
+// speeds all 1 it is the partition above.
+TEST(MinMaxPartitionTest, WithSpeedsCutsAsTheSimulator) {
+  std::mt19937_64 rng(7);
+  const double kSpeeds[] = {0.5, 1, 2, 3};
+  for (int trial = 0; trial < 300; ++trial) {
+    const auto n = static_cast<int32_t>(1 + rng() % 9);
+    const auto parts = static_cast<int32_t>(1 + rng() % static_cast<uint64_t>(n));
+    std::vector<double> costs, speeds, ones(static_cast<size_t>(parts), 1.0);
+    for (int32_t i = 0; i < n; ++i) costs.push_back(static_cast<double>(rng() % 6));
+    for (int32_t p = 0; p < parts; ++p) speeds.push_back(kSpeeds[rng() % 4]);
+    EXPECT_EQ(*MinMaxPartition(costs, speeds), ir::BalancedPartition(costs, speeds));
+    EXPECT_EQ(*MinMaxPartition(costs, ones), *MinMaxPartition(costs, parts));
+  }
+  // 4 equal layers on devices of speed 3 and 1: 3 layers and 1.
+  EXPECT_EQ(*MinMaxPartition(std::vector<double>{1, 1, 1, 1}, std::vector<double>{3, 1}),
+            (std::vector<int32_t>{0, 3}));
+  EXPECT_EQ(
+      MinMaxPartition(std::vector<double>{1, 1}, std::vector<double>{1, 0}).status().message(),
+      "part 1 has speed 0.000000; speeds must be finite and > 0");
 }
 
 TEST(MinMaxPartitionTest, Errors) {
