@@ -36,6 +36,7 @@ struct ScheduleOptions {
   int microbatches = 8;
   int minibatches = 1;
   int microbatch_size = 1;
+  int data_parallel = 1;            // copies of the pipeline (replicate.h)
   std::vector<std::string> params;  // key=value
   std::string format = "text";      // text | json | torch-csv
   bool lowered = false;             // include the sends and receives

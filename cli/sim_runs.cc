@@ -132,6 +132,7 @@ Result<Made> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
   o.microbatches = scenario.pipeline.microbatches;
   o.minibatches = scenario.pipeline.minibatches;
   o.microbatch_size = scenario.pipeline.microbatch_size;
+  o.data_parallel = scenario.pipeline.data_parallel;
   o.params = choice.spec.params;
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return InvalidArgument(Where(scenario, choice.spec) + size.status().message());

@@ -8,6 +8,7 @@
 
 #include "common/generators_internal.h"
 #include "common/limits.h"
+#include "common/replicate.h"
 #include "common/suggest.h"
 
 namespace pipecast::ir {
@@ -44,6 +45,12 @@ const std::vector<MethodEntry>& Registry() {
     r.push_back({{"zb-h1", "Zero Bubble H1: split backward, 1F1B memory", false, {}}, BuildZbH1});
     r.push_back({{"zb-h2", "Zero Bubble H2: split backward, more warm-up, zero bubble", false, {}},
                  BuildZbH2});
+    r.push_back({{"chimera",
+                  "Chimera: two pipelines in opposite directions, two stages per device, "
+                  "gradients all-reduced between the copies",
+                  false,
+                  {}},
+                 BuildChimera});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",
                   true,
@@ -284,6 +291,12 @@ Status CheckSizes(const GenerateOptions& o) {
   PIPECAST_RETURN_IF_ERROR(check("minibatches", o.minibatches));
   PIPECAST_RETURN_IF_ERROR(
       check("microbatches x minibatches", static_cast<int64_t>(o.microbatches) * o.minibatches));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel", o.data_parallel));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel x stages", static_cast<int64_t>(o.data_parallel) *
+                                                               o.devices));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel x microbatches x minibatches",
+                                 static_cast<int64_t>(o.data_parallel) * o.microbatches *
+                                     o.minibatches));
   if (o.microbatch_size >= 1 && o.microbatch_size <= kMaxMicrobatchSize) return Status::Ok();
   return InvalidArgument("microbatch_size must be between 1 and " +
                          std::to_string(kMaxMicrobatchSize) + ", got " +
@@ -421,6 +434,17 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
                  (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
   size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
                         (m == "pipemare" && params->at("correction") == "true");
+  if (m == "chimera") size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
+  if (o.data_parallel > 1) {
+    const int64_t r = o.data_parallel;
+    // Without reductions of its own, every Step gets one per stage on its device.
+    if (size.collectives == 0) size.collectives = size.steps * size.stages / o.devices;
+    size.devices = static_cast<int32_t>(std::min<int64_t>(r * o.devices, INT32_MAX));
+    size.microbatches *= r;
+    size.compute_actions *= r;
+    size.steps *= r;
+    size.collectives *= r;
+  }
   return size;
 }
 
@@ -435,9 +459,14 @@ Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
   internal::BuildContext ctx{o, std::move(*params), sink ? &sink : nullptr};
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
+  if (o.data_parallel > 1) ctx.sink = nullptr;  // the copies are made from the whole program
   auto program = (*entry)->build(ctx);
   if (program.ok()) program->options = TypedOptions(o.method, ctx.params);
-  return program;
+  if (!program.ok() || o.data_parallel == 1) return program;
+  auto copies = ReplicateForDataParallel(*program, o.data_parallel);
+  if (!copies.ok() || !sink) return copies;
+  for (int32_t d = 0; d < copies->num_devices; ++d) sink(d, std::move(copies->devices[d]));
+  return copies;
 }
 
 }  // namespace pipecast::ir

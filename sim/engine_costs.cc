@@ -120,6 +120,20 @@ Status AddToDevice(int32_t s, const StageCost& c, double memory_bandwidth, bool 
 
 }  // namespace
 
+TimeNs AllReduceTime(int64_t bytes, int32_t participants, const LinkSpec& link) {
+  if (participants <= 1) return 0;
+  const int64_t steps = 2 * (static_cast<int64_t>(participants) - 1);
+  // Each step moves ceil(bytes / R) over a link; the steps are sequential.
+  const int64_t chunk = bytes / participants + (bytes % participants != 0 ? 1 : 0);
+  const TimeNs per_step = TransferTime(chunk, link.bandwidth);
+  if (per_step < 0) return -1;
+  TimeNs step = 0, total = 0;
+  if (__builtin_add_overflow(per_step, link.latency, &step) ||
+      __builtin_mul_overflow(step, steps, &total))
+    return -1;
+  return total;
+}
+
 Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
                                  const std::vector<uint8_t>& uses_correction) {
   const int32_t num_devices = static_cast<int32_t>(p.devices.size());
@@ -133,10 +147,22 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
     const double bandwidth = cost.device(d).memory_bandwidth;
     Result<StageTimes> t = StageTimesOf(s, c, bandwidth, cost.link.bandwidth);
     if (!t.ok()) return t.status();
+    const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
+    t->all_reduce = AllReduceTime(grad, p.replicas, cost.link);
+    if (t->all_reduce < 0) {
+      return InvalidArgument(fmt::format(
+          "stage {}: the all-reduce of its {} gradient bytes over {} replicas {}", s, grad,
+          p.replicas, kTooLong));
+    }
     out.stages[static_cast<size_t>(s)] = *t;
-    DeviceCosts& k = out.devices[static_cast<size_t>(d)];
-    PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, bandwidth, uses_correction[d] != 0, k));
-    ++k.chunks;
+    // Every replica's copy of the stage costs its device the same weights, state and steps.
+    for (int32_t r = 0; r < p.replicas; ++r) {
+      const int32_t dr = p.device_of_replica(s, r);
+      DeviceCosts& k = out.devices[static_cast<size_t>(dr)];
+      PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, cost.device(dr).memory_bandwidth,
+                                           uses_correction[dr] != 0, k));
+      ++k.chunks;
+    }
   }
   for (DeviceCosts& k : out.devices) {
     k.chunks = std::max(1, k.chunks);

@@ -1,0 +1,142 @@
+// Bidirectional pipelines: Chimera (Li and Hoefler, SC'21, arXiv 2107.06925).
+//
+// Two replicas of the D-stage pipeline run in opposite directions: the "down" replica puts stage
+// s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. Each
+// minibatch's first M/2 microbatches run down, the rest up, and each direction keeps the 1F1B
+// order of its stage. How a device interleaves its two stages is fixed by running the schedule
+// once at unit costs (T_F = T_B): a free device takes the head of whichever of its two orders is
+// ready, a backward before a forward and, between two of a kind, the one of the later stage
+// (nearer the loss, so the other direction's gradients start back sooner). This reproduces the
+// paper's D - 2 bubble slots, a bubble share of (D - 2)/(2M + D - 2) (docs/methods.md). After a
+// stage's last backward of the minibatch, its two copies all-reduce their gradients (the copy
+// that finishes first overlaps the reduction with its other stage's work), then each device
+// steps.
+#include <algorithm>
+#include <array>
+#include <string>
+#include <vector>
+
+#include "common/generators_internal.h"
+
+namespace pipecast::ir::internal {
+namespace {
+
+struct Op {
+  bool backward = false;
+  int32_t stage = 0;
+  int32_t microbatch = 0;  // within the minibatch
+};
+
+// The 1F1B order of `stage` over `mbs` in a D-stage pipeline.
+std::vector<Op> OneFOneBOrder(int32_t D, int32_t stage, const std::vector<int32_t>& mbs) {
+  const auto n = static_cast<int32_t>(mbs.size());
+  const int32_t warmup = std::min(D - stage - 1, n);
+  std::vector<Op> out;
+  for (int32_t f = 0; f < warmup; ++f) out.push_back({false, stage, mbs[f]});
+  for (int32_t f = warmup, b = 0; b < n; ++b) {
+    if (f < n) out.push_back({false, stage, mbs[f++]});
+    out.push_back({true, stage, mbs[b]});
+  }
+  return out;
+}
+
+// Each device's order of one minibatch, from the unit-cost run described above.
+std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
+  std::vector<int32_t> down, up;
+  for (int32_t j = 0; j < M; ++j) (j < M / 2 ? down : up).push_back(j);
+  std::vector<std::array<std::vector<Op>, 2>> queues(static_cast<size_t>(D));
+  for (int32_t d = 0; d < D; ++d) {
+    queues[d][0] = OneFOneBOrder(D, d, down);
+    queues[d][1] = OneFOneBOrder(D, D - 1 - d, up);
+  }
+  // done[(kind, stage, mb)]: tick at whose end the op finished, -1 until then.
+  std::vector<int64_t> done(static_cast<size_t>(2) * D * M, -1);
+  auto key = [&](bool backward, int32_t s, int32_t j) {
+    return (static_cast<size_t>(backward) * D + s) * M + j;
+  };
+  auto ready = [&](const Op& op, int64_t t) {
+    if (!op.backward) {
+      return op.stage == 0 || (done[key(false, op.stage - 1, op.microbatch)] >= 0 &&
+                               done[key(false, op.stage - 1, op.microbatch)] <= t);
+    }
+    const size_t dep = op.stage == D - 1 ? key(false, op.stage, op.microbatch)
+                                         : key(true, op.stage + 1, op.microbatch);
+    return done[dep] >= 0 && done[dep] <= t;
+  };
+  std::vector<std::vector<Op>> out(static_cast<size_t>(D));
+  std::vector<size_t> head(static_cast<size_t>(2) * D, 0);
+  int64_t left = static_cast<int64_t>(2) * D * M;
+  for (int64_t t = 0; left > 0; ++t) {
+    std::vector<std::pair<int32_t, int32_t>> picked;  // (device, queue) run in tick t
+    for (int32_t d = 0; d < D; ++d) {
+      int32_t best = -1;
+      for (int32_t q = 0; q < 2; ++q) {
+        const std::vector<Op>& order = queues[d][q];
+        if (head[2 * d + q] >= order.size() || !ready(order[head[2 * d + q]], t)) continue;
+        const Op& op = order[head[2 * d + q]];
+        if (best < 0) {
+          best = q;
+          continue;
+        }
+        const Op& other = queues[d][best][head[2 * d + best]];
+        if (op.backward != other.backward ? op.backward : op.stage > other.stage) best = q;
+      }
+      if (best >= 0) picked.push_back({d, best});
+    }
+    for (const auto& [d, q] : picked) {
+      const Op op = queues[d][q][head[2 * d + q]++];
+      done[key(op.backward, op.stage, op.microbatch)] = t + 1;
+      out[d].push_back(op);
+      --left;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Program> BuildChimera(const BuildContext& ctx) {
+  const GenerateOptions& o = ctx.options;
+  if (o.devices < 2 || o.devices % 2 != 0) {
+    return InvalidArgument("chimera needs an even number of devices (its two directions pair "
+                           "device d with device D-1-d), got " +
+                           std::to_string(o.devices));
+  }
+  if (o.microbatches < 2 || o.microbatches % 2 != 0) {
+    return InvalidArgument("chimera needs an even number of microbatches per minibatch (half "
+                           "run in each direction), got " +
+                           std::to_string(o.microbatches));
+  }
+  const int32_t D = o.devices, M = o.microbatches;
+  Program p = EmptyProgram(ctx, 1);
+  p.replicas = 2;
+  p.placement.resize(static_cast<size_t>(2) * D);
+  for (int32_t s = 0; s < D; ++s) p.placement[D + s] = D - 1 - s;
+  p.microbatch_replica.assign(static_cast<size_t>(M), 0);
+  for (int32_t j = M / 2; j < M; ++j) p.microbatch_replica[j] = 1;
+  const std::vector<std::vector<Op>> orders = ChimeraOrders(D, M);
+  for (int32_t d = 0; d < D; ++d) {
+    const std::vector<Op>& order = orders[d];
+    // A stage's last backward of the minibatch is followed by its all-reduce.
+    std::vector<int32_t> last_backward(static_cast<size_t>(D), -1);
+    for (size_t i = 0; i < order.size(); ++i)
+      if (order[i].backward) last_backward[order[i].stage] = static_cast<int32_t>(i);
+    std::vector<Action> actions;
+    actions.reserve((order.size() + 3) * o.minibatches);
+    for (int32_t n = 0; n < o.minibatches; ++n) {
+      for (size_t i = 0; i < order.size(); ++i) {
+        const Op& op = order[i];
+        const int32_t mb = n * M + op.microbatch;
+        actions.push_back({op.backward ? ActionKind::kBackward : ActionKind::kForward, op.stage,
+                           mb, {}});
+        if (op.backward && last_backward[op.stage] == static_cast<int32_t>(i))
+          actions.push_back({ActionKind::kAllReduce, op.stage, n, {}});
+      }
+      actions.push_back({ActionKind::kStep, -1, -1, {}});
+    }
+    ctx.Emit(p, d, std::move(actions));
+  }
+  return p;
+}
+
+}  // namespace pipecast::ir::internal
