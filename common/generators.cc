@@ -466,6 +466,7 @@ Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
   auto copies = ReplicateForDataParallel(*program, o.data_parallel);
   if (!copies.ok() || !sink) return copies;
   for (int32_t d = 0; d < copies->num_devices; ++d) sink(d, std::move(copies->devices[d]));
+  copies->devices.assign(copies->devices.size(), {});  // the sink has them
   return copies;
 }
 

@@ -1,9 +1,10 @@
 // Bidirectional pipelines: Chimera (Li and Hoefler, SC'21, arXiv 2107.06925).
 //
 // Two replicas of the D-stage pipeline run in opposite directions: the "down" replica puts stage
-// s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. Each
-// minibatch's first M/2 microbatches run down, the rest up, and each direction keeps the 1F1B
-// order of its stage. How a device interleaves its two stages is fixed by running the schedule
+// s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. A
+// minibatch is cut into basic units of D microbatches (the last one smaller), run one after the
+// other (the paper's direct concatenation); a unit's first half (rounded up) runs down, the rest
+// up, and each direction keeps the 1F1B order of its stage. How a device interleaves its two stages is fixed by running the schedule
 // once at unit costs (T_F = T_B): a free device takes the head of whichever of its two orders is
 // ready, a backward before a forward and, between two of a kind, the one of the later stage
 // (nearer the loss, so the other direction's gradients start back sooner). This reproduces the
@@ -40,10 +41,11 @@ std::vector<Op> OneFOneBOrder(int32_t D, int32_t stage, const std::vector<int32_
   return out;
 }
 
-// Each device's order of one minibatch, from the unit-cost run described above.
+// Each device's order of one basic unit of M <= D microbatches (the first ceil(M/2) down, the
+// rest up), from the unit-cost run described above.
 std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
   std::vector<int32_t> down, up;
-  for (int32_t j = 0; j < M; ++j) (j < M / 2 ? down : up).push_back(j);
+  for (int32_t j = 0; j < M; ++j) (j < (M + 1) / 2 ? down : up).push_back(j);
   std::vector<std::array<std::vector<Op>, 2>> queues(static_cast<size_t>(D));
   for (int32_t d = 0; d < D; ++d) {
     queues[d][0] = OneFOneBOrder(D, d, down);
@@ -93,28 +95,42 @@ std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
   return out;
 }
 
+
+// The minibatch's order on each device: basic units of D microbatches (the last one smaller)
+// concatenated, the paper's "direct concatenation" of units.
+std::vector<std::vector<Op>> MinibatchOrders(int32_t D, int32_t M,
+                                             std::vector<int32_t>* replica_of) {
+  std::vector<std::vector<Op>> out(static_cast<size_t>(D));
+  replica_of->assign(static_cast<size_t>(M), 0);
+  for (int32_t first = 0; first < M; first += D) {
+    const int32_t size = std::min(D, M - first);
+    for (int32_t j = (size + 1) / 2; j < size; ++j) (*replica_of)[first + j] = 1;
+    const std::vector<std::vector<Op>> unit = ChimeraOrders(D, size);
+    for (int32_t d = 0; d < D; ++d)
+      for (Op op : unit[d]) {
+        op.microbatch += first;
+        out[d].push_back(op);
+      }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Program> BuildChimera(const BuildContext& ctx) {
   const GenerateOptions& o = ctx.options;
   if (o.devices < 2 || o.devices % 2 != 0) {
-    return InvalidArgument("chimera needs an even number of devices (its two directions pair "
-                           "device d with device D-1-d), got " +
+    return InvalidArgument("chimera needs an even number of stages (its two directions pair "
+                           "device d with device D-1-d, and a device holds one copy of a "
+                           "stage), got " +
                            std::to_string(o.devices));
-  }
-  if (o.microbatches < 2 || o.microbatches % 2 != 0) {
-    return InvalidArgument("chimera needs an even number of microbatches per minibatch (half "
-                           "run in each direction), got " +
-                           std::to_string(o.microbatches));
   }
   const int32_t D = o.devices, M = o.microbatches;
   Program p = EmptyProgram(ctx, 1);
   p.replicas = 2;
   p.placement.resize(static_cast<size_t>(2) * D);
   for (int32_t s = 0; s < D; ++s) p.placement[D + s] = D - 1 - s;
-  p.microbatch_replica.assign(static_cast<size_t>(M), 0);
-  for (int32_t j = M / 2; j < M; ++j) p.microbatch_replica[j] = 1;
-  const std::vector<std::vector<Op>> orders = ChimeraOrders(D, M);
+  const std::vector<std::vector<Op>> orders = MinibatchOrders(D, M, &p.microbatch_replica);
   for (int32_t d = 0; d < D; ++d) {
     const std::vector<Op>& order = orders[d];
     // A stage's last backward of the minibatch is followed by its all-reduce.
@@ -132,6 +148,10 @@ Result<Program> BuildChimera(const BuildContext& ctx) {
         if (op.backward && last_backward[op.stage] == static_cast<int32_t>(i))
           actions.push_back({ActionKind::kAllReduce, op.stage, n, {}});
       }
+      // A copy that ran no microbatch (M = 1: nothing goes up) still takes part, with a zero
+      // gradient.
+      for (int32_t s : {std::min(d, D - 1 - d), std::max(d, D - 1 - d)})
+        if (last_backward[s] < 0) actions.push_back({ActionKind::kAllReduce, s, n, {}});
       actions.push_back({ActionKind::kStep, -1, -1, {}});
     }
     ctx.Emit(p, d, std::move(actions));

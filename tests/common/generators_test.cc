@@ -68,6 +68,7 @@ TEST(Orders, InterleavedMegatron) {
 TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
   for (const MethodInfo& info : Methods()) {
     for (int32_t d : {1, 2, 4, 5}) {
+      if (info.name == "chimera" && d % 2 != 0) continue;  // its directions pair devices
       for (int32_t n : {1, 3}) {
         const int32_t m = info.name == "interleaved" ? 2 * d : d + 3;
         const Program p = Gen(info.name, d, m, n);
@@ -80,7 +81,11 @@ TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
               ++steps;
               continue;
             }
-            EXPECT_EQ(p.device_of(a.stage), dev);
+            if (a.kind == ActionKind::kAllReduce) {  // one per copy of the stage
+              EXPECT_TRUE(p.holds(dev, a.stage)) << info.name;
+              continue;
+            }
+            EXPECT_EQ(p.device_of(a.stage, a.microbatch), dev);
             const int kind = a.kind == ActionKind::kBackwardInput ? 1 : static_cast<int>(a.kind);
             EXPECT_TRUE(seen.insert({kind, a.stage, a.microbatch}).second)
                 << info.name << " duplicates " << ActionToken(a, true);

@@ -1,0 +1,109 @@
+// Programs with replicas in the simulator: Chimera's closed forms (Li and Hoefler, SC'21; the
+// pipeline survey's Table 3), the ring all-reduce's cost worked by hand, and data parallelism
+// against one pipeline.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/generators.h"
+#include "common/lower.h"
+#include "sim/engine.h"
+#include "sim/sim_test_util.h"
+
+namespace pipecast::sim {
+namespace {
+
+using testing::kUnit;
+using testing::Simulated;
+using testing::Units;
+
+// Bubble share (a), 1 - busy / (devices x makespan), is (D-2)/(2N+D-2) with T_F = T_B and
+// N = D microbatches per iteration: D - 2 idle slots against 2N busy ones per device.
+TEST(Chimera, BubbleShareIsTheClosedForm) {
+  struct Case {
+    int32_t d, n;
+    double bubble;
+  };
+  for (const Case& c : {Case{4, 4, 0.2}, Case{8, 8, 6.0 / 22}, Case{6, 6, 4.0 / 16}}) {
+    const testing::Run run = Simulated("chimera", c.d, c.n, 1, {});
+    EXPECT_NEAR(run.result.bubble.idle_fraction, c.bubble, 1e-12) << "D=" << c.d;
+    EXPECT_DOUBLE_EQ(Units(run.result.makespan), 2.0 * c.n + c.d - 2) << "D=" << c.d;
+  }
+  // Against 1F1B's (D-1)/(M+D-1) on the same microbatches: 3/7 and 7/15.
+  EXPECT_NEAR(Simulated("1f1b", 4, 4, 1, {}).result.bubble.idle_fraction, 3.0 / 7, 1e-12);
+  EXPECT_NEAR(Simulated("1f1b", 8, 8, 1, {}).result.bubble.idle_fraction, 7.0 / 15, 1e-12);
+}
+
+// Every device holds two stages (2 M_θ) and at most D, at least D/2 + 1 microbatches' stage
+// activations at its peak (the survey's [(D/2+1) M_a, D M_a]).
+TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
+  constexpr int64_t kWeights = 7000, kActivation = 1000;
+  for (int32_t d : {4, 8}) {
+    auto program = ir::Generate({"chimera", d, d, 1, 1, {}});
+    ASSERT_TRUE(program.ok()) << program.status().message();
+    CostModel c = testing::UnitCosts(*program, 1, 1);
+    for (StageCost& s : c.stages) {
+      s.weight_bytes = kWeights;
+      s.activation_bytes = kActivation;
+    }
+    auto r = Simulate(ir::InsertCommunication(*program), c);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    for (const StageMetrics& m : r->stages) {
+      EXPECT_EQ(m.peak_breakdown.weights, 2 * kWeights) << "D=" << d << " device " << m.stage;
+      const int64_t in_flight = m.peak_breakdown.activations / kActivation;
+      EXPECT_GE(in_flight, d / 2 + 1) << "D=" << d << " device " << m.stage;
+      EXPECT_LE(in_flight, d) << "D=" << d << " device " << m.stage;
+    }
+  }
+}
+
+// Two data-parallel copies of a 2-stage 1F1B pipeline, M = 2, T_F = T_B = u, link latency λ.
+// Device 0 runs F0 [0, u], F1 [u, 2u]; device 1 F0 [u+λ, 2u+λ], B0 [2u+λ, 3u+λ], F1
+// [3u+λ, 4u+λ], B1 [4u+λ, 5u+λ]; device 0 B0 [3u+2λ, 4u+2λ], B1 [5u+2λ, 6u+2λ]. So device 0
+// ends its last B at 6u + 2λ, device 1 at 5u + λ. Stage 0's all-reduce then takes the ring time
+// 2(R-1)/R · G / bandwidth + 2(R-1) λ = 2 · (G/2)/bw + 2λ with R = 2, and device 0's Step waits
+// for it, so the makespan is 6u + 2λ + T_AR.
+TEST(DataParallel, RingAllReduceExtendsTheStepByItsClosedForm) {
+  constexpr TimeNs kLatency = 1000;
+  constexpr int64_t kGradient = 1'000'000;  // bytes
+  auto program = ir::Generate({"1f1b", 2, 2, 1, 1, {}, 2});
+  ASSERT_TRUE(program.ok()) << program.status().message();
+  CostModel c = UniformCostModel(2, kUnit, kUnit);
+  for (StageCost& s : c.stages) s.weight_bytes = kGradient;
+  c.link.latency = kLatency;
+  c.link.bandwidth = 1e9;
+  auto r = Simulate(ir::InsertCommunication(*program), c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const TimeNs all_reduce = 2 * (kGradient / 2 * 1'000'000'000 / 1'000'000'000 + kLatency);
+  EXPECT_EQ(all_reduce, 1'002'000);
+  EXPECT_EQ(r->makespan, 6 * kUnit + 2 * kLatency + all_reduce);
+}
+
+// With free all-reduces, R copies run exactly like one pipeline: the same makespan and
+// per-device memory, R times the samples.
+TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
+  for (const std::string method : {"1f1b", "gpipe", "pipedream", "pipedream-2bw", "chimera"}) {
+    auto one = ir::Generate({method, 4, 8, 3, 1, {}});
+    auto three = ir::Generate({method, 4, 8, 3, 1, {}, 3});
+    ASSERT_TRUE(one.ok() && three.ok()) << method;
+    CostModel c = testing::UnitCosts(*one, 1, 2);
+    for (StageCost& s : c.stages) {
+      s.weight_bytes = 100;
+      s.activation_bytes = 10;
+    }
+    auto a = Simulate(ir::InsertCommunication(*one), c);
+    auto b = Simulate(ir::InsertCommunication(*three), c);
+    ASSERT_TRUE(a.ok() && b.ok()) << method;
+    EXPECT_EQ(a->makespan, b->makespan) << method;
+    EXPECT_EQ(3 * a->samples, b->samples) << method;
+    ASSERT_EQ(b->stages.size(), 3 * a->stages.size()) << method;
+    for (size_t d = 0; d < b->stages.size(); ++d) {
+      const StageMetrics& x = a->stages[d % a->stages.size()];
+      EXPECT_EQ(b->stages[d].peak_memory_bytes, x.peak_memory_bytes) << method << " " << d;
+      EXPECT_EQ(b->stages[d].versions, x.versions) << method << " " << d;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pipecast::sim
