@@ -85,6 +85,7 @@ struct PlanOptions {
   std::vector<std::string> methods;       // NAME or NAME:key=value; overrides plan.methods
   std::vector<int32_t> stages;            // overrides plan.stages
   std::vector<int32_t> microbatch_sizes;  // overrides plan.microbatch_sizes
+  std::vector<int32_t> data_parallel;     // overrides plan.data_parallel
   int64_t global_batch = 0;               // > 0 overrides plan.global_batch
   std::string recompute;                  // "" | off | on | both
   std::string sweep;                      // "" | stages

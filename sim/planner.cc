@@ -85,6 +85,7 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   o.minibatches = c.minibatches;
   o.microbatch_size = c.microbatch_size;
   o.params = c.params;
+  o.data_parallel = c.data_parallel;
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return size.status();
   const int64_t need = EstimateSimulationBytes(*size, {});
