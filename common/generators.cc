@@ -51,6 +51,12 @@ const std::vector<MethodEntry>& Registry() {
                   false,
                   {}},
                  BuildChimera});
+    r.push_back({{"gems",
+                  "GEMS-MAST: two replicas in opposite directions, one microbatch in flight "
+                  "per device, the second replica in the memory the first one's backward frees",
+                  false,
+                  {}},
+                 BuildGems});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",
                   true,
@@ -434,7 +440,8 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
                  (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
   size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
                         (m == "pipemare" && params->at("correction") == "true");
-  if (m == "chimera") size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
+  if (m == "chimera" || m == "gems")
+    size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
   if (o.data_parallel > 1) {
     const int64_t r = o.data_parallel;
     // Without reductions of its own, every Step gets one per stage on its device.

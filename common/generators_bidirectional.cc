@@ -1,4 +1,5 @@
-// Bidirectional pipelines: Chimera (Li and Hoefler, SC'21, arXiv 2107.06925).
+// Bidirectional pipelines: Chimera (Li and Hoefler, SC'21, arXiv 2107.06925) and GEMS-MAST
+// (Jain et al., SC'20, "GEMS: GPU-Enabled Memory-Aware Model-Parallelism System").
 //
 // Two replicas of the D-stage pipeline run in opposite directions: the "down" replica puts stage
 // s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. A
@@ -115,47 +116,134 @@ std::vector<std::vector<Op>> MinibatchOrders(int32_t D, int32_t M,
   return out;
 }
 
+
+// When each backward of `orders` (one minibatch, every device's) finishes in a run at unit costs
+// (every F and B one tick; a device runs its order, waiting for its inputs): by (stage, mb).
+std::vector<int64_t> UnitBackwardFinish(const std::vector<std::vector<Op>>& orders, int32_t D,
+                                        int32_t M) {
+  std::vector<int64_t> done(static_cast<size_t>(2) * D * M, -1);
+  auto key = [&](bool backward, int32_t s, int32_t j) {
+    return (static_cast<size_t>(backward) * D + s) * M + j;
+  };
+  std::vector<size_t> cursor(orders.size(), 0);
+  std::vector<int64_t> free(orders.size(), 0);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (size_t d = 0; d < orders.size(); ++d) {
+      for (; cursor[d] < orders[d].size(); ++cursor[d]) {
+        const Op& op = orders[d][cursor[d]];
+        int64_t input = 0;
+        if (op.backward || op.stage > 0) {
+          const size_t dep = !op.backward       ? key(false, op.stage - 1, op.microbatch)
+                             : op.stage == D - 1 ? key(false, op.stage, op.microbatch)
+                                                 : key(true, op.stage + 1, op.microbatch);
+          if (done[dep] < 0) break;
+          input = done[dep];
+        }
+        free[d] = std::max(free[d], input) + 1;
+        done[key(op.backward, op.stage, op.microbatch)] = free[d];
+        progress = true;
+      }
+    }
+  }
+  return {done.begin() + static_cast<std::ptrdiff_t>(D) * M, done.end()};
+}
+
+// Device d's program: `order` (one minibatch) every minibatch, each stage's all-reduce after its
+// last backward of the minibatch, then the Step. Devices d and D-1-d share both stages, so both
+// must reduce them in one order or a blocking all-reduce deadlocks: the stage whose copies
+// finish their last backward first (at unit costs; `stage_done`) reduces first, and the other
+// one no earlier. A copy that ran no microbatch (M = 1: nothing goes up) still takes part, with
+// a zero gradient.
+std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, int32_t d, int32_t D,
+                                        int32_t M, int32_t minibatches,
+                                        const std::vector<int64_t>& stage_done) {
+  std::vector<int32_t> last_backward(static_cast<size_t>(D), -1);
+  for (size_t i = 0; i < order.size(); ++i)
+    if (order[i].backward) last_backward[order[i].stage] = static_cast<int32_t>(i);
+  int32_t first = std::min(d, D - 1 - d), second = std::max(d, D - 1 - d);
+  if (stage_done[second] < stage_done[first]) std::swap(first, second);
+  const auto end = static_cast<int32_t>(order.size()) - 1;
+  const int32_t first_at = last_backward[first] < 0 ? end : last_backward[first];
+  const int32_t second_at =
+      std::max(first_at, last_backward[second] < 0 ? end : last_backward[second]);
+  std::vector<Action> actions;
+  actions.reserve((order.size() + 3) * minibatches);
+  for (int32_t n = 0; n < minibatches; ++n) {
+    for (int32_t i = 0; i <= end; ++i) {
+      const Op& op = order[i];
+      actions.push_back({op.backward ? ActionKind::kBackward : ActionKind::kForward, op.stage,
+                         n * M + op.microbatch, {}});
+      if (i == first_at) actions.push_back({ActionKind::kAllReduce, first, n, {}});
+      if (i == second_at) actions.push_back({ActionKind::kAllReduce, second, n, {}});
+    }
+    actions.push_back({ActionKind::kStep, -1, -1, {}});
+  }
+  return actions;
+}
+
+// The programs of both methods' devices from their minibatch orders.
+void EmitBidirectional(const BuildContext& ctx, const std::vector<std::vector<Op>>& orders,
+                       Program& p) {
+  const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
+  const std::vector<int64_t> finish = UnitBackwardFinish(orders, D, M);
+  std::vector<int64_t> stage_done(static_cast<size_t>(D), 0);
+  for (int32_t s = 0; s < D; ++s)
+    for (int32_t j = 0; j < M; ++j)
+      stage_done[s] = std::max(stage_done[s], finish[static_cast<size_t>(s) * M + j]);
+  for (int32_t d = 0; d < D; ++d)
+    ctx.Emit(p, d, BidirectionalDevice(orders[d], d, D, M, ctx.options.minibatches, stage_done));
+}
+
+// The two-replica program both methods share: down on devices 0..D-1, up reversed.
+Result<Program> TwoDirections(const BuildContext& ctx, const char* method) {
+  const GenerateOptions& o = ctx.options;
+  if (o.devices < 2 || o.devices % 2 != 0) {
+    return InvalidArgument(std::string(method) +
+                           " needs an even number of stages (its two directions pair device d "
+                           "with device D-1-d, and a device holds one copy of a stage), got " +
+                           std::to_string(o.devices));
+  }
+  Program p = EmptyProgram(ctx, 1);
+  p.replicas = 2;
+  p.placement.resize(static_cast<size_t>(2) * o.devices);
+  for (int32_t s = 0; s < o.devices; ++s) p.placement[o.devices + s] = o.devices - 1 - s;
+  return p;
+}
+
+// GEMS-MAST's order on device d: microbatches in pairs, 2k down and 2k+1 up; the device runs
+// the down copy's F and B of 2k, then the up copy's F and B of 2k+1, so it never holds more
+// than one microbatch's activations and the up replica uses the memory the down replica's
+// backward frees.
+std::vector<std::vector<Op>> GemsOrders(int32_t D, int32_t M, std::vector<int32_t>* replica_of) {
+  std::vector<std::vector<Op>> out(static_cast<size_t>(D));
+  replica_of->assign(static_cast<size_t>(M), 0);
+  for (int32_t j = 1; j < M; j += 2) (*replica_of)[j] = 1;
+  for (int32_t d = 0; d < D; ++d) {
+    for (int32_t j = 0; j < M; ++j) {
+      const int32_t stage = j % 2 == 0 ? d : D - 1 - d;
+      out[d].push_back({false, stage, j});
+      out[d].push_back({true, stage, j});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Program> BuildChimera(const BuildContext& ctx) {
-  const GenerateOptions& o = ctx.options;
-  if (o.devices < 2 || o.devices % 2 != 0) {
-    return InvalidArgument("chimera needs an even number of stages (its two directions pair "
-                           "device d with device D-1-d, and a device holds one copy of a "
-                           "stage), got " +
-                           std::to_string(o.devices));
-  }
-  const int32_t D = o.devices, M = o.microbatches;
-  Program p = EmptyProgram(ctx, 1);
-  p.replicas = 2;
-  p.placement.resize(static_cast<size_t>(2) * D);
-  for (int32_t s = 0; s < D; ++s) p.placement[D + s] = D - 1 - s;
-  const std::vector<std::vector<Op>> orders = MinibatchOrders(D, M, &p.microbatch_replica);
-  for (int32_t d = 0; d < D; ++d) {
-    const std::vector<Op>& order = orders[d];
-    // A stage's last backward of the minibatch is followed by its all-reduce.
-    std::vector<int32_t> last_backward(static_cast<size_t>(D), -1);
-    for (size_t i = 0; i < order.size(); ++i)
-      if (order[i].backward) last_backward[order[i].stage] = static_cast<int32_t>(i);
-    std::vector<Action> actions;
-    actions.reserve((order.size() + 3) * o.minibatches);
-    for (int32_t n = 0; n < o.minibatches; ++n) {
-      for (size_t i = 0; i < order.size(); ++i) {
-        const Op& op = order[i];
-        const int32_t mb = n * M + op.microbatch;
-        actions.push_back({op.backward ? ActionKind::kBackward : ActionKind::kForward, op.stage,
-                           mb, {}});
-        if (op.backward && last_backward[op.stage] == static_cast<int32_t>(i))
-          actions.push_back({ActionKind::kAllReduce, op.stage, n, {}});
-      }
-      // A copy that ran no microbatch (M = 1: nothing goes up) still takes part, with a zero
-      // gradient.
-      for (int32_t s : {std::min(d, D - 1 - d), std::max(d, D - 1 - d)})
-        if (last_backward[s] < 0) actions.push_back({ActionKind::kAllReduce, s, n, {}});
-      actions.push_back({ActionKind::kStep, -1, -1, {}});
-    }
-    ctx.Emit(p, d, std::move(actions));
-  }
+  Result<Program> p = TwoDirections(ctx, "chimera");
+  if (!p.ok()) return p;
+  const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
+  EmitBidirectional(ctx, MinibatchOrders(D, M, &p->microbatch_replica), *p);
+  return p;
+}
+
+Result<Program> BuildGems(const BuildContext& ctx) {
+  Result<Program> p = TwoDirections(ctx, "gems");
+  if (!p.ok()) return p;
+  const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
+  EmitBidirectional(ctx, GemsOrders(D, M, &p->microbatch_replica), *p);
   return p;
 }
 

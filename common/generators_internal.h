@@ -52,5 +52,6 @@ Result<Program> BuildPipeOptim(const BuildContext& ctx);
 Result<Program> BuildPaci(const BuildContext& ctx);
 Result<Program> BuildXGrad(const BuildContext& ctx);
 Result<Program> BuildChimera(const BuildContext& ctx);
+Result<Program> BuildGems(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

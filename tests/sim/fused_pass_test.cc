@@ -60,7 +60,7 @@ ir::Program RandomProgram(const Variant& v, std::mt19937_64& rng) {
     o.microbatches = o.devices * (1 + o.microbatches % 3);
     o.params["chunks"] = std::to_string(1 + o.microbatches % 3);
   }
-  if (v.method == "chimera") o.devices += o.devices % 2;  // pairs of devices
+  if (v.method == "chimera" || v.method == "gems") o.devices += o.devices % 2;  // device pairs
   auto p = ir::Generate(o);
   EXPECT_TRUE(p.ok()) << v.method << ": " << p.status().message();
   return *p;

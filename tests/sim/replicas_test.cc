@@ -57,6 +57,35 @@ TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
   }
 }
 
+// GEMS-MAST, one pair (microbatch 0 down, 1 up), T_F = T_B = 1: the down copy's F(d) runs in
+// [d, d+1] and its B(d) in [2D-1-d, 2D-d]; the up copy's stage s sits on device D-1-s, which
+// its down B frees at D+1+s, when stage s-1's F has also arrived, so F_up(s) runs in
+// [D+1+s, D+2+s]; its backward comes back down from device 0 in [2D+1, 2D+2] to device D-1
+// in [3D, 3D+1]. Makespan 3D + 1, 4 busy units per device: a bubble share 1 - 4/(3D+1), 9/13 at
+// D = 4 and 21/25 at D = 8 (the survey's rougher (D-1)/(D+1/2) says 2/3 and 14/17). Every device
+// holds one microbatch's activations at most (M_a) and two stages' weights.
+TEST(Gems, OnePairByHand) {
+  constexpr int64_t kWeights = 500, kActivation = 30;
+  for (int32_t d : {4, 8}) {
+    const testing::Run run = Simulated("gems", d, 2, 1, {});
+    EXPECT_DOUBLE_EQ(Units(run.result.makespan), 3.0 * d + 1) << "D=" << d;
+    EXPECT_NEAR(run.result.bubble.idle_fraction, 1 - 4.0 / (3 * d + 1), 1e-12) << "D=" << d;
+    auto program = ir::Generate({"gems", d, 4, 2, 1, {}});
+    ASSERT_TRUE(program.ok());
+    CostModel c = testing::UnitCosts(*program, 1, 1);
+    for (StageCost& s : c.stages) {
+      s.weight_bytes = kWeights;
+      s.activation_bytes = kActivation;
+    }
+    auto r = Simulate(ir::InsertCommunication(*program), c);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    for (const StageMetrics& m : r->stages) {
+      EXPECT_EQ(m.peak_breakdown.activations, kActivation) << "D=" << d << " device " << m.stage;
+      EXPECT_EQ(m.peak_breakdown.weights, 2 * kWeights) << "D=" << d << " device " << m.stage;
+    }
+  }
+}
+
 // Two data-parallel copies of a 2-stage 1F1B pipeline, M = 2, T_F = T_B = u, link latency λ.
 // Device 0 runs F0 [0, u], F1 [u, 2u]; device 1 F0 [u+λ, 2u+λ], B0 [2u+λ, 3u+λ], F1
 // [3u+λ, 4u+λ], B1 [4u+λ, 5u+λ]; device 0 B0 [3u+2λ, 4u+2λ], B1 [5u+2λ, 6u+2λ]. So device 0
