@@ -17,6 +17,20 @@ using testing::kUnit;
 using testing::Simulated;
 using testing::Units;
 
+// Simulates `method` (D stages, M microbatches, N minibatches) at unit times with every stage
+// holding `weights` bytes and `activation` bytes per microbatch in flight.
+Result<SimResult> SimulateSized(const std::string& method, int32_t d, int32_t m, int32_t n,
+                                int64_t weights, int64_t activation) {
+  auto program = ir::Generate({method, d, m, n, 1, {}});
+  if (!program.ok()) return program.status();
+  CostModel c = testing::UnitCosts(*program, 1, 1);
+  for (StageCost& s : c.stages) {
+    s.weight_bytes = weights;
+    s.activation_bytes = activation;
+  }
+  return Simulate(ir::InsertCommunication(*program), c);
+}
+
 // Bubble share (a), 1 - busy / (devices x makespan), is (D-2)/(2N+D-2) with T_F = T_B and
 // N = D microbatches per iteration: D - 2 idle slots against 2N busy ones per device.
 TEST(Chimera, BubbleShareIsTheClosedForm) {
@@ -39,14 +53,7 @@ TEST(Chimera, BubbleShareIsTheClosedForm) {
 TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
   constexpr int64_t kWeights = 7000, kActivation = 1000;
   for (int32_t d : {4, 8}) {
-    auto program = ir::Generate({"chimera", d, d, 1, 1, {}});
-    ASSERT_TRUE(program.ok()) << program.status().message();
-    CostModel c = testing::UnitCosts(*program, 1, 1);
-    for (StageCost& s : c.stages) {
-      s.weight_bytes = kWeights;
-      s.activation_bytes = kActivation;
-    }
-    auto r = Simulate(ir::InsertCommunication(*program), c);
+    auto r = SimulateSized("chimera", d, d, 1, kWeights, kActivation);
     ASSERT_TRUE(r.ok()) << r.status().message();
     for (const StageMetrics& m : r->stages) {
       EXPECT_EQ(m.peak_breakdown.weights, 2 * kWeights) << "D=" << d << " device " << m.stage;
@@ -70,14 +77,7 @@ TEST(Gems, OnePairByHand) {
     const testing::Run run = Simulated("gems", d, 2, 1, {});
     EXPECT_DOUBLE_EQ(Units(run.result.makespan), 3.0 * d + 1) << "D=" << d;
     EXPECT_NEAR(run.result.bubble.idle_fraction, 1 - 4.0 / (3 * d + 1), 1e-12) << "D=" << d;
-    auto program = ir::Generate({"gems", d, 4, 2, 1, {}});
-    ASSERT_TRUE(program.ok());
-    CostModel c = testing::UnitCosts(*program, 1, 1);
-    for (StageCost& s : c.stages) {
-      s.weight_bytes = kWeights;
-      s.activation_bytes = kActivation;
-    }
-    auto r = Simulate(ir::InsertCommunication(*program), c);
+    auto r = SimulateSized("gems", d, 4, 2, kWeights, kActivation);
     ASSERT_TRUE(r.ok()) << r.status().message();
     for (const StageMetrics& m : r->stages) {
       EXPECT_EQ(m.peak_breakdown.activations, kActivation) << "D=" << d << " device " << m.stage;
