@@ -129,7 +129,7 @@ void DevicePlanner::Scan() {
       ++n;
       continue;
     }
-    if (a.kind == ActionKind::kAllReduce) continue;  // touches the gradient, no record
+    if (IsCollective(a.kind)) continue;  // gradients or weights, no record
     const auto idx = static_cast<int32_t>(i);
     ahead_.last_touch[Cell(a.stage, a.microbatch)] = idx;
     if (!UsesWeights(a.kind)) continue;
@@ -311,7 +311,7 @@ void DevicePlanner::Run() {
       pa.before_end = pa.after_begin = pa.after_end = static_cast<uint32_t>(out_.ops.size());
       continue;
     }
-    if (a.kind == ActionKind::kAllReduce) {  // no weight operations, no activation record
+    if (IsCollective(a.kind)) {  // no weight operations, no activation record
       pa.before_end = pa.after_begin = pa.after_end = pa.before_begin;
       continue;
     }

@@ -51,7 +51,7 @@ constexpr ActionKind kAllKinds[] = {
     ActionKind::kForward,      ActionKind::kBackward,       ActionKind::kBackwardInput,
     ActionKind::kWeightGrad,   ActionKind::kSendActivation, ActionKind::kRecvActivation,
     ActionKind::kSendGradient, ActionKind::kRecvGradient,   ActionKind::kStep,
-    ActionKind::kAllReduce};
+    ActionKind::kAllReduce,    ActionKind::kAverage};
 constexpr WeightSource kAllSources[] = {WeightSource::kCurrent,     WeightSource::kStashed,
                                         WeightSource::kPredicted,   WeightSource::kBufferOlder,
                                         WeightSource::kBufferNewer, WeightSource::kCorrected,
@@ -428,7 +428,7 @@ Result<Action> ParseActionToken(std::string_view token, const TokenContext& cont
   const std::string_view microbatch_text = take(IsDigit);
 
   if (kind_text.empty()) {
-    return ParseError("expected an action kind (F, B, I, W, SA, RA, SG, RG, S or AR)");
+    return ParseError("expected an action kind (F, B, I, W, SA, RA, SG, RG, S, AR or AV)");
   }
   std::optional<ActionKind> kind;
   for (ActionKind k : kAllKinds)

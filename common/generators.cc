@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 
@@ -57,6 +58,22 @@ const std::vector<MethodEntry>& Registry() {
                   false,
                   {}},
                  BuildGems});
+    r.push_back({{"avgpipe",
+                  "AvgPipe: P pipelines on their own batches, kept together by elastic "
+                  "averaging with a reference model",
+                  false,
+                  {{"pipelines", "2", "parallel pipelines P, each on its own devices and batch",
+                    ParamType::kPositiveInt, {}},
+                   {"advance", "0",
+                    "extra warm-up forwards per stage (advance forward propagation): 0 is "
+                    "1F1B, M or more is all forwards first",
+                    ParamType::kNonNegativeInt, {}},
+                   {"alpha", "",
+                    "elastic averaging rate in [0, 1) (default 0.9/P, EASGD's beta/P)",
+                    ParamType::kFraction, {}},
+                   {"period", "1", "optimizer steps between averagings", ParamType::kPositiveInt,
+                    {}}}},
+                 BuildAvgPipe});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",
                   true,
@@ -384,6 +401,11 @@ MethodOptions TypedOptions(const std::string& method,
     o.pipemare.decay_scaling =
         get("decay_scaling") == "per_stage" ? DecayScaling::kPerStage : DecayScaling::kShared;
   }
+  if (method == "avgpipe") {
+    o.elastic_alpha = get("alpha").empty()
+                          ? 0.9 / static_cast<double>(integer("pipelines"))
+                          : std::strtod(get("alpha").c_str(), nullptr);
+  }
   if (method == "paci") {
     if (!get("accumulation").empty())
       o.accumulation = static_cast<int32_t>(integer("accumulation"));
@@ -442,6 +464,16 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
                         (m == "pipemare" && params->at("correction") == "true");
   if (m == "chimera" || m == "gems")
     size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
+  if (m == "avgpipe") {
+    int64_t p = 1, period = 1;
+    ParseInt(params->at("pipelines"), &p);
+    ParseInt(params->at("period"), &period);
+    size.devices = static_cast<int32_t>(std::min<int64_t>(p * o.devices, INT32_MAX));
+    size.microbatches *= p;
+    size.compute_actions *= p;
+    size.steps *= p;
+    size.collectives = p * o.devices * (o.minibatches / period);
+  }
   if (o.data_parallel > 1) {
     const int64_t r = o.data_parallel;
     // Without reductions of its own, every Step gets one per stage on its device.
@@ -464,6 +496,13 @@ Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
   auto params = CompleteParams((*entry)->info, o.params);
   if (!params.ok()) return params.status();
   internal::BuildContext ctx{o, std::move(*params), sink ? &sink : nullptr};
+  if (o.method == "avgpipe" && ctx.params["alpha"].empty()) {
+    int64_t p = 1;
+    ParseInt(ctx.params["pipelines"], &p);
+    char alpha[32];
+    std::snprintf(alpha, sizeof alpha, "%.6g", 0.9 / static_cast<double>(p));
+    ctx.params["alpha"] = alpha;
+  }
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
   if (o.data_parallel > 1) ctx.sink = nullptr;  // the copies are made from the whole program

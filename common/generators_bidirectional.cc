@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/generators_internal.h"
+#include "common/validate.h"
 
 namespace pipecast::ir::internal {
 namespace {
@@ -154,17 +155,17 @@ std::vector<int64_t> UnitBackwardFinish(const std::vector<std::vector<Op>>& orde
 // must reduce them in one order or a blocking all-reduce deadlocks: the stage whose copies
 // finish their last backward first (at unit costs; `stage_done`) reduces first, and the other
 // one no earlier. A copy that ran no microbatch (M = 1: nothing goes up) still takes part, with
-// a zero gradient.
+// a zero gradient. `early` false: both all-reduces just before the Step.
 std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, int32_t d, int32_t D,
                                         int32_t M, int32_t minibatches,
-                                        const std::vector<int64_t>& stage_done) {
+                                        const std::vector<int64_t>& stage_done, bool early) {
   std::vector<int32_t> last_backward(static_cast<size_t>(D), -1);
   for (size_t i = 0; i < order.size(); ++i)
     if (order[i].backward) last_backward[order[i].stage] = static_cast<int32_t>(i);
   int32_t first = std::min(d, D - 1 - d), second = std::max(d, D - 1 - d);
   if (stage_done[second] < stage_done[first]) std::swap(first, second);
   const auto end = static_cast<int32_t>(order.size()) - 1;
-  const int32_t first_at = last_backward[first] < 0 ? end : last_backward[first];
+  const int32_t first_at = !early || last_backward[first] < 0 ? end : last_backward[first];
   const int32_t second_at =
       std::max(first_at, last_backward[second] < 0 ? end : last_backward[second]);
   std::vector<Action> actions;
@@ -182,7 +183,11 @@ std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, int32_t d,
   return actions;
 }
 
-// The programs of both methods' devices from their minibatch orders.
+// The programs of both methods' devices from their minibatch orders. An all-reduce blocks where
+// it stands, so one placed after its stage's last backward can deadlock when the other copy
+// still needs this device's later work to get there (GEMS does): each placement is checked on
+// one minibatch (minibatches depend on nothing across the Step), and the all-reduces go just
+// before the Step when the early placement deadlocks.
 void EmitBidirectional(const BuildContext& ctx, const std::vector<std::vector<Op>>& orders,
                        Program& p) {
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
@@ -191,8 +196,15 @@ void EmitBidirectional(const BuildContext& ctx, const std::vector<std::vector<Op
   for (int32_t s = 0; s < D; ++s)
     for (int32_t j = 0; j < M; ++j)
       stage_done[s] = std::max(stage_done[s], finish[static_cast<size_t>(s) * M + j]);
+  Program one = p;
+  one.minibatches = 1;
   for (int32_t d = 0; d < D; ++d)
-    ctx.Emit(p, d, BidirectionalDevice(orders[d], d, D, M, ctx.options.minibatches, stage_done));
+    one.devices[d] = BidirectionalDevice(orders[d], d, D, M, 1, stage_done, true);
+  const bool early = ValidateProgram(one).empty();
+  for (int32_t d = 0; d < D; ++d) {
+    ctx.Emit(p, d,
+             BidirectionalDevice(orders[d], d, D, M, ctx.options.minibatches, stage_done, early));
+  }
 }
 
 // The two-replica program both methods share: down on devices 0..D-1, up reversed.

@@ -53,5 +53,6 @@ Result<Program> BuildPaci(const BuildContext& ctx);
 Result<Program> BuildXGrad(const BuildContext& ctx);
 Result<Program> BuildChimera(const BuildContext& ctx);
 Result<Program> BuildGems(const BuildContext& ctx);
+Result<Program> BuildAvgPipe(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

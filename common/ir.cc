@@ -56,6 +56,7 @@ std::string_view KindToken(ActionKind k) {
     case ActionKind::kRecvGradient: return "RG";
     case ActionKind::kStep: return "S";
     case ActionKind::kAllReduce: return "AR";
+    case ActionKind::kAverage: return "AV";
   }
   return "?";
 }
@@ -72,6 +73,7 @@ std::string_view KindName(ActionKind k) {
     case ActionKind::kRecvGradient: return "recv_gradient";
     case ActionKind::kStep: return "step";
     case ActionKind::kAllReduce: return "all_reduce";
+    case ActionKind::kAverage: return "average";
   }
   return "?";
 }

@@ -42,6 +42,11 @@ enum class ActionKind : uint8_t {
   // stage, 0-based). Every replica of the stage takes part once per round, and a device's next
   // Step applies the reduced gradient. Only in programs with replicas > 1.
   kAllReduce = 9,
+  // AV: this device's copy of `stage` joins the elastic averaging of that stage's weights over
+  // all its replicas (AvgPipe): every copy W_i and the reference W~ it keeps move toward each
+  // other, W_i <- W_i - a (W_i - W~) and W~ <- W~ + a sum_i (W_i - W~), from one all-reduce of
+  // the weights; `microbatch` is the round. It blocks the device until the exchange is done.
+  kAverage = 10,
 };
 
 // Which weights an F, B or I computes with. Do not renumber.
@@ -141,6 +146,10 @@ constexpr bool IsBackward(ActionKind k) {
 constexpr bool ProducesWeightGrad(ActionKind k) {
   return k == ActionKind::kBackward || k == ActionKind::kWeightGrad;
 }
+// AR, AV: collectives over a stage's replicas.
+constexpr bool IsCollective(ActionKind k) {
+  return k == ActionKind::kAllReduce || k == ActionKind::kAverage;
+}
 // SA, RA, SG, RG (point to point; an all-reduce is a collective, not one of these)
 constexpr bool IsCommunication(ActionKind k) {
   return k >= ActionKind::kSendActivation && k <= ActionKind::kRecvGradient;
@@ -148,10 +157,10 @@ constexpr bool IsCommunication(ActionKind k) {
 // F, B, I
 constexpr bool UsesWeights(ActionKind k) { return k <= ActionKind::kBackwardInput; }
 
-// Short names: "F", "B", "I", "W", "SA", "RA", "SG", "RG", "S", "AR".
+// Short names: "F", "B", "I", "W", "SA", "RA", "SG", "RG", "S", "AR", "AV".
 std::string_view KindToken(ActionKind kind);
 // Names used in JSON: "forward", "backward", "backward_input", "weight_grad", "send_activation",
-// "recv_activation", "send_gradient", "recv_gradient", "step", "all_reduce".
+// "recv_activation", "send_gradient", "recv_gradient", "step", "all_reduce", "average".
 std::string_view KindName(ActionKind kind);
 // Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr", "v".
 std::string_view WeightSourceName(WeightSource source);

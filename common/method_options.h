@@ -51,6 +51,8 @@ struct MethodOptions {
   int32_t accumulation = 0;     // PACI: backwards per step (0 for other methods)
   int32_t allowed_lagging = 0;  // PACI: in-flight forward cap for every stage (0 = auto, D−k)
   bool vertical_sync = false;   // PipeDream
+  // AvgPipe: the rate α of the elastic averaging each AV applies (docs/methods.md); 0 = none.
+  double elastic_alpha = 0;
   friend bool operator==(const MethodOptions&, const MethodOptions&) = default;
 };
 

@@ -12,7 +12,7 @@ namespace {
 bool HasAllReduce(const Program& p) {
   for (const auto& dev : p.devices)
     for (const Action& a : dev)
-      if (a.kind == ActionKind::kAllReduce) return true;
+      if (IsCollective(a.kind)) return true;
   return false;
 }
 
@@ -27,22 +27,28 @@ std::vector<int32_t> StagesOn(const Program& base, int32_t d) {
 // Device d's program for copy c: microbatches remapped, all-reduces before each Step unless
 // base has its own.
 std::vector<Action> CopyDevice(const Program& base, int32_t d, int32_t c, int32_t r,
-                               bool own_reduces) {
+                               bool own_reduces, const ReplicaSync& sync) {
+  const bool average = sync.kind == ReplicaSync::Kind::kAverage;
   const int32_t M = base.microbatches;
   const std::vector<int32_t> stages = StagesOn(base, d);
   std::vector<Action> out;
   out.reserve(base.devices[d].size() * 2);
-  int32_t round = 0;
+  int32_t round = 0, steps = 0;
   for (Action a : base.devices[d]) {
     if (a.kind == ActionKind::kStep) {
-      if (!own_reduces)
+      if (!own_reduces && !average) {
         for (int32_t s : stages) out.push_back({ActionKind::kAllReduce, s, round, {}});
-      ++round;
-    } else if (a.kind != ActionKind::kAllReduce && a.microbatch >= 0) {
+        ++round;
+      }
+    } else if (!IsCollective(a.kind) && a.microbatch >= 0) {
       const int32_t n = a.microbatch / M, j = a.microbatch % M;
       a.microbatch = (n * r + c) * M + j;
     }
     out.push_back(a);
+    if (a.kind == ActionKind::kStep && average && !own_reduces && ++steps % sync.period == 0) {
+      for (int32_t s : stages) out.push_back({ActionKind::kAverage, s, round, {}});
+      ++round;
+    }
   }
   return out;
 }
@@ -50,6 +56,10 @@ std::vector<Action> CopyDevice(const Program& base, int32_t d, int32_t c, int32_
 }  // namespace
 
 Result<Program> ReplicateForDataParallel(const Program& base, int32_t r) {
+  return ReplicateCopies(base, r, ReplicaSync{});
+}
+
+Result<Program> ReplicateCopies(const Program& base, int32_t r, const ReplicaSync& sync) {
   if (r < 1) return InvalidArgument("data_parallel must be >= 1, got " + std::to_string(r));
   if (r == 1) return base;
   const int64_t devices = static_cast<int64_t>(base.num_devices) * r;
@@ -85,7 +95,8 @@ Result<Program> ReplicateForDataParallel(const Program& base, int32_t r) {
   p.devices.assign(static_cast<size_t>(devices), {});
   for (int32_t c = 0; c < r; ++c)
     for (int32_t d = 0; d < base.num_devices; ++d)
-      p.devices[static_cast<size_t>(c) * base.num_devices + d] = CopyDevice(base, d, c, r, own);
+      p.devices[static_cast<size_t>(c) * base.num_devices + d] =
+          CopyDevice(base, d, c, r, own, sync);
   return p;
 }
 

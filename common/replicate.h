@@ -22,4 +22,18 @@ namespace pipecast::ir {
 // Errors (kInvalidArgument): r < 1, or sizes beyond common/limits.h.
 Result<Program> ReplicateForDataParallel(const Program& base, int32_t r);
 
+// How the copies of ReplicateCopies stay together.
+struct ReplicaSync {
+  enum class Kind : uint8_t {
+    kAllReduce,  // an all-reduce of every stage's gradients before each Step (data parallelism)
+    kAverage,    // an elastic averaging of every stage's weights after every period-th Step
+  };
+  Kind kind = Kind::kAllReduce;
+  int32_t period = 1;  // kAverage: Steps between averagings
+};
+
+// ReplicateForDataParallel with the copies kept together by `sync`; kAverage puts, after every
+// period-th Step of a device, an average (AV) of every stage on it in ascending stage order.
+Result<Program> ReplicateCopies(const Program& base, int32_t r, const ReplicaSync& sync);
+
 }  // namespace pipecast::ir

@@ -204,42 +204,44 @@ class Validator {
   // An all-reduce: a stage this device holds a copy of, a round >= 0, once per (stage, round)
   // and device.
   void CheckAllReduce(Loc at, const Action& a) {
-    if (a.weights != WeightRef{}) Add(at, "an all-reduce takes no weight annotation");
+    const std::string what = a.kind == ActionKind::kAverage ? "average" : "all-reduce";
+    if (a.weights != WeightRef{}) Add(at, "an " + what + " takes no weight annotation");
     if (p_.replicas < 2) {
-      Add(at, "all-reduce in a program with one replica (nothing to reduce with)");
+      Add(at, what + " in a program with one replica (nothing to reduce with)");
       structural_errors_ = true;
       return;
     }
     const int32_t r = p_.replica_on(a.stage, at.device);
     if (r < 0) {
-      Add(at, "all-reduce of stage " + std::to_string(a.stage) + " on device " +
+      Add(at, what + " of stage " + std::to_string(a.stage) + " on device " +
                   std::to_string(at.device) + ", which holds no copy of it");
       structural_errors_ = true;
       return;
     }
     if (a.microbatch < 0 || a.microbatch >= total_) {
-      Add(at, "all-reduce round " + std::to_string(a.microbatch) + " out of range [0, " +
+      Add(at, what + " round " + std::to_string(a.microbatch) + " out of range [0, " +
                   std::to_string(total_) + ")");
       structural_errors_ = true;
       return;
     }
-    std::vector<Loc>& group = index_.all_reduce[{a.stage, a.microbatch}];
+    std::vector<Loc>& group = index_.all_reduce[{a.kind, a.stage, a.microbatch}];
     group.resize(static_cast<size_t>(p_.replicas));
-    Record(group[r], at, "all-reduce of stage " + std::to_string(a.stage) + " round " +
-                             std::to_string(a.microbatch));
+    Record(group[r], at,
+           what + " of stage " + std::to_string(a.stage) + " round " + std::to_string(a.microbatch));
   }
 
   // Every round of a stage's all-reduce has all its replicas, and each stage's rounds run in
   // order on every device.
   void CheckAllReduceGroups() {
-    std::map<int32_t, int32_t> rounds;  // stage -> rounds seen
+    std::map<std::pair<ActionKind, int32_t>, int32_t> rounds;  // (kind, stage) -> rounds seen
     for (const auto& [key, group] : index_.all_reduce) {
-      const auto [stage, round] = key;
-      int32_t& seen = rounds[stage];
+      const auto [kind, stage, round] = key;
+      const std::string what = kind == ActionKind::kAverage ? "average" : "all-reduce";
+      int32_t& seen = rounds[{kind, stage}];
       if (round != seen) {
         for (const Loc& l : group)
           if (l.present()) {
-            Add(l, "all-reduce round " + std::to_string(round) + " of stage " +
+            Add(l, what + " round " + std::to_string(round) + " of stage " +
                        std::to_string(stage) + " without round " + std::to_string(seen) +
                        " (rounds count 0, 1, 2, ... per stage)");
             break;
@@ -251,7 +253,7 @@ class Validator {
         if (group[r].present()) continue;
         const Loc some = *std::find_if(group.begin(), group.end(),
                                        [](const Loc& l) { return l.present(); });
-        Add(some, "all-reduce of stage " + std::to_string(stage) + " round " +
+        Add(some, what + " of stage " + std::to_string(stage) + " round " +
                       std::to_string(round) + " has no participant on device " +
                       std::to_string(p_.device_of_replica(stage, r)) + " (replica " +
                       std::to_string(r) + "): every copy must take part");
@@ -259,11 +261,11 @@ class Validator {
       }
       for (const Loc& l : group) {
         if (!l.present()) continue;
-        const auto prev = index_.all_reduce.find({stage, round - 1});
+        const auto prev = index_.all_reduce.find({kind, stage, round - 1});
         if (round == 0 || prev == index_.all_reduce.end()) continue;
         const Loc before = prev->second[static_cast<size_t>(&l - group.data())];
         if (before.present() && before.index > l.index)
-          Add(l, "all-reduce rounds of stage " + std::to_string(stage) + " out of order");
+          Add(l, what + " rounds of stage " + std::to_string(stage) + " out of order");
       }
     }
   }
@@ -304,7 +306,7 @@ class Validator {
           structural_errors_ = true;
           continue;
         }
-        if (a.kind == ActionKind::kAllReduce) {
+        if (IsCollective(a.kind)) {
           CheckAllReduce(at, a);
           continue;
         }

@@ -60,7 +60,8 @@ class DryRun {
         deps[0] = x_.CommAt(s + 1, j).send_gradient;
         break;
       case ActionKind::kStep:
-      case ActionKind::kAllReduce:  // a rendezvous: Advance handles it
+      case ActionKind::kAllReduce:  // rendezvous: Advance handles them
+      case ActionKind::kAverage:
         break;
     }
   }
@@ -68,7 +69,7 @@ class DryRun {
   // The all-reduce of a participant of the same round that has not reached its all-reduce yet,
   // or absent when all have (then the all-reduce runs).
   Loc AbsentParticipant(const Action& a) const {
-    const auto it = x_.all_reduce.find({a.stage, a.microbatch});
+    const auto it = x_.all_reduce.find({a.kind, a.stage, a.microbatch});
     if (it == x_.all_reduce.end()) return {};
     for (const Loc& l : it->second)
       if (l.present() && cursor_[l.device] < l.index) return l;
@@ -114,6 +115,7 @@ class DryRun {
       case ActionKind::kWeightGrad:
       case ActionKind::kStep:
       case ActionKind::kAllReduce:
+      case ActionKind::kAverage:
         break;
     }
   }
@@ -124,7 +126,7 @@ class DryRun {
     const std::vector<Action>& prog = p_.devices[d];
     while (cursor_[d] < static_cast<int32_t>(prog.size())) {
       const Action& a = prog[cursor_[d]];
-      if (a.kind == ActionKind::kAllReduce) {
+      if (IsCollective(a.kind)) {
         Arrive({d, cursor_[d]}, ready);
         const Loc absent = AbsentParticipant(a);
         if (absent.present()) {

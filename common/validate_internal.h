@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -36,8 +37,9 @@ struct CellIndex {
   int32_t total = 0;
   std::vector<Cell> cells;
   std::vector<CommCell> comm;
-  // (stage, round) -> the all-reduce of each replica (index r), for programs with replicas.
-  std::map<std::pair<int32_t, int32_t>, std::vector<Loc>> all_reduce;
+  // (kind, stage, round) -> the collective (all-reduce or average) of each replica (index r),
+  // for programs with replicas.
+  std::map<std::tuple<ActionKind, int32_t, int32_t>, std::vector<Loc>> all_reduce;
   const Cell& At(int32_t stage, int32_t mb) const {
     return cells[static_cast<size_t>(stage) * total + mb];
   }

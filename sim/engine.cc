@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <type_traits>
@@ -131,9 +132,13 @@ class Engine {
   Flow Communication(int32_t d, size_t i, const Action& a, DeviceRun& st);
   template <bool kRecord>
   Flow AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st);
+  // An elastic averaging: the device waits until every copy has joined and the exchange ends.
+  template <bool kRecord>
+  Flow Average(int32_t d, size_t i, const Action& a, DeviceRun& st);
   // Completes the collective once every replica has issued it, waking the Steps that wait.
   template <bool kRecord>
-  bool CompleteCollective(int32_t d, size_t i, int32_t stage, struct Collective& c);
+  bool CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs duration,
+                          struct Collective& c);
   // The Step of device d waits for the all-reduces it issued since its last Step; `*ready` is
   // when the last of them ends (kNext), or the device parks on one that has not (kBlocked).
   Flow AwaitCollectives(int32_t d, TimeNs* ready);
@@ -207,7 +212,7 @@ class Engine {
   std::vector<int32_t> recv_activation_, recv_gradient_;
   // All-reduces, by (stage, round); each device's collective channel and the all-reduces it
   // issued since its last Step.
-  std::map<std::pair<int32_t, int32_t>, Collective> collectives_;
+  std::map<std::tuple<ActionKind, int32_t, int32_t>, Collective> collectives_;
   std::vector<TimeNs> collective_free_;
   std::vector<std::vector<Collective*>> pending_;
 };
@@ -553,11 +558,12 @@ Flow Engine::AwaitCollectives(int32_t d, TimeNs* ready) {
 }
 
 template <bool kRecord>
-bool Engine::CompleteCollective(int32_t d, size_t i, int32_t stage, Collective& c) {
+bool Engine::CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs duration,
+                                Collective& c) {
   c.start = c.issued;
   for (int32_t r = 0; r < p_.replicas; ++r)
     c.start = std::max(c.start, collective_free_[p_.device_of_replica(stage, r)]);
-  if (__builtin_add_overflow(c.start, costs_.stages[stage].all_reduce, &c.end)) {
+  if (__builtin_add_overflow(c.start, duration, &c.end)) {
     c.end = -1;
     return Overflow(d, i, "all-reduce");
   }
@@ -578,12 +584,33 @@ bool Engine::CompleteCollective(int32_t d, size_t i, int32_t stage, Collective& 
 template <bool kRecord>
 Flow Engine::AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st) {
   // Issued on the device's collective channel: the device goes on computing meanwhile.
-  Collective& c = collectives_[{a.stage, a.microbatch}];
+  Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
   c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
   if constexpr (kRecord) c.calls.push_back({d, i});
   pending_[d].push_back(&c);
-  if (++c.arrived == p_.replicas && !CompleteCollective<kRecord>(d, i, a.stage, c))
+  if (++c.arrived == p_.replicas &&
+      !CompleteCollective<kRecord>(d, i, a.stage, costs_.stages[a.stage].all_reduce, c))
     return Flow::kAbort;
+  return Flow::kNext;
+}
+
+template <bool kRecord>
+Flow Engine::Average(int32_t d, size_t i, const Action& a, DeviceRun& st) {
+  Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
+  // The device joins once; woken when the exchange completes, it runs this action again.
+  if (std::find(c.waiters.begin(), c.waiters.end(), d) == c.waiters.end()) {
+    c.waiters.push_back(d);
+    c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
+    if constexpr (kRecord) c.calls.push_back({d, i});
+    if (++c.arrived == p_.replicas &&
+        !CompleteCollective<kRecord>(d, i, a.stage, costs_.stages[a.stage].average, c))
+      return Flow::kAbort;
+  }
+  if (c.end < 0) {
+    waiting_[d] = kWaitsForCollective;
+    return Flow::kBlocked;
+  }
+  st.free = std::max(st.free, c.end);  // waiting, not busy: it counts as a bubble
   return Flow::kNext;
 }
 
@@ -690,6 +717,9 @@ bool Engine::RunDevice(int32_t d) {
         break;
       case ActionKind::kAllReduce:
         flow = AllReduce<kRecord>(d, i, a, st);
+        break;
+      case ActionKind::kAverage:
+        flow = Average<kRecord>(d, i, a, st);
         break;
       case ActionKind::kSendActivation:
       case ActionKind::kSendGradient:

@@ -149,7 +149,8 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
     if (!t.ok()) return t.status();
     const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
     t->all_reduce = AllReduceTime(grad, p.replicas, cost.link);
-    if (t->all_reduce < 0) {
+    t->average = AllReduceTime(c.weight_bytes, p.replicas, cost.link);
+    if (t->all_reduce < 0 || t->average < 0) {
       return InvalidArgument(fmt::format(
           "stage {}: the all-reduce of its {} gradient bytes over {} replicas {}", s, grad,
           p.replicas, kTooLong));
@@ -161,6 +162,9 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
       DeviceCosts& k = out.devices[static_cast<size_t>(dr)];
       PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, cost.device(dr).memory_bandwidth,
                                            uses_correction[dr] != 0, k));
+      // Elastic averaging keeps the reference weights W~ next to every copy.
+      if (p.options.elastic_alpha > 0 && !Add(k.extra_bytes, c.weight_bytes, &k.extra_bytes))
+        return TooLarge(s, "the device's memory does not fit in int64");
       ++k.chunks;
     }
   }

@@ -24,6 +24,7 @@ struct StageTimes {
   TimeNs message = 0;  // link occupancy of one activation or gradient message
   // One ring all-reduce of the stage's gradient over the program's replicas (AllReduceTime).
   TimeNs all_reduce = 0;
+  TimeNs average = 0;  // the same over the stage's weights (AvgPipe's elastic averaging)
   int64_t activation_bytes = 0;
   int64_t activation_bytes_after_input_grad = 0;
   int64_t message_bytes = 0;

@@ -88,6 +88,11 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   o.data_parallel = c.data_parallel;
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return size.status();
+  // Copies (data parallelism, AvgPipe's pipelines) must fit the scenario's devices.
+  if (size->devices > scenario_.pipeline.stages) {
+    return InvalidArgument(fmt::format("needs {} devices, more than the scenario's {}",
+                                       size->devices, scenario_.pipeline.stages));
+  }
   const int64_t need = EstimateSimulationBytes(*size, {});
   if (need > budget_) {
     return InvalidArgument(

@@ -111,6 +111,25 @@ TEST(Replicas, InconsistentAllReduceOrderIsADeadlock) {
   EXPECT_NE(Joined(crossed).find("deadlock"), std::string::npos) << Joined(crossed);
 }
 
+// Averages follow the same rules, counted apart from all-reduces.
+TEST(Replicas, AveragesAreCheckedLikeAllReduces) {
+  const std::string averaged = Replace(
+      Replace(Replace(Replace(kTwoCopies, "device 0: F0 B0 AR0 S", "device 0: F0 B0 S AV0"),
+                      "device 1: F0 B0 AR0 S", "device 1: F0 B0 S AV0"),
+              "device 2: F1 B1 AR0 S", "device 2: F1 B1 S AV0"),
+      "device 3: F1 B1 AR0 S", "device 3: F1 B1 S AV1");
+  const Program p = Parse(averaged);
+  const std::string diagnostics = Joined(p);
+  EXPECT_NE(diagnostics.find("average of stage 1 round 1 has no participant on device 1"),
+            std::string::npos)
+      << diagnostics;
+  EXPECT_NE(diagnostics.find("average of stage 1 round 0 has no participant on device 3"),
+            std::string::npos)
+      << diagnostics;
+  EXPECT_EQ(Joined(Parse(Replace(averaged, "device 3: F1 B1 S AV1", "device 3: F1 B1 S AV0"))),
+            "");
+}
+
 TEST(Replicas, AllReduceNeedsReplicas) {
   const Program p = Parse("devices 1\nmicrobatches 1\ndevice 0: F0 B0 AR0 S\n");
   EXPECT_NE(Joined(p).find("all-reduce in a program with one replica"), std::string::npos);

@@ -72,10 +72,11 @@ TEST(FusedPass, CompactProgramsSimulateLikeThePrograms) {
   for (const Variant& v : Variants()) {
     for (int iter = 0; iter < 6; ++iter) {
       const ir::Program p = RandomProgram(v, rng);
-      ir::GenerateOptions o{p.method,          p.num_devices / v.data_parallel,
-                            p.microbatches / v.data_parallel,
-                            p.minibatches,     1,
-                            v.params,          v.data_parallel};
+      // The program's devices and microbatches are every copy's: one copy's are the options.
+      const int32_t copies = v.method == "avgpipe" ? p.replicas : v.data_parallel;
+      ir::GenerateOptions o{p.method,      p.num_devices / copies, p.microbatches / copies,
+                            p.minibatches, 1,                      v.params,
+                            v.data_parallel};
       if (v.method == "interleaved")
         o.params.emplace("chunks", std::to_string(p.num_stages / p.num_devices));
       Result<ir::CompactProgram> compact = ir::GenerateCompact(o);
@@ -109,6 +110,7 @@ int64_t ReferencePeak(const ir::Program& p, const CostModel& c, const ir::Versio
     fixed +=
         sc.optimizer_state_bytes + (sc.gradient_bytes < 0 ? sc.weight_bytes : sc.gradient_bytes);
     if (plan.uses_correction[d]) fixed += sc.weight_bytes;
+    if (p.options.elastic_alpha > 0) fixed += sc.weight_bytes;  // AvgPipe's reference weights
   }
   int64_t activations = 0, peak = 0;
   const std::vector<Action>& prog = p.devices[d];

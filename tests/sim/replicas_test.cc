@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "common/format_text.h"
 #include "common/generators.h"
 #include "common/lower.h"
 #include "sim/engine.h"
@@ -28,6 +31,19 @@ Result<SimResult> SimulateSized(const std::string& method, int32_t d, int32_t m,
     s.weight_bytes = weights;
     s.activation_bytes = activation;
   }
+  return Simulate(ir::InsertCommunication(*program), c);
+}
+
+// Two stages at T_F = T_B = kUnit, weights of `weights` bytes, the link's latency and bandwidth;
+// `options` lowered and simulated.
+Result<SimResult> SimulateOnLink(const ir::GenerateOptions& options, int64_t weights,
+                                 TimeNs latency, double bandwidth) {
+  auto program = ir::Generate(options);
+  if (!program.ok()) return program.status();
+  CostModel c = UniformCostModel(program->num_stages, kUnit, kUnit);
+  for (StageCost& s : c.stages) s.weight_bytes = weights;
+  c.link.latency = latency;
+  c.link.bandwidth = bandwidth;
   return Simulate(ir::InsertCommunication(*program), c);
 }
 
@@ -95,13 +111,7 @@ TEST(Gems, OnePairByHand) {
 TEST(DataParallel, RingAllReduceExtendsTheStepByItsClosedForm) {
   constexpr TimeNs kLatency = 1000;
   constexpr int64_t kGradient = 1'000'000;  // bytes
-  auto program = ir::Generate({"1f1b", 2, 2, 1, 1, {}, 2});
-  ASSERT_TRUE(program.ok()) << program.status().message();
-  CostModel c = UniformCostModel(2, kUnit, kUnit);
-  for (StageCost& s : c.stages) s.weight_bytes = kGradient;
-  c.link.latency = kLatency;
-  c.link.bandwidth = 1e9;
-  auto r = Simulate(ir::InsertCommunication(*program), c);
+  auto r = SimulateOnLink({"1f1b", 2, 2, 1, 1, {}, 2}, kGradient, kLatency, 1e9);
   ASSERT_TRUE(r.ok()) << r.status().message();
   const TimeNs all_reduce = 2 * (kGradient / 2 * 1'000'000'000 / 1'000'000'000 + kLatency);
   EXPECT_EQ(all_reduce, 1'002'000);
@@ -132,6 +142,55 @@ TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
       EXPECT_EQ(b->stages[d].versions, x.versions) << method << " " << d;
     }
   }
+}
+
+// AvgPipe's advance parameter spans 1F1B (a = 0) and AFAB (a >= M): each pipeline's order is
+// exactly those methods' order, and the two pipelines average after every Step.
+TEST(AvgPipe, AdvanceSpansOneFOneBAndAfab) {
+  for (const auto& [advance, method] : {std::pair{"0", "1f1b"}, {"8", "gpipe"}, {"20", "gpipe"}}) {
+    auto avg = ir::Generate({"avgpipe", 4, 8, 2, 1, {{"advance", advance}}});
+    auto one = ir::Generate({method, 4, 8, 2, 1, {}});
+    ASSERT_TRUE(avg.ok() && one.ok()) << avg.status().message();
+    ASSERT_EQ(avg->num_devices, 8);
+    EXPECT_EQ(avg->params.at("alpha"), "0.45");  // EASGD's beta / P
+    // Pipeline 0 runs microbatches n·2M + j of minibatch n, the single pipeline n·M + j.
+    auto tokens = [](const std::vector<ir::Action>& actions, int32_t per_minibatch) {
+      std::string out;
+      for (ir::Action a : actions) {
+        if (a.kind == ir::ActionKind::kAverage) continue;
+        if (a.microbatch >= 0) a.microbatch = a.microbatch / per_minibatch * 8 + a.microbatch % 8;
+        out += ir::ActionToken(a, true) + " ";
+      }
+      return out;
+    };
+    for (int32_t d = 0; d < 4; ++d) {
+      EXPECT_EQ(tokens(avg->devices[d], 16), tokens(one->devices[d], 8))
+          << "advance " << advance << " device " << d;
+    }
+  }
+  // a = 1 on D = 2, M = 3: stage 0 warms up with 2 forwards, stage 1 with 1.
+  auto a1 = ir::Generate({"avgpipe", 2, 3, 1, 1, {{"advance", "1"}}});
+  ASSERT_TRUE(a1.ok());
+  EXPECT_EQ(ir::ProgramToText(*a1).find("device 1: F0 F1 B0 F2 B1 B2 S AV0\n") != std::string::npos,
+            true)
+      << ir::ProgramToText(*a1);
+}
+
+// Two pipelines of 2 stages, M = 1, T_F = T_B = u, latency λ: each pipeline runs F [0,u] on
+// device 0, F [u+λ, 2u+λ] and B [2u+λ, 3u+λ] on device 1, B [3u+2λ, 4u+2λ] on device 0. Stage 1's
+// copies average at 3u+λ for T_AV = 2(R-1)(⌈w/R⌉/bw + λ) over their weights w; the devices wait,
+// so the second minibatch starts on device 1 no earlier than 3u+λ+T_AV; stage 0 averages at
+// 4u+2λ. The makespan of two minibatches: device 0 free again at 4u+2λ+T_AV, then the second
+// iteration takes 4u+2λ as the first, and its average T_AV: 8u + 4λ + 2 T_AV. Weights cost the
+// reference copy as extra memory.
+TEST(AvgPipe, BlockingAverageByHand) {
+  constexpr TimeNs kLatency = 500;
+  constexpr int64_t kWeights = 4'000'000;
+  auto r = SimulateOnLink({"avgpipe", 2, 1, 2, 1, {}}, kWeights, kLatency, 2e9);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const TimeNs average = 2 * (kWeights / 2 / 2 + kLatency);  // ns at 2 bytes/ns
+  EXPECT_EQ(r->makespan, 8 * kUnit + 4 * kLatency + 2 * average);
+  for (const StageMetrics& m : r->stages) EXPECT_EQ(m.peak_breakdown.extra, kWeights);
 }
 
 }  // namespace
