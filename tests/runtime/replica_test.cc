@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +34,9 @@ struct ReplicaSpec {
   int32_t data_parallel = 1;
   OptimizerKind optimizer = OptimizerKind::kSgd;
   int32_t microbatches = 4;
+  // A rate that changes every step and differs per device: a stage's copies must all take the
+  // rate of the replica-0 copy's device.
+  bool decaying_lr = false;
 };
 
 // SGD with momentum and coupled weight decay, or AdamW with decoupled decay: rates that train the
@@ -55,21 +59,31 @@ MethodCase MakeReplicaCase(const ReplicaSpec& spec, int32_t minibatches = 3) {
   c.optimizer = Optimizer(spec.optimizer);
   const double lr = c.optimizer.lr;
   c.learning_rate = [lr](int32_t, int64_t) { return lr; };
+  if (spec.decaying_lr) {
+    c.learning_rate = [lr](int32_t device, int64_t step) {
+      return lr * (1.0 + 0.25 * device) / (1.0 + 0.1 * static_cast<double>(step));
+    };
+  }
   c.model = ClusterMlp(2 * spec.stages - 1);  // two Linear layers per stage
   static const auto loader = ClusterLoader();
   c.loader = loader;
   return c;
 }
 
-std::string NameOf(const ::testing::TestParamInfo<ReplicaSpec>& info) {
-  const ReplicaSpec& s = info.param;
-  std::string name =
-      s.method + "_D" + std::to_string(s.stages) + "_R" + std::to_string(s.data_parallel) + "_" +
-      std::string(models::OptimizerKindName(s.optimizer)) + "_M" + std::to_string(s.microbatches);
+std::string SpecName(const ReplicaSpec& s) {
+  std::string name = s.method + "_D" + std::to_string(s.stages) + "_R" +
+                     std::to_string(s.data_parallel) + "_" +
+                     std::string(models::OptimizerKindName(s.optimizer)) + "_M" +
+                     std::to_string(s.microbatches) + (s.decaying_lr ? "_lrdecay" : "");
   for (char& ch : name)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return name;
 }
+
+std::string NameOf(const ::testing::TestParamInfo<ReplicaSpec>& info) {
+  return SpecName(info.param);
+}
+void PrintTo(const ReplicaSpec& s, std::ostream* os) { *os << SpecName(s); }
 
 // Weights equal bit for bit (so +0 and -0, or two NaNs, are told apart).
 void ExpectSameBits(const Weights& a, const Weights& b, const std::string& what) {
@@ -121,7 +135,9 @@ INSTANTIATE_TEST_SUITE_P(Chimera, ReplicasMatchReference,
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kAdamW},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kAdamW, 8},
-                                           ReplicaSpec{"chimera", 2, 2, OptimizerKind::kSgd}),
+                                           ReplicaSpec{"chimera", 2, 2, OptimizerKind::kSgd},
+                                           ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd, 4,
+                                                       true}),
                          NameOf);
 // Data parallelism over synchronous and asynchronous methods; R = 3 checks that three
 // replicas' sums are added left to right.
@@ -134,7 +150,9 @@ INSTANTIATE_TEST_SUITE_P(DataParallel, ReplicasMatchReference,
                                            ReplicaSpec{"pipedream", 2, 2, OptimizerKind::kSgd},
                                            ReplicaSpec{"pipedream", 3, 2, OptimizerKind::kAdamW},
                                            ReplicaSpec{"pipeoptim", 2, 2, OptimizerKind::kAdamW},
-                                           ReplicaSpec{"pipedream-2bw", 2, 2, OptimizerKind::kSgd}),
+                                           ReplicaSpec{"pipedream-2bw", 2, 2, OptimizerKind::kSgd},
+                                           ReplicaSpec{"pipedream", 2, 2, OptimizerKind::kAdamW, 4,
+                                                       true}),
                          NameOf);
 
 // The reference's replica sums against a loop written here: per minibatch, each replica's
