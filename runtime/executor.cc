@@ -23,8 +23,8 @@ struct RunControl {
   std::vector<std::string> errors;             // per device, "" if it did not fail
   std::vector<std::atomic<int32_t>> position;  // per device: index of the action running
   // With replicas several devices read the data feed (stage 0 and the last stage of every
-  // copy): their reads of it, and the copies into the device, take turns.
-  std::mutex feed;
+  // copy): their calls of each of its functions, and the copies into the device, take turns.
+  std::mutex inputs, labels;
   explicit RunControl(size_t devices) : errors(devices), position(devices) {
     for (auto& p : position) p.store(-1);  // -1: not run by this process (yet)
   }
@@ -135,14 +135,14 @@ Status DeviceWorker::Forward(const Action& a, const ir::PlannedAction& pa, Actio
   const int32_t s = a.stage, j = a.microbatch;
   (void)t;
   if (s == 0) {
-    std::lock_guard<std::mutex> lock(control_.feed);
+    std::lock_guard<std::mutex> lock(control_.inputs);
     dev_.LoadInput(s, pa.record, data_.Input(j));
   }
   dev_.Forward(a, pa.record, pa.weights.slot);
   if (s == p_.num_stages - 1) {
     // divisor_[j] counts every microbatch the step applying j's gradient applies, on every
     // copy: after the all-reduce's sum the step applies their mean.
-    std::lock_guard<std::mutex> lock(control_.feed);
+    std::lock_guard<std::mutex> lock(control_.labels);
     dev_.Loss(s, pa.record, j, data_.Labels(j), 1.0f / static_cast<float>(divisor_[j]));
   } else if (Local(s + 1, j)) {
     dev_.HandOver(s, pa.record, s + 1, pa.handoff_record, /*gradient=*/false);

@@ -42,9 +42,9 @@
 namespace pipecast::runtime {
 
 // Inputs of stage 0 and labels of the last stage, for global microbatch j. The returned spans
-// stay valid until the next call of the same function. The executor calls them from the device
-// threads one at a time (with replicas several devices hold a stage 0 or a last stage), and a
-// device copies what it needs before the next call.
+// stay valid until the next call of the same function. The executor calls each function from
+// one device thread at a time (with replicas several devices hold a stage 0 or a last stage),
+// and a device copies what it needs before the next call.
 class DataFeed {
  public:
   virtual ~DataFeed() = default;
