@@ -252,7 +252,9 @@ void DevicePlanner::PlanCompute(int32_t i, const Action& a, PlannedAction& pa) {
   const size_t cell = Cell(a.stage, a.microbatch);
   pa.record = OpenRecord(a.stage, a.microbatch, &pa.opens_record);
   const int32_t next = a.kind == ActionKind::kForward ? a.stage + 1 : a.stage - 1;
-  if ((a.kind == ActionKind::kForward || IsBackward(a.kind)) && OnDevice(next))
+  // The hand-over goes to the copy of `next` that runs this microbatch (its replica's).
+  if ((a.kind == ActionKind::kForward || IsBackward(a.kind)) && OnDevice(next) &&
+      p_.device_of(next, a.microbatch) == d_)
     pa.handoff_record = OpenRecord(next, a.microbatch, &pa.opens_handoff);
   if (!UsesWeights(a.kind)) return;
   bool scratch = false;
