@@ -48,8 +48,9 @@ struct Definition {
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
   // Replicas: copies of every stage, each training its own microbatches, whose gradients a step
-  // adds up. Chimera has two directions (a minibatch's first M/2 microbatches run down, the rest
-  // up); data parallelism makes `data_parallel` copies of the whole method.
+  // adds up. Chimera has two directions (a minibatch runs in basic units of D microbatches, the
+  // last one smaller; a unit's first half, rounded up, runs down and the rest up); data
+  // parallelism makes `data_parallel` copies of the whole method.
   int32_t directions = 1;
   int32_t data_parallel = 1;
 
@@ -71,7 +72,8 @@ struct Unit {
 // (n·R + c)·M + j mod M of minibatch n = j div M, on replica c·directions + its direction.
 std::vector<Unit> Units(const Definition& d, int32_t j) {
   const int32_t m = d.microbatches, n = j / m, k = j % m;
-  const int32_t direction = d.directions == 2 && k >= m / 2 ? 1 : 0;
+  const int32_t unit = k / d.devices * d.devices, size = std::min(d.devices, m - unit);
+  const int32_t direction = d.directions == 2 && k - unit >= (size + 1) / 2 ? 1 : 0;
   std::vector<Unit> out;
   for (int32_t c = 0; c < d.data_parallel; ++c)
     out.push_back({(n * d.data_parallel + c) * m + k, c * d.directions + direction});
