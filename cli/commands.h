@@ -36,6 +36,7 @@ struct ScheduleOptions {
   int microbatches = 8;
   int minibatches = 1;
   int microbatch_size = 1;
+  int data_parallel = 1;            // copies of the pipeline (replicate.h)
   std::vector<std::string> params;  // key=value
   std::string format = "text";      // text | json | torch-csv
   bool lowered = false;             // include the sends and receives
@@ -84,6 +85,7 @@ struct PlanOptions {
   std::vector<std::string> methods;       // NAME or NAME:key=value; overrides plan.methods
   std::vector<int32_t> stages;            // overrides plan.stages
   std::vector<int32_t> microbatch_sizes;  // overrides plan.microbatch_sizes
+  std::vector<int32_t> data_parallel;     // overrides plan.data_parallel
   int64_t global_batch = 0;               // > 0 overrides plan.global_batch
   std::string recompute;                  // "" | off | on | both
   std::string sweep;                      // "" | stages

@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatch-size", sched.microbatch_size, "Samples per microbatch")
       ->check(CLI::Range(1, pipecast::ir::kMaxMicrobatchSize));
+  sched_cmd->add_option("--data-parallel", sched.data_parallel,
+                        "Data-parallel copies of the pipeline, gradients all-reduced")
+      ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--param,-p", sched.params, "Method parameter key=value (repeatable)");
   sched_cmd->add_option("--format,-f", sched.format, "Output format")
       ->check(CLI::IsMember({"text", "json", "torch-csv"}));

@@ -46,6 +46,10 @@ CLI::App* AddPlanSubcommand(CLI::App& app, PlanOptions& o) {
   cmd->add_option("--stages,-d", o.stages, "Pipeline depths D to search")
       ->delimiter(',')
       ->check(CLI::Range(1, ir::kMaxCount));
+  cmd->add_option("--data-parallel", o.data_parallel,
+                  "Data-parallel copies R to search (D x R devices at most pipeline.stages)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, ir::kMaxCount));
   cmd->add_option("--microbatch-sizes,-b", o.microbatch_sizes, "Microbatch sizes to search")
       ->delimiter(',')
       ->check(CLI::Range(1, ir::kMaxMicrobatchSize));

@@ -79,6 +79,7 @@ Status ApplyFlags(const PlanOptions& o, ir::PlanSpace* space) {
   if (o.max_version_gap >= 0) space->max_version_gap = o.max_version_gap;
   if (!o.stages.empty()) space->stages = o.stages;
   if (!o.microbatch_sizes.empty()) space->microbatch_sizes = o.microbatch_sizes;
+  if (!o.data_parallel.empty()) space->data_parallel = o.data_parallel;
   if (o.global_batch > 0) space->global_batch = o.global_batch;
   if (!o.recompute.empty()) {
     space->recompute = o.recompute == "both" ? std::vector<bool>{false, true}

@@ -53,7 +53,7 @@ Json ConfigJson(const ir::Scenario& s, const sim::PlanEntry& e, bool pareto) {
       {"stages", c.stages},
       {"microbatches", c.microbatches},
       {"microbatch_size", c.microbatch_size},
-      {"data_parallel", 1},
+      {"data_parallel", c.data_parallel},
       {"recompute", c.recompute},
       {"partition", PartitionName(s, c)},
       {"time_per_sample_s", m.time_per_sample_s},
@@ -87,12 +87,14 @@ Json SpaceJson(const sim::PlanResult& r) {
           {"global_batch", r.global_batch},
           {"recompute", r.space.recompute},
           {"partitions", partitions},
-          {"data_parallel", {1}}};
+          {"data_parallel", r.space.data_parallel}};
 }
 
 std::string ConfigShape(const ir::Scenario& s, const ir::PlanConfig& c) {
-  return fmt::format("D={} M={} b={} rc={} {}", c.stages, c.microbatches, c.microbatch_size,
-                     c.recompute ? "on" : "off", PartitionName(s, c));
+  return fmt::format("D={}{} M={} b={} rc={} {}", c.stages,
+                     c.data_parallel > 1 ? fmt::format(" R={}", c.data_parallel) : "",
+                     c.microbatches, c.microbatch_size, c.recompute ? "on" : "off",
+                     PartitionName(s, c));
 }
 
 // One row of the configuration tables.
@@ -135,10 +137,11 @@ void Summary(std::ostringstream& out, const ir::Scenario& s, const sim::PlanResu
   if (sp.max_version_gap) out << "; version gap <= " << *sp.max_version_gap;
   out << "\n";
   out << fmt::format(
-      "space: {} methods, D in {{{}}}, b in {{{}}} for a global batch of {}, recompute {{{}}}, "
-      "{} partition rule(s); data parallelism is not modelled (1 replica)\n",
-      sp.methods.size(), fmt::join(sp.stages, ","), fmt::join(sp.microbatch_sizes, ","),
-      r.global_batch, fmt::join(sp.recompute, ","), sp.partitions.size());
+      "space: {} methods, D in {{{}}}, data-parallel copies R in {{{}}} (D x R <= {} devices), "
+      "b in {{{}}} for a global batch of {}, recompute {{{}}}, {} partition rule(s)\n",
+      sp.methods.size(), fmt::join(sp.stages, ","), fmt::join(sp.data_parallel, ","),
+      s.pipeline.stages, fmt::join(sp.microbatch_sizes, ","), r.global_batch,
+      fmt::join(sp.recompute, ","), sp.partitions.size());
   out << fmt::format("{} configurations: {} simulated, {} invalid, {} feasible; {:.2f} s\n",
                      r.enumerated, r.entries.size(), r.invalid, r.feasible, r.elapsed_s);
 }

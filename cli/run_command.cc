@@ -65,18 +65,21 @@ std::vector<ir::MethodSpec> SelectMethods(const ir::Job& job, const RunOptions& 
 }
 
 #ifdef PIPECAST_HAVE_MPI
-// One stage per rank: the world must have as many ranks as the job has stages.
+// One device per rank: the world must have as many ranks as the job has devices (stages, times
+// data_parallel copies of the pipeline).
 int SetUpMpi(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train,
              int* rank) {
   int argc = 0;
   char** argv = nullptr;
   const auto [r, size] = runtime::InitMpi(&argc, &argv);
   *rank = r;
-  if (size != job.pipeline.stages) {
+  const int devices = job.pipeline.stages * job.pipeline.data_parallel;
+  if (size != devices) {
     if (r == 0) {
       std::cerr << "pipecast run: the MPI world has " << size << " processes but " << job.source
-                << " has " << job.pipeline.stages << " stages: run `mpirun -np "
-                << job.pipeline.stages << " pipecast run " << job.source << " --mpi`\n";
+                << " has " << devices << " devices (" << job.pipeline.stages << " stages x "
+                << job.pipeline.data_parallel << " data_parallel): run `mpirun -np " << devices
+                << " pipecast run " << job.source << " --mpi`\n";
     }
     runtime::FinalizeMpi();
     return kExitError;

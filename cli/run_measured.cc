@@ -374,7 +374,7 @@ std::string CompareWithSimulation(const std::vector<MethodRuns>& results,
       s << CompareLine(t, MeasuredCosts(t));
       continue;
     }
-    auto costs = sim::BuildCostModel(*predict_with, t.last_program.placement);
+    auto costs = sim::BuildCostModel(*predict_with, t.last_program.stage_placement());
     if (!costs.ok()) {
       s << Label(t) << ": " << costs.status().message() << "\n";
       continue;

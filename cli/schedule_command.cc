@@ -21,6 +21,7 @@ int RunSchedule(const ScheduleOptions& options) {
   o.microbatches = options.microbatches;
   o.minibatches = options.minibatches;
   o.microbatch_size = options.microbatch_size;
+  o.data_parallel = options.data_parallel;
   for (const std::string& kv : options.params) {
     const size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {

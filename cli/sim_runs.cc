@@ -132,6 +132,7 @@ Result<Made> GenerateRun(const ir::Scenario& scenario, const Choice& choice,
   o.microbatches = scenario.pipeline.microbatches;
   o.minibatches = scenario.pipeline.minibatches;
   o.microbatch_size = scenario.pipeline.microbatch_size;
+  o.data_parallel = scenario.pipeline.data_parallel;
   o.params = choice.spec.params;
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return InvalidArgument(Where(scenario, choice.spec) + size.status().message());
@@ -247,7 +248,7 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
   }
   if (!made.ok()) return made.status();
   sim::MethodRun& run = made->run;
-  auto cost = sim::BuildCostModel(scenario, run.program.placement);
+  auto cost = sim::BuildCostModel(scenario, run.program.stage_placement());
   if (!cost.ok()) {
     return InvalidArgument(scenario.source + ": " + run.method + ": " + cost.status().message());
   }
@@ -269,7 +270,7 @@ Result<sim::MethodRun> RunOne(const ir::Scenario& scenario, const Choice& choice
     run.bubble_fill = std::move(*fill);
   }
   run.result = std::move(*result);
-  run.partition = sim::DeviceLayers(scenario, run.program.placement);
+  run.partition = sim::DeviceLayers(scenario, run.program.stage_placement());
   return std::move(run);
 }
 

@@ -85,7 +85,7 @@ class DevicePlanner {
   size_t Cells() const { return static_cast<size_t>(p_.num_stages) * total_; }
   size_t Cell(int32_t stage, int32_t mb) const { return static_cast<size_t>(stage) * total_ + mb; }
   bool OnDevice(int32_t stage) const {
-    return stage >= 0 && stage < p_.num_stages && p_.device_of(stage) == d_;
+    return stage >= 0 && stage < p_.num_stages && p_.holds(d_, stage);
   }
   void Scan();
   void Emit(WeightOpKind kind, int32_t stage, int32_t slot, int32_t value) {
@@ -129,6 +129,7 @@ void DevicePlanner::Scan() {
       ++n;
       continue;
     }
+    if (IsCollective(a.kind)) continue;  // gradients or weights, no record
     const auto idx = static_cast<int32_t>(i);
     ahead_.last_touch[Cell(a.stage, a.microbatch)] = idx;
     if (!UsesWeights(a.kind)) continue;
@@ -251,7 +252,9 @@ void DevicePlanner::PlanCompute(int32_t i, const Action& a, PlannedAction& pa) {
   const size_t cell = Cell(a.stage, a.microbatch);
   pa.record = OpenRecord(a.stage, a.microbatch, &pa.opens_record);
   const int32_t next = a.kind == ActionKind::kForward ? a.stage + 1 : a.stage - 1;
-  if ((a.kind == ActionKind::kForward || IsBackward(a.kind)) && OnDevice(next))
+  // The hand-over goes to the copy of `next` that runs this microbatch (its replica's).
+  if ((a.kind == ActionKind::kForward || IsBackward(a.kind)) && OnDevice(next) &&
+      p_.device_of(next, a.microbatch) == d_)
     pa.handoff_record = OpenRecord(next, a.microbatch, &pa.opens_handoff);
   if (!UsesWeights(a.kind)) return;
   bool scratch = false;
@@ -310,6 +313,10 @@ void DevicePlanner::Run() {
       pa.before_end = pa.after_begin = pa.after_end = static_cast<uint32_t>(out_.ops.size());
       continue;
     }
+    if (IsCollective(a.kind)) {  // no weight operations, no activation record
+      pa.before_end = pa.after_begin = pa.after_end = pa.before_begin;
+      continue;
+    }
     if (IsCompute(a.kind)) {
       PlanCompute(idx, a, pa);
       if (!UsesWeights(a.kind)) pa.before_end = pa.after_begin = pa.before_begin;
@@ -336,9 +343,13 @@ void PlanExecution(const Program& p, VersionPlan& plan) {
     DevicePlanner planner(p, d, plan);
     planner.Run();
     for (int32_t s = 0; s < p.num_stages; ++s) {
-      if (p.device_of(s) != d) continue;
+      if (!p.holds(d, s)) continue;
+      // With replicas, every copy of the stage is sized for the most any copy needs.
       const StageState& st = planner.stages()[s];
-      plan.buffers[s] = {st.copies.peak(), st.records.peak(), st.corrects};
+      StageBuffers& b = plan.buffers[s];
+      b.weight_copies = std::max(b.weight_copies, st.copies.peak());
+      b.records = std::max(b.records, st.records.peak());
+      b.velocity = b.velocity || st.corrects;
     }
   }
 }

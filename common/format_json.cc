@@ -26,7 +26,8 @@ const std::vector<std::string_view>& TopLevelKeys() {
       "format",          "version",           "method",
       "params",          "devices",           "stages",
       "placement",       "microbatches",      "minibatches",
-      "microbatch_size", "max_live_versions", "programs"};
+      "microbatch_size", "max_live_versions", "programs",
+      "replicas",        "microbatch_replica"};
   return keys;
 }
 
@@ -89,10 +90,22 @@ class JsonReader {
                                        " stages x " + std::to_string(total) +
                                        " microbatches exceeds the limits");
     }
+    PIPECAST_RETURN_IF_ERROR(ReadInt(root, "replicas", false, 1, kMaxCount, p.replicas));
+    if (static_cast<int64_t>(p.replicas) * p.num_stages > kMaxCount)
+      return Error("replicas", "replicas x stages exceeds " + std::to_string(kMaxCount));
     p.placement = RoundRobinPlacement(p.num_stages, p.num_devices);
     if (const Json* placement = Find(root, "placement")) {
-      PIPECAST_RETURN_IF_ERROR(
-          ReadIntList(*placement, "placement", p.num_stages, 0, p.num_devices - 1, p.placement));
+      PIPECAST_RETURN_IF_ERROR(ReadIntList(*placement, "placement",
+                                           p.num_stages * p.replicas, 0,
+                                           p.num_devices - 1, p.placement));
+    } else if (p.replicas > 1) {
+      return Error("placement", "required with replicas > 1: replicas x stages devices");
+    }
+    if (const Json* mr = Find(root, "microbatch_replica")) {
+      if (!mr->is_array() || !mr->empty()) {
+        PIPECAST_RETURN_IF_ERROR(ReadIntList(*mr, "microbatch_replica", p.microbatches, 0,
+                                             p.replicas - 1, p.microbatch_replica));
+      }
     }
     if (const Json* live = Find(root, "max_live_versions")) {
       if (!live->is_array() || !live->empty()) {
@@ -200,7 +213,10 @@ std::string ProgramToJson(const Program& p) {
   out += "  \"params\": " + params.dump(-1, ' ', false, Json::error_handler_t::replace) + ",\n";
   out += "  \"devices\": " + std::to_string(p.num_devices) + ",\n";
   out += "  \"stages\": " + std::to_string(p.num_stages) + ",\n";
+  if (p.replicas != 1) out += "  \"replicas\": " + std::to_string(p.replicas) + ",\n";
   out += "  \"placement\": " + IntList(p.placement) + ",\n";
+  if (!p.microbatch_replica.empty())
+    out += "  \"microbatch_replica\": " + IntList(p.microbatch_replica) + ",\n";
   out += "  \"microbatches\": " + std::to_string(p.microbatches) + ",\n";
   out += "  \"minibatches\": " + std::to_string(p.minibatches) + ",\n";
   out += "  \"microbatch_size\": " + std::to_string(p.microbatch_size) + ",\n";

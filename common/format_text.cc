@@ -50,7 +50,8 @@ std::unordered_set<uint64_t> WeightGradCells(const std::vector<Action>& program)
 constexpr ActionKind kAllKinds[] = {
     ActionKind::kForward,      ActionKind::kBackward,       ActionKind::kBackwardInput,
     ActionKind::kWeightGrad,   ActionKind::kSendActivation, ActionKind::kRecvActivation,
-    ActionKind::kSendGradient, ActionKind::kRecvGradient,   ActionKind::kStep};
+    ActionKind::kSendGradient, ActionKind::kRecvGradient,   ActionKind::kStep,
+    ActionKind::kAllReduce,    ActionKind::kAverage};
 constexpr WeightSource kAllSources[] = {WeightSource::kCurrent,     WeightSource::kStashed,
                                         WeightSource::kPredicted,   WeightSource::kBufferOlder,
                                         WeightSource::kBufferNewer, WeightSource::kCorrected,
@@ -97,7 +98,8 @@ std::string_view StripComment(std::string_view line) {
 const std::vector<std::string_view>& HeaderKeys() {
   static const std::vector<std::string_view> keys = {
       "method",          "devices",           "stages", "placement", "microbatches", "minibatches",
-      "microbatch_size", "max_live_versions", "param",  "device"};
+      "microbatch_size", "max_live_versions", "param",  "device",    "replicas",
+      "microbatch_replica"};
   return keys;
 }
 
@@ -291,9 +293,27 @@ class TextParser {
                        std::to_string(kMaxCount) + " microbatches, " + std::to_string(kMaxCells) +
                        " stage-microbatch pairs)");
     }
+    PIPECAST_RETURN_IF_ERROR(ReadCount("replicas", 1, kMaxCount, p.replicas));
+    if (static_cast<int64_t>(p.replicas) * p.num_stages > kMaxCount) {
+      const HeaderLine& h = headers_.at("replicas");
+      return Error(h.line, h.column, "replicas x stages exceeds " + std::to_string(kMaxCount));
+    }
+    if (p.replicas > 1 && !headers_.count("placement")) {
+      const HeaderLine& h = headers_.at("replicas");
+      return Error(h.line, h.column,
+                   "'replicas' needs a 'placement' line with replicas x stages = " +
+                       std::to_string(static_cast<int64_t>(p.replicas) * p.num_stages) +
+                       " devices (replica 0's stages first)");
+    }
     p.placement = RoundRobinPlacement(p.num_stages, p.num_devices);
-    PIPECAST_RETURN_IF_ERROR(ReadList("placement", static_cast<size_t>(p.num_stages), 0,
+    PIPECAST_RETURN_IF_ERROR(ReadList("placement",
+                                      static_cast<size_t>(p.num_stages) * p.replicas, 0,
                                       p.num_devices - 1, p.placement));
+    if (headers_.count("microbatch_replica")) {
+      PIPECAST_RETURN_IF_ERROR(ReadList("microbatch_replica",
+                                        static_cast<size_t>(p.microbatches), 0,
+                                        p.replicas - 1, p.microbatch_replica));
+    }
     PIPECAST_RETURN_IF_ERROR(ReadList("max_live_versions", static_cast<size_t>(p.num_devices), 1,
                                       kMaxCount, p.max_live_versions));
 
@@ -389,8 +409,8 @@ std::vector<int32_t> ImplicitStages(const Program& p) {
   for (size_t s = 0; s < p.placement.size(); ++s) {
     const int32_t d = p.placement[s];
     if (d < 0 || d >= num_devices) continue;
-    implicit[d] = implicit[d] == TokenContext::kNoStage ? static_cast<int32_t>(s)
-                                                        : TokenContext::kSeveralStages;
+    const auto stage = static_cast<int32_t>(s % static_cast<size_t>(std::max(p.num_stages, 1)));
+    implicit[d] = implicit[d] == TokenContext::kNoStage ? stage : TokenContext::kSeveralStages;
   }
   return implicit;
 }
@@ -408,7 +428,7 @@ Result<Action> ParseActionToken(std::string_view token, const TokenContext& cont
   const std::string_view microbatch_text = take(IsDigit);
 
   if (kind_text.empty()) {
-    return ParseError("expected an action kind (F, B, I, W, SA, RA, SG, RG or S)");
+    return ParseError("expected an action kind (F, B, I, W, SA, RA, SG, RG, S, AR or AV)");
   }
   std::optional<ActionKind> kind;
   for (ActionKind k : kAllKinds)
@@ -522,7 +542,10 @@ std::string ProgramToText(const Program& p) {
   out += "method " + p.method + "\n";
   out += "devices " + std::to_string(p.num_devices) + "\n";
   out += "stages " + std::to_string(p.num_stages) + "\n";
+  if (p.replicas != 1) out += "replicas " + std::to_string(p.replicas) + "\n";
   if (!IsRoundRobin(p)) AppendList(out, "placement", p.placement);
+  if (!p.microbatch_replica.empty())
+    AppendList(out, "microbatch_replica", p.microbatch_replica);
   out += "microbatches " + std::to_string(p.microbatches) + "\n";
   out += "minibatches " + std::to_string(p.minibatches) + "\n";
   out += "microbatch_size " + std::to_string(p.microbatch_size) + "\n";

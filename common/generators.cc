@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 
 #include "common/generators_internal.h"
 #include "common/limits.h"
+#include "common/replicate.h"
 #include "common/suggest.h"
 
 namespace pipecast::ir {
@@ -83,6 +85,34 @@ const std::vector<MethodEntry>& Registry() {
     r.push_back({{"zb-v", "Zero Bubble V: two chunks per device in a V, 1F1B's activation memory",
                   false, planning},
                  BuildZbV});
+    r.push_back({{"chimera",
+                  "Chimera: two pipelines in opposite directions, two stages per device, "
+                  "gradients all-reduced between the copies",
+                  false,
+                  {}},
+                 BuildChimera});
+    r.push_back({{"gems",
+                  "GEMS-MAST: two replicas in opposite directions, one microbatch in flight "
+                  "per device, the second replica in the memory the first one's backward frees",
+                  false,
+                  {}},
+                 BuildGems});
+    r.push_back({{"avgpipe",
+                  "AvgPipe: P pipelines on their own batches, kept together by elastic "
+                  "averaging with a reference model",
+                  false,
+                  {{"pipelines", "2", "parallel pipelines P, each on its own devices and batch",
+                    ParamType::kPositiveInt, {}},
+                   {"advance", "0",
+                    "extra warm-up forwards per stage (advance forward propagation): 0 is "
+                    "1F1B, M or more is all forwards first",
+                    ParamType::kNonNegativeInt, {}},
+                   {"alpha", "",
+                    "elastic averaging rate in [0, 1) (default 0.9/P, EASGD's beta/P)",
+                    ParamType::kFraction, {}},
+                   {"period", "1", "optimizer steps between averagings", ParamType::kPositiveInt,
+                    {}}}},
+                 BuildAvgPipe});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",
                   true,
@@ -323,6 +353,12 @@ Status CheckSizes(const GenerateOptions& o) {
   PIPECAST_RETURN_IF_ERROR(check("minibatches", o.minibatches));
   PIPECAST_RETURN_IF_ERROR(
       check("microbatches x minibatches", static_cast<int64_t>(o.microbatches) * o.minibatches));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel", o.data_parallel));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel x stages", static_cast<int64_t>(o.data_parallel) *
+                                                               o.devices));
+  PIPECAST_RETURN_IF_ERROR(check("data_parallel x microbatches x minibatches",
+                                 static_cast<int64_t>(o.data_parallel) * o.microbatches *
+                                     o.minibatches));
   if (o.microbatch_size >= 1 && o.microbatch_size <= kMaxMicrobatchSize) return Status::Ok();
   return InvalidArgument("microbatch_size must be between 1 and " +
                          std::to_string(kMaxMicrobatchSize) + ", got " +
@@ -406,6 +442,11 @@ MethodOptions TypedOptions(const std::string& method,
     o.pipemare.decay_scaling =
         get("decay_scaling") == "per_stage" ? DecayScaling::kPerStage : DecayScaling::kShared;
   }
+  if (method == "avgpipe") {
+    o.elastic_alpha = get("alpha").empty()
+                          ? 0.9 / static_cast<double>(integer("pipelines"))
+                          : std::strtod(get("alpha").c_str(), nullptr);
+  }
   if (method == "paci") {
     if (!get("accumulation").empty())
       o.accumulation = static_cast<int32_t>(integer("accumulation"));
@@ -463,6 +504,28 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
                  (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
   size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
                         (m == "pipemare" && params->at("correction") == "true");
+  if (m == "chimera" || m == "gems")
+    size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
+  if (m == "avgpipe") {
+    int64_t p = 1, period = 1;
+    ParseInt(params->at("pipelines"), &p);
+    ParseInt(params->at("period"), &period);
+    size.devices = static_cast<int32_t>(std::min<int64_t>(p * o.devices, INT32_MAX));
+    size.microbatches *= p;
+    size.compute_actions *= p;
+    size.steps *= p;
+    size.collectives = p * o.devices * (o.minibatches / period);
+  }
+  if (o.data_parallel > 1) {
+    const int64_t r = o.data_parallel;
+    // Without reductions of its own, every Step gets one per stage on its device.
+    if (size.collectives == 0) size.collectives = size.steps * size.stages / o.devices;
+    size.devices = static_cast<int32_t>(std::min<int64_t>(r * o.devices, INT32_MAX));
+    size.microbatches *= r;
+    size.compute_actions *= r;
+    size.steps *= r;
+    size.collectives *= r;
+  }
   return size;
 }
 
@@ -475,11 +538,24 @@ Result<Program> Generate(const GenerateOptions& o, const DeviceSink& sink) {
   auto params = CompleteParams((*entry)->info, o.params);
   if (!params.ok()) return params.status();
   internal::BuildContext ctx{o, std::move(*params), sink ? &sink : nullptr};
+  if (o.method == "avgpipe" && ctx.params["alpha"].empty()) {
+    int64_t p = 1;
+    ParseInt(ctx.params["pipelines"], &p);
+    char alpha[32];
+    std::snprintf(alpha, sizeof alpha, "%.6g", 0.9 / static_cast<double>(p));
+    ctx.params["alpha"] = alpha;
+  }
   if (o.method == "paci" && ctx.params["accumulation"].empty())
     ctx.params["accumulation"] = std::to_string(o.microbatches);
+  if (o.data_parallel > 1) ctx.sink = nullptr;  // the copies are made from the whole program
   auto program = (*entry)->build(ctx);
   if (program.ok()) program->options = TypedOptions(o.method, ctx.params);
-  return program;
+  if (!program.ok() || o.data_parallel == 1) return program;
+  auto copies = ReplicateForDataParallel(*program, o.data_parallel);
+  if (!copies.ok() || !sink) return copies;
+  for (int32_t d = 0; d < copies->num_devices; ++d) sink(d, std::move(copies->devices[d]));
+  copies->devices.assign(copies->devices.size(), {});  // the sink has them
+  return copies;
 }
 
 }  // namespace pipecast::ir

@@ -57,6 +57,9 @@ struct GenerateOptions {
   int32_t minibatches = 1;
   int32_t microbatch_size = 1;
   std::map<std::string, std::string> params;  // method parameters, validated against Methods()
+  // Copies of the pipeline for data parallelism (replicate.h): `devices` and `microbatches`
+  // are one copy's; the program has data_parallel times as many of both.
+  int32_t data_parallel = 1;
 };
 
 // Errors (kInvalidArgument) for unknown methods or parameters (with a "did you mean"), values
@@ -79,12 +82,13 @@ struct ProgramSize {
   int64_t microbatches = 0;     // of all minibatches
   int64_t compute_actions = 0;  // F, B, I, W
   int64_t steps = 0;            // optimizer steps of all devices
+  int64_t collectives = 0;      // all-reduce actions of all devices
   bool stashes = false;         // some backward computes with stashed weights
   // Some action computes with weights other than the current or predicted ones (stashes, 2BW's
   // buffers, PipeMare's corrections, explicit versions): the simulator tracks every copy.
   bool tracked_copies = false;
   int64_t cells() const { return static_cast<int64_t>(stages) * microbatches; }
-  int64_t actions() const { return compute_actions + steps; }
+  int64_t actions() const { return compute_actions + steps + collectives; }
 };
 // The same errors as Generate for the method, its parameters and the sizes; the program's own
 // preconditions (e.g. pipedream-2bw's microbatches >= stages) are Generate's to report.

@@ -67,5 +67,8 @@ PlanningCosts PlanningCostsOf(const BuildContext& ctx);
 // Step after it. `placement[stage]` = device.
 Program RepeatIteration(const BuildContext& ctx, std::vector<int32_t> placement,
                         const std::vector<std::vector<Action>>& iteration);
+Result<Program> BuildChimera(const BuildContext& ctx);
+Result<Program> BuildGems(const BuildContext& ctx);
+Result<Program> BuildAvgPipe(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

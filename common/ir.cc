@@ -12,6 +12,25 @@ int32_t Program::stages_on_device(int32_t d) const {
   return n;
 }
 
+int32_t Program::replica_on(int32_t stage, int32_t d) const {
+  for (int32_t r = 0; r < replicas; ++r)
+    if (device_of_replica(stage, r) == d) return r;
+  return -1;
+}
+
+bool Program::placement_well_formed() const {
+  if (replicas < 1 || num_stages < 1 ||
+      placement.size() != static_cast<size_t>(replicas) * static_cast<size_t>(num_stages))
+    return false;
+  for (int32_t d : placement)
+    if (d < 0 || d >= num_devices) return false;
+  if (!microbatch_replica.empty() && microbatch_replica.size() != static_cast<size_t>(microbatches))
+    return false;
+  for (int32_t r : microbatch_replica)
+    if (r < 0 || r >= replicas) return false;
+  return true;
+}
+
 size_t Program::num_actions() const {
   size_t n = 0;
   for (const auto& dev : devices) n += dev.size();
@@ -36,6 +55,8 @@ std::string_view KindToken(ActionKind k) {
     case ActionKind::kSendGradient: return "SG";
     case ActionKind::kRecvGradient: return "RG";
     case ActionKind::kStep: return "S";
+    case ActionKind::kAllReduce: return "AR";
+    case ActionKind::kAverage: return "AV";
   }
   return "?";
 }
@@ -51,6 +72,8 @@ std::string_view KindName(ActionKind k) {
     case ActionKind::kSendGradient: return "send_gradient";
     case ActionKind::kRecvGradient: return "recv_gradient";
     case ActionKind::kStep: return "step";
+    case ActionKind::kAllReduce: return "all_reduce";
+    case ActionKind::kAverage: return "average";
   }
   return "?";
 }

@@ -15,6 +15,7 @@
 // This header is plain C++: no CUDA, Eigen or Boost. Enum values are serialised: do not renumber.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -37,6 +38,16 @@ enum class ActionKind : uint8_t {
   kSendGradient = 6,    // SG: stage sends its input gradient for microbatch to stage - 1
   kRecvGradient = 7,    // RG: stage receives the gradient of microbatch from stage + 1
   kStep = 8,            // S: optimizer step of every stage on the device
+  // AR: this device's copy of `stage` joins the all-reduce (sum) of that stage's weight
+  // gradients over all its replicas; `microbatch` is the round r (the r-th all-reduce of the
+  // stage, 0-based). Every replica of the stage takes part once per round, and a device's next
+  // Step applies the reduced gradient. Only in programs with replicas > 1.
+  kAllReduce = 9,
+  // AV: this device's copy of `stage` joins the elastic averaging of that stage's weights over
+  // all its replicas (AvgPipe): every copy W_i and the reference W~ it keeps move toward each
+  // other, W_i <- W_i - a (W_i - W~) and W~ <- W~ + a sum_i (W_i - W~), from one all-reduce of
+  // the weights; `microbatch` is the round. It blocks the device until the exchange is done.
+  kAverage = 10,
 };
 
 // Which weights an F, B or I computes with. Do not renumber.
@@ -62,8 +73,8 @@ struct Action {
   // The virtual stage this action belongs to. For sends, the sending stage; for receives, the
   // receiving stage. For kStep, -1 (a step updates every stage placed on the device).
   int32_t stage = 0;
-  // Global microbatch index in [0, microbatches * minibatches); -1 for kStep. Microbatch j
-  // belongs to minibatch j / microbatches.
+  // Global microbatch index in [0, microbatches * minibatches); -1 for kStep; the round for
+  // kAllReduce. Microbatch j belongs to minibatch j / microbatches.
   int32_t microbatch = 0;
   WeightRef weights;  // meaningful for F, B, I only
   friend bool operator==(const Action&, const Action&) = default;
@@ -77,7 +88,16 @@ struct Program {
   MethodOptions options;
   int32_t num_devices = 1;
   int32_t num_stages = 1;           // virtual stages; stage 0 holds the input layers
-  std::vector<int32_t> placement;   // placement[stage] = device
+  // Copies of the whole pipeline (data-parallel pipelines, Chimera's two directions, ...). Every
+  // replica holds every stage; replica r's copy of stage s is on device
+  // placement[r * num_stages + s], so placement has replicas * num_stages entries (replica 0
+  // first: with one replica, placement[stage] = device). A device holds at most one copy of a
+  // stage, so on a device a stage number names one copy.
+  int32_t replicas = 1;
+  std::vector<int32_t> placement;
+  // microbatch_replica[j mod microbatches] = the replica that runs microbatch j (the same pattern
+  // every minibatch). Empty: every microbatch runs on replica 0.
+  std::vector<int32_t> microbatch_replica;
   int32_t microbatches = 1;         // per optimizer step of a synchronous method (per minibatch)
   int32_t minibatches = 1;
   int32_t microbatch_size = 1;      // samples per microbatch
@@ -89,8 +109,33 @@ struct Program {
   friend bool operator==(const Program&, const Program&) = default;
 
   int32_t total_microbatches() const { return microbatches * minibatches; }
+  // Replica 0's placement: stage_placement()[stage] = device (the whole placement with one
+  // replica). What costs and partitions are cut by: every copy is alike.
+  std::vector<int32_t> stage_placement() const {
+    return {placement.begin(), placement.begin() + std::min<size_t>(placement.size(),
+                                                                    static_cast<size_t>(num_stages))};
+  }
+  // The device of replica 0's copy of `stage` (the only copy when replicas == 1).
   int32_t device_of(int32_t stage) const { return placement[stage]; }
-  // Number of virtual stages on device d.
+  int32_t replica_of(int32_t microbatch) const {
+    return microbatch_replica.empty()
+               ? 0
+               : microbatch_replica[static_cast<size_t>(microbatch % microbatches)];
+  }
+  // The device that runs `stage` for `microbatch` (its replica's copy).
+  int32_t device_of(int32_t stage, int32_t microbatch) const {
+    return placement[static_cast<size_t>(replica_of(microbatch)) * num_stages + stage];
+  }
+  int32_t device_of_replica(int32_t stage, int32_t replica) const {
+    return placement[static_cast<size_t>(replica) * num_stages + stage];
+  }
+  // The replica whose copy of `stage` lives on device d, or -1 if d holds no copy of it.
+  int32_t replica_on(int32_t stage, int32_t d) const;
+  bool holds(int32_t d, int32_t stage) const { return replica_on(stage, d) >= 0; }
+  // placement has replicas * num_stages entries that are devices, and microbatch_replica is
+  // empty or names replicas: device_of(stage, microbatch) is then safe to call.
+  bool placement_well_formed() const;
+  // Number of stage copies on device d (of every replica).
   int32_t stages_on_device(int32_t d) const;
   size_t num_actions() const;
 };
@@ -108,17 +153,21 @@ constexpr bool IsBackward(ActionKind k) {
 constexpr bool ProducesWeightGrad(ActionKind k) {
   return k == ActionKind::kBackward || k == ActionKind::kWeightGrad;
 }
-// SA, RA, SG, RG
+// AR, AV: collectives over a stage's replicas.
+constexpr bool IsCollective(ActionKind k) {
+  return k == ActionKind::kAllReduce || k == ActionKind::kAverage;
+}
+// SA, RA, SG, RG (point to point; an all-reduce is a collective, not one of these)
 constexpr bool IsCommunication(ActionKind k) {
   return k >= ActionKind::kSendActivation && k <= ActionKind::kRecvGradient;
 }
 // F, B, I
 constexpr bool UsesWeights(ActionKind k) { return k <= ActionKind::kBackwardInput; }
 
-// Short names: "F", "B", "I", "W", "SA", "RA", "SG", "RG", "S".
+// Short names: "F", "B", "I", "W", "SA", "RA", "SG", "RG", "S", "AR", "AV".
 std::string_view KindToken(ActionKind kind);
 // Names used in JSON: "forward", "backward", "backward_input", "weight_grad", "send_activation",
-// "recv_activation", "send_gradient", "recv_gradient", "step".
+// "recv_activation", "send_gradient", "recv_gradient", "step", "all_reduce", "average".
 std::string_view KindName(ActionKind kind);
 // Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr", "v".
 std::string_view WeightSourceName(WeightSource source);

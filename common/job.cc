@@ -178,8 +178,8 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
     }
 
     const Node pipe = root["pipeline"];
-    PIPECAST_RETURN_IF_ERROR(
-        r.CheckKeys(pipe, "pipeline", {"stages", "microbatches", "microbatch_size"}));
+    PIPECAST_RETURN_IF_ERROR(r.CheckKeys(
+        pipe, "pipeline", {"stages", "microbatches", "microbatch_size", "data_parallel"}));
     for (const char* key : {"stages", "microbatches", "microbatch_size"})
       if (!pipe[key]) return InvalidArgument(r.At(pipe) + "pipeline." + key + " is required");
     // The limits every parser shares (common/limits.h).
@@ -189,6 +189,9 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
                                    &job.pipeline.microbatches, 1, kMaxCount));
     PIPECAST_RETURN_IF_ERROR(r.Get(pipe, "microbatch_size", "pipeline.microbatch_size",
                                    &job.pipeline.microbatch_size, 1, kMaxMicrobatchSize));
+    // Optional: copies of the pipeline (common/replicate.h), 1 when absent.
+    PIPECAST_RETURN_IF_ERROR(r.Get(pipe, "data_parallel", "pipeline.data_parallel",
+                                   &job.pipeline.data_parallel, 1, kMaxCount));
 
     const Node methods = root["methods"];
     if (!methods.IsSequence() || methods.size() == 0)

@@ -64,8 +64,10 @@ struct Job {
   JobData data;
   JobOptimizer optimizer;
   JobSchedule lr_schedule;
-  PipelineSpec
-      pipeline;  // stages, microbatches per minibatch, microbatch_size (minibatches unused)
+  // stages, microbatches per minibatch, microbatch_size, data_parallel (optional, default 1:
+  // copies of the pipeline, each with its own stages devices and microbatches per minibatch);
+  // minibatches unused.
+  PipelineSpec pipeline;
   std::vector<MethodSpec> methods;
   double epochs = 1;        // training length in epochs (fractions allowed)
   int32_t evaluations = 0;  // evaluations over the run (0 = one per epoch, at least one)

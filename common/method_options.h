@@ -55,6 +55,8 @@ struct MethodOptions {
   // steps without waiting for the global check and can roll back; the simulator charges every
   // step its rollback cost (docs/cost-model.md).
   bool post_validation = false;
+  // AvgPipe: the rate α of the elastic averaging each AV applies (docs/methods.md); 0 = none.
+  double elastic_alpha = 0;
   friend bool operator==(const MethodOptions&, const MethodOptions&) = default;
 };
 

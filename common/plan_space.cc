@@ -24,7 +24,7 @@ using YAML::Node;
 constexpr std::string_view kPlanKeys[] = {
     "objective",          "target_loss",     "convergence",  "dataset", "memory_cap",
     "max_gradient_delay", "max_version_gap", "global_batch", "stages",  "microbatch_sizes",
-    "recompute",          "partitions",      "methods"};
+    "recompute",          "partitions",      "methods",      "data_parallel"};
 constexpr std::string_view kPartitionNames[] = {"balanced", "even", "megatron-core"};
 constexpr PartitionRule kPartitionRules[] = {PartitionRule::kBalanced, PartitionRule::kEven,
                                              PartitionRule::kMegatronCore};
@@ -161,15 +161,17 @@ Status PlanReader::ReadLimits(const std::string& key, const Node& value, PlanSpa
 }
 
 Status PlanReader::ReadGrids(const std::string& key, const Node& value, PlanSpace* out) const {
-  if (key == "stages" || key == "microbatch_sizes") {
-    const int64_t max = key == "stages" ? kMaxCount : kMaxMicrobatchSize;
+  if (key == "stages" || key == "microbatch_sizes" || key == "data_parallel") {
+    const int64_t max = key == "microbatch_sizes" ? kMaxMicrobatchSize : kMaxCount;
     auto v = List<int32_t>(value, key, [&](const Node& n) -> Result<int32_t> {
       Result<int64_t> i = Integer(n, key, 1, max);
       if (!i.ok()) return i.status();
       return static_cast<int32_t>(*i);
     });
     if (!v.ok()) return v.status();
-    (key == "stages" ? out->stages : out->microbatch_sizes) = *v;
+    (key == "stages"             ? out->stages
+     : key == "microbatch_sizes" ? out->microbatch_sizes
+                                 : out->data_parallel) = *v;
   } else if (key == "recompute") {
     auto v = List<bool>(value, key, [&](const Node& n) { return Bool(n, key); });
     if (!v.ok()) return v.status();
@@ -317,6 +319,7 @@ Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config) {
   s.pipeline.microbatches = config.microbatches;
   s.pipeline.microbatch_size = config.microbatch_size;
   s.pipeline.minibatches = config.minibatches;
+  s.pipeline.data_parallel = config.data_parallel;
   if (s.model) {
     s.model->recompute = config.recompute;
     s.model->partition = config.partition;

@@ -50,6 +50,9 @@ struct PlanKeyPosition {
 struct PlanSpace {
   std::vector<MethodGrid> methods;        // empty: every method with its default grids
   std::vector<int32_t> stages;            // empty: the divisors of pipeline.stages
+  // Data-parallel copies R to try (empty: 1 only). A configuration with D stages and R copies
+  // uses D x R devices, at most pipeline.stages, and splits the global batch over the copies.
+  std::vector<int32_t> data_parallel;
   std::vector<int32_t> microbatch_sizes;  // empty: every divisor of the global batch
   int64_t global_batch = 0;               // samples per minibatch; 0: M x b of the scenario
   std::vector<bool> recompute;            // empty: off and on (model: costs only)
@@ -77,6 +80,8 @@ struct PlanConfig {
   // Minibatches simulated: the scenario's, or more, so that at least kSteadyStateDepths x D
   // microbatches run (SimulatedMinibatches).
   int32_t minibatches = 1;
+  // Copies of the pipeline; microbatches is one copy's (M x b x data_parallel = global batch).
+  int32_t data_parallel = 1;
   friend bool operator==(const PlanConfig&, const PlanConfig&) = default;
 };
 

@@ -290,7 +290,8 @@ Status ScenarioParser::ReadPerStage(const Fields& fields, std::string_view path,
 
 Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const {
   Result<Fields> f =
-      ReadMap(node, "pipeline", {"stages", "microbatches", "minibatches", "microbatch_size"});
+      ReadMap(node, "pipeline",
+              {"stages", "microbatches", "minibatches", "microbatch_size", "data_parallel"});
   if (!f.ok()) return f.status();
   struct Field {
     std::string_view key;
@@ -303,6 +304,7 @@ Status ScenarioParser::ParsePipeline(const Node& node, PipelineSpec* out) const 
       {"microbatches", &out->microbatches, kMaxMicrobatches, true},
       {"minibatches", &out->minibatches, kMaxMicrobatches, false},
       {"microbatch_size", &out->microbatch_size, kMaxMicrobatchSize, false},
+      {"data_parallel", &out->data_parallel, kMaxStages, false},
   };
   for (const Field& field : kFields) {
     const auto it = f->find(field.key);

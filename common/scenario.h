@@ -39,6 +39,9 @@ struct PipelineSpec {
   int32_t microbatches = 1;     // per minibatch (per optimizer step of synchronous methods)
   int32_t minibatches = 1;      // minibatches simulated
   int32_t microbatch_size = 1;  // samples (sequences) per microbatch
+  // Copies of the pipeline for data parallelism (common/replicate.h): the run uses
+  // data_parallel x stages devices and data_parallel x microbatches microbatches per minibatch.
+  int32_t data_parallel = 1;
 };
 
 // Form (a): per-stage costs, the times on a device of speed 1 (see DeviceHardware). Every vector is

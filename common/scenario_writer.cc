@@ -146,6 +146,8 @@ std::string FormatScenarioYaml(const Scenario& s, const std::string& comment) {
   out << YAML::Key << "microbatches" << YAML::Value << s.pipeline.microbatches;
   out << YAML::Key << "minibatches" << YAML::Value << s.pipeline.minibatches;
   out << YAML::Key << "microbatch_size" << YAML::Value << s.pipeline.microbatch_size;
+  if (s.pipeline.data_parallel != 1)
+    out << YAML::Key << "data_parallel" << YAML::Value << s.pipeline.data_parallel;
   out << YAML::EndMap;
   if (s.costs) WriteCosts(out, s);
   if (s.model) WriteModel(out, s);

@@ -57,6 +57,7 @@ class Validator {
     has_communication_ = HasCommunication(p_);
     if (has_communication_) index_.comm.assign(index_.cells.size(), CommCell{});
     CheckActions();
+    CheckAllReduceGroups();
     CheckCompleteness();
     CheckOrder();
     CheckGradientsApplied();
@@ -126,19 +127,9 @@ class Validator {
                 std::to_string(total) + " microbatches exceeds the limits");
       return false;
     }
-    if (p_.placement.size() != static_cast<size_t>(p_.num_stages)) {
-      AddGlobal("placement has " + std::to_string(p_.placement.size()) + " entries but there are " +
-                Plural(p_.num_stages, "stage"));
-      ok = false;
-    } else {
-      for (int32_t s = 0; s < p_.num_stages; ++s) {
-        if (p_.placement[s] < 0 || p_.placement[s] >= p_.num_devices) {
-          AddGlobal("placement[" + std::to_string(s) + "] = " + std::to_string(p_.placement[s]) +
-                    " is not a device in [0, " + std::to_string(p_.num_devices) + ")");
-          ok = false;
-        }
-      }
-    }
+    count("replicas", p_.replicas, kMaxCount);
+    if (!ok) return false;
+    ok = CheckPlacement() && ok;
     if (p_.devices.size() != static_cast<size_t>(p_.num_devices)) {
       AddGlobal("program has " + std::to_string(p_.devices.size()) +
                 " device programs but num_devices is " + std::to_string(p_.num_devices));
@@ -160,6 +151,124 @@ class Validator {
       }
     }
     return ok;
+  }
+
+  // placement covers every replica's stages with devices in range, a device holds at most one
+  // copy of a stage, and microbatch_replica names replicas.
+  bool CheckPlacement() {
+    const size_t expected = static_cast<size_t>(p_.num_stages) * p_.replicas;
+    if (p_.placement.size() != expected) {
+      AddGlobal("placement has " + std::to_string(p_.placement.size()) + " entries but there are " +
+                Plural(p_.num_stages, "stage") +
+                (p_.replicas > 1 ? " x " + std::to_string(p_.replicas) + " replicas" : ""));
+      return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < expected; ++i) {
+      if (p_.placement[i] < 0 || p_.placement[i] >= p_.num_devices) {
+        AddGlobal("placement[" + std::to_string(i) + "] = " + std::to_string(p_.placement[i]) +
+                  " is not a device in [0, " + std::to_string(p_.num_devices) + ")");
+        ok = false;
+      }
+    }
+    if (!ok) return false;
+    for (int32_t s = 0; s < p_.num_stages && p_.replicas > 1; ++s) {
+      for (int32_t r = 1; r < p_.replicas; ++r) {
+        const int32_t d = p_.device_of_replica(s, r);
+        if (p_.replica_on(s, d) != r) {
+          AddGlobal("device " + std::to_string(d) + " holds two copies of stage " +
+                    std::to_string(s) + " (replicas " + std::to_string(p_.replica_on(s, d)) +
+                    " and " + std::to_string(r) + "); place each replica's copy elsewhere");
+          ok = false;
+        }
+      }
+    }
+    if (!p_.microbatch_replica.empty()) {
+      if (p_.microbatch_replica.size() != static_cast<size_t>(p_.microbatches)) {
+        AddGlobal("microbatch_replica has " + std::to_string(p_.microbatch_replica.size()) +
+                  " entries but there are " + Plural(p_.microbatches, "microbatch") +
+                  " per minibatch");
+        return false;
+      }
+      for (size_t j = 0; j < p_.microbatch_replica.size(); ++j) {
+        if (p_.microbatch_replica[j] < 0 || p_.microbatch_replica[j] >= p_.replicas) {
+          AddGlobal("microbatch_replica[" + std::to_string(j) + "] = " +
+                    std::to_string(p_.microbatch_replica[j]) + " is not a replica in [0, " +
+                    std::to_string(p_.replicas) + ")");
+          ok = false;
+        }
+      }
+    }
+    return ok;
+  }
+
+  // An all-reduce: a stage this device holds a copy of, a round >= 0, once per (stage, round)
+  // and device.
+  void CheckAllReduce(Loc at, const Action& a) {
+    const std::string what = a.kind == ActionKind::kAverage ? "average" : "all-reduce";
+    if (a.weights != WeightRef{}) Add(at, "an " + what + " takes no weight annotation");
+    if (p_.replicas < 2) {
+      Add(at, what + " in a program with one replica (nothing to reduce with)");
+      structural_errors_ = true;
+      return;
+    }
+    const int32_t r = p_.replica_on(a.stage, at.device);
+    if (r < 0) {
+      Add(at, what + " of stage " + std::to_string(a.stage) + " on device " +
+                  std::to_string(at.device) + ", which holds no copy of it");
+      structural_errors_ = true;
+      return;
+    }
+    if (a.microbatch < 0 || a.microbatch >= total_) {
+      Add(at, what + " round " + std::to_string(a.microbatch) + " out of range [0, " +
+                  std::to_string(total_) + ")");
+      structural_errors_ = true;
+      return;
+    }
+    std::vector<Loc>& group = index_.all_reduce[{a.kind, a.stage, a.microbatch}];
+    group.resize(static_cast<size_t>(p_.replicas));
+    Record(group[r], at,
+           what + " of stage " + std::to_string(a.stage) + " round " + std::to_string(a.microbatch));
+  }
+
+  // Every round of a stage's all-reduce has all its replicas, and each stage's rounds run in
+  // order on every device.
+  void CheckAllReduceGroups() {
+    std::map<std::pair<ActionKind, int32_t>, int32_t> rounds;  // (kind, stage) -> rounds seen
+    for (const auto& [key, group] : index_.all_reduce) {
+      const auto [kind, stage, round] = key;
+      const std::string what = kind == ActionKind::kAverage ? "average" : "all-reduce";
+      int32_t& seen = rounds[{kind, stage}];
+      if (round != seen) {
+        for (const Loc& l : group)
+          if (l.present()) {
+            Add(l, what + " round " + std::to_string(round) + " of stage " +
+                       std::to_string(stage) + " without round " + std::to_string(seen) +
+                       " (rounds count 0, 1, 2, ... per stage)");
+            break;
+          }
+        structural_errors_ = true;
+      }
+      seen = round + 1;
+      for (int32_t r = 0; r < p_.replicas; ++r) {
+        if (group[r].present()) continue;
+        const Loc some = *std::find_if(group.begin(), group.end(),
+                                       [](const Loc& l) { return l.present(); });
+        Add(some, what + " of stage " + std::to_string(stage) + " round " +
+                      std::to_string(round) + " has no participant on device " +
+                      std::to_string(p_.device_of_replica(stage, r)) + " (replica " +
+                      std::to_string(r) + "): every copy must take part");
+        structural_errors_ = true;
+      }
+      for (const Loc& l : group) {
+        if (!l.present()) continue;
+        const auto prev = index_.all_reduce.find({kind, stage, round - 1});
+        if (round == 0 || prev == index_.all_reduce.end()) continue;
+        const Loc before = prev->second[static_cast<size_t>(&l - group.data())];
+        if (before.present() && before.index > l.index)
+          Add(l, what + " rounds of stage " + std::to_string(stage) + " out of order");
+      }
+    }
   }
 
   // Records `at` in `slot`; a second occurrence is a duplicate.
@@ -198,16 +307,24 @@ class Validator {
           structural_errors_ = true;
           continue;
         }
+        if (IsCollective(a.kind)) {
+          CheckAllReduce(at, a);
+          continue;
+        }
         if (a.microbatch < 0 || a.microbatch >= total_) {
           Add(at, "microbatch " + std::to_string(a.microbatch) + " out of range [0, " +
                       std::to_string(total_) + ")");
           structural_errors_ = true;
           continue;
         }
-        if (p_.placement[a.stage] != d) {
+        if (p_.device_of(a.stage, a.microbatch) != d) {
           Add(at, "stage " + std::to_string(a.stage) + " is placed on device " +
-                      std::to_string(p_.placement[a.stage]) + ", not on device " +
-                      std::to_string(d));
+                      std::to_string(p_.device_of(a.stage, a.microbatch)) +
+                      (p_.replicas > 1 ? " for microbatch " + std::to_string(a.microbatch) +
+                                             " (replica " +
+                                             std::to_string(p_.replica_of(a.microbatch)) + ")"
+                                       : std::string()) +
+                      ", not on device " + std::to_string(d));
           structural_errors_ = true;
         }
         CheckWeights(at, a, steps);
@@ -290,10 +407,12 @@ class Validator {
       structural_errors_ = true;
       return;
     }
-    if (p_.placement[peer] == p_.placement[a.stage]) {
+    if (a.microbatch < 0 || a.microbatch >= total_) return;  // reported by the caller
+    const int32_t here = p_.device_of(a.stage, a.microbatch);
+    if (p_.device_of(peer, a.microbatch) == here) {
       Add(at, std::string(KindName(a.kind)) + " between stages " + std::to_string(a.stage) +
                   " and " + std::to_string(peer) + ", which are both on device " +
-                  std::to_string(p_.placement[a.stage]));
+                  std::to_string(here));
       structural_errors_ = true;
       return;
     }
@@ -437,17 +556,20 @@ class Validator {
     const int32_t last = p_.num_stages - 1;
     for (int32_t s = 0; s < p_.num_stages; ++s) {
       for (int32_t j = 0; j < total_; ++j) {
-        if (s < last && p_.placement[s] != p_.placement[s + 1]) {
-          CheckTransfer(
-              CellOf(s, j).forward, CellOf(s + 1, j).forward, CommOf(s, j).send_activation,
-              CommOf(s + 1, j).recv_activation, Name(ActionKind::kSendActivation, s, j),
-              Name(ActionKind::kRecvActivation, s + 1, j), p_.placement[s], p_.placement[s + 1]);
+        const int32_t here = p_.device_of(s, j);
+        const int32_t next = s < last ? p_.device_of(s + 1, j) : here;
+        const int32_t prev = s > 0 ? p_.device_of(s - 1, j) : here;
+        if (next != here) {
+          CheckTransfer(CellOf(s, j).forward, CellOf(s + 1, j).forward,
+                        CommOf(s, j).send_activation, CommOf(s + 1, j).recv_activation,
+                        Name(ActionKind::kSendActivation, s, j),
+                        Name(ActionKind::kRecvActivation, s + 1, j), here, next);
         }
-        if (s > 0 && p_.placement[s] != p_.placement[s - 1]) {
-          CheckTransfer(
-              CellOf(s, j).backward, CellOf(s - 1, j).backward, CommOf(s, j).send_gradient,
-              CommOf(s - 1, j).recv_gradient, Name(ActionKind::kSendGradient, s, j),
-              Name(ActionKind::kRecvGradient, s - 1, j), p_.placement[s], p_.placement[s - 1]);
+        if (prev != here) {
+          CheckTransfer(CellOf(s, j).backward, CellOf(s - 1, j).backward,
+                        CommOf(s, j).send_gradient, CommOf(s - 1, j).recv_gradient,
+                        Name(ActionKind::kSendGradient, s, j),
+                        Name(ActionKind::kRecvGradient, s - 1, j), here, prev);
         }
       }
     }

@@ -60,7 +60,29 @@ class DryRun {
         deps[0] = x_.CommAt(s + 1, j).send_gradient;
         break;
       case ActionKind::kStep:
+      case ActionKind::kAllReduce:  // rendezvous: Advance handles them
+      case ActionKind::kAverage:
         break;
+    }
+  }
+
+  // The all-reduce of a participant of the same round that has not reached its all-reduce yet,
+  // or absent when all have (then the all-reduce runs).
+  Loc AbsentParticipant(const Action& a) const {
+    const auto it = x_.all_reduce.find({a.kind, a.stage, a.microbatch});
+    if (it == x_.all_reduce.end()) return {};
+    for (const Loc& l : it->second)
+      if (l.present() && cursor_[l.device] < l.index) return l;
+    return {};
+  }
+
+  // Device d reached an all-reduce at `here`: wakes the devices waiting for it to arrive.
+  void Arrive(Loc here, std::vector<int32_t>& ready) {
+    for (size_t e = 0; e < waiting_.size(); ++e) {
+      if (waiting_[e] == here) {
+        waiting_[e] = Loc{};
+        ready.push_back(static_cast<int32_t>(e));
+      }
     }
   }
 
@@ -92,6 +114,8 @@ class DryRun {
         break;
       case ActionKind::kWeightGrad:
       case ActionKind::kStep:
+      case ActionKind::kAllReduce:
+      case ActionKind::kAverage:
         break;
     }
   }
@@ -102,6 +126,16 @@ class DryRun {
     const std::vector<Action>& prog = p_.devices[d];
     while (cursor_[d] < static_cast<int32_t>(prog.size())) {
       const Action& a = prog[cursor_[d]];
+      if (IsCollective(a.kind)) {
+        Arrive({d, cursor_[d]}, ready);
+        const Loc absent = AbsentParticipant(a);
+        if (absent.present()) {
+          waiting_[d] = absent;
+          return;
+        }
+        ++cursor_[d];
+        continue;
+      }
       Loc deps[2];
       Dependencies(a, deps);
       for (const Loc& dep : deps) {

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "common/ir.h"
@@ -34,6 +37,9 @@ struct CellIndex {
   int32_t total = 0;
   std::vector<Cell> cells;
   std::vector<CommCell> comm;
+  // (kind, stage, round) -> the collective (all-reduce or average) of each replica (index r),
+  // for programs with replicas.
+  std::map<std::tuple<ActionKind, int32_t, int32_t>, std::vector<Loc>> all_reduce;
   const Cell& At(int32_t stage, int32_t mb) const {
     return cells[static_cast<size_t>(stage) * total + mb];
   }
@@ -45,8 +51,9 @@ struct CellIndex {
 // One dependency cycle of the program, in dependency order (each action needs the one before
 // it, the first needs the last), or empty when every action can run. The dependencies are those
 // of docs/schedule-formats.md rule 11: program order on each device, F(s-1, j) -> F(s, j),
-// B/I(s+1, j) -> B/I(s, j), F(last, j) -> B/I(last, j), I(s, j) -> W(s, j) and, with
-// communication, producer -> send -> receive -> consumer.
+// B/I(s+1, j) -> B/I(s, j), F(last, j) -> B/I(last, j), I(s, j) -> W(s, j), with
+// communication, producer -> send -> receive -> consumer, and an all-reduce runs once every
+// replica of its stage has reached its all-reduce of the same round (a rendezvous).
 //
 // A dry run finds it in linear time and memory: every device advances through its program while
 // the dependencies of its next action have run; when none can advance, each stuck device waits

@@ -213,8 +213,9 @@ VersionPlan BuildVersionPlan(const Program& p, PlanDetail detail) {
     }
     // A gradient produced after n Steps is applied by Step n + 1 if the device takes it.
     for (int32_t s = 0; s < p.num_stages; ++s) {
-      if (p.placement[s] != d) continue;
+      if (!p.holds(d, s)) continue;
       for (int32_t j = 0; j < t.total_microbatches; ++j) {
+        if (p.device_of(s, j) != d) continue;  // another replica's microbatch
         VersionRecord& r = t.At(s, j);
         if (r.applied_step <= -2) {
           const int32_t step = -(r.applied_step + 1);

@@ -15,9 +15,9 @@ std::vector<DeviceVersionStats> ComputeVersionStats(const Program& p, const Vers
   std::vector<int64_t> gap_sum(devices, 0), delay_sum(devices, 0), crossing(devices, 0);
   const int32_t total = p.total_microbatches();
   for (int32_t s = 0; s < p.num_stages; ++s) {
-    const auto d = static_cast<size_t>(p.device_of(s));
-    DeviceVersionStats& m = out[d];
     for (int32_t j = 0; j < total; ++j) {
+      const auto d = static_cast<size_t>(p.device_of(s, j));  // the microbatch's replica
+      DeviceVersionStats& m = out[d];
       const VersionRecord& v = records[static_cast<size_t>(s) * total + j];
       if (v.f_counter < 0 || v.b_counter < 0) continue;
       const int32_t gap = v.version_gap();

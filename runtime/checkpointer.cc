@@ -20,6 +20,7 @@ std::string RunIdentity(const Session& session) {
                       {"params", session.method().params},
                       {"seed", job.seed},
                       {"epochs", job.epochs}};
+  if (job.pipeline.data_parallel > 1) j["data_parallel"] = job.pipeline.data_parallel;
   return j.dump();
 }
 
@@ -39,7 +40,7 @@ Status SaveCheckpoint(const std::string& path, Session& session, const RunPositi
       {"wall_s", position.wall_s},
       {"steps_before", position.steps_before},
       {"optimizer_steps", opt_steps},
-      {"data_position", position.minibatches * session.job().pipeline.microbatches},
+      {"data_position", position.minibatches * session.microbatches_per_minibatch()},
       {"evaluations", nlohmann::json::parse(position.evaluations_json)}};
   ck.metadata["identity"] = RunIdentity(session);
   ck.metadata["state"] = state.dump();
@@ -75,8 +76,14 @@ Result<RunPosition> LoadCheckpoint(const std::string& path, Session& session) {
       const std::string prefix = Prefix(s);
       for (const auto& [name, t] : ck->tensors)
         if (name.rfind(prefix, 0) == 0) st.tensors.emplace_back(name.substr(prefix.size()), t.data);
-      if (Status ls = session.DeviceOf(s).LoadState(s, st); !ls.ok())
-        return InvalidArgument(path + ": " + ls.message());
+      // Every copy of the stage (they are identical; the checkpoint holds replica 0's).
+      const ir::Program& p = session.placement();
+      for (int32_t r = 0; r < p.replicas; ++r) {
+        const int32_t d = p.device_of_replica(s, r);
+        if (!session.IsLocal(d)) continue;
+        if (Status ls = session.devices()[d]->LoadState(s, st); !ls.ok())
+          return InvalidArgument(path + ": " + ls.message());
+      }
     }
   } catch (const std::exception& e) {
     return InvalidArgument(path + ": corrupt checkpoint state: " + e.what());

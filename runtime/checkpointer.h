@@ -4,7 +4,8 @@
 // safetensors after each evaluation. Segments end drained (no stash, copy or activation is
 // live), so this is the run's whole state and a resumed run is bit-identical to an
 // uninterrupted one. A checkpoint names the run it belongs to (job, method, parameters, seed,
-// epochs); another run's checkpoint is refused.
+// epochs, data_parallel when > 1); another run's checkpoint is refused. With replicas, the
+// stage's replica-0 copy is saved (every copy holds the same state) and loaded into every copy.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,12 @@
 //
 // Buffers are addressed by (stage, slot) or (stage, record, part); BufferView is a non-owning
 // view for transports. One thread drives a device (the executor's thread for it).
+//
+// With replicas (ir::Program::replicas > 1) a device holds its copies of stages like any other
+// stage (a device holds at most one copy of a stage, so a stage number names it). For the
+// all-reduce of a stage's weight gradient, the device of the stage's replica-0 copy also holds
+// replicas - 1 reduction buffers, one per other copy, to receive their gradients into, and sums
+// them into its own gradient in replica order (SumGradients).
 #pragma once
 
 #include <chrono>
@@ -147,6 +153,18 @@ class Device {
 
   // A record's part, for a transport to read (after an event on kCompute) or write.
   virtual BufferView Buffer(int32_t stage, int32_t record, RecordPart part) = 0;
+
+  // --- all-reduce of a stage's weight gradient over its copies (programs with replicas)
+  // The stage's accumulated weight gradient, for a transport to read (after an event on
+  // kCompute) or to write (the reduced gradient, before the next Step).
+  virtual BufferView Gradient(int32_t stage) = 0;
+  // Reduction buffer `slot` in [0, replicas - 1) of the stage, where the copy of replica
+  // slot + 1 is received. REQUIRES: this device holds the stage's replica-0 copy.
+  virtual BufferView ReduceBuffer(int32_t stage, int32_t slot) = 0;
+  // gradient = (((gradient + buffer 0) + buffer 1) + ...) + buffer count - 1, element by
+  // element, left to right: the sum in replica order, the same bits whatever the timing
+  // (kCompute). REQUIRES: count <= replicas - 1, the buffers received.
+  virtual void SumGradients(int32_t stage, int32_t count) = 0;
 
   // --- ordering
   virtual Event Record(Lane lane) = 0;

@@ -46,6 +46,11 @@ class DeviceWrapper : public Device {
   BufferView Buffer(int32_t stage, int32_t record, RecordPart part) override {
     return target_->Buffer(stage, record, part);
   }
+  BufferView Gradient(int32_t stage) override { return target_->Gradient(stage); }
+  BufferView ReduceBuffer(int32_t stage, int32_t slot) override {
+    return target_->ReduceBuffer(stage, slot);
+  }
+  void SumGradients(int32_t stage, int32_t count) override { target_->SumGradients(stage, count); }
   Event Record(Lane lane) override { return target_->Record(lane); }
   void Wait(Lane lane, Event event) override { target_->Wait(lane, event); }
   void HostWait(Event event) override { target_->HostWait(event); }

@@ -2,7 +2,8 @@
 // current weights; activations cross devices through a transport (evaluation keys) and the last
 // stage's device adds up the loss and the correct predictions. Every process runs its own
 // devices' stages in order, so the same loop serves threads in one process and one rank per
-// device under MPI.
+// device under MPI. With replicas, replica 0's copies evaluate (every copy holds the same
+// weights).
 #pragma once
 
 #include <functional>

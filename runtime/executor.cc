@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -21,6 +22,9 @@ struct RunControl {
   Status first_error;
   std::vector<std::string> errors;             // per device, "" if it did not fail
   std::vector<std::atomic<int32_t>> position;  // per device: index of the action running
+  // With replicas several devices read the data feed (stage 0 and the last stage of every
+  // copy): their calls of each of its functions, and the copies into the device, take turns.
+  std::mutex inputs, labels;
   explicit RunControl(size_t devices) : errors(devices), position(devices) {
     for (auto& p : position) p.store(-1);  // -1: not run by this process (yet)
   }
@@ -62,9 +66,10 @@ class DeviceWorker {
         control_(control),
         result_(result),
         t0_(t0),
-        handles_(p.num_stages) {
+        handles_(p.num_stages),
+        reduce_(static_cast<size_t>(std::max(0, p.replicas - 1))) {
     for (int32_t s = 0; s < p.num_stages; ++s)
-      if (p.device_of(s) == d_) handles_[s].assign(plan.buffers[s].records, RecordHandles{});
+      if (p.holds(d_, s)) handles_[s].assign(plan.buffers[s].records, RecordHandles{});
   }
 
   Status Run();
@@ -75,15 +80,21 @@ class DeviceWorker {
   Status Forward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
   Status Backward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
   void Step();
+  Status AllReduce(const Action& a);
   // Waits for the sends that still read a record before a new microbatch takes it.
   Status Reuse(int32_t stage, int32_t record);
   Status FlushSends();
   void ApplyOps(uint32_t begin, uint32_t end) {
-    for (uint32_t k = begin; k < end; ++k) dev_.Apply(plan_.ops[k], Lr());
+    for (uint32_t k = begin; k < end; ++k) dev_.Apply(plan_.ops[k], Lr(plan_.ops[k].stage));
   }
-  double Lr() const { return config_.learning_rate(d_, n_); }
+  // A stage's copies step (and predict) with the rate of its replica-0 copy's device, so that
+  // they stay identical; with one replica that is this device.
+  double Lr(int32_t stage) const { return config_.learning_rate(p_.device_of(stage), n_); }
   Clock::time_point Deadline() const { return Clock::now() + config_.deadline; }
-  bool Local(int32_t stage) const { return p_.device_of(stage) == d_; }
+  // True if this device runs `stage` for `microbatch` (the copy of the microbatch's replica).
+  bool Local(int32_t stage, int32_t microbatch) const {
+    return p_.device_of(stage, microbatch) == d_;
+  }
   int64_t Now() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_).count();
   }
@@ -101,6 +112,7 @@ class DeviceWorker {
   const Clock::time_point t0_;
   int32_t n_ = 0;                                    // steps taken in this program
   std::vector<std::vector<RecordHandles>> handles_;  // [stage][record]
+  std::vector<Handle> reduce_;  // the all-reduce's transfers, one per other copy
 };
 
 Status DeviceWorker::Reuse(int32_t stage, int32_t record) {
@@ -113,7 +125,6 @@ Status DeviceWorker::Reuse(int32_t stage, int32_t record) {
 
 Status DeviceWorker::FlushSends() {
   for (int32_t s = 0; s < p_.num_stages; ++s) {
-    if (!Local(s)) continue;
     for (int32_t r = 0; r < static_cast<int32_t>(handles_[s].size()); ++r)
       PIPECAST_RETURN_IF_ERROR(Reuse(s, r));
   }
@@ -123,11 +134,17 @@ Status DeviceWorker::FlushSends() {
 Status DeviceWorker::Forward(const Action& a, const ir::PlannedAction& pa, ActionTime& t) {
   const int32_t s = a.stage, j = a.microbatch;
   (void)t;
-  if (s == 0) dev_.LoadInput(s, pa.record, data_.Input(j));
+  if (s == 0) {
+    std::lock_guard<std::mutex> lock(control_.inputs);
+    dev_.LoadInput(s, pa.record, data_.Input(j));
+  }
   dev_.Forward(a, pa.record, pa.weights.slot);
   if (s == p_.num_stages - 1) {
+    // divisor_[j] counts every microbatch the step applying j's gradient applies, on every
+    // copy: after the all-reduce's sum the step applies their mean.
+    std::lock_guard<std::mutex> lock(control_.labels);
     dev_.Loss(s, pa.record, j, data_.Labels(j), 1.0f / static_cast<float>(divisor_[j]));
-  } else if (Local(s + 1)) {
+  } else if (Local(s + 1, j)) {
     dev_.HandOver(s, pa.record, s + 1, pa.handoff_record, /*gradient=*/false);
   }
   return Status::Ok();
@@ -140,7 +157,7 @@ Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, Acti
     t.split_ns = Now();
     dev_.BackwardWeight(s, pa.record);
   }
-  if (s > 0 && Local(s - 1)) {
+  if (s > 0 && Local(s - 1, a.microbatch)) {
     dev_.HandOver(s, pa.record, s - 1, pa.handoff_record, /*gradient=*/true);
   }
   return Status::Ok();
@@ -150,8 +167,44 @@ void DeviceWorker::Step() {
   const int64_t before =
       d_ < static_cast<int32_t>(config_.steps_before.size()) ? config_.steps_before[d_] : 0;
   for (int32_t s = 0; s < p_.num_stages; ++s)
-    if (Local(s)) dev_.Step(s, {Lr(), before + n_ + 1});
+    if (p_.holds(d_, s)) dev_.Step(s, {Lr(s), before + n_ + 1});
   ++n_;
+}
+
+// Round `a.microbatch` of the all-reduce of stage `a.stage`, run to completion before the next
+// action (the validator's rendezvous): each copy r >= 1 sends its gradient to the replica-0
+// copy, which sums them in replica order and sends the sum back into every copy's gradient.
+// A copy waits for its send before receiving into the same buffer.
+Status DeviceWorker::AllReduce(const Action& a) {
+  const int32_t s = a.stage, round = a.microbatch, copies = p_.replicas;
+  const int32_t me = p_.replica_on(s, d_);
+  PIPECAST_CHECK(me >= 0) << "device " << d_ << " holds no copy of stage " << s;
+  const BufferView grad = dev_.Gradient(s);
+  if (me > 0) {
+    const int32_t root = p_.device_of_replica(s, 0);
+    const Handle sent = transport_.Send(d_, root, {Kind::kGradientSum, s, round, me}, grad, dev_,
+                                        dev_.Record(Lane::kCompute));
+    PIPECAST_RETURN_IF_ERROR(transport_.WaitSent(sent, Deadline()));
+    const Handle got = transport_.Recv(d_, root, {Kind::kReducedGradient, s, round, me}, grad);
+    return transport_.WaitReceived(got, dev_, Lane::kCompute, Deadline());
+  }
+  for (int32_t r = 1; r < copies; ++r) {
+    reduce_[r - 1] =
+        transport_.Recv(d_, p_.device_of_replica(s, r), {Kind::kGradientSum, s, round, r},
+                        dev_.ReduceBuffer(s, r - 1));
+  }
+  for (int32_t r = 1; r < copies; ++r)
+    PIPECAST_RETURN_IF_ERROR(
+        transport_.WaitReceived(reduce_[r - 1], dev_, Lane::kCompute, Deadline()));
+  dev_.SumGradients(s, copies - 1);
+  const Event summed = dev_.Record(Lane::kCompute);
+  for (int32_t r = 1; r < copies; ++r) {
+    reduce_[r - 1] = transport_.Send(d_, p_.device_of_replica(s, r),
+                                     {Kind::kReducedGradient, s, round, r}, grad, dev_, summed);
+  }
+  for (int32_t r = 1; r < copies; ++r)
+    PIPECAST_RETURN_IF_ERROR(transport_.WaitSent(reduce_[r - 1], Deadline()));
+  return Status::Ok();
 }
 
 // Before an action runs: the record slots it opens are free of sends, and the message it
@@ -163,11 +216,11 @@ Status DeviceWorker::WaitInputs(const Action& a, const ir::PlannedAction& pa) {
     PIPECAST_RETURN_IF_ERROR(Reuse(other, pa.handoff_record));
   }
   const int32_t s = a.stage;
-  if (a.kind == ActionKind::kForward && s > 0 && !Local(s - 1)) {
+  if (a.kind == ActionKind::kForward && s > 0 && !Local(s - 1, a.microbatch)) {
     return transport_.WaitReceived(handles_[s][pa.record].recv_activation, dev_, Lane::kCompute,
                                    Deadline());
   }
-  if (ir::IsBackward(a.kind) && s < p_.num_stages - 1 && !Local(s + 1)) {
+  if (ir::IsBackward(a.kind) && s < p_.num_stages - 1 && !Local(s + 1, a.microbatch)) {
     return transport_.WaitReceived(handles_[s][pa.record].recv_gradient, dev_, Lane::kCompute,
                                    Deadline());
   }
@@ -187,6 +240,8 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
     case ActionKind::kStep:
       Step();
       return Status::Ok();
+    case ActionKind::kAllReduce:
+      return AllReduce(a);
     case ActionKind::kSendActivation:
     case ActionKind::kSendGradient: {
       const bool grad = a.kind == ActionKind::kSendGradient;
@@ -196,8 +251,8 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
       const MessageKey key{grad ? Kind::kGradient : Kind::kActivation, to, a.microbatch};
       RecordHandles& h = handles_[a.stage][pa.record];
       PIPECAST_CHECK(h.num_sends < 2) << "more than two sends from one record";
-      h.sends[h.num_sends++] =
-          transport_.Send(d_, p_.device_of(to), key, buffer, dev_, dev_.Record(Lane::kCompute));
+      h.sends[h.num_sends++] = transport_.Send(d_, p_.device_of(to, a.microbatch), key, buffer,
+                                               dev_, dev_.Record(Lane::kCompute));
       return Status::Ok();
     }
     case ActionKind::kRecvActivation:
@@ -209,7 +264,7 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
       const MessageKey key{grad ? Kind::kGradient : Kind::kActivation, a.stage, a.microbatch};
       RecordHandles& h = handles_[a.stage][pa.record];
       (grad ? h.recv_gradient : h.recv_activation) =
-          transport_.Recv(d_, p_.device_of(from), key, buffer);
+          transport_.Recv(d_, p_.device_of(from, a.microbatch), key, buffer);
       return Status::Ok();
     }
   }
@@ -283,6 +338,14 @@ void Collect(const ir::Program& p, std::span<Device* const> devices,
 }
 
 }  // namespace
+
+MessageSpace TrainingSpace(const ir::Program& program) {
+  MessageSpace space{program.num_stages, program.total_microbatches(), 0, program.replicas, 0};
+  for (const std::vector<Action>& device : program.devices)
+    for (const Action& a : device)
+      if (a.kind == ActionKind::kAllReduce) space.rounds = std::max(space.rounds, a.microbatch + 1);
+  return space;
+}
 
 Result<ExecutionResult> Execute(const ir::Program& program, const ir::VersionPlan& plan,
                                 std::span<Device* const> devices, DataFeed& data,

@@ -11,6 +11,16 @@
 // computes only from its own state and from messages named by key, and gradients accumulate in
 // program order, so the final weights are bit-identical whatever the thread timing.
 //
+// Replicas (ir::Program::replicas > 1): every device holding a copy of a stage trains it; a
+// microbatch runs on its replica's copies (device_of(stage, microbatch)): its data enters at
+// that replica's stage 0, its loss is taken at that replica's last stage, its messages go
+// between that replica's devices. An all-reduce (AR) runs to completion where it stands in the
+// program: the copies' gradients meet at the replica-0 copy, are summed there in replica order
+// 0, 1, ..., R - 1 (Device::SumGradients) and the sum is sent back, so every copy steps with the
+// same bits (transport.h). Each microbatch's loss is scaled by 1 / the plan's loss divisor, the
+// microbatches the step applying its gradient applies over all copies, so a step applies the
+// mean gradient of all of them.
+//
 // At the end each device is synchronised: a non-finite loss or gradient (kNonFinite), a device
 // error, a deadline (every wait has one) or a cancelled peer stop the run; the error names the
 // method, device, stage and step, and where every device was. The first error wins and keeps its
@@ -32,7 +42,9 @@
 namespace pipecast::runtime {
 
 // Inputs of stage 0 and labels of the last stage, for global microbatch j. The returned spans
-// stay valid until the next call of the same function (one caller thread each).
+// stay valid until the next call of the same function. The executor calls each function from
+// one device thread at a time (with replicas several devices hold a stage 0 or a last stage),
+// and a device copies what it needs before the next call.
 class DataFeed {
  public:
   virtual ~DataFeed() = default;
@@ -43,7 +55,8 @@ class DataFeed {
 struct ExecutorConfig {
   std::chrono::milliseconds deadline{60000};  // per blocking wait
   // Learning rate of a device's step number `step` (0-based, counted in this program); also the
-  // rate of predictions made before that step.
+  // rate of predictions made before that step. A copy of a stage uses the rate of the device of
+  // the stage's replica-0 copy (with one replica, its own device), so the copies agree.
   std::function<double(int32_t device, int64_t step)> learning_rate = [](int32_t, int64_t) {
     return 0.01;
   };
@@ -57,9 +70,9 @@ struct ExecutorConfig {
 // Wall-clock times of one action, relative to the program's start: it began at `start_ns`,
 // its inputs were there (any wait for a message over) at `ready_ns`, a full backward finished
 // its input-gradient pass at `split_ns` (for other actions, where their own work ended), and it
-// ended at `end_ns`. The plan's weight operations around the action (saves, predictions, corrections)
-// run inside [ready_ns, end_ns]: `ops_before_ns` of them before the action's own work and
-// `ops_after_ns` after it, so the work alone is end - ready - ops_before - ops_after.
+// ended at `end_ns`. The plan's weight operations around the action (saves, predictions,
+// corrections) run inside [ready_ns, end_ns]: `ops_before_ns` of them before the action's own work
+// and `ops_after_ns` after it, so the work alone is end - ready - ops_before - ops_after.
 struct ActionTime {
   int64_t start_ns = 0;
   int64_t ready_ns = 0;
@@ -78,6 +91,10 @@ struct ExecutionResult {
   std::vector<std::vector<ActionTime>> timing;
   int64_t wall_ns = 0;
 };
+
+// The transport space of a program's training messages: its stages, microbatches, replicas and
+// all-reduce rounds (no evaluation chunks).
+MessageSpace TrainingSpace(const ir::Program& program);
 
 // REQUIRES: program lowered and valid; plan = BuildVersionPlan(program, kExecution); every
 // local device d has devices[d] non-null and prepared for this program and plan.

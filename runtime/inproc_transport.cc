@@ -1,6 +1,7 @@
 #include "runtime/inproc_transport.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "common/check.h"
@@ -17,6 +18,12 @@ std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
 }  // namespace
 
 std::string MessageKey::ToString() const {
+  if (reduction()) {
+    const bool sum = kind == Kind::kGradientSum;
+    return std::string(sum ? "gradient sum" : "reduced gradient") + " of stage " +
+           std::to_string(stage) + ", round " + std::to_string(microbatch) +
+           (sum ? ", from replica " : ", for replica ") + std::to_string(replica);
+  }
   const char* what = kind == Kind::kGradient ? "gradient" : "activation";
   const char* unit = kind == Kind::kEvalActivation ? "evaluation chunk " : "microbatch ";
   return std::string(kind == Kind::kEvalActivation ? "evaluation " : "") + what + " of " + unit +
@@ -28,19 +35,47 @@ InProcessTransport::InProcessTransport(int32_t num_devices, const MessageSpace& 
   for (Mailbox& box : boxes_) box.taken = std::vector<std::condition_variable>(num_devices);
 }
 
-int32_t MessageSpace::size() const { return 3 * stages * std::max({1, microbatches, eval_chunks}); }
+namespace {
+
+// Point-to-point messages per (kind, stage); all-reduce messages per (kind, stage).
+int32_t PerStage(const MessageSpace& m) { return std::max({1, m.microbatches, m.eval_chunks}); }
+int32_t PerReduceStage(const MessageSpace& m) { return m.rounds * m.replicas; }
+int32_t PointToPoint(const MessageSpace& m) { return 3 * m.stages * PerStage(m); }
+
+}  // namespace
+
+int32_t MessageSpace::size() const {
+  const int64_t n = static_cast<int64_t>(PointToPoint(*this)) +
+                    (replicas > 1 ? int64_t{2} * stages * PerReduceStage(*this) : 0);
+  PIPECAST_CHECK(n <= INT32_MAX) << "message space of " << n << " messages";
+  return static_cast<int32_t>(n);
+}
 
 int32_t MessageSpace::Index(const MessageKey& key) const {
+  if (key.reduction()) {
+    PIPECAST_CHECK(replicas > 1 && key.stage >= 0 && key.stage < stages && key.microbatch >= 0 &&
+                   key.microbatch < rounds && key.replica >= 1 && key.replica < replicas)
+        << "message out of the transport's space: " << key.ToString();
+    const int32_t kind = static_cast<int32_t>(key.kind) - 3;
+    return PointToPoint(*this) + (kind * stages + key.stage) * PerReduceStage(*this) +
+           key.microbatch * replicas + key.replica;
+  }
   const int32_t limit = key.kind == MessageKey::Kind::kEvalActivation ? eval_chunks : microbatches;
   PIPECAST_CHECK(key.stage >= 0 && key.stage < stages && key.microbatch >= 0 &&
                  key.microbatch < limit)
       << "message out of the transport's space: " << key.ToString();
-  const int32_t per_stage = std::max({1, microbatches, eval_chunks});
-  return (static_cast<int32_t>(key.kind) * stages + key.stage) * per_stage + key.microbatch;
+  return (static_cast<int32_t>(key.kind) * stages + key.stage) * PerStage(*this) + key.microbatch;
 }
 
 MessageKey MessageSpace::KeyAt(int32_t index) const {
-  const int32_t per_stage = std::max({1, microbatches, eval_chunks});
+  const int32_t p2p = PointToPoint(*this);
+  if (index >= p2p) {
+    const int32_t rest = index - p2p, per = PerReduceStage(*this);
+    const int32_t group = rest / per, within = rest % per;
+    return {static_cast<MessageKey::Kind>(3 + group / stages), group % stages, within / replicas,
+            within % replicas};
+  }
+  const int32_t per_stage = PerStage(*this);
   const int32_t rest = index / per_stage;
   return {static_cast<MessageKey::Kind>(rest / stages), rest % stages, index % per_stage};
 }

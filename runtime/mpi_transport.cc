@@ -11,7 +11,7 @@
 namespace pipecast::runtime {
 namespace {
 
-constexpr int kHeader = 4;  // kind, stage, microbatch, count
+constexpr int kHeader = 5;  // kind, stage, microbatch, count, replica
 
 int TagOf(MessageKey::Kind kind) { return static_cast<int>(kind); }
 
@@ -23,7 +23,7 @@ std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
 }  // namespace
 
 struct MpiTransport::Slot {
-  int64_t header[kHeader] = {0, 0, 0, 0};
+  int64_t header[kHeader] = {0, 0, 0, 0, 0};
   MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
   MessageKey key;
   int32_t peer = -1;
@@ -60,6 +60,7 @@ Handle MpiTransport::Send(int32_t /*from*/, int32_t to, const MessageKey& key, B
   s.header[1] = key.stage;
   s.header[2] = key.microbatch;
   s.header[3] = buffer.count;
+  s.header[4] = key.replica;
   s.key = key;
   s.peer = to;
   s.count = buffer.count;
@@ -126,7 +127,8 @@ Status MpiTransport::WaitReceived(Handle handle, Device& /*consumer*/, Lane /*la
   Slot& s = slots_[handle.id];
   PIPECAST_RETURN_IF_ERROR(Poll(s, false, deadline));
   const MessageKey got{static_cast<MessageKey::Kind>(s.header[0]),
-                       static_cast<int32_t>(s.header[1]), static_cast<int32_t>(s.header[2])};
+                       static_cast<int32_t>(s.header[1]), static_cast<int32_t>(s.header[2]),
+                       static_cast<int32_t>(s.header[4])};
   if (!(got == s.key) || s.header[3] != s.count) {
     return InvalidArgument("rank " + std::to_string(rank_) + " expected the " + s.key.ToString() +
                            " (" + std::to_string(s.count) + " values) but rank " +

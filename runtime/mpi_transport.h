@@ -7,6 +7,14 @@
 // the deadline; every MPI return code is checked (the communicator returns errors instead of
 // aborting); Abort cancels what is outstanding and stops every wait. Requires
 // MPI_THREAD_SERIALIZED: only the device's thread calls MPI.
+//
+// The all-reduce of replicated stages uses the same point-to-point messages (transport.h:
+// gradients to the replica-0 copy, summed there in replica order, the sum sent back), not
+// MPI_Allreduce, whose reduction order MPI leaves unspecified: the copies' weights stay
+// bit-identical to each other and to a run on threads. Each all-reduce kind has its own stream
+// per peer; a device completes an all-reduce before its next action and the validator rejects
+// programs whose all-reduces could wait on each other, so two devices meet their shared
+// all-reduces in the same order and each stream's order matches.
 #pragma once
 
 #include <atomic>

@@ -173,7 +173,8 @@ Result<std::unique_ptr<Session>> Session::Create(const ir::Job& job, const ir::M
   auto data = LoadTrainingData(job);
   if (!data.ok()) return data.status();
   s->data_ = std::move(*data);
-  const int32_t m = job.pipeline.microbatches, mbs = job.pipeline.microbatch_size;
+  // A minibatch is every copy's microbatches (data_parallel x microbatches of them).
+  const int32_t m = s->microbatches_per_minibatch(), mbs = job.pipeline.microbatch_size;
   if (s->data_.train->size() < static_cast<int64_t>(mbs) * m) {
     return InvalidArgument("the training set has " + std::to_string(s->data_.train->size()) +
                            " examples, fewer than one minibatch (" + std::to_string(m) + " x " +
@@ -212,15 +213,16 @@ Status Session::BuildDevices(const std::vector<float>& init) {
   owned_.clear();
   device_ptrs_.assign(d, nullptr);
   const ir::Program& p = programs_.begin()->second->program;  // every program, one placement
+  // Every copy of a stage starts from the same weights and a fresh optimizer of its own.
   for (int32_t dev : local_) {
     std::vector<CpuStageSpec> specs;
     for (int32_t s = 0; s < num_stages(); ++s)
-      if (p.device_of(s) == dev) specs.push_back({s, stages_[s], optimizer_});
+      if (p.holds(dev, s)) specs.push_back({s, stages_[s], optimizer_});
     auto device = CpuDevice::Create(std::move(specs), "cpu:" + std::to_string(dev),
                                     options_.memory_limit_bytes);
     if (!device.ok()) return device.status();
     for (int32_t s = 0; s < num_stages(); ++s) {
-      if (p.device_of(s) != dev) continue;
+      if (!p.holds(dev, s)) continue;
       const models::Stage<float>& st = stages_[s];
       (*device)->SetWeights(
           s, std::span<const float>(init).subspan(st.param_offset(), st.num_params()));
@@ -258,8 +260,9 @@ int64_t Session::eval_rows() const {
 Result<const ir::Program*> Session::ProgramFor(int64_t minibatches) {
   if (auto it = programs_.find(minibatches); it != programs_.end()) return &it->second->program;
   const ir::PipelineSpec& pipe = job_.pipeline;
-  auto p = ir::Generate({method_.name, pipe.stages, pipe.microbatches,
-                         static_cast<int32_t>(minibatches), pipe.microbatch_size, method_.params});
+  auto p =
+      ir::Generate({method_.name, pipe.stages, pipe.microbatches, static_cast<int32_t>(minibatches),
+                    pipe.microbatch_size, method_.params, pipe.data_parallel});
   if (!p.ok()) return p.status();
   auto lowered = std::make_unique<Lowered>();
   lowered->program = ir::InsertCommunication(*p);

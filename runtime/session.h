@@ -58,14 +58,23 @@ class Session {
   const models::OptimizerConfig& optimizer() const { return optimizer_; }
   // The ΔW rule predictions use with this optimizer (and whether it is a fallback).
   models::EffectiveRule delta_rule() const { return rule_; }
-  int32_t num_devices() const { return job_.pipeline.stages; }
+  // Devices of the program: the job's stages, times data_parallel copies of the pipeline.
+  int32_t num_devices() const { return job_.pipeline.stages * job_.pipeline.data_parallel; }
+  // Microbatches of one minibatch over every copy (the programs' Program::microbatches).
+  int32_t microbatches_per_minibatch() const {
+    return job_.pipeline.microbatches * job_.pipeline.data_parallel;
+  }
   int32_t num_stages() const { return static_cast<int32_t>(stages_.size()); }
   const std::vector<models::Stage<float>>& stages() const { return stages_; }
   const std::vector<int32_t>& local_devices() const { return local_; }
   bool IsLocal(int32_t device) const;
   // One slot per pipeline device; null for devices other processes run.
   std::span<Device* const> devices() const { return device_ptrs_; }
+  // The device of the stage's replica-0 copy (evaluation, checkpoints and final weights read
+  // it: every copy holds the same weights).
   Device& DeviceOf(int32_t stage) const;
+  // The program's placement (one for every segment's program).
+  const ir::Program& placement() const { return programs_.begin()->second->program; }
 
   int64_t minibatches_per_epoch() const { return per_epoch_; }
   int64_t total_minibatches() const { return total_; }

@@ -137,9 +137,19 @@ Status ShareStats(const Session& s, const ir::Program& p, const TrainOptions& o,
     PIPECAST_RETURN_IF_ERROR(o.share_doubles(p.device_of(st), v));
     ps = {static_cast<int64_t>(v[0]), v[1], v[2]};
   }
-  const int32_t last = p.device_of(p.num_stages - 1);
+  // Each copy's last stage computed the losses of its replica's microbatches.
   (void)s;
-  return o.share_doubles(last, out.exec.losses);
+  const int32_t last = p.num_stages - 1;
+  if (p.replicas == 1) return o.share_doubles(p.device_of(last), out.exec.losses);
+  std::vector<double> losses = out.exec.losses;
+  for (int32_t r = 0; r < p.replicas; ++r) {
+    std::vector<double> from = out.exec.losses;
+    PIPECAST_RETURN_IF_ERROR(o.share_doubles(p.device_of_replica(last, r), from));
+    for (int32_t j = 0; j < p.total_microbatches(); ++j)
+      if (p.replica_of(j) == r) losses[j] = from[j];
+  }
+  out.exec.losses = std::move(losses);
+  return Status::Ok();
 }
 
 Result<SegmentOutcome> RunSegment(Session& s, int64_t n, const RunState& st,
@@ -158,9 +168,10 @@ Result<SegmentOutcome> RunSegment(Session& s, int64_t n, const RunState& st,
                       predicts ? o.track_predictions_every : 0};
     PIPECAST_RETURN_IF_ERROR(s.devices()[d]->Prepare(setup));
   }
-  const int32_t m = s.job().pipeline.microbatches;
+  // Minibatch n's microbatches (every copy's) are the loader's batches n·m .. n·m + m - 1.
+  const int32_t m = p.microbatches;
   LoaderFeed feed(s.loader(), s.job().pipeline.microbatch_size, st.done * m);
-  auto transport = MakeTransport(o, p.num_devices, {p.num_stages, p.total_microbatches(), 0});
+  auto transport = MakeTransport(o, p.num_devices, TrainingSpace(p));
   ExecutorConfig config;
   config.deadline = o.deadline;
   config.learning_rate = LearningRate(s, p, plan, st.done, n, st);
@@ -256,7 +267,7 @@ Status Record(Session& s, const SegmentOutcome& seg, int64_t n, const TrainOptio
   ev.test_accuracy = score->accuracy;
   ev.test_perplexity = s.data().language ? std::exp(score->loss) : 0;
   ev.wall_s = st.wall;
-  ev.samples_per_s = static_cast<double>(n) * s.job().pipeline.microbatches *
+  ev.samples_per_s = static_cast<double>(n) * s.microbatches_per_minibatch() *
                      s.job().pipeline.microbatch_size / seconds;
   if (out.predicts) ev.predictions = Means(seg.predictions);
   if (!std::isfinite(ev.test_loss)) {

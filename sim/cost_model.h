@@ -63,8 +63,10 @@ struct CostModel {
   std::vector<DeviceSpec> devices;  // one per device (or one entry used for every device)
   LinkSpec link;                    // every directed device pair gets its own link like this
 
+  // Device d's spec. A list shorter than the program's devices describes one copy of the
+  // pipeline and repeats for every data-parallel copy: device d is entry d mod size.
   const DeviceSpec& device(int32_t d) const {
-    return devices.size() == 1 ? devices[0] : devices[static_cast<size_t>(d)];
+    return devices.size() == 1 ? devices[0] : devices[static_cast<size_t>(d) % devices.size()];
   }
 };
 

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <tuple>
 #include <string>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -68,6 +71,20 @@ struct StageLinks {
 
 enum class Flow { kNext, kBlocked, kAbort };
 
+// One round of one stage's all-reduce: it starts when the last replica issued it and every
+// participant's collective channel is free, and lasts the ring all-reduce time.
+struct Collective {
+  int32_t arrived = 0;
+  TimeNs issued = 0;  // latest issue among the participants
+  TimeNs start = 0;
+  TimeNs end = -1;    // -1 until every participant issued it
+  std::vector<int32_t> waiters;                   // devices whose Step waits for it
+  std::vector<std::pair<int32_t, size_t>> calls;  // (device, action) of each participant
+};
+
+// A device that waits for a collective (waiting_ otherwise holds a slot).
+constexpr int64_t kWaitsForCollective = -2;
+
 class Engine {
  public:
   // `full`: the full version level. `lowered`: the program has sends and receives; when false,
@@ -113,6 +130,25 @@ class Engine {
   Flow OptimizerStep(int32_t d, size_t i, DeviceRun& st);
   template <bool kImplicit, bool kRecord>
   Flow Communication(int32_t d, size_t i, const Action& a, DeviceRun& st);
+  template <bool kRecord>
+  Flow AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st);
+  // An elastic averaging: the device waits until every copy has joined and the exchange ends.
+  template <bool kRecord>
+  Flow Average(int32_t d, size_t i, const Action& a, DeviceRun& st);
+  // Completes the collective once every replica has issued it, waking the Steps that wait.
+  template <bool kRecord>
+  bool CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs duration,
+                          struct Collective& c);
+  // The Step of device d waits for the all-reduces it issued since its last Step; `*ready` is
+  // when the last of them ends (kNext), or the device parks on one that has not (kBlocked).
+  Flow AwaitCollectives(int32_t d, TimeNs* ready);
+  // The links of the copy that runs the action's microbatch.
+  const StageLinks& LinksOf(const Action& a) const {
+    return links_of_[p_.replicas == 1 ? static_cast<size_t>(a.stage)
+                                      : static_cast<size_t>(p_.replica_of(a.microbatch)) *
+                                                p_.num_stages +
+                                            a.stage];
+  }
   template <bool kRecord>
   Flow Send(int32_t d, size_t i, const Action& a, DeviceRun& st);
   template <bool kRecord>
@@ -174,6 +210,11 @@ class Engine {
   // Timeline (kRecord only).
   SimResult timeline_;
   std::vector<int32_t> recv_activation_, recv_gradient_;
+  // All-reduces, by (stage, round); each device's collective channel and the all-reduces it
+  // issued since its last Step.
+  std::map<std::tuple<ActionKind, int32_t, int32_t>, Collective> collectives_;
+  std::vector<TimeNs> collective_free_;
+  std::vector<std::vector<Collective*>> pending_;
 };
 
 Status Engine::Prepare() {
@@ -200,8 +241,8 @@ Status Engine::Prepare() {
   if (!costs.ok()) return costs.status();
   costs_ = std::move(*costs);
 
-  // One link per directed device pair that exchanges data.
-  links_of_.resize(static_cast<size_t>(p_.num_stages));
+  // One link per directed device pair that exchanges data; links_of_ per (replica, stage).
+  links_of_.resize(static_cast<size_t>(p_.num_stages) * p_.replicas);
   std::vector<std::vector<std::pair<int32_t, int32_t>>> link_index(num_devices);
   auto link = [&](int32_t from, int32_t to) {
     for (const auto& [dst, index] : link_index[from])
@@ -210,14 +251,18 @@ Status Engine::Prepare() {
     link_free_.push_back(0);
     return link_index[from].back().second;
   };
-  for (int32_t s = 0; s < p_.num_stages; ++s) {
-    StageLinks& l = links_of_[s];
-    const int32_t d = p_.device_of(s);
-    if (s < last_stage_) l.next_device = p_.device_of(s + 1);
-    if (s > 0) l.prev_device = p_.device_of(s - 1);
-    if (l.next_device >= 0 && l.next_device != d) l.next_link = link(d, l.next_device);
-    if (l.prev_device >= 0 && l.prev_device != d) l.prev_link = link(d, l.prev_device);
+  for (int32_t r = 0; r < p_.replicas; ++r) {
+    for (int32_t s = 0; s < p_.num_stages; ++s) {
+      StageLinks& l = links_of_[static_cast<size_t>(r) * p_.num_stages + s];
+      const int32_t d = p_.device_of_replica(s, r);
+      if (s < last_stage_) l.next_device = p_.device_of_replica(s + 1, r);
+      if (s > 0) l.prev_device = p_.device_of_replica(s - 1, r);
+      if (l.next_device >= 0 && l.next_device != d) l.next_link = link(d, l.next_device);
+      if (l.prev_device >= 0 && l.prev_device != d) l.prev_link = link(d, l.prev_device);
+    }
   }
+  collective_free_.assign(static_cast<size_t>(num_devices), 0);
+  pending_.assign(static_cast<size_t>(num_devices), {});
 
   if (!ready_.Allocate(slots) || !forward_.Allocate(slots)) {
     return InvalidArgument("not enough memory for the simulation's " + std::to_string(slots) +
@@ -358,7 +403,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
                                                    DeviceRun& st) {
   const size_t slot = Slot(a);
   const StageTimes& s = costs_.stages[a.stage];
-  const StageLinks& l = links_of_[a.stage];
+  const StageLinks& l = LinksOf(a);
   TimeNs start = st.free;
   if (a.stage > 0) {
     if (const Flow f = Await<kImplicit>(d, i, slot, l.prev_link, st, &start); f != Flow::kNext) {
@@ -417,7 +462,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
                                                     DeviceRun& st) {
   const size_t slot = Slot(a);
   const StageTimes& s = costs_.stages[a.stage];
-  const StageLinks& l = links_of_[a.stage];
+  const StageLinks& l = LinksOf(a);
   const bool full_backward = a.kind == ActionKind::kBackward;
   TimeNs start = st.free;
   if (a.stage < last_stage_) {
@@ -498,8 +543,84 @@ template <bool kRecord, bool kFull>
   return Flow::kNext;
 }
 
+Flow Engine::AwaitCollectives(int32_t d, TimeNs* ready) {
+  *ready = 0;
+  for (Collective* c : pending_[d]) {
+    if (c->end < 0) {
+      c->waiters.push_back(d);
+      waiting_[d] = kWaitsForCollective;
+      return Flow::kBlocked;
+    }
+    *ready = std::max(*ready, c->end);
+  }
+  pending_[d].clear();
+  return Flow::kNext;
+}
+
+template <bool kRecord>
+bool Engine::CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs duration,
+                                Collective& c) {
+  c.start = c.issued;
+  for (int32_t r = 0; r < p_.replicas; ++r)
+    c.start = std::max(c.start, collective_free_[p_.device_of_replica(stage, r)]);
+  if (__builtin_add_overflow(c.start, duration, &c.end)) {
+    c.end = -1;
+    return Overflow(d, i, "all-reduce");
+  }
+  for (int32_t r = 0; r < p_.replicas; ++r)
+    collective_free_[p_.device_of_replica(stage, r)] = c.end;
+  for (int32_t w : c.waiters) {
+    if (waiting_[w] == kWaitsForCollective) {
+      waiting_[w] = -1;
+      ready_devices_.push_back(w);
+    }
+  }
+  if constexpr (kRecord) {
+    for (const auto& [dev, index] : c.calls) timeline_.timing[dev][index] = {c.start, c.end};
+  }
+  return true;
+}
+
+template <bool kRecord>
+Flow Engine::AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st) {
+  // Issued on the device's collective channel: the device goes on computing meanwhile.
+  Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
+  c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
+  if constexpr (kRecord) c.calls.push_back({d, i});
+  pending_[d].push_back(&c);
+  if (++c.arrived == p_.replicas &&
+      !CompleteCollective<kRecord>(d, i, a.stage, costs_.stages[a.stage].all_reduce, c))
+    return Flow::kAbort;
+  return Flow::kNext;
+}
+
+template <bool kRecord>
+Flow Engine::Average(int32_t d, size_t i, const Action& a, DeviceRun& st) {
+  Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
+  // The device joins once; woken when the exchange completes, it runs this action again.
+  if (std::find(c.waiters.begin(), c.waiters.end(), d) == c.waiters.end()) {
+    c.waiters.push_back(d);
+    c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
+    if constexpr (kRecord) c.calls.push_back({d, i});
+    if (++c.arrived == p_.replicas &&
+        !CompleteCollective<kRecord>(d, i, a.stage, costs_.stages[a.stage].average, c))
+      return Flow::kAbort;
+  }
+  if (c.end < 0) {
+    waiting_[d] = kWaitsForCollective;
+    return Flow::kBlocked;
+  }
+  st.free = std::max(st.free, c.end);  // waiting, not busy: it counts as a bubble
+  return Flow::kNext;
+}
+
 template <bool kRecord, bool kFull>
 [[gnu::always_inline]] inline Flow Engine::OptimizerStep(int32_t d, size_t i, DeviceRun& st) {
+  if (!pending_[d].empty()) {
+    TimeNs reduced = 0;
+    if (const Flow f = AwaitCollectives(d, &reduced); f != Flow::kNext) return f;
+    st.free = std::max(st.free, reduced);
+  }
   int32_t live = 1;
   bool saved = false;
   if constexpr (kFull) live = copies_[d].Step(static_cast<int32_t>(i), st.steps, &saved);
@@ -522,7 +643,7 @@ template <bool kRecord, bool kFull>
 template <bool kRecord>
 Flow Engine::Send(int32_t d, size_t i, const Action& a, DeviceRun& st) {
   const bool grad = a.kind == ActionKind::kSendGradient;
-  const StageLinks& l = links_of_[a.stage];
+  const StageLinks& l = LinksOf(a);
   const size_t slot = Slot(a);
   const TimeNs produced = produced_[slot];
   PIPECAST_CHECK(produced >= 0) << "device " << d << " action " << i
@@ -593,6 +714,12 @@ bool Engine::RunDevice(int32_t d) {
         break;
       case ActionKind::kStep:
         flow = OptimizerStep<kRecord, kFull>(d, i, st);
+        break;
+      case ActionKind::kAllReduce:
+        flow = AllReduce<kRecord>(d, i, a, st);
+        break;
+      case ActionKind::kAverage:
+        flow = Average<kRecord>(d, i, a, st);
         break;
       case ActionKind::kSendActivation:
       case ActionKind::kSendGradient:

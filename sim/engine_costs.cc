@@ -163,6 +163,20 @@ Status AddToDevice(int32_t s, const StageCost& c, const DeviceSpec& device, bool
 
 }  // namespace
 
+TimeNs AllReduceTime(int64_t bytes, int32_t participants, const LinkSpec& link) {
+  if (participants <= 1) return 0;
+  const int64_t steps = 2 * (static_cast<int64_t>(participants) - 1);
+  // Each step moves ceil(bytes / R) over a link; the steps are sequential.
+  const int64_t chunk = bytes / participants + (bytes % participants != 0 ? 1 : 0);
+  const TimeNs per_step = TransferTime(chunk, link.bandwidth);
+  if (per_step < 0) return -1;
+  TimeNs step = 0, total = 0;
+  if (__builtin_add_overflow(per_step, link.latency, &step) ||
+      __builtin_mul_overflow(step, steps, &total))
+    return -1;
+  return total;
+}
+
 Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
                                  const std::vector<uint8_t>& uses_correction) {
   const int32_t num_devices = static_cast<int32_t>(p.devices.size());
@@ -170,9 +184,11 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
   out.stages.resize(static_cast<size_t>(p.num_stages));
   out.devices.resize(static_cast<size_t>(num_devices));
   for (DeviceCosts& k : out.devices) k.chunks = 0;
-  if (cost.devices.size() != 1 && cost.devices.size() != static_cast<size_t>(num_devices)) {
-    return InvalidArgument(fmt::format("the cost model describes {} devices but the program has {}",
-                                       cost.devices.size(), num_devices));
+  if (cost.devices.empty() || num_devices % static_cast<int32_t>(cost.devices.size()) != 0) {
+    return InvalidArgument(fmt::format(
+        "the cost model describes {} devices but the program has {} (give one per device, or "
+        "one per device of a copy of the pipeline)",
+        cost.devices.size(), num_devices));
   }
   for (int32_t s = 0; s < p.num_stages; ++s) {
     const int32_t d = p.device_of(s);
@@ -180,11 +196,26 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
     const DeviceSpec& device = cost.device(d);
     Result<StageTimes> t = StageTimesOf(s, c, device, cost.link.bandwidth);
     if (!t.ok()) return t.status();
+    const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
+    t->all_reduce = AllReduceTime(grad, p.replicas, cost.link);
+    t->average = AllReduceTime(c.weight_bytes, p.replicas, cost.link);
+    if (t->all_reduce < 0 || t->average < 0) {
+      return InvalidArgument(fmt::format(
+          "stage {}: the all-reduce of its {} gradient bytes over {} replicas {}", s, grad,
+          p.replicas, kTooLong));
+    }
     out.stages[static_cast<size_t>(s)] = *t;
-    DeviceCosts& k = out.devices[static_cast<size_t>(d)];
-    PIPECAST_RETURN_IF_ERROR(
-        AddToDevice(s, c, device, uses_correction[d] != 0, p.options.post_validation, k));
-    ++k.chunks;
+    // Every replica's copy of the stage costs its device the same weights, state and steps.
+    for (int32_t r = 0; r < p.replicas; ++r) {
+      const int32_t dr = p.device_of_replica(s, r);
+      DeviceCosts& k = out.devices[static_cast<size_t>(dr)];
+      PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, cost.device(dr), uses_correction[dr] != 0,
+                                           p.options.post_validation, k));
+      // Elastic averaging keeps the reference weights W~ next to every copy.
+      if (p.options.elastic_alpha > 0 && !Add(k.extra_bytes, c.weight_bytes, &k.extra_bytes))
+        return TooLarge(s, "the device's memory does not fit in int64");
+      ++k.chunks;
+    }
   }
   for (DeviceCosts& k : out.devices) {
     k.chunks = std::max(1, k.chunks);

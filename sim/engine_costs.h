@@ -22,10 +22,20 @@ struct StageTimes {
   TimeNs predict = 0;  // extra device time of an F/B/I that computes with predicted weights
   TimeNs correct = 0;  // extra device time of a B/I with PipeMare-corrected weights
   TimeNs message = 0;  // link occupancy of one activation or gradient message
+  // One ring all-reduce of the stage's gradient over the program's replicas (AllReduceTime).
+  TimeNs all_reduce = 0;
+  TimeNs average = 0;  // the same over the stage's weights (AvgPipe's elastic averaging)
   int64_t activation_bytes = 0;
   int64_t activation_bytes_after_input_grad = 0;
   int64_t message_bytes = 0;
 };
+
+// A ring all-reduce of `bytes` over `participants` copies (Patarasuk and Yuan, "Bandwidth
+// optimal all-reduce algorithms for clusters of workstations", JPDC 2009): a reduce-scatter and
+// an all-gather of R - 1 steps each, every step moving bytes / R over each link and paying the
+// link's latency: 2(R - 1)/R * bytes / bandwidth + 2(R - 1) * latency. 0 for one participant;
+// -1 when it does not fit int64 nanoseconds.
+TimeNs AllReduceTime(int64_t bytes, int32_t participants, const LinkSpec& link);
 
 // What one device's steps cost and what its memory holds besides activations and weights.
 struct DeviceCosts {

@@ -117,6 +117,7 @@ void FillDefaults(const ir::Scenario& s, ir::PlanSpace* space, int64_t global_ba
     space->microbatch_sizes =
         s.model ? Divisors(global_batch) : std::vector{s.pipeline.microbatch_size};
   }
+  if (space->data_parallel.empty()) space->data_parallel = {1};
   if (space->recompute.empty()) {
     space->recompute = s.model ? std::vector<bool>{false, true} : std::vector<bool>{false};
   }
@@ -167,16 +168,29 @@ Result<std::vector<ir::PlanConfig>> EnumerateSpace(const ir::Scenario& s, ir::Pl
           ir::kMaxCount));
     }
   }
+  for (int32_t r : space->data_parallel) {
+    if (batch % r != 0) {
+      return InvalidArgument(fmt::format(
+          "{}: {} data-parallel copies do not divide the global batch of {} samples; list "
+          "degrees that divide it",
+          ir::WherePlanKey(s, *space, "data_parallel"), r, batch));
+    }
+  }
   std::vector<ir::PlanConfig> out;
-  for (int32_t d : space->stages) {
-    for (int32_t b : space->microbatch_sizes) {
-      const auto m = static_cast<int32_t>(batch / b);
-      const int32_t n = ir::SimulatedMinibatches(s.pipeline.minibatches, d, m);
-      for (bool rc : space->recompute) {
-        for (ir::PartitionRule part : space->partitions) {
-          for (const ir::MethodGrid& grid : space->methods) {
-            for (auto& params : ParamCombinations(grid, s, d, m)) {
-              out.push_back({grid.name, std::move(params), d, m, b, rc, part, n});
+  for (int32_t r : space->data_parallel) {
+    for (int32_t d : space->stages) {
+      // R copies of D stages must fit the scenario's devices (pipeline.stages).
+      if (r > 1 && static_cast<int64_t>(d) * r > s.pipeline.stages) continue;
+      for (int32_t b : space->microbatch_sizes) {
+        if ((batch / r) % b != 0) continue;  // a copy's batch is not whole microbatches
+        const auto m = static_cast<int32_t>(batch / r / b);
+        const int32_t n = ir::SimulatedMinibatches(s.pipeline.minibatches, d, m);
+        for (bool rc : space->recompute) {
+          for (ir::PartitionRule part : space->partitions) {
+            for (const ir::MethodGrid& grid : space->methods) {
+              for (auto& params : ParamCombinations(grid, s, d, m)) {
+                out.push_back({grid.name, std::move(params), d, m, b, rc, part, n, r});
+              }
             }
           }
         }

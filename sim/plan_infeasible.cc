@@ -14,9 +14,9 @@ namespace {
 std::string Describe(const PlanEntry& e) {
   const ir::PlanConfig& c = e.config;
   return fmt::format(
-      "{} with D={} M={} b={} recompute={} partition={} (peak {}, gradient delay "
+      "{} with D={} R={} M={} b={} recompute={} partition={} (peak {}, gradient delay "
       "{}, version gap {})",
-      ConfigLabel(c), c.stages, c.microbatches, c.microbatch_size, c.recompute ? "on" : "off",
+      ConfigLabel(c), c.stages, c.data_parallel, c.microbatches, c.microbatch_size, c.recompute ? "on" : "off",
       ir::PartitionRuleName(c.partition), FormatBytes(e.metrics.peak_memory_bytes),
       e.metrics.max_gradient_delay, e.metrics.max_version_gap);
 }

@@ -107,8 +107,14 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   o.minibatches = c.minibatches;
   o.microbatch_size = c.microbatch_size;
   o.params = c.params;
+  o.data_parallel = c.data_parallel;
   Result<ir::ProgramSize> size = ir::SizeOf(o);
   if (!size.ok()) return size.status();
+  // Copies (data parallelism, AvgPipe's pipelines) must fit the scenario's devices.
+  if (size->devices > scenario_.pipeline.stages) {
+    return InvalidArgument(fmt::format("needs {} devices, more than the scenario's {}",
+                                       size->devices, scenario_.pipeline.stages));
+  }
   const int64_t need = EstimateSimulationBytes(*size, {});
   if (need > budget_) {
     return InvalidArgument(
@@ -122,7 +128,7 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   const Costs* costs = nullptr;
   if (!size->tracked_copies) {
     if (Result<ir::CompactProgram> compact = ir::GenerateCompact(o); compact.ok()) {
-      costs = &CostsFor(c, compact->header.placement);
+      costs = &CostsFor(c, compact->header.stage_placement());
       if (!costs->status.ok()) return costs->status;
       result = Simulate(*compact, costs->model);
     }
@@ -130,7 +136,7 @@ Result<PlanMetrics> Evaluator::Evaluate(const ir::PlanConfig& c) {
   if (!result) {
     Result<ir::Program> program = ir::Generate(o);
     if (!program.ok()) return program.status();
-    costs = &CostsFor(c, program->placement);
+    costs = &CostsFor(c, program->stage_placement());
     if (!costs->status.ok()) return costs->status;
     result = Simulate(*program, costs->model, {.record_timeline = false});
   }

@@ -4,6 +4,7 @@ pipecast_add_test(ir_test
           ${CMAKE_CURRENT_SOURCE_DIR}/common/generators_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/common/version_plan_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/common/execution_plan_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/common/replicas_test.cc
   LIBS pipecast_common)
 pipecast_add_test(engine_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/sim/engine_test.cc
@@ -12,6 +13,7 @@ pipecast_add_test(engine_test
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/fused_pass_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/memory_estimate_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/sim/bubble_fill_test.cc
+          ${CMAKE_CURRENT_SOURCE_DIR}/sim/replicas_test.cc
   LIBS pipecast_sim)
 
 # The command line, run as a user would: exit codes, messages and output files.

@@ -80,7 +80,7 @@ Status CpuDevice::Prepare(const DeviceSetup& setup) {
   int64_t bytes = 0, scratch = 0;
   for (auto& sp : stages_) {
     StageData& s = *sp;
-    PIPECAST_CHECK(s.stage < p.num_stages && p.device_of(s.stage) == setup.device)
+    PIPECAST_CHECK(s.stage < p.num_stages && p.holds(setup.device, s.stage))
         << name_ << ": stage " << s.stage << " is not on device " << setup.device;
     s.rule = models::EffectiveDeltaRule(p.options.delta, s.optimizer->config().kind);
     PIPECAST_RETURN_IF_ERROR(s.optimizer->SupportsRule(s.rule.rule));

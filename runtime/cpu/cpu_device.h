@@ -2,9 +2,10 @@
 // the optimizers and their ΔW rules, the softmax cross-entropy).
 //
 // Per stage it holds the weights, the gradient, the optimizer (with its state), the plan's copy
-// slots, PipeMare's velocity, and `records` activation records of [x | y | dy | dx | layers'
-// saved memory]; one scratch buffer serves every pass of the device. Prepare sizes the
-// per-program buffers (reusing their capacity) after checking the total against a memory limit;
+// slots, PipeMare's velocity, `records` activation records of [x | y | dy | dx | layers'
+// saved memory], and, for a stage whose replica-0 copy it holds in a program with replicas,
+// replicas - 1 reduction buffers; one scratch buffer serves every pass of the device. Prepare sizes
+// the per-program buffers (reusing their capacity) after checking the total against a memory limit;
 // the operations then allocate nothing. Every operation runs on the calling thread before it
 // returns, so events are complete when recorded and HostWait returns at once.
 #pragma once
@@ -52,6 +53,9 @@ class CpuDevice final : public Device {
                 bool gradient) override;
   void Step(int32_t stage, const StepArgs& args) override;
   BufferView Buffer(int32_t stage, int32_t record, RecordPart part) override;
+  BufferView Gradient(int32_t stage) override;
+  BufferView ReduceBuffer(int32_t stage, int32_t slot) override;
+  void SumGradients(int32_t stage, int32_t count) override;
   Event Record(Lane lane) override;
   void Wait(Lane lane, Event event) override;
   void HostWait(Event event) override;

@@ -192,6 +192,31 @@ BufferView CpuDevice::Buffer(int32_t stage, int32_t record, RecordPart part) {
   return {};
 }
 
+BufferView CpuDevice::Gradient(int32_t stage) {
+  StageData& s = At(stage);
+  return {s.grad.data(), s.params};
+}
+
+BufferView CpuDevice::ReduceBuffer(int32_t stage, int32_t slot) {
+  StageData& s = At(stage);
+  PIPECAST_CHECK(slot >= 0 && slot < s.reduce_slots)
+      << name_ << " stage " << stage << ": reduction buffer " << slot << " of " << s.reduce_slots;
+  return {s.Reduce(slot), s.params};
+}
+
+// Replica order, left to right: one pass per buffer keeps every element's sum
+// ((g_0 + g_1) + g_2) + ..., whatever the buffers' arrival order was.
+void CpuDevice::SumGradients(int32_t stage, int32_t count) {
+  StageData& s = At(stage);
+  PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
+      << name_ << " stage " << stage << ": sum of " << count << " buffers";
+  float* g = s.grad.data();
+  for (int32_t k = 0; k < count; ++k) {
+    const float* b = s.Reduce(k);
+    for (int64_t i = 0; i < s.params; ++i) g[i] += b[i];
+  }
+}
+
 Event CpuDevice::Record(Lane lane) { return {static_cast<int32_t>(lane), -1}; }
 void CpuDevice::Wait(Lane, Event) {}
 void CpuDevice::HostWait(Event) {}

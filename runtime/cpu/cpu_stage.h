@@ -1,6 +1,7 @@
 // The memory of one stage of a CpuDevice (internal to runtime/cpu/): weights, gradient,
 // optimizer, copy slots with their tags, PipeMare's velocity, activation records, evaluation
-// buffers and prediction tracking, with the record layout [x | y | dy | dx | saved].
+// buffers, prediction tracking and the all-reduce's reduction buffers, with the record layout
+// [x | y | dy | dx | saved].
 #pragma once
 
 #include <algorithm>
@@ -33,10 +34,18 @@ struct CpuDevice::StageData {
         weights(static_cast<size_t>(params), 0.0f),
         grad(static_cast<size_t>(params), 0.0f) {}
 
+  // Reduction buffers of this stage on the setup's device: replicas - 1 where it holds the
+  // replica-0 copy of a replicated program (the copy that sums the others' gradients), else 0.
+  int32_t ReduceSlots(const DeviceSetup& setup) const {
+    const ir::Program& p = *setup.program;
+    return p.replicas > 1 && p.device_of_replica(stage, 0) == setup.device ? p.replicas - 1 : 0;
+  }
+
   // Bytes the per-program buffers of this stage need.
   int64_t Size(const ir::StageBuffers& b, const DeviceSetup& setup) const {
     const int64_t rows = setup.microbatch_rows, er = setup.eval_rows;
     int64_t floats = b.weight_copies * params + b.records * RecordSize(rows);
+    floats += static_cast<int64_t>(ReduceSlots(setup)) * params;
     if (er > 0) floats += er * (in + out) + layers.Memory(er).saved;
     if (b.velocity) floats += 2 * params;
     if (setup.track_predictions_every > 0) floats += 2 * params;
@@ -56,6 +65,8 @@ struct CpuDevice::StageData {
     records.assign(static_cast<size_t>(b.records * record_size), 0.0f);
     copies.assign(static_cast<size_t>(b.weight_copies * params), 0.0f);
     tags.assign(static_cast<size_t>(b.weight_copies), Tag{});
+    reduce_slots = ReduceSlots(setup);
+    reduce.assign(static_cast<size_t>(reduce_slots * params), 0.0f);
     if (b.velocity) {
       if (velocity.size() != weights.size()) velocity.assign(weights.size(), 0.0f);
       before.assign(weights.size(), 0.0f);
@@ -88,6 +99,7 @@ struct CpuDevice::StageData {
             static_cast<size_t>(record_size - 2 * rows * (in + out))};
   }
   float* Copy(int32_t slot) { return copies.data() + static_cast<int64_t>(slot) * params; }
+  float* Reduce(int32_t slot) { return reduce.data() + static_cast<int64_t>(slot) * params; }
 
   int32_t stage;
   models::Stage<float> layers;
@@ -100,6 +112,8 @@ struct CpuDevice::StageData {
   int32_t version = 0;  // steps taken in this program: the current weights' tag
   std::vector<float> copies;
   std::vector<Tag> tags;
+  int32_t reduce_slots = 0;
+  std::vector<float> reduce;  // reduce_slots buffers of `params` floats
   int64_t rows = 0, record_size = 0;
   std::vector<float> records;
   int64_t eval_rows = 0;

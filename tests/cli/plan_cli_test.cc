@@ -94,7 +94,9 @@ TEST(PlanCli, TableAndCsvAndSweep) {
   ASSERT_EQ(table.status, 0) << table.text;
   EXPECT_NE(table.text.find("Pareto front (time vs peak memory vs gradient delay)"),
             std::string::npos);
-  EXPECT_NE(table.text.find("data parallelism is not modelled"), std::string::npos);
+  EXPECT_NE(table.text.find("data-parallel copies R in {1} (D x R <= 8 devices)"),
+            std::string::npos)
+      << table.text;
   EXPECT_EQ(table.text.find("configurations simulated"), std::string::npos);  // quiet when piped
   const Output csv = Pipecast("plan --format csv --methods 1f1b --stages 8");
   ASSERT_EQ(csv.status, 0) << csv.text;

@@ -218,7 +218,7 @@ TEST(TextFormat, RejectsMalformedTokens) {
       {"F0@", "expected a weight annotation name after '@'"},
       {"F0x", "unexpected 'x' after the microbatch index"},
       {"F0@v:1x", "unexpected 'x' after the weight annotation"},
-      {"@", "expected an action kind (F, B, I, W, SA, RA, SG, RG or S)"},
+      {"@", "expected an action kind (F, B, I, W, SA, RA, SG, RG, S, AR or AV)"},
   };
   for (const Case& c : cases) {
     const std::string text = TextWith("devices 1\nmicrobatches 2\n", "device 0: " + c.token + "\n");

@@ -61,6 +61,25 @@ TEST(Jobs, ErrorsNamePositionKeyAndFix) {
   EXPECT_EQ(LoadJobFile("/no/such.job.yaml").status().code(), StatusCode::kNotFound);
 }
 
+// pipeline.data_parallel: absent means one copy; given, it is read like the other sizes, and a
+// bad value names its position.
+TEST(Jobs, DataParallelIsOptionalAndChecked) {
+  const std::string head =
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n"
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 2";
+  auto one = ParseJob(head + "}\nmethods: [1f1b]\n", "j.yaml");
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(one->pipeline.data_parallel, 1);
+  auto two = ParseJob(head + ", data_parallel: 2}\nmethods: [chimera]\n", "j.yaml");
+  ASSERT_TRUE(two.ok()) << two.status().message();
+  EXPECT_EQ(two->pipeline.data_parallel, 2);
+  auto zero = ParseJob(head + ", data_parallel: 0}\nmethods: [1f1b]\n", "j.yaml");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("j.yaml:4:75: pipeline.data_parallel must be between 1"),
+            std::string::npos)
+      << zero.status().message();
+}
+
 // Duplicate keys, unknown optimizers and devices are refused when the file is read, before any
 // data is loaded, naming the position.
 TEST(Jobs, DuplicatesAndUnknownNamesAreRefusedOnParsing) {

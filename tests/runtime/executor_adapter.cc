@@ -27,19 +27,18 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
   for (int32_t d = 0; d < program.num_devices; ++d) {
     std::vector<CpuStageSpec> specs;
     for (int32_t s = 0; s < program.num_stages; ++s)
-      if (program.device_of(s) == d) specs.push_back({s, stages[s], optimizer});
+      if (program.holds(d, s)) specs.push_back({s, stages[s], optimizer});
     auto cpu = CpuDevice::Create(std::move(specs));
     if (!cpu.ok()) return cpu.status();
     for (int32_t s = 0; s < program.num_stages; ++s)
-      if (program.device_of(s) == d) (*cpu)->SetWeights(s, init[s]);
+      if (program.holds(d, s)) (*cpu)->SetWeights(s, init[s]);
     devices[d] = options.wrap ? options.wrap(d, cpu->get()) : cpu->get();
     DeviceSetup setup{
         &program, &run.plan, d, static_cast<int32_t>(rows), 0, options.track_predictions_every};
     PIPECAST_RETURN_IF_ERROR(devices[d]->Prepare(setup));
     cpus.push_back(std::move(*cpu));
   }
-  InProcessTransport local(program.num_devices,
-                           {program.num_stages, program.total_microbatches(), 0});
+  InProcessTransport local(program.num_devices, TrainingSpace(program));
   Transport& transport = options.transport != nullptr ? *options.transport : local;
   auto r = Execute(program, run.plan, devices, feed, transport, options.config);
   if (!r.ok()) return r.status();
@@ -50,12 +49,20 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
     run.weights.push_back(std::move(w));
     run.predictions.push_back(cpus[program.device_of(s)]->Predictions(s));
   }
+  run.copies.resize(program.replicas);
+  for (int32_t r = 0; r < program.replicas; ++r) {
+    for (int32_t s = 0; s < program.num_stages; ++s) {
+      std::vector<float> w(static_cast<size_t>(stages[s].num_params()));
+      cpus[program.device_of_replica(s, r)]->ReadWeights(s, w);
+      run.copies[r].push_back(std::move(w));
+    }
+  }
   return run;
 }
 
 Result<CpuRun> RunExecutorOnCpu(const MethodCase& c, CpuRunOptions options) {
-  auto generated = ir::Generate(
-      {c.method, c.stages, c.microbatches, c.minibatches, c.microbatch_size, c.params});
+  auto generated = ir::Generate({c.method, c.stages, c.microbatches, c.minibatches,
+                                 c.microbatch_size, c.params, c.data_parallel});
   if (!generated.ok()) return generated.status();
   const ir::Program program = ir::InsertCommunication(*generated);
   auto stages = models::Partition(*c.model, program.num_stages);

@@ -25,7 +25,8 @@ Result<std::vector<std::vector<float>>> RunExecutor(const MethodCase& c);
 
 struct CpuRun {
   ExecutionResult exec;
-  std::vector<std::vector<float>> weights;  // per virtual stage, after the run
+  std::vector<std::vector<float>> weights;  // per virtual stage, after the run (replica 0's)
+  std::vector<std::vector<std::vector<float>>> copies;  // [replica][virtual stage], after it
   ir::VersionPlan plan;
   // Per virtual stage, what CpuDevice::Predictions reports after the run (all zero unless
   // CpuRunOptions::track_predictions_every).
@@ -38,11 +39,12 @@ struct CpuRunOptions {
   // Wraps each device (for fault injection); the wrapper must outlive the run.
   std::function<Device*(int32_t device, Device* cpu)> wrap;
   int32_t track_predictions_every = 0;  // DeviceSetup::track_predictions_every
-  int32_t rows_per_example = 1;  // rows of one example (the sequence for token windows)
+  int32_t rows_per_example = 1;         // rows of one example (the sequence for token windows)
 };
 
 // Runs the lowered, valid `program` on one CpuDevice per pipeline device, virtual stage s being
-// stages[s] with weights init[s] and its own optimizer, inputs and labels from `feed`.
+// stages[s] with weights init[s] and its own optimizer (on every copy of it), inputs and labels
+// from `feed`.
 Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::Stage<float>>& stages,
                         const models::OptimizerConfig& optimizer,
                         const std::vector<std::vector<float>>& init, DataFeed& feed,

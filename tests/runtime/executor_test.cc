@@ -93,7 +93,8 @@ TEST(Executor, ServedWeightsEqualThePlan) {
   cases.push_back({"pipeoptim", {{"horizon", "code"}}});
   cases.push_back({"paci", {{"accumulation", "2"}}});
   for (const auto& [method, params] : cases) {
-    const int32_t m = method == "interleaved" ? 4 : 5;
+    // Interleaved and Chimera (half the microbatches in each direction) need an even M.
+    const int32_t m = method == "interleaved" || method == "chimera" ? 4 : 5;
     const ir::Program p = Lowered(method, 4, m, 3, params);
     auto r = f.Run(p);
     ASSERT_TRUE(r.ok()) << method << ": " << r.status().message();
@@ -116,11 +117,13 @@ TEST(Executor, ServedWeightsEqualThePlan) {
 // Random delays in message delivery change the timing, never the numbers.
 TEST(Executor, DeterministicUnderRandomDeliveryDelays) {
   Problem f;
-  for (const char* method : {"1f1b", "pipedream", "pipeoptim", "paci", "pipedream-2bw"}) {
+  // Chimera: its all-reduces' sums are fixed by replica order, not by arrival.
+  for (const char* method :
+       {"1f1b", "pipedream", "pipeoptim", "paci", "pipedream-2bw", "chimera"}) {
     const ir::Program p = Lowered(method, 4, 4, 3);
     auto reference = f.Run(p);
     ASSERT_TRUE(reference.ok());
-    InProcessTransport slow(p.num_devices, {p.num_stages, p.total_microbatches(), 0});
+    InProcessTransport slow(p.num_devices, TrainingSpace(p));
     std::mutex mu;
     std::mt19937 rng(99);
     slow.SetDeliveryDelay([&](const MessageKey&) {
@@ -175,24 +178,30 @@ TEST(Executor, OneStageWithoutHorizonsIsThePlainOptimizer) {
 // allocates exactly as often (every allocation of the process is counted).
 TEST(Executor, AllocatesNothingPerMicrobatch) {
   Problem f;
-  for (const char* method : {"1f1b", "pipedream", "pipeoptim", "pipemare", "zb-h2", "paci"}) {
+  // Chimera (D = 2: two copies of each stage): its all-reduces allocate nothing either.
+  for (const char* method :
+       {"1f1b", "pipedream", "pipeoptim", "pipemare", "zb-h2", "paci", "chimera"}) {
     int64_t counts[3];  // a first run (not compared: one-time set-up), then 2 and 6 minibatches
     for (int k = 0; k < 3; ++k) {
-      const ir::Program p = Lowered(method, 3, 4, k < 2 ? 2 : 6);
+      const ir::Program p =
+          Lowered(method, std::string(method) == "chimera" ? 2 : 3, 4, k < 2 ? 2 : 6);
       const auto stages = f.Stages(p.num_stages);
       const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
       std::vector<std::unique_ptr<CpuDevice>> cpus;
       std::vector<Device*> devices;
+      ExecutorConfig config;
       for (int32_t d = 0; d < p.num_devices; ++d) {
-        auto cpu = CpuDevice::Create({{d, stages[d], Sgdm()}}).value();
+        std::vector<CpuStageSpec> specs;
+        for (int32_t s = 0; s < p.num_stages; ++s)
+          if (p.holds(d, s)) specs.push_back({s, stages[s], Sgdm()});
+        auto cpu = CpuDevice::Create(std::move(specs)).value();
         ASSERT_TRUE(cpu->Prepare({&p, &plan, d, kMicrobatch, 0, true}).ok());
         devices.push_back(cpu.get());
         cpus.push_back(std::move(cpu));
+        config.local_devices.push_back(d);
       }
       LoaderFeed feed(*f.loader, kMicrobatch, 0);
-      InProcessTransport transport(p.num_devices, {p.num_stages, p.total_microbatches(), 0});
-      ExecutorConfig config;
-      config.local_devices = {0, 1, 2};
+      InProcessTransport transport(p.num_devices, TrainingSpace(p));
       feed.Input(0);  // the loader caches its first epoch's order
       pipecast::testing::CountAllocations count;
       auto r = Execute(p, plan, devices, feed, transport, config);

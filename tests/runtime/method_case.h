@@ -34,12 +34,16 @@ struct MethodCase {
   int32_t microbatches = 4;  // M per minibatch
   int32_t minibatches = 3;   // N; N * M microbatches in all
   int32_t microbatch_size = 8;
-  models::OptimizerConfig optimizer;  // one optimizer per virtual stage, all alike
+  // Copies of the pipeline (data parallelism, common/replicate.h): R·D devices and R·M
+  // microbatches per minibatch; copy c runs global microbatches (n·R + c)·M .. (n·R + c)·M + M - 1
+  // of minibatch n, and every step applies the sum of the copies' gradients.
+  int32_t data_parallel = 1;
+  models::OptimizerConfig optimizer;  // one optimizer per virtual stage (per copy), all alike
   LearningRate learning_rate = [](int32_t, int64_t) { return 0.05; };
   // Cut into the method's virtual stages with models::Partition; initial weights Init(init_seed).
   std::shared_ptr<const models::Model<float>> model;
   uint64_t init_seed = 3;
-  // Global microbatch j (of minibatch j / M) is loader->Get(j, microbatch_size).
+  // Global microbatch j (of minibatch j / (R·M)) is loader->Get(j, microbatch_size).
   std::shared_ptr<const models::Loader> loader;
 };
 

@@ -1,7 +1,7 @@
 // Run under `mpirun -np 4`: every rank runs one device of each program with the MPI transport on
 // a CPU device; rank 0 gathers the final weights and losses and compares them, bit for bit, with
 // the same program run on threads in one process. Prints "N passed, N failed" and exits non-zero
-// on any mismatch.
+// on any mismatch. Programs with replicas (Chimera, data-parallel copies) compare every copy.
 //
 // With `--die-rank R`, rank R exits abruptly once the first program is under way (a stand-in
 // for a crashed process): every other rank must then stop, non-zero, within the deadline; the
@@ -49,16 +49,16 @@ Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, i
   const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
   std::vector<CpuStageSpec> specs;
   for (int32_t s = 0; s < p.num_stages; ++s)
-    if (p.device_of(s) == rank) specs.push_back({s, stages[s], Adam()});
+    if (p.holds(rank, s)) specs.push_back({s, stages[s], Adam()});
   auto cpu = CpuDevice::Create(std::move(specs));
   if (!cpu.ok()) return cpu.status();
   for (int32_t s = 0; s < p.num_stages; ++s)
-    if (p.device_of(s) == rank) (*cpu)->SetWeights(s, init[s]);
+    if (p.holds(rank, s)) (*cpu)->SetWeights(s, init[s]);
   PIPECAST_RETURN_IF_ERROR((*cpu)->Prepare({&p, &plan, rank, kMicrobatch, 0, false}));
   std::vector<Device*> devices(p.num_devices, nullptr);
   devices[rank] = cpu->get();
   LoaderFeed feed(*loader, kMicrobatch, 0);
-  MpiTransport mpi({p.num_stages, p.total_microbatches(), 0});
+  MpiTransport mpi(TrainingSpace(p));
   ExecutorConfig config;
   config.local_devices = {rank};
   config.deadline = std::chrono::milliseconds(die_rank >= 0 ? 5000 : 30000);
@@ -66,14 +66,24 @@ Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, i
   auto r = Execute(p, plan, devices, feed, mpi, config);
   if (!r.ok()) return r.status();
   *losses = r->losses;
+  // Every replica's copies to rank 0 (replica r's stage s at index r·S + s), and every
+  // replica's losses from the device of its last stage.
   std::vector<std::vector<float>> weights;
-  for (int32_t s = 0; s < p.num_stages; ++s) {
-    weights.emplace_back(static_cast<size_t>(stages[s].num_params()), 0.0f);
-    if (p.device_of(s) == rank) (*cpu)->ReadWeights(s, weights.back());
+  for (int32_t r = 0; r < p.replicas; ++r) {
+    for (int32_t s = 0; s < p.num_stages; ++s) {
+      weights.emplace_back(static_cast<size_t>(stages[s].num_params()), 0.0f);
+      if (p.device_of_replica(s, r) == rank) (*cpu)->ReadWeights(s, weights.back());
+    }
   }
   PIPECAST_RETURN_IF_ERROR(GatherStages(p.placement, weights));
-  const int last = p.device_of(p.num_stages - 1);
-  PIPECAST_RETURN_IF_ERROR(BroadcastDoubles(last, *losses));
+  std::vector<double> all = *losses;
+  for (int32_t r = 0; r < p.replicas; ++r) {
+    std::vector<double> from = *losses;
+    PIPECAST_RETURN_IF_ERROR(BroadcastDoubles(p.device_of_replica(p.num_stages - 1, r), from));
+    for (int32_t j = 0; j < p.total_microbatches(); ++j)
+      if (p.replica_of(j) == r) all[j] = from[j];
+  }
+  *losses = std::move(all);
   return weights;
 }
 
@@ -85,9 +95,19 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--die-rank") == 0) die_rank = std::atoi(argv[i + 1]);
   const auto [rank, size] = InitMpi(&argc, &argv);
   int passed = 0, failed = 0;
-  for (const char* method : {"1f1b", "zb-h2", "zb-v", "pipedream", "pipedream-2bw", "pipeoptim",
-                             "spectrain", "pipemare", "paci", "xpipe", "gpipe"}) {
-    auto generated = ir::Generate({method, size, 4, 3, kMicrobatch, {}});
+  // Chimera's two directions over every rank, and two data-parallel copies of a synchronous and
+  // an asynchronous method on half the ranks each: their all-reduces go through MPI.
+  struct Case {
+    const char* method;
+    int32_t data_parallel;
+  };
+  const Case cases[] = {{"1f1b", 1},      {"zb-h2", 1},     {"zb-v", 1},      {"pipedream", 1},
+                        {"pipedream-2bw", 1}, {"pipeoptim", 1}, {"spectrain", 1}, {"pipemare", 1},
+                        {"paci", 1},      {"xpipe", 1},     {"gpipe", 1},     {"chimera", 1},
+                        {"1f1b", 2},      {"pipedream", 2}};
+  for (const auto& [method, dp] : cases) {
+    if (size % dp != 0) continue;
+    auto generated = ir::Generate({method, size / dp, 4, 3, kMicrobatch, {}, dp});
     if (!generated.ok()) {
       std::fprintf(stderr, "%s\n", generated.status().message().c_str());
       return 2;
@@ -106,9 +126,14 @@ int main(int argc, char** argv) {
       const auto loader = ClusterLoader();
       LoaderFeed feed(*loader, kMicrobatch, 0);
       auto ref = RunOnCpu(p, stages, Adam(), StageSlices(stages, model->Init(3)), feed);
-      const bool same = ref.ok() && ref->weights == *weights && ref->exec.losses == losses;
-      std::printf("%s %s: MPI (%d ranks) and threads %s\n", same ? "[ OK ]" : "[FAIL]", method,
-                  size, same ? "give identical weights and losses" : "DIFFER");
+      std::vector<std::vector<float>> copies;
+      if (ref.ok())
+        for (const auto& replica : ref->copies)
+          copies.insert(copies.end(), replica.begin(), replica.end());
+      const bool same = ref.ok() && copies == *weights && ref->exec.losses == losses;
+      std::printf("%s %s (data_parallel %d): MPI (%d ranks) and threads %s\n",
+                  same ? "[ OK ]" : "[FAIL]", method, dp, size,
+                  same ? "give identical weights (every copy) and losses" : "DIFFER");
       (same ? passed : failed)++;
     }
     MPI_Barrier(MPI_COMM_WORLD);

@@ -48,7 +48,14 @@ struct Definition {
   int32_t xgrad_horizon = 0;  // xgrad: s
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
+  // Replicas: copies of every stage, each training its own microbatches, whose gradients a step
+  // adds up. Chimera has two directions (a minibatch runs in basic units of D microbatches, the
+  // last one smaller; a unit's first half, rounded up, runs down and the rest up); data
+  // parallelism makes `data_parallel` copies of the whole method.
+  int32_t directions = 1;
+  int32_t data_parallel = 1;
 
+  // Microbatches of the method's own order (one copy's, over every minibatch).
   int32_t total() const { return microbatches * minibatches; }
   int32_t stages() const { return devices * chunks; }
   // The device holding virtual stage s: round-robin, or the V of zb-v.
@@ -56,7 +63,28 @@ struct Definition {
     if (v_shape && s >= devices) return 2 * devices - 1 - s;
     return s % devices;
   }
+  int32_t replicas() const { return directions * data_parallel; }
+  int32_t global_total() const { return total() * data_parallel; }
 };
+
+// One copy's run of microbatch j of the method's order: the global microbatch it trains and
+// the replica it trains on.
+struct Unit {
+  int32_t global = 0;
+  int32_t replica = 0;
+};
+
+// Microbatch j of the method's order on each data-parallel copy c: global microbatch
+// (n·R + c)·M + j mod M of minibatch n = j div M, on replica c·directions + its direction.
+std::vector<Unit> Units(const Definition& d, int32_t j) {
+  const int32_t m = d.microbatches, n = j / m, k = j % m;
+  const int32_t unit = k / d.devices * d.devices, size = std::min(d.devices, m - unit);
+  const int32_t direction = d.directions == 2 && k - unit >= (size + 1) / 2 ? 1 : 0;
+  std::vector<Unit> out;
+  for (int32_t c = 0; c < d.data_parallel; ++c)
+    out.push_back({(n * d.data_parallel + c) * m + k, c * d.directions + direction});
+  return out;
+}
 
 // Reads a method's parameters: each accessor consumes a key and gives its value or default;
 // the first bad value, or a key nothing consumed, is reported by Finish.
@@ -146,8 +174,11 @@ Result<Definition> Define(const MethodCase& c) {
   d.devices = c.stages;
   d.microbatches = c.microbatches;
   d.minibatches = c.minibatches;
-  if (d.devices < 1 || d.microbatches < 1 || d.minibatches < 1 || c.microbatch_size < 1)
-    return InvalidArgument("stages, microbatches, minibatches and their size must be >= 1");
+  d.data_parallel = c.data_parallel;
+  if (d.devices < 1 || d.microbatches < 1 || d.minibatches < 1 || c.microbatch_size < 1 ||
+      d.data_parallel < 1)
+    return InvalidArgument(
+        "stages, microbatches, minibatches, their size and data_parallel must be >= 1");
   Params p(c.method, c.params);
   const std::string& m = c.method;
   if (m == "gpipe" || m == "1f1b" || m == "zb-h1" || m == "zb-h2") {
@@ -162,6 +193,11 @@ Result<Definition> Define(const MethodCase& c) {
       d.chunks = 2;
       d.v_shape = true;
     }
+  } else if (m == "chimera") {  // synchronous; each direction a 1F1B pipeline (FlushIteration)
+    d.flush = true;
+    d.directions = 2;
+    if (d.devices % 2 != 0 || d.microbatches % 2 != 0)
+      return InvalidArgument("chimera needs an even number of stages and of microbatches");
   } else if (m == "interleaved") {
     d.flush = true;
     d.chunks = p.Integer("chunks", 2, 1, false);
@@ -318,7 +354,11 @@ Order FlushIteration(const Definition& d, int32_t k, int32_t base) {
     out.insert(out.end(), backwards.begin(), backwards.end());
     return out;
   }
-  if (order == "1f1b") return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
+  // Chimera: each direction's copy of a stage runs 1F1B over that direction's microbatches, so
+  // it accumulates them in microbatch order; one 1F1B order over all of them has that order on
+  // each direction (Step sums per direction) and the flushed step counts.
+  if (order == "1f1b" || order == "chimera")
+    return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
   const Order inputs = Passes(OpKind::kInputGrad, k, base, m);
   const Order weights = Passes(OpKind::kWeightGrad, k, base, m);
   if (d.method == "zb-h1") return ZbH1(forwards, inputs, weights, k, warmup);
@@ -441,7 +481,8 @@ Status ScaleLosses(const Definition& d, Accounting& a) {
       if (GroupSize(a, d, s, j) != size)
         return InvalidArgument("stages step over different groups of microbatch " +
                                std::to_string(j));
-    a.loss_scale.push_back(1.0f / static_cast<float>(size));
+    // Every copy's microbatches of the step: `size` of each data-parallel copy.
+    a.loss_scale.push_back(1.0f / static_cast<float>(size * d.data_parallel));
   }
   return Status::Ok();
 }
@@ -529,10 +570,11 @@ struct StageVersion {
 struct StageState {
   const models::Stage<float>* stage = nullptr;
   int32_t device = 0;
-  std::vector<StageVersion> history;                   // history[n]: after n steps
-  std::unique_ptr<models::Optimizer> optimizer;        // the state of the newest version
-  std::unique_ptr<models::Optimizer> scratch;          // an older version's state, to predict
-  std::map<int32_t, models::StageSaved<float>> saved;  // from the F until the weight gradient
+  std::vector<StageVersion> history;             // history[n]: after n steps
+  std::unique_ptr<models::Optimizer> optimizer;  // the state of the newest version
+  std::unique_ptr<models::Optimizer> scratch;    // an older version's state, to predict
+  // From the F until the weight gradient, per global microbatch.
+  std::map<int32_t, models::StageSaved<float>> saved;
 };
 
 class Trainer {
@@ -562,8 +604,9 @@ class Trainer {
   const Accounting& a_;
   const ReferenceOptions& options_;
   std::vector<StageState> stages_;
-  std::vector<int32_t> next_step_;  // per device
-  std::vector<std::vector<MicrobatchRecord>> records_;
+  std::vector<int32_t> next_step_;                      // per device
+  std::vector<std::vector<MicrobatchRecord>> records_;  // [stage][global microbatch]
+  std::vector<double> losses_;                          // per global microbatch
   // Per stage, with options_.history: (position in the device's order, prediction).
   std::vector<std::vector<std::pair<int32_t, PredictionRecord>>> predictions_;
 };
@@ -584,7 +627,8 @@ Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stage
         {weights[s], 0, st.optimizer->StateTensors(), std::vector<float>(weights[s].size(), 0.0f)});
     stages_.push_back(std::move(st));
   }
-  records_.assign(stages.size(), std::vector<MicrobatchRecord>(d_.total()));
+  records_.assign(stages.size(), std::vector<MicrobatchRecord>(d_.global_total()));
+  losses_.assign(d_.global_total(), 0.0);
   predictions_.resize(stages.size());
   for (int32_t j = 0; j < d_.total(); ++j) {
     StepReady(j);
@@ -594,6 +638,7 @@ Result<ReferenceRun> Trainer::Run(const std::vector<models::Stage<float>>& stage
   ReferenceRun run;
   for (StageState& st : stages_) run.weights.push_back(st.history.back().weights);
   run.records = std::move(records_);
+  run.losses = std::move(losses_);
   run.steps = next_step_;
   if (options_.history) History(run);
   return run;
@@ -619,35 +664,42 @@ void Trainer::History(ReferenceRun& run) {
   }
 }
 
+// Microbatch j of the method's order, on every data-parallel copy (Units): the passes' weights
+// are the same on each (the copies' histories are one), the data and activations their own.
 Status Trainer::TrainMicrobatch(int32_t j) {
   const int32_t last = d_.stages() - 1;
-  const models::Batch batch = c_.loader->Get(j, c_.microbatch_size);
+  std::vector<PassVersion> forward(stages_.size()), backward(stages_.size());
   std::vector<std::vector<float>> used(stages_.size());  // each F's weights, for its B
-  models::Matrix<float> x = batch.x;
   for (int32_t s = 0; s <= last; ++s) {
-    StageState& st = stages_[s];
-    MicrobatchRecord& rec = records_[s][j];
-    rec.forward = ForwardPass(d_, st.device, j, a_.f_counter[s][j], a_.f_counter[0][j],
-                              XPipeTarget(d_, a_, s, j));
-    auto w = Weights(st, rec.forward, {});
+    forward[s] = ForwardPass(d_, stages_[s].device, j, a_.f_counter[s][j], a_.f_counter[0][j],
+                             XPipeTarget(d_, a_, s, j));
+    auto w = Weights(stages_[s], forward[s], {});
     if (!w.ok()) return w.status();
-    NotePrediction(s, j, false, rec.forward, *w);
+    NotePrediction(s, j, false, forward[s], *w);
     used[s] = std::move(*w);
-    x = st.stage->Forward(used[s], x, &st.saved[j]);
   }
-  const auto loss = models::SoftmaxCrossEntropy<float>(x, batch.labels, a_.loss_scale[j]);
-  models::Matrix<float> dy = loss.dlogits;
-  for (int32_t s = last; s >= 0; --s) {
-    StageState& st = stages_[s];
-    MicrobatchRecord& rec = records_[s][j];
-    rec.backward =
-        BackwardPass(d_, st.device, rec.forward, a_.b_counter[s][j], XPipeTarget(d_, a_, s, j));
-    rec.applied_step = a_.applied[s][j];
-    rec.loss_scale = a_.loss_scale[j];
-    auto w = Weights(st, rec.backward, used[s]);
-    if (!w.ok()) return w.status();
-    NotePrediction(s, j, true, rec.backward, *w);
-    dy = st.stage->BackwardInput(*w, dy, &st.saved[j]);
+  for (const Unit& u : Units(d_, j)) {
+    const models::Batch batch = c_.loader->Get(u.global, c_.microbatch_size);
+    models::Matrix<float> x = batch.x;
+    for (int32_t s = 0; s <= last; ++s)
+      x = stages_[s].stage->Forward(used[s], x, &stages_[s].saved[u.global]);
+    const auto loss = models::SoftmaxCrossEntropy<float>(x, batch.labels, a_.loss_scale[j]);
+    losses_[u.global] = loss.loss;
+    models::Matrix<float> dy = loss.dlogits;
+    for (int32_t s = last; s >= 0; --s) {
+      StageState& st = stages_[s];
+      backward[s] =
+          BackwardPass(d_, st.device, forward[s], a_.b_counter[s][j], XPipeTarget(d_, a_, s, j));
+      MicrobatchRecord& rec = records_[s][u.global];
+      rec.forward = forward[s];
+      rec.backward = backward[s];
+      rec.applied_step = a_.applied[s][j];
+      rec.loss_scale = a_.loss_scale[j];
+      auto w = Weights(st, backward[s], used[s]);
+      if (!w.ok()) return w.status();
+      if (u.global == Units(d_, j).front().global) NotePrediction(s, j, true, backward[s], *w);
+      dy = st.stage->BackwardInput(*w, dy, &st.saved[u.global]);
+    }
   }
   return Status::Ok();
 }
@@ -693,9 +745,11 @@ void Trainer::StepReady(int32_t ready) {
   }
 }
 
-// One step of every stage on the device: the weight gradients of its group, accumulated in
-// program order from zero, then the optimizer with the rate of this step, then PipeMare's
-// velocity delta <- decay·delta + (1 - decay)·(W_new - W_old) (kept for every method).
+// One step of every stage on the device: the weight gradients of its group, accumulated from
+// zero in program order separately on each replica (a replica's own microbatches), the
+// replicas' sums then added in replica order 0, 1, ..., R - 1 (with one replica: the plain
+// accumulation), then the optimizer with the rate of this step, then PipeMare's velocity
+// delta <- decay·delta + (1 - decay)·(W_new - W_old) (kept for every method).
 void Trainer::Step(int32_t device) {
   const int32_t n = next_step_[device];
   const std::vector<Key>& group = a_.groups[device][n];
@@ -704,12 +758,18 @@ void Trainer::Step(int32_t device) {
     StageState& st = stages_[s];
     if (st.device != device) continue;
     const StageVersion& current = st.history.back();
-    std::vector<float> grad(current.weights.size(), 0.0f);
+    std::vector<std::vector<float>> sums(d_.replicas(),
+                                         std::vector<float>(current.weights.size(), 0.0f));
     for (const auto& [stage, j] : group) {
       if (stage != static_cast<int32_t>(s)) continue;
-      st.stage->BackwardWeight(st.saved.at(j), grad);
-      st.saved.erase(j);
+      for (const Unit& u : Units(d_, j)) {
+        st.stage->BackwardWeight(st.saved.at(u.global), sums[u.replica]);
+        st.saved.erase(u.global);
+      }
     }
+    std::vector<float> grad = std::move(sums[0]);
+    for (int32_t r = 1; r < d_.replicas(); ++r)
+      for (size_t i = 0; i < grad.size(); ++i) grad[i] += sums[r][i];
     StageVersion next{current.weights, 0, {}, current.velocity};
     st.optimizer->Step(next.weights, grad, Lr(device, n));
     next.optimizer_steps = st.optimizer->steps();

@@ -14,11 +14,21 @@
 // program order. Microbatch order works because, in every method's order, a pass of microbatch
 // j only sees versions made from gradients of earlier microbatches (checked while it runs).
 //
+// Replicas (Chimera's two directions; MethodCase::data_parallel copies of any method): the
+// copies of a stage share one history (they step together with the same gradient), each copy
+// trains its own microbatches with the weights the method's rule names for its position in the
+// method's order, and a step adds, in replica order 0, 1, ..., R - 1, the sums each replica
+// accumulated over its own microbatches in its program order. Chimera's definition (Li and
+// Hoefler, SC'21): synchronous, every pass of minibatch n uses version n, the first M/2
+// microbatches of a minibatch run down (replica 0), the rest up (replica 1), each direction in
+// 1F1B order.
+//
 // Loss scaling: a microbatch's loss is scaled by one over the number of gradients the step that
-// applies it applies. All arithmetic is models/' (Stage passes, Optimizer Step and Predict,
-// SoftmaxCrossEntropy), so where the executor follows the same definitions the weights agree bit
-// for bit. On request (ReferenceOptions::history) a run also returns every version of every stage
-// and every prediction it computed, so that measures of prediction accuracy can be recomputed.
+// applies it applies (over every copy). All arithmetic is models/' (Stage passes, Optimizer Step
+// and Predict, SoftmaxCrossEntropy), so where the executor follows the same definitions the weights
+// agree bit for bit. On request (ReferenceOptions::history) a run also returns every version of
+// every stage and every prediction it computed, so that measures of prediction accuracy can be
+// recomputed.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +86,8 @@ struct ReferenceOptions {
 struct ReferenceRun {
   std::vector<std::vector<float>> weights;             // final, per virtual stage
   std::vector<std::vector<MicrobatchRecord>> records;  // [virtual stage][global microbatch]
-  std::vector<int32_t> steps;                          // per device
+  std::vector<double> losses;                          // per global microbatch (unscaled mean)
+  std::vector<int32_t> steps;  // per device of one copy (replica 0's devices)
   // With ReferenceOptions::history: versions[s][v] the weights of stage s after v steps of its
   // device (v = 0: the initial weights), and predictions[s] every prediction stage s computed,
   // in the stage's program order (the order its device runs the F and B passes).

@@ -139,8 +139,7 @@ TEST(Training, PipeDreamEqualsDelayedGradientReference) {
   for (const auto& s : f.stages) opt.push_back(f.Sgd(s.num_params()));
   for (int32_t j = 0; j < total; ++j) {
     std::vector<std::vector<float>> used(kStages);
-    for (int32_t s = 0; s < kStages; ++s)
-      used[s] = history[s][std::max(0, j - (kStages - 1 - s))];
+    for (int32_t s = 0; s < kStages; ++s) used[s] = history[s][std::max(0, j - (kStages - 1 - s))];
     auto g = Zeros(w);
     f.Accumulate(j, used, 1.0f, g);
     for (int32_t s = 0; s < kStages; ++s) {
@@ -171,14 +170,20 @@ TEST(Training, TwoBufferEqualsOneStepStaleReference) {
   EXPECT_EQ(*r, w);
 }
 
-// The measured version gaps respect each method's bound (from the executor's own trace).
-TEST(Training, MeasuredGapsRespectTheBounds) {
+// An MLP job on the seeded synthetic clusters, with `train` and `test` examples.
+ir::Job SyntheticJob(std::vector<int64_t> hidden, int64_t train, int64_t test) {
   ir::Job job;
   job.model.type = "mlp";
-  job.model.hidden_sizes = {16, 16, 16};
+  job.model.hidden_sizes = std::move(hidden);
   job.data.dataset = "synthetic";
-  job.data.train_examples = 1024;
-  job.data.test_examples = 128;
+  job.data.train_examples = train;
+  job.data.test_examples = test;
+  return job;
+}
+
+// The measured version gaps respect each method's bound (from the executor's own trace).
+TEST(Training, MeasuredGapsRespectTheBounds) {
+  ir::Job job = SyntheticJob({16, 16, 16}, 1024, 128);
   job.optimizer.momentum = 0.9;
   job.optimizer.lr = 0.01;
   job.pipeline = {4, 8, 1, 8};
@@ -200,26 +205,33 @@ TEST(Training, MeasuredGapsRespectTheBounds) {
 }
 
 // A run interrupted after two evaluations and resumed from its checkpoint ends bit-identical
-// to an uninterrupted one; a checkpoint from another run is refused.
+// to an uninterrupted one; a checkpoint from another run is refused. With replicas (Chimera,
+// data-parallel copies) every copy is loaded from replica 0's state.
 TEST(Training, ResumeFromCheckpointIsBitIdentical) {
-  ir::Job job;
+  ir::Job job = SyntheticJob({16, 16}, 512, 64);
   job.name = "resume";
-  job.model.hidden_sizes = {16, 16};
-  job.data.dataset = "synthetic";
-  job.data.train_examples = 512;
-  job.data.test_examples = 64;
   job.optimizer.name = "adamw";
   job.optimizer.lr = 0.01;
   job.pipeline = {3, 4, 1, 8};
   job.epochs = 2;
   job.evaluations = 4;
-  for (const char* method : {"1f1b", "pipeoptim", "paci"}) {
+  struct Case {
+    const char* method;
+    int32_t stages, data_parallel;
+  };
+  for (const auto& [method, stages, dp] :
+       {Case{"1f1b", 3, 1}, Case{"pipeoptim", 3, 1}, Case{"paci", 3, 1}, Case{"chimera", 2, 1},
+        Case{"1f1b", 2, 2}, Case{"pipedream", 2, 2}}) {
+    job.pipeline.stages = stages;
+    job.pipeline.data_parallel = dp;
     const ir::MethodSpec spec{method, {}, 0, 0};
     auto straight = TrainMethod(job, spec);
     ASSERT_TRUE(straight.ok()) << straight.status().message();
     TrainOptions first;
-    first.checkpoint = (std::filesystem::temp_directory_path() /
-                        (std::string("pipecast_resume_") + method + ".safetensors")).string();
+    first.checkpoint =
+        (std::filesystem::temp_directory_path() /
+         (std::string("pipecast_resume_") + method + std::to_string(dp) + ".safetensors"))
+            .string();
     std::filesystem::remove(first.checkpoint);
     first.stop_after = 2;
     auto part = TrainMethod(job, spec, first);
@@ -231,7 +243,7 @@ TEST(Training, ResumeFromCheckpointIsBitIdentical) {
     auto rest = TrainMethod(job, spec, second);
     ASSERT_TRUE(rest.ok()) << rest.status().message();
     EXPECT_TRUE(rest->resumed);
-    EXPECT_EQ(rest->final_weights, straight->final_weights) << method;
+    EXPECT_EQ(rest->final_weights, straight->final_weights) << method << " x" << dp;
     ASSERT_EQ(rest->evaluations.size(), 4u);
     EXPECT_EQ(rest->evaluations.back().test_loss, straight->evaluations.back().test_loss);
     // Another method cannot continue this checkpoint.
@@ -239,6 +251,36 @@ TEST(Training, ResumeFromCheckpointIsBitIdentical) {
     ASSERT_FALSE(other.ok());
     EXPECT_NE(other.status().message().find("from another run"), std::string::npos);
   }
+}
+
+// Replicas through the whole trainer: two data-parallel copies of 1F1B train like one 1F1B
+// pipeline on twice the microbatches (the same data per minibatch; only the order of the
+// gradient sum differs, so the test loss agrees to float rounding, here within 1e-4 relative,
+// while a wrong loss scale would change the step size by 2x). Their checkpoints are tested with
+// the others' above.
+TEST(Training, ReplicasTrainAndResume) {
+  ir::Job job = SyntheticJob({16, 16, 16}, 512, 64);
+  job.name = "replicas";
+  job.optimizer.momentum = 0.9;
+  job.optimizer.lr = 0.05;
+  job.pipeline = {2, 4, 1, 8, 2};
+  job.epochs = 2;
+  job.evaluations = 4;
+  ir::Job whole = job;
+  whole.pipeline = {2, 8, 1, 8, 1};
+  auto copies = TrainMethod(job, {"1f1b", {}, 0, 0});
+  ASSERT_TRUE(copies.ok()) << copies.status().message();
+  auto one = TrainMethod(whole, {"1f1b", {}, 0, 0});
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  ASSERT_EQ(copies->evaluations.size(), one->evaluations.size());
+  EXPECT_EQ(copies->versions.size(), 4u);  // per device: two copies of two stages
+  for (size_t e = 0; e < one->evaluations.size(); ++e) {
+    EXPECT_EQ(copies->evaluations[e].minibatches, one->evaluations[e].minibatches);
+    EXPECT_NEAR(copies->evaluations[e].test_loss, one->evaluations[e].test_loss,
+                1e-4 * one->evaluations[e].test_loss)
+        << "evaluation " << e;
+  }
+  EXPECT_GT(copies->final_accuracy, 0.25);  // 16 steps on 10 classes: well above chance
 }
 
 }  // namespace

@@ -32,6 +32,7 @@ using ir::ActionKind;
 struct Variant {
   std::string method;
   std::map<std::string, std::string> params;
+  int32_t data_parallel = 1;
 };
 
 std::vector<Variant> Variants() {
@@ -43,17 +44,23 @@ std::vector<Variant> Variants() {
   v.push_back({"pipeoptim", {{"horizon", "code"}}});
   v.push_back({"xpipe", {{"horizon", "formula"}}});
   v.push_back({"paci", {{"accumulation", "3"}, {"allowed_lagging", "2"}}});
+  // Data-parallel copies: all-reduces before every Step, on every cadence.
+  v.push_back({"1f1b", {}, 2});
+  v.push_back({"pipedream", {}, 3});
+  v.push_back({"pipedream-2bw", {}, 2});
+  v.push_back({"chimera", {}, 2});
   return v;
 }
 
 ir::Program RandomProgram(const Variant& v, std::mt19937_64& rng) {
   std::uniform_int_distribution<int32_t> dd(1, 7), mm(1, 10), nn(1, 4);
-  ir::GenerateOptions o{v.method, dd(rng), mm(rng), nn(rng), 1, v.params};
+  ir::GenerateOptions o{v.method, dd(rng), mm(rng), nn(rng), 1, v.params, v.data_parallel};
   if (v.method == "pipedream-2bw") o.microbatches = std::max(o.microbatches, o.devices);
   if (v.method == "interleaved") {
     o.microbatches = o.devices * (1 + o.microbatches % 3);
     o.params["chunks"] = std::to_string(1 + o.microbatches % 3);
   }
+  if (v.method == "chimera" || v.method == "gems") o.devices += o.devices % 2;  // device pairs
   auto p = ir::Generate(o);
   EXPECT_TRUE(p.ok()) << v.method << ": " << p.status().message();
   return *p;
@@ -65,7 +72,11 @@ TEST(FusedPass, CompactProgramsSimulateLikeThePrograms) {
   for (const Variant& v : Variants()) {
     for (int iter = 0; iter < 6; ++iter) {
       const ir::Program p = RandomProgram(v, rng);
-      ir::GenerateOptions o{p.method, p.num_devices, p.microbatches, p.minibatches, 1, v.params};
+      // The program's devices and microbatches are every copy's: one copy's are the options.
+      const int32_t copies = v.method == "avgpipe" ? p.replicas : v.data_parallel;
+      ir::GenerateOptions o{p.method,      p.num_devices / copies, p.microbatches / copies,
+                            p.minibatches, 1,                      v.params,
+                            v.data_parallel};
       if (v.method == "interleaved")
         o.params.emplace("chunks", std::to_string(p.num_stages / p.num_devices));
       Result<ir::CompactProgram> compact = ir::GenerateCompact(o);
@@ -93,12 +104,13 @@ int64_t ReferencePeak(const ir::Program& p, const CostModel& c, const ir::Versio
                       int32_t d) {
   int64_t weights = 0, fixed = 0;
   for (int32_t s = 0; s < p.num_stages; ++s) {
-    if (p.device_of(s) != d) continue;
+    if (!p.holds(d, s)) continue;  // each replica's copy costs its own device
     const StageCost& sc = c.stages[s];
     weights += sc.weight_bytes;
     fixed +=
         sc.optimizer_state_bytes + (sc.gradient_bytes < 0 ? sc.weight_bytes : sc.gradient_bytes);
     if (plan.uses_correction[d]) fixed += sc.weight_bytes;
+    if (p.options.elastic_alpha > 0) fixed += sc.weight_bytes;  // AvgPipe's reference weights
   }
   int64_t activations = 0, peak = 0;
   const std::vector<Action>& prog = p.devices[d];

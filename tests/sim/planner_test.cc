@@ -69,6 +69,32 @@ TEST(EnumerateSpace, CountsEveryCombination) {
   EXPECT_EQ(paci_at_m8, (std::vector<std::string>{"8", "4", "2"}));
 }
 
+// Data-parallel copies split the global batch and must fit the scenario's 8 devices: (D, R) in
+// (2,1) (4,1) (8,1) (2,2) (4,2) (2,4), each with b = 1, 2, 4.
+TEST(EnumerateSpace, DataParallelSplitsTheBatchAndFitsTheDevices) {
+  const ir::Scenario s = Load("");  // 8 devices, global batch 32
+  ir::PlanSpace space;
+  space.methods = {{"1f1b", {}, true, 0}};
+  space.stages = {2, 4, 8};
+  space.data_parallel = {1, 2, 4};
+  space.microbatch_sizes = {1, 2, 4};
+  space.recompute = {false};
+  space.partitions = {ir::PartitionRule::kBalanced};
+  int64_t batch = 0;
+  Result<std::vector<ir::PlanConfig>> configs = EnumerateSpace(s, &space, &batch);
+  ASSERT_TRUE(configs.ok()) << configs.status().message();
+  EXPECT_EQ(configs->size(), 18u);
+  for (const ir::PlanConfig& c : *configs) {
+    EXPECT_EQ(c.microbatches * c.microbatch_size * c.data_parallel, 32);
+    EXPECT_LE(c.stages * c.data_parallel, 8);
+  }
+  space.data_parallel = {3};
+  EXPECT_NE(PlanError(s, space).find("plan.data_parallel: 3 data-parallel copies do not divide "
+                                     "the global batch of 32 samples"),
+            std::string::npos)
+      << PlanError(s, space);
+}
+
 TEST(EnumerateSpace, DefaultsAndContradictions) {
   const ir::Scenario s = Load("");
   ir::PlanSpace space;
@@ -126,8 +152,8 @@ TEST(RunPlan, UniformToyByHand) {
 // configured scenario's cost model, the full program lowered, the timeline recorded.
 PlanMetrics Resimulate(const ir::Scenario& base, const ir::PlanConfig& c) {
   const ir::Scenario s = ir::ConfiguredScenario(base, c);
-  ir::GenerateOptions o{c.method,          c.stages, c.microbatches, c.minibatches,
-                        c.microbatch_size, c.params};
+  ir::GenerateOptions o{c.method,          c.stages, c.microbatches,   c.minibatches,
+                        c.microbatch_size, c.params, c.data_parallel};
   Result<ir::Program> p = ir::Generate(o);
   EXPECT_TRUE(p.ok());
   const ir::Program lowered = ir::InsertCommunication(*p);
@@ -173,6 +199,27 @@ TEST(RunPlan, BestIsTheBestOfEveryConfigurationResimulated) {
     } else {
       EXPECT_TRUE(a.feasible);
     }
+  }
+}
+
+// Data-parallel configurations: the planner's numbers are the slow path's.
+TEST(RunPlan, DataParallelConfigurationsResimulate) {
+  const ir::Scenario s = Load("");
+  ir::PlanSpace space;
+  space.methods = {{"1f1b", {}, true, 0}, {"pipedream-2bw", {}, true, 0}, {"chimera", {}, true, 0}};
+  space.stages = {2, 4};
+  space.data_parallel = {2};
+  space.microbatch_sizes = {2, 4};
+  const PlanResult r = Plan(s, space);
+  // methods x D x b x recompute x partitions, some invalid (an even partition that does not
+  // divide the blocks, a method's own precondition: docs/plan.md)
+  ASSERT_EQ(r.entries.size() + static_cast<size_t>(r.invalid), 3u * 2 * 2 * 2 * 3);
+  ASSERT_GE(r.entries.size(), 48u);
+  for (const PlanEntry& e : r.entries) {
+    EXPECT_EQ(e.config.data_parallel, 2);
+    const PlanMetrics m = Resimulate(s, e.config);
+    EXPECT_EQ(m.samples_per_s, e.metrics.samples_per_s) << ConfigLabel(e.config);
+    EXPECT_EQ(m.peak_memory_bytes, e.metrics.peak_memory_bytes) << ConfigLabel(e.config);
   }
 }
 

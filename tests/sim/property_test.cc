@@ -32,6 +32,7 @@ ir::Program RandomProgram(const std::string& method, std::mt19937_64& rng) {
     o.params["chunks"] = std::to_string(1 + o.microbatches % 3);
   }
   if (method == "paci") o.params["accumulation"] = std::to_string(1 + mm(rng) % 5);
+  if (method == "chimera" || method == "gems") o.devices += o.devices % 2;  // device pairs
   auto p = ir::Generate(o);
   EXPECT_TRUE(p.ok()) << p.status().message();
   return ir::InsertCommunication(*p);

@@ -1,0 +1,197 @@
+// Programs with replicas in the simulator: Chimera's closed forms (Li and Hoefler, SC'21; the
+// pipeline survey's Table 3), the ring all-reduce's cost worked by hand, and data parallelism
+// against one pipeline.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/format_text.h"
+#include "common/generators.h"
+#include "common/lower.h"
+#include "sim/engine.h"
+#include "sim/sim_test_util.h"
+
+namespace pipecast::sim {
+namespace {
+
+using testing::kUnit;
+using testing::Simulated;
+using testing::Units;
+
+// Simulates `method` (D stages, M microbatches, N minibatches) at unit times with every stage
+// holding `weights` bytes and `activation` bytes per microbatch in flight.
+Result<SimResult> SimulateSized(const std::string& method, int32_t d, int32_t m, int32_t n,
+                                int64_t weights, int64_t activation) {
+  auto program = ir::Generate({method, d, m, n, 1, {}});
+  if (!program.ok()) return program.status();
+  CostModel c = testing::UnitCosts(*program, 1, 1);
+  for (StageCost& s : c.stages) {
+    s.weight_bytes = weights;
+    s.activation_bytes = activation;
+  }
+  return Simulate(ir::InsertCommunication(*program), c);
+}
+
+// Two stages at T_F = T_B = kUnit, weights of `weights` bytes, the link's latency and bandwidth;
+// `options` lowered and simulated.
+Result<SimResult> SimulateOnLink(const ir::GenerateOptions& options, int64_t weights,
+                                 TimeNs latency, double bandwidth) {
+  auto program = ir::Generate(options);
+  if (!program.ok()) return program.status();
+  CostModel c = UniformCostModel(program->num_stages, kUnit, kUnit);
+  for (StageCost& s : c.stages) s.weight_bytes = weights;
+  c.link.latency = latency;
+  c.link.bandwidth = bandwidth;
+  return Simulate(ir::InsertCommunication(*program), c);
+}
+
+// Bubble share (a), 1 - busy / (devices x makespan), is (D-2)/(2N+D-2) with T_F = T_B and
+// N = D microbatches per iteration: D - 2 idle slots against 2N busy ones per device.
+TEST(Chimera, BubbleShareIsTheClosedForm) {
+  struct Case {
+    int32_t d, n;
+    double bubble;
+  };
+  for (const Case& c : {Case{4, 4, 0.2}, Case{8, 8, 6.0 / 22}, Case{6, 6, 4.0 / 16}}) {
+    const testing::Run run = Simulated("chimera", c.d, c.n, 1, {});
+    EXPECT_NEAR(run.result.bubble.idle_fraction, c.bubble, 1e-12) << "D=" << c.d;
+    EXPECT_DOUBLE_EQ(Units(run.result.makespan), 2.0 * c.n + c.d - 2) << "D=" << c.d;
+  }
+  // Against 1F1B's (D-1)/(M+D-1) on the same microbatches: 3/7 and 7/15.
+  EXPECT_NEAR(Simulated("1f1b", 4, 4, 1, {}).result.bubble.idle_fraction, 3.0 / 7, 1e-12);
+  EXPECT_NEAR(Simulated("1f1b", 8, 8, 1, {}).result.bubble.idle_fraction, 7.0 / 15, 1e-12);
+}
+
+// Every device holds two stages (2 M_θ) and at most D, at least D/2 + 1 microbatches' stage
+// activations at its peak (the survey's [(D/2+1) M_a, D M_a]).
+TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
+  constexpr int64_t kWeights = 7000, kActivation = 1000;
+  for (int32_t d : {4, 8}) {
+    auto r = SimulateSized("chimera", d, d, 1, kWeights, kActivation);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    for (const StageMetrics& m : r->stages) {
+      EXPECT_EQ(m.peak_breakdown.weights, 2 * kWeights) << "D=" << d << " device " << m.stage;
+      const int64_t in_flight = m.peak_breakdown.activations / kActivation;
+      EXPECT_GE(in_flight, d / 2 + 1) << "D=" << d << " device " << m.stage;
+      EXPECT_LE(in_flight, d) << "D=" << d << " device " << m.stage;
+    }
+  }
+}
+
+// GEMS-MAST, one pair (microbatch 0 down, 1 up), T_F = T_B = 1: the down copy's F(d) runs in
+// [d, d+1] and its B(d) in [2D-1-d, 2D-d]; the up copy's stage s sits on device D-1-s, which
+// its down B frees at D+1+s, when stage s-1's F has also arrived, so F_up(s) runs in
+// [D+1+s, D+2+s]; its backward comes back down from device 0 in [2D+1, 2D+2] to device D-1
+// in [3D, 3D+1]. Makespan 3D + 1, 4 busy units per device: a bubble share 1 - 4/(3D+1), 9/13 at
+// D = 4 and 21/25 at D = 8 (the survey's rougher (D-1)/(D+1/2) says 2/3 and 14/17). Every device
+// holds one microbatch's activations at most (M_a) and two stages' weights.
+TEST(Gems, OnePairByHand) {
+  constexpr int64_t kWeights = 500, kActivation = 30;
+  for (int32_t d : {4, 8}) {
+    const testing::Run run = Simulated("gems", d, 2, 1, {});
+    EXPECT_DOUBLE_EQ(Units(run.result.makespan), 3.0 * d + 1) << "D=" << d;
+    EXPECT_NEAR(run.result.bubble.idle_fraction, 1 - 4.0 / (3 * d + 1), 1e-12) << "D=" << d;
+    auto r = SimulateSized("gems", d, 4, 2, kWeights, kActivation);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    for (const StageMetrics& m : r->stages) {
+      EXPECT_EQ(m.peak_breakdown.activations, kActivation) << "D=" << d << " device " << m.stage;
+      EXPECT_EQ(m.peak_breakdown.weights, 2 * kWeights) << "D=" << d << " device " << m.stage;
+    }
+  }
+}
+
+// Two data-parallel copies of a 2-stage 1F1B pipeline, M = 2, T_F = T_B = u, link latency λ.
+// Device 0 runs F0 [0, u], F1 [u, 2u]; device 1 F0 [u+λ, 2u+λ], B0 [2u+λ, 3u+λ], F1
+// [3u+λ, 4u+λ], B1 [4u+λ, 5u+λ]; device 0 B0 [3u+2λ, 4u+2λ], B1 [5u+2λ, 6u+2λ]. So device 0
+// ends its last B at 6u + 2λ, device 1 at 5u + λ. Stage 0's all-reduce then takes the ring time
+// 2(R-1)/R · G / bandwidth + 2(R-1) λ = 2 · (G/2)/bw + 2λ with R = 2, and device 0's Step waits
+// for it, so the makespan is 6u + 2λ + T_AR.
+TEST(DataParallel, RingAllReduceExtendsTheStepByItsClosedForm) {
+  constexpr TimeNs kLatency = 1000;
+  constexpr int64_t kGradient = 1'000'000;  // bytes
+  auto r = SimulateOnLink({"1f1b", 2, 2, 1, 1, {}, 2}, kGradient, kLatency, 1e9);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const TimeNs all_reduce = 2 * (kGradient / 2 * 1'000'000'000 / 1'000'000'000 + kLatency);
+  EXPECT_EQ(all_reduce, 1'002'000);
+  EXPECT_EQ(r->makespan, 6 * kUnit + 2 * kLatency + all_reduce);
+}
+
+// With free all-reduces, R copies run exactly like one pipeline: the same makespan and
+// per-device memory, R times the samples.
+TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
+  for (const std::string method : {"1f1b", "gpipe", "pipedream", "pipedream-2bw", "chimera"}) {
+    auto one = ir::Generate({method, 4, 8, 3, 1, {}});
+    auto three = ir::Generate({method, 4, 8, 3, 1, {}, 3});
+    ASSERT_TRUE(one.ok() && three.ok()) << method;
+    CostModel c = testing::UnitCosts(*one, 1, 2);
+    for (StageCost& s : c.stages) {
+      s.weight_bytes = 100;
+      s.activation_bytes = 10;
+    }
+    auto a = Simulate(ir::InsertCommunication(*one), c);
+    auto b = Simulate(ir::InsertCommunication(*three), c);
+    ASSERT_TRUE(a.ok() && b.ok()) << method;
+    EXPECT_EQ(a->makespan, b->makespan) << method;
+    EXPECT_EQ(3 * a->samples, b->samples) << method;
+    ASSERT_EQ(b->stages.size(), 3 * a->stages.size()) << method;
+    for (size_t d = 0; d < b->stages.size(); ++d) {
+      const StageMetrics& x = a->stages[d % a->stages.size()];
+      EXPECT_EQ(b->stages[d].peak_memory_bytes, x.peak_memory_bytes) << method << " " << d;
+      EXPECT_EQ(b->stages[d].versions, x.versions) << method << " " << d;
+    }
+  }
+}
+
+// AvgPipe's advance parameter spans 1F1B (a = 0) and AFAB (a >= M): each pipeline's order is
+// exactly those methods' order, and the two pipelines average after every Step.
+TEST(AvgPipe, AdvanceSpansOneFOneBAndAfab) {
+  for (const auto& [advance, method] : {std::pair{"0", "1f1b"}, {"8", "gpipe"}, {"20", "gpipe"}}) {
+    auto avg = ir::Generate({"avgpipe", 4, 8, 2, 1, {{"advance", advance}}});
+    auto one = ir::Generate({method, 4, 8, 2, 1, {}});
+    ASSERT_TRUE(avg.ok() && one.ok()) << avg.status().message();
+    ASSERT_EQ(avg->num_devices, 8);
+    EXPECT_EQ(avg->params.at("alpha"), "0.45");  // EASGD's beta / P
+    // Pipeline 0 runs microbatches n·2M + j of minibatch n, the single pipeline n·M + j.
+    auto tokens = [](const std::vector<ir::Action>& actions, int32_t per_minibatch) {
+      std::string out;
+      for (ir::Action a : actions) {
+        if (a.kind == ir::ActionKind::kAverage) continue;
+        if (a.microbatch >= 0) a.microbatch = a.microbatch / per_minibatch * 8 + a.microbatch % 8;
+        out += ir::ActionToken(a, true) + " ";
+      }
+      return out;
+    };
+    for (int32_t d = 0; d < 4; ++d) {
+      EXPECT_EQ(tokens(avg->devices[d], 16), tokens(one->devices[d], 8))
+          << "advance " << advance << " device " << d;
+    }
+  }
+  // a = 1 on D = 2, M = 3: stage 0 warms up with 2 forwards, stage 1 with 1.
+  auto a1 = ir::Generate({"avgpipe", 2, 3, 1, 1, {{"advance", "1"}}});
+  ASSERT_TRUE(a1.ok());
+  EXPECT_EQ(ir::ProgramToText(*a1).find("device 1: F0 F1 B0 F2 B1 B2 S AV0\n") != std::string::npos,
+            true)
+      << ir::ProgramToText(*a1);
+}
+
+// Two pipelines of 2 stages, M = 1, T_F = T_B = u, latency λ: each pipeline runs F [0,u] on
+// device 0, F [u+λ, 2u+λ] and B [2u+λ, 3u+λ] on device 1, B [3u+2λ, 4u+2λ] on device 0. Stage 1's
+// copies average at 3u+λ for T_AV = 2(R-1)(⌈w/R⌉/bw + λ) over their weights w; the devices wait,
+// so the second minibatch starts on device 1 no earlier than 3u+λ+T_AV; stage 0 averages at
+// 4u+2λ. The makespan of two minibatches: device 0 free again at 4u+2λ+T_AV, then the second
+// iteration takes 4u+2λ as the first, and its average T_AV: 8u + 4λ + 2 T_AV. Weights cost the
+// reference copy as extra memory.
+TEST(AvgPipe, BlockingAverageByHand) {
+  constexpr TimeNs kLatency = 500;
+  constexpr int64_t kWeights = 4'000'000;
+  auto r = SimulateOnLink({"avgpipe", 2, 1, 2, 1, {}}, kWeights, kLatency, 2e9);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const TimeNs average = 2 * (kWeights / 2 / 2 + kLatency);  // ns at 2 bytes/ns
+  EXPECT_EQ(r->makespan, 8 * kUnit + 4 * kLatency + 2 * average);
+  for (const StageMetrics& m : r->stages) EXPECT_EQ(m.peak_breakdown.extra, kWeights);
+}
+
+}  // namespace
+}  // namespace pipecast::sim
