@@ -155,6 +155,12 @@ const std::vector<MethodEntry>& Registry() {
                     ParamType::kNonNegativeInt,
                     {}}}},
                  BuildXGrad});
+    r.push_back({{"wpipe",
+                  "WPipe: two chunk groups per device updated alternately (double-grouped "
+                  "weights)",
+                  true,
+                  {}},
+                 BuildWPipe});
     return r;
   }();
   return kRegistry;
@@ -352,6 +358,7 @@ MethodOptions TypedOptions(const std::string& method,
   MethodOptions o;
   if (method == "interleaved") o.chunks = static_cast<int32_t>(integer("chunks"));
   if (method == "pipedream") o.vertical_sync = get("vertical_sync") == "true";
+  if (method == "wpipe") o.records_until_step = true;
   if (method == "spectrain") o.delta = DeltaRule::kSpecTrain;
   if (method == "xpipe") o.delta = DeltaRule::kXPipe;
   if (method == "pipeoptim") {
@@ -399,6 +406,7 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   const std::string& m = o.method;
   int64_t chunks = 1;
   if (m == "interleaved") ParseInt(params->at("chunks"), &chunks);
+  if (m == "wpipe") chunks = 2;
   PIPECAST_RETURN_IF_ERROR(internal::CheckVirtualStages(o.devices, chunks));
   ProgramSize size;
   size.devices = o.devices;
@@ -407,8 +415,9 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   const bool split = m == "zb-h1" || m == "zb-h2";
   size.compute_actions = (split ? 3 : 2) * size.cells();
   // Steps per device: one per minibatch (synchronous, 2BW, XPipe), one per backward (PipeDream,
-  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI).
-  int64_t per_device = o.minibatches;
+  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI),
+  // one per minibatch and a last one for the first group's last gradients (WPipe).
+  int64_t per_device = o.minibatches + (m == "wpipe" ? 1 : 0);
   if (m == "pipedream" || m == "spectrain" || m == "pipemare" || m == "pipeoptim") {
     per_device = size.microbatches;
   } else if (m == "paci") {
@@ -417,9 +426,10 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
     per_device = (size.microbatches + a - 1) / a;
   }
   size.steps = per_device * o.devices;
-  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2") ||
-                 (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
-  size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
+  size.stashes =
+      m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2") ||
+      (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
+  size.tracked_copies = size.stashes || m == "pipedream-2bw" || m == "wpipe" ||
                         (m == "pipemare" && params->at("correction") == "true");
   return size;
 }

@@ -51,5 +51,6 @@ Result<Program> BuildPipeMare(const BuildContext& ctx);
 Result<Program> BuildPipeOptim(const BuildContext& ctx);
 Result<Program> BuildPaci(const BuildContext& ctx);
 Result<Program> BuildXGrad(const BuildContext& ctx);
+Result<Program> BuildWPipe(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

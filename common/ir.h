@@ -36,18 +36,19 @@ enum class ActionKind : uint8_t {
   kRecvActivation = 5,  // RA: stage receives the activation of microbatch from stage - 1
   kSendGradient = 6,    // SG: stage sends its input gradient for microbatch to stage - 1
   kRecvGradient = 7,    // RG: stage receives the gradient of microbatch from stage + 1
-  kStep = 8,            // S: optimizer step of every stage on the device
+  kStep = 8,            // S: optimizer step of every stage on the device; a stage that took
+                        // no weight gradient since its last Step is left as it is (WPipe)
 };
 
 // Which weights an F, B or I computes with. Do not renumber.
 enum class WeightSource : uint8_t {
-  kCurrent = 0,       // the device's current weights when the action starts
-  kStashed = 1,       // (B/I only) exactly the weights this microbatch's F used (PipeDream stash)
-  kPredicted = 2,     // current weights extrapolated `value` = s optimizer steps ahead
-  kBufferOlder = 3,   // PipeDream-2BW: the older of the two buffers, version max(0, n - 1)
-  kBufferNewer = 4,   // PipeDream-2BW: the newer buffer, version n
-  kCorrected = 5,     // PipeMare: current weights corrected back by `value` = delay gap steps
-  kVersion = 6,       // an explicit version number `value` (vertical sync)
+  kCurrent = 0,      // the device's current weights when the action starts
+  kStashed = 1,      // (B/I only) exactly the weights this microbatch's F used (PipeDream stash)
+  kPredicted = 2,    // current weights extrapolated `value` = s optimizer steps ahead
+  kBufferOlder = 3,  // PipeDream-2BW: the older of the two buffers, version max(0, n - 1)
+  kBufferNewer = 4,  // PipeDream-2BW: the newer buffer, version n
+  kCorrected = 5,    // PipeMare: current weights corrected back by `value` = delay gap steps
+  kVersion = 6,      // an explicit version number `value` (vertical sync)
 };
 
 struct WeightRef {
@@ -76,11 +77,11 @@ struct Program {
   // The same parameters, typed (method_options.h); what every consumer reads.
   MethodOptions options;
   int32_t num_devices = 1;
-  int32_t num_stages = 1;           // virtual stages; stage 0 holds the input layers
-  std::vector<int32_t> placement;   // placement[stage] = device
-  int32_t microbatches = 1;         // per optimizer step of a synchronous method (per minibatch)
+  int32_t num_stages = 1;          // virtual stages; stage 0 holds the input layers
+  std::vector<int32_t> placement;  // placement[stage] = device
+  int32_t microbatches = 1;        // per optimizer step of a synchronous method (per minibatch)
   int32_t minibatches = 1;
-  int32_t microbatch_size = 1;      // samples per microbatch
+  int32_t microbatch_size = 1;  // samples per microbatch
   // Largest number of weight versions a device may hold at once, per device, as the method's
   // buffers allow (stash ring size, 2 for 2BW, ...). Empty = no declared limit.
   std::vector<int32_t> max_live_versions;
@@ -120,7 +121,8 @@ std::string_view KindToken(ActionKind kind);
 // Names used in JSON: "forward", "backward", "backward_input", "weight_grad", "send_activation",
 // "recv_activation", "send_gradient", "recv_gradient", "step".
 std::string_view KindName(ActionKind kind);
-// Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr", "v".
+// Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr",
+// "v".
 std::string_view WeightSourceName(WeightSource source);
 
 // The token of an action in the text format, e.g. "F3", "5B3@stash", "F7@pred:3", "S".

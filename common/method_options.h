@@ -51,6 +51,10 @@ struct MethodOptions {
   int32_t accumulation = 0;     // PACI: backwards per step (0 for other methods)
   int32_t allowed_lagging = 0;  // PACI: in-flight forward cap for every stage (0 = auto, D−k)
   bool vertical_sync = false;   // PipeDream
+  // WPipe: the executor keeps a record whose last action sends to another device until the
+  // sender's next Step (or until the Step after the receiver's, if that comes later), because
+  // the receiver takes the message only after work that waits on this device (execution_plan.cc).
+  bool records_until_step = false;
   friend bool operator==(const MethodOptions&, const MethodOptions&) = default;
 };
 

@@ -62,7 +62,8 @@ class DeviceWorker {
         control_(control),
         result_(result),
         t0_(t0),
-        handles_(p.num_stages) {
+        handles_(p.num_stages),
+        pending_(p.num_stages, 0) {
     for (int32_t s = 0; s < p.num_stages; ++s)
       if (p.device_of(s) == d_) handles_[s].assign(plan.buffers[s].records, RecordHandles{});
   }
@@ -101,6 +102,7 @@ class DeviceWorker {
   const Clock::time_point t0_;
   int32_t n_ = 0;                                    // steps taken in this program
   std::vector<std::vector<RecordHandles>> handles_;  // [stage][record]
+  std::vector<uint8_t> pending_;  // [stage]: a weight gradient was taken since the last Step
 };
 
 Status DeviceWorker::Reuse(int32_t stage, int32_t record) {
@@ -139,6 +141,7 @@ Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, Acti
   if (a.kind == ActionKind::kBackward) {
     t.split_ns = Now();
     dev_.BackwardWeight(s, pa.record);
+    pending_[s] = 1;
   }
   if (s > 0 && Local(s - 1)) {
     dev_.HandOver(s, pa.record, s - 1, pa.handoff_record, /*gradient=*/true);
@@ -149,8 +152,11 @@ Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, Acti
 void DeviceWorker::Step() {
   const int64_t before =
       d_ < static_cast<int32_t>(config_.steps_before.size()) ? config_.steps_before[d_] : 0;
-  for (int32_t s = 0; s < p_.num_stages; ++s)
-    if (Local(s)) dev_.Step(s, {Lr(), before + n_ + 1});
+  for (int32_t s = 0; s < p_.num_stages; ++s) {
+    if (!Local(s)) continue;
+    dev_.Step(s, {Lr(), before + n_ + 1, pending_[s] != 0});
+    pending_[s] = 0;
+  }
   ++n_;
 }
 
@@ -183,6 +189,7 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
       return Backward(a, pa, t);
     case ActionKind::kWeightGrad:
       dev_.BackwardWeight(a.stage, pa.record);
+      pending_[a.stage] = 1;
       return Status::Ok();
     case ActionKind::kStep:
       Step();

@@ -109,7 +109,8 @@ MethodCase MakeCase(const CaseSpec& s) {
   }
   const int32_t chunks = s.method == "interleaved"
                              ? std::stoi(s.params.count("chunks") ? s.params.at("chunks") : "2")
-                             : 1;
+                         : s.method == "wpipe" ? 2
+                                               : 1;
   // 2S Linear layers: models::Partition gives each of the S stages two, so the weights a stage's
   // backward uses always matter (they carry the gradient to the stage's first layer; with one
   // Linear, stage 0's backward weights would feed only an input gradient nobody needs).
@@ -152,7 +153,8 @@ const std::vector<std::pair<std::string, Params>>& Variants() {
       {"xgrad", {}},
       {"xgrad", {{"horizon", "3"}}},
       {"xgrad", {{"schedule", "gpipe"}, {"horizon", "2"}}},
-      {"xgrad", {{"horizon", "0"}}}};
+      {"xgrad", {{"horizon", "0"}}},
+      {"wpipe", {}}};
   return *kVariants;
 }
 
@@ -207,7 +209,7 @@ std::vector<CaseSpec> OneStageCases() {
   for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW, OptimizerKind::kLion}) {
     for (const char* method :
          {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "pipedream", "pipedream-2bw",
-          "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad"})
+          "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad", "wpipe"})
       out.push_back({method, {}, opt, 1});
     out.push_back({"xgrad", {{"horizon", "2"}}, opt, 1});
     out.push_back({"pipeoptim", {{"horizon", "code"}}, opt, 1});
@@ -442,9 +444,9 @@ TEST(ReferenceTrainer, PipeDreamDelaysAtDepthFour) {
     }
 }
 
-// PACI at D = 8 (the PACI paper's code rule, docs/methods.md): the largest forward/backward gap is 2, 2, 2, 1, 1, 1, 1, 0
-// with a = 4 and 1, ..., 1, 0 with a = 8; with a = 4 the share of steady-state microbatches
-// whose F and B straddle a step is 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.
+// PACI at D = 8 (the PACI paper's code rule, docs/methods.md): the largest forward/backward gap is
+// 2, 2, 2, 1, 1, 1, 1, 0 with a = 4 and 1, ..., 1, 0 with a = 8; with a = 4 the share of
+// steady-state microbatches whose F and B straddle a step is 1, 1, 1, 1, 0.75, 0.5, 0.25, 0.
 TEST(ReferenceTrainer, PaciGapsAtDepthEight) {
   const int32_t gaps4[] = {2, 2, 2, 1, 1, 1, 1, 0}, gaps8[] = {1, 1, 1, 1, 1, 1, 1, 0};
   const double cross4[] = {1, 1, 1, 1, 0.75, 0.5, 0.25, 0};
