@@ -17,10 +17,17 @@
 // time 0 and every op lasts one tick; a free device starts, among the next op of each of its
 // four streams of the window (G1's B, G1's F, G0's F, G0's B, in that priority, each stream in
 // microbatch order) the first whose input is ready, and closes the window with its Step as soon
-// as all of the window's ops have run. Devices are visited in order 0 .. D-1 every tick and an
-// op's output is ready the tick after it ends, so the order is a pure function of D, M and N.
+// as all of the window's ops have run. Links are FIFO (docs/schedule-formats.md, rule 10): an op
+// whose input comes from another device starts only when that input is the oldest message still
+// waiting on the link, and a G1 backward sends its gradient only when no forward of its window
+// that sends on the same link is left (G1's first stage sends to G0's last stage, which takes
+// the gradient a window later; this binds at D = 2 only, where each window then runs G1's
+// forwards before its backwards). Devices are
+// visited in order 0 .. D-1 every tick and an op's output is ready the tick after it ends, so the
+// order is a pure function of D, M and N.
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -33,6 +40,7 @@ namespace {
 
 // The streams of a window in priority order.
 enum Stream : int32_t { kBackward1 = 0, kForward1 = 1, kForward0 = 2, kBackward0 = 3 };
+constexpr bool forward_of(int32_t s) { return s == kForward0 || s == kForward1; }
 constexpr int32_t kStreams = 4;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
@@ -51,6 +59,7 @@ class WPipeScheduler {
     f_end_.assign(cells, kNever);
     b_end_.assign(cells, kNever);
     cursors_.resize(d);
+    links_.resize(static_cast<size_t>(d) * d);
     for (Cursor& c : cursors_) c.out.reserve(static_cast<size_t>(4 * int64_t{m} * n + n + 1));
   }
 
@@ -87,6 +96,48 @@ class WPipeScheduler {
     if (stage == 2 * d_ - 1) return f_end_[Cell(stage, mb)];
     return b_end_[Cell(stage + 1, mb)];
   }
+  int32_t Device(int32_t stage) const { return stage % d_; }
+  // The stage a pass of stream s on `stage` sends its output to, or -1 (none, or the same device
+  // hands it over).
+  int32_t Destination(int32_t s, int32_t stage) const {
+    const bool forward = s == kForward0 || s == kForward1;
+    const int32_t to = forward ? stage + 1 : stage - 1;
+    if (to < 0 || to >= 2 * d_ || Device(to) == Device(stage)) return -1;
+    return to;
+  }
+  // The stage a pass of stream s on `stage` receives its input from, or -1.
+  int32_t Source(int32_t s, int32_t stage) const {
+    const bool forward = s == kForward0 || s == kForward1;
+    const int32_t from = forward ? stage - 1 : stage + 1;
+    if (from < 0 || from >= 2 * d_ || Device(from) == Device(stage)) return -1;
+    return from;
+  }
+  std::deque<int64_t>& Link(int32_t from_stage, int32_t to_stage) {
+    return links_[static_cast<size_t>(Device(from_stage)) * d_ + Device(to_stage)];
+  }
+  // The message a pass of stream s on `stage` for microbatch mb consumes.
+  int64_t Message(int32_t s, int32_t stage, int32_t mb) const {
+    const bool forward = s == kForward0 || s == kForward1;
+    return static_cast<int64_t>(Cell(stage, mb)) * 2 + (forward ? 0 : 1);
+  }
+  // True if the next op of stream s may start at this point of the FIFO links.
+  bool LinksAllow(const Cursor& c, int32_t s, int32_t stage, int32_t mb) {
+    const int32_t from = Source(s, stage);
+    if (from >= 0) {
+      const std::deque<int64_t>& link = Link(from, stage);
+      if (link.empty() || link.front() != Message(s, stage, mb)) return false;
+    }
+    const int32_t to = Destination(s, stage);
+    if (s != kBackward1 || to < 0) return true;
+    // A G1 gradient waits for the window's forwards that send on the same link (D = 2 only).
+    for (int32_t other : {kForward0, kForward1}) {
+      if (Minibatch(other, c.window) < 0 || c.next[other] >= m_) continue;
+      const int32_t dest = Destination(other, Stage(other, Device(stage)));
+      if (dest >= 0 && Device(dest) == Device(to)) return false;
+    }
+    return true;
+  }
+
   bool Exhausted(const Cursor& c) const {
     for (int32_t s = 0; s < kStreams; ++s)
       if (Minibatch(s, c.window) >= 0 && c.next[s] < m_) return false;
@@ -109,8 +160,11 @@ class WPipeScheduler {
       const int32_t b = Minibatch(s, c.window);
       if (b < 0 || c.next[s] >= m_) continue;
       const int32_t stage = Stage(s, k), mb = b * m_ + c.next[s];
-      if (InputReady(s, stage, mb) > t) continue;
-      const bool forward = s == kForward0 || s == kForward1;
+      if (InputReady(s, stage, mb) > t || !LinksAllow(c, s, stage, mb)) continue;
+      if (const int32_t from = Source(s, stage); from >= 0) Link(from, stage).pop_front();
+      if (const int32_t to = Destination(s, stage); to >= 0)
+        Link(stage, to).push_back(Message(forward_of(s) ? kForward0 : kBackward0, to, mb));
+      const bool forward = forward_of(s);
       // G0's backward runs one window after its forward: the older buffer holds that version.
       const WeightRef weights = s == kBackward0 ? WeightRef{WeightSource::kBufferOlder, 0}
                                                 : WeightRef{WeightSource::kCurrent, 0};
@@ -126,6 +180,8 @@ class WPipeScheduler {
   const int32_t d_, m_, n_;
   std::vector<int64_t> f_end_, b_end_;  // [stage][microbatch]: tick the pass ended
   std::vector<Cursor> cursors_;
+  // [from device * D + to device]: the messages sent and not yet taken, oldest first.
+  std::vector<std::deque<int64_t>> links_;
 };
 
 }  // namespace
