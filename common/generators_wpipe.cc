@@ -15,7 +15,7 @@
 //
 // Within a window the order is the one a unit-time list schedule gives: all devices start at
 // time 0 and every op lasts one tick; a free device starts, among the next op of each of its
-// four streams of the window (G1's B, G1's F, G0's F, G0's B, in that priority, each stream in
+// four streams of the window (G1's B, G0's F, G1's F, G0's B, in that priority, each stream in
 // microbatch order) the first whose input is ready, and closes the window with its Step as soon
 // as all of the window's ops have run. Links are FIFO (docs/schedule-formats.md, rule 10): an op
 // whose input comes from another device starts only when that input is the oldest message still
@@ -39,7 +39,7 @@ namespace pipecast::ir::internal {
 namespace {
 
 // The streams of a window in priority order.
-enum Stream : int32_t { kBackward1 = 0, kForward1 = 1, kForward0 = 2, kBackward0 = 3 };
+enum Stream : int32_t { kBackward1 = 0, kForward0 = 1, kForward1 = 2, kBackward0 = 3 };
 constexpr bool forward_of(int32_t s) { return s == kForward0 || s == kForward1; }
 constexpr int32_t kStreams = 4;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();

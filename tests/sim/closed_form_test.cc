@@ -177,7 +177,9 @@ TEST(Flush, ClosedFormsOverAGrid) {
 //    (gap 1, delay 1), and each holds half of a device's microbatch passes: gap and delay means
 //    1/2, maxima 1, half the microbatches cross a step; N + 1 steps.
 //  - Both hold two copies of a device's weights at the peak: 2 x 1000 bytes.
-//  - One more minibatch lengthens 2BW's run by M(tF + tB) = 16 units, and WPipe's by no less.
+//  - With M >= 3D/2 - 1 the first group's forward wave and the second group's flushed 1F1B fit
+//    in a window of 2M chunk passes per device (M(tF + tB) = 16 units), so one more minibatch
+//    lengthens either run by 16 units: both stream M samples per 16 units in steady state.
 TEST(WPipe, StalenessAndWeightMemoryAgainstTwoBuffers) {
   constexpr int32_t kD = 4, kM = 8, kN = 5;
   auto run = [&](const char* method, double t, int64_t weight_bytes, int32_t n) {
@@ -214,9 +216,10 @@ TEST(WPipe, StalenessAndWeightMemoryAgainstTwoBuffers) {
   const SimResult two_more = run("pipedream-2bw", 1, 1000, kN + 1);
   const SimResult wpipe_more = run("wpipe", 1, 500, kN + 1);
   EXPECT_DOUBLE_EQ(Units(two_more.makespan - two.makespan), 2 * kM);
-  // WPipe cannot beat its work per device (2M chunk passes of 1/2 each way); the list schedule
-  // under FIFO links leaves a tick per window of this shape idle (docs/methods.md).
-  EXPECT_GE(Units(wpipe_more.makespan - wpipe.makespan), 2 * kM);
+  EXPECT_DOUBLE_EQ(Units(wpipe_more.makespan - wpipe.makespan), 2 * kM);
+  // (The steady throughput of docs/metrics.md ends at minibatch N's last backward, which for
+  // WPipe falls in the short last window holding only G0's backwards, so it reads higher.)
+  EXPECT_GT(wpipe.steady_throughput_samples_per_s, two.steady_throughput_samples_per_s);
 }
 
 }  // namespace
