@@ -358,7 +358,7 @@ MethodOptions TypedOptions(const std::string& method,
   MethodOptions o;
   if (method == "interleaved") o.chunks = static_cast<int32_t>(integer("chunks"));
   if (method == "pipedream") o.vertical_sync = get("vertical_sync") == "true";
-  if (method == "wpipe") o.records_until_step = true;
+  if (method == "wpipe") o.records_until_step = o.completion_by_second_group = true;
   if (method == "spectrain") o.delta = DeltaRule::kSpecTrain;
   if (method == "xpipe") o.delta = DeltaRule::kXPipe;
   if (method == "pipeoptim") {
