@@ -220,8 +220,8 @@ TEST(WPipe, StalenessAndWeightMemoryAgainstTwoBuffers) {
   // The steady throughput (docs/metrics.md) is that rate for 2BW. For WPipe, whose minibatches
   // complete with the second group's backwards, it is the rate up to where that group's flush
   // ends in the first window (which has no first-group backwards) against a later one: within a
-  // unit of N - 1 windows of 16 units, where counting the first group's
-  // backwards, which end in the short last window, would read a third higher.
+  // unit of N - 1 windows of 16 units, where counting the first group's backwards, which end
+  // in the short last window, would read about a quarter higher.
   const double rate = kM / (2 * kM * testing::kUnit * 1e-9);
   for (const SimResult* r : {&two, &two_more})
     EXPECT_NEAR(r->steady_throughput_samples_per_s, rate, 1e-6 * rate);
