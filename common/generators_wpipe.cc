@@ -40,7 +40,7 @@ namespace {
 
 // The streams of a window in priority order.
 enum Stream : int32_t { kBackward1 = 0, kForward0 = 1, kForward1 = 2, kBackward0 = 3 };
-constexpr bool forward_of(int32_t s) { return s == kForward0 || s == kForward1; }
+constexpr bool IsForwardStream(int32_t s) { return s == kForward0 || s == kForward1; }
 constexpr int32_t kStreams = 4;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 
@@ -66,9 +66,11 @@ class WPipeScheduler {
   // Runs the list schedule; afterwards Take(k) gives device k's program.
   void Run() {
     // An op issued at tick t is ready at t + 1, so a tick at which no device issues anything
-    // leaves the state as it was: the run would never end. It always does (every input comes from
-    // the same or an earlier window), so each tick issues an op and the run takes at most as many
-    // ticks as there are ops.
+    // leaves the state as it was and the run would never end. Some device always can: every
+    // input comes from the same or an earlier window, and the oldest message on a link belongs
+    // to its receiver's current window (a sender finishes a window before it starts the next,
+    // and at D = 2 sends G1's gradients after the window's forwards on that link). So each tick
+    // issues an op, and a run longer than there are ops is a bug.
     const int64_t limit = (4 * int64_t{m_} * n_ + n_ + 1) * d_ + 1;
     int32_t finished = 0;
     for (int64_t t = 0; finished < d_; ++t) {
@@ -91,8 +93,7 @@ class WPipeScheduler {
   size_t Cell(int32_t stage, int32_t mb) const { return static_cast<size_t>(stage) * m_ * n_ + mb; }
   // Tick at which the input of (stream s, stage, microbatch) is ready.
   int64_t InputReady(int32_t s, int32_t stage, int32_t mb) const {
-    const bool forward = s == kForward0 || s == kForward1;
-    if (forward) return stage == 0 ? 0 : f_end_[Cell(stage - 1, mb)];
+    if (IsForwardStream(s)) return stage == 0 ? 0 : f_end_[Cell(stage - 1, mb)];
     if (stage == 2 * d_ - 1) return f_end_[Cell(stage, mb)];
     return b_end_[Cell(stage + 1, mb)];
   }
@@ -100,15 +101,13 @@ class WPipeScheduler {
   // The stage a pass of stream s on `stage` sends its output to, or -1 (none, or the same device
   // hands it over).
   int32_t Destination(int32_t s, int32_t stage) const {
-    const bool forward = s == kForward0 || s == kForward1;
-    const int32_t to = forward ? stage + 1 : stage - 1;
+    const int32_t to = IsForwardStream(s) ? stage + 1 : stage - 1;
     if (to < 0 || to >= 2 * d_ || Device(to) == Device(stage)) return -1;
     return to;
   }
   // The stage a pass of stream s on `stage` receives its input from, or -1.
   int32_t Source(int32_t s, int32_t stage) const {
-    const bool forward = s == kForward0 || s == kForward1;
-    const int32_t from = forward ? stage - 1 : stage + 1;
+    const int32_t from = IsForwardStream(s) ? stage - 1 : stage + 1;
     if (from < 0 || from >= 2 * d_ || Device(from) == Device(stage)) return -1;
     return from;
   }
@@ -117,8 +116,7 @@ class WPipeScheduler {
   }
   // The message a pass of stream s on `stage` for microbatch mb consumes.
   int64_t Message(int32_t s, int32_t stage, int32_t mb) const {
-    const bool forward = s == kForward0 || s == kForward1;
-    return static_cast<int64_t>(Cell(stage, mb)) * 2 + (forward ? 0 : 1);
+    return static_cast<int64_t>(Cell(stage, mb)) * 2 + (IsForwardStream(s) ? 0 : 1);
   }
   // True if the next op of stream s may start at this point of the FIFO links.
   bool LinksAllow(const Cursor& c, int32_t s, int32_t stage, int32_t mb) {
@@ -163,8 +161,8 @@ class WPipeScheduler {
       if (InputReady(s, stage, mb) > t || !LinksAllow(c, s, stage, mb)) continue;
       if (const int32_t from = Source(s, stage); from >= 0) Link(from, stage).pop_front();
       if (const int32_t to = Destination(s, stage); to >= 0)
-        Link(stage, to).push_back(Message(forward_of(s) ? kForward0 : kBackward0, to, mb));
-      const bool forward = forward_of(s);
+        Link(stage, to).push_back(Message(IsForwardStream(s) ? kForward0 : kBackward0, to, mb));
+      const bool forward = IsForwardStream(s);
       // G0's backward runs one window after its forward: the older buffer holds that version.
       const WeightRef weights = s == kBackward0 ? WeightRef{WeightSource::kBufferOlder, 0}
                                                 : WeightRef{WeightSource::kCurrent, 0};

@@ -10,6 +10,7 @@
 
 #include "common/lower.h"
 #include "common/validate.h"
+#include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
@@ -79,6 +80,27 @@ TEST(Orders, WPipeTwoDevices) {
   EXPECT_EQ(
       Order(p, 1),
       "1F1 1F2 3F1 3B1 3F2 3B2 S 1B1@old 1B2@old 1F3 1F4 3F3 3B3 3F4 3B4 S 1B3@old 1B4@old S");
+}
+
+// WPipe's list schedule ends and is valid (FIFO links included, unlowered and lowered) on every
+// shape of a grid, with N + 1 steps per device and at most the two copies it declares.
+TEST(Structure, WPipeValidOverAGrid) {
+  for (int32_t d = 1; d <= 8; ++d) {
+    for (int32_t m = 1; m <= 12; ++m) {
+      for (int32_t n : {1, 2, 3}) {
+        const Program p = Gen("wpipe", d, m, n);
+        ValidateOptions links;
+        links.implicit_link_order = true;
+        EXPECT_TRUE(ValidateProgram(p, links).empty()) << "D=" << d << " M=" << m << " N=" << n;
+        EXPECT_TRUE(ValidateProgram(InsertCommunication(p)).empty()) << "D=" << d << " M=" << m;
+        const VersionPlan plan = BuildVersionPlan(p);
+        for (int32_t k = 0; k < d; ++k) {
+          EXPECT_EQ(plan.steps[k], n + 1);
+          EXPECT_LE(plan.live_versions_max[k], p.max_live_versions[k]);
+        }
+      }
+    }
+  }
 }
 
 TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
