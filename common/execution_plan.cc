@@ -67,14 +67,46 @@ struct Lookahead {
   std::vector<uint8_t> stash_b;     // per (stage, microbatch): its B/I uses @stash
 };
 
+// Per (stage, microbatch, activation 0 / gradient 1): the Steps the receiving device has taken
+// when it posts the receive of that message into the stage, or -1.
+std::vector<int32_t> ReceiveSteps(const Program& p) {
+  std::vector<int32_t> out(static_cast<size_t>(p.num_stages) * p.total_microbatches() * 2, -1);
+  for (const std::vector<Action>& prog : p.devices) {
+    int32_t n = 0;
+    for (const Action& a : prog) {
+      n += a.kind == ActionKind::kStep ? 1 : 0;
+      if (a.kind != ActionKind::kRecvActivation && a.kind != ActionKind::kRecvGradient) continue;
+      const size_t cell = static_cast<size_t>(a.stage) * p.total_microbatches() + a.microbatch;
+      out[cell * 2 + (a.kind == ActionKind::kRecvGradient ? 1 : 0)] = n;
+    }
+  }
+  return out;
+}
+
+// With MethodOptions::records_until_step (WPipe), a record whose last action sends to another
+// device goes back to the pool only once the sender has taken `release_after` Steps: its next
+// Step, or the Step after the receiver's count at the receive if that is later (the second
+// group's first stage sends its gradients to the first group's last stage, which takes them one
+// window later). Sends hand over the record itself, so a microbatch opening it earlier would
+// wait (Reuse) for a receive that the receiver posts only after work waiting on that
+// microbatch's own data. Every input of a WPipe window comes from the same or an earlier window,
+// so a receive of window w is always posted before its sender needs the record in window w + 1.
+struct DeferredRecord {
+  int32_t stage;
+  int32_t slot;
+  int32_t release_after;
+};
+
 class DevicePlanner {
  public:
-  DevicePlanner(const Program& p, int32_t device, VersionPlan& plan)
+  DevicePlanner(const Program& p, int32_t device, VersionPlan& plan,
+                const std::vector<int32_t>& receive_steps)
       : p_(p),
         d_(device),
         prog_(p.devices[device]),
         out_(plan.devices[device]),
         total_(p.total_microbatches()),
+        receive_steps_(receive_steps),
         stages_(p.num_stages),
         stash_(Cells()) {}
 
@@ -95,6 +127,11 @@ class DevicePlanner {
   void Unref(int32_t stage, int32_t version);
   int32_t OpenRecord(int32_t stage, int32_t mb, bool* opened);
   void PlanStep(int32_t i);
+  // For an action that closes its record after `steps` Steps: the Steps after which the record
+  // may be reused (DeferredRecord), or -1 for at once.
+  int32_t HoldUntil(const Action& a, int32_t steps) const;
+  // Gives back the deferred records whose release comes after `steps` Steps.
+  void ReleaseDeferred(int32_t steps);
   WeightKey Resolve(int32_t i, const Action& a, bool* scratch);
   void PlanCompute(int32_t i, const Action& a, PlannedAction& pa);
 
@@ -103,6 +140,8 @@ class DevicePlanner {
   const std::vector<Action>& prog_;
   DevicePlan& out_;
   const int32_t total_;
+  const std::vector<int32_t>& receive_steps_;
+  std::vector<DeferredRecord> deferred_;
   std::vector<StageState> stages_;
   std::vector<StashRef> stash_;
   Lookahead ahead_;
@@ -300,6 +339,27 @@ void DevicePlanner::PlanCompute(int32_t i, const Action& a, PlannedAction& pa) {
     Unref(a.stage, a.weights.value);
 }
 
+int32_t DevicePlanner::HoldUntil(const Action& a, int32_t steps) const {
+  if (!p_.options.records_until_step) return -1;
+  if (a.kind != ActionKind::kSendActivation && a.kind != ActionKind::kSendGradient) return -1;
+  const bool grad = a.kind == ActionKind::kSendGradient;
+  const int32_t to = grad ? a.stage - 1 : a.stage + 1;
+  if (OnDevice(to)) return -1;
+  return std::max(steps, receive_steps_[Cell(to, a.microbatch) * 2 + (grad ? 1 : 0)]) + 1;
+}
+
+void DevicePlanner::ReleaseDeferred(int32_t steps) {
+  for (size_t k = 0; k < deferred_.size();) {
+    if (deferred_[k].release_after > steps) {
+      ++k;
+      continue;
+    }
+    stages_[deferred_[k].stage].records.Give(deferred_[k].slot);
+    deferred_[k] = deferred_.back();
+    deferred_.pop_back();
+  }
+}
+
 void DevicePlanner::Run() {
   Scan();
   out_.actions.assign(prog_.size(), PlannedAction{});
@@ -311,6 +371,7 @@ void DevicePlanner::Run() {
     if (a.kind == ActionKind::kStep) {
       PlanStep(idx);
       pa.before_end = pa.after_begin = pa.after_end = static_cast<uint32_t>(out_.ops.size());
+      ReleaseDeferred(ahead_.counter[i] + 1);
       continue;
     }
     if (IsCollective(a.kind)) {  // no weight operations, no activation record
@@ -328,7 +389,12 @@ void DevicePlanner::Run() {
     if (ahead_.last_touch[Cell(a.stage, a.microbatch)] == idx) {
       pa.closes_record = true;
       StageState& st = stages_[a.stage];
-      st.records.Give(pa.record);
+      const int32_t hold = HoldUntil(a, ahead_.counter[i]);
+      if (hold < 0) {
+        st.records.Give(pa.record);
+      } else {
+        deferred_.push_back({a.stage, pa.record, hold});
+      }
       st.record_of[a.microbatch] = -1;
     }
   }
@@ -339,8 +405,10 @@ void DevicePlanner::Run() {
 void PlanExecution(const Program& p, VersionPlan& plan) {
   plan.devices.assign(p.devices.size(), DevicePlan{});
   plan.buffers.assign(p.num_stages, StageBuffers{});
+  const std::vector<int32_t> receive_steps =
+      p.options.records_until_step ? ReceiveSteps(p) : std::vector<int32_t>{};
   for (int32_t d = 0; d < static_cast<int32_t>(p.devices.size()); ++d) {
-    DevicePlanner planner(p, d, plan);
+    DevicePlanner planner(p, d, plan, receive_steps);
     planner.Run();
     for (int32_t s = 0; s < p.num_stages; ++s) {
       if (!p.holds(d, s)) continue;

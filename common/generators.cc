@@ -224,6 +224,12 @@ const std::vector<MethodEntry>& Registry() {
                     ParamType::kNonNegativeInt,
                     {}}}},
                  BuildXGrad});
+    r.push_back({{"wpipe",
+                  "WPipe: two chunk groups per device updated alternately (double-grouped "
+                  "weights)",
+                  true,
+                  {}},
+                 BuildWPipe});
     return r;
   }();
   return kRegistry;
@@ -429,6 +435,7 @@ MethodOptions TypedOptions(const std::string& method,
   if (method == "zb-v") o.chunks = 2;
   if (method == "zb-1p" || method == "zb-2p") o.post_validation = true;
   if (method == "pipedream") o.vertical_sync = get("vertical_sync") == "true";
+  if (method == "wpipe") o.records_until_step = o.completion_by_second_group = true;
   if (method == "spectrain") o.delta = DeltaRule::kSpecTrain;
   if (method == "xpipe") o.delta = DeltaRule::kXPipe;
   if (method == "pipeoptim") {
@@ -481,7 +488,7 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   const std::string& m = o.method;
   int64_t chunks = 1;
   if (m == "interleaved") ParseInt(params->at("chunks"), &chunks);
-  if (m == "zb-v") chunks = 2;
+  if (m == "zb-v" || m == "wpipe") chunks = 2;
   PIPECAST_RETURN_IF_ERROR(internal::CheckVirtualStages(o.devices, chunks));
   ProgramSize size;
   size.devices = o.devices;
@@ -490,8 +497,9 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
   const bool split = m == "zb-h1" || m == "zb-h2" || m == "zb-1p" || m == "zb-2p" || m == "zb-v";
   size.compute_actions = (split ? 3 : 2) * size.cells();
   // Steps per device: one per minibatch (synchronous, 2BW, XPipe), one per backward (PipeDream,
-  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI).
-  int64_t per_device = o.minibatches;
+  // SpecTrain, PipeMare, PipeOptim), one per `accumulation` backwards and a last one (PACI),
+  // one per minibatch and a last one for the first group's last gradients (WPipe).
+  int64_t per_device = o.minibatches + (m == "wpipe" ? 1 : 0);
   if (m == "pipedream" || m == "spectrain" || m == "pipemare" || m == "pipeoptim") {
     per_device = size.microbatches;
   } else if (m == "paci") {
@@ -500,9 +508,10 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
     per_device = (size.microbatches + a - 1) / a;
   }
   size.steps = per_device * o.devices;
-  size.stashes = m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2") ||
-                 (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
-  size.tracked_copies = size.stashes || m == "pipedream-2bw" ||
+  size.stashes =
+      m == "pipedream" || (m == "spectrain" && params->at("variant") == "v2") ||
+      (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
+  size.tracked_copies = size.stashes || m == "pipedream-2bw" || m == "wpipe" ||
                         (m == "pipemare" && params->at("correction") == "true");
   if (m == "chimera" || m == "gems")
     size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;

@@ -5,8 +5,8 @@
 // flushed iteration per minibatch and step once per minibatch; zb-v places two chunks per device
 // in a V (device k holds virtual stages k and 2D - 1 - k), every other method round-robin. Asynchronous methods stream every microbatch of all
 // minibatches without a flush and step on their own cadence: every microbatch (pipedream,
-// spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe) or every `a`
-// backwards (paci). Orders and version rules follow the papers docs/methods.md cites; where a
+// spectrain, pipemare, pipeoptim), every minibatch (pipedream-2bw, xpipe, and wpipe with one
+// more Step at the end) or every `a` backwards (paci). Orders and version rules follow the papers docs/methods.md cites; where a
 // paper and its code disagree, the paper is the default and the code an option.
 #pragma once
 

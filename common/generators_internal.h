@@ -70,5 +70,6 @@ Program RepeatIteration(const BuildContext& ctx, std::vector<int32_t> placement,
 Result<Program> BuildChimera(const BuildContext& ctx);
 Result<Program> BuildGems(const BuildContext& ctx);
 Result<Program> BuildAvgPipe(const BuildContext& ctx);
+Result<Program> BuildWPipe(const BuildContext& ctx);
 
 }  // namespace pipecast::ir::internal

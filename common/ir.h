@@ -37,7 +37,8 @@ enum class ActionKind : uint8_t {
   kRecvActivation = 5,  // RA: stage receives the activation of microbatch from stage - 1
   kSendGradient = 6,    // SG: stage sends its input gradient for microbatch to stage - 1
   kRecvGradient = 7,    // RG: stage receives the gradient of microbatch from stage + 1
-  kStep = 8,            // S: optimizer step of every stage on the device
+  kStep = 8,            // S: optimizer step of every stage on the device; a stage that took
+                        // no weight gradient since its last Step is left as it is (WPipe)
   // AR: this device's copy of `stage` joins the all-reduce (sum) of that stage's weight
   // gradients over all its replicas; `microbatch` is the round r (the r-th all-reduce of the
   // stage, 0-based). Every replica of the stage takes part once per round, and a device's next
@@ -52,13 +53,13 @@ enum class ActionKind : uint8_t {
 
 // Which weights an F, B or I computes with. Do not renumber.
 enum class WeightSource : uint8_t {
-  kCurrent = 0,       // the device's current weights when the action starts
-  kStashed = 1,       // (B/I only) exactly the weights this microbatch's F used (PipeDream stash)
-  kPredicted = 2,     // current weights extrapolated `value` = s optimizer steps ahead
-  kBufferOlder = 3,   // PipeDream-2BW: the older of the two buffers, version max(0, n - 1)
-  kBufferNewer = 4,   // PipeDream-2BW: the newer buffer, version n
-  kCorrected = 5,     // PipeMare: current weights corrected back by `value` = delay gap steps
-  kVersion = 6,       // an explicit version number `value` (vertical sync)
+  kCurrent = 0,      // the device's current weights when the action starts
+  kStashed = 1,      // (B/I only) exactly the weights this microbatch's F used (PipeDream stash)
+  kPredicted = 2,    // current weights extrapolated `value` = s optimizer steps ahead
+  kBufferOlder = 3,  // PipeDream-2BW: the older of the two buffers, version max(0, n - 1)
+  kBufferNewer = 4,  // PipeDream-2BW: the newer buffer, version n
+  kCorrected = 5,    // PipeMare: current weights corrected back by `value` = delay gap steps
+  kVersion = 6,      // an explicit version number `value` (vertical sync)
 };
 
 struct WeightRef {
@@ -100,7 +101,7 @@ struct Program {
   std::vector<int32_t> microbatch_replica;
   int32_t microbatches = 1;         // per optimizer step of a synchronous method (per minibatch)
   int32_t minibatches = 1;
-  int32_t microbatch_size = 1;      // samples per microbatch
+  int32_t microbatch_size = 1;  // samples per microbatch
   // Largest number of weight versions a device may hold at once, per device, as the method's
   // buffers allow (stash ring size, 2 for 2BW, ...). Empty = no declared limit.
   std::vector<int32_t> max_live_versions;
@@ -169,7 +170,8 @@ std::string_view KindToken(ActionKind kind);
 // Names used in JSON: "forward", "backward", "backward_input", "weight_grad", "send_activation",
 // "recv_activation", "send_gradient", "recv_gradient", "step", "all_reduce", "average".
 std::string_view KindName(ActionKind kind);
-// Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr", "v".
+// Names used in text and JSON for weight sources: "cur", "stash", "pred", "old", "new", "corr",
+// "v".
 std::string_view WeightSourceName(WeightSource source);
 
 // The token of an action in the text format, e.g. "F3", "5B3@stash", "F7@pred:3", "S".

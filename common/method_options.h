@@ -57,6 +57,14 @@ struct MethodOptions {
   bool post_validation = false;
   // AvgPipe: the rate α of the elastic averaging each AV applies (docs/methods.md); 0 = none.
   double elastic_alpha = 0;
+  // WPipe: the executor keeps a record whose last action sends to another device until the
+  // sender's next Step (or until the Step after the receiver's, if that comes later), because
+  // the receiver takes the message only after work that waits on this device (execution_plan.cc).
+  bool records_until_step = false;
+  // WPipe: for the steady throughput (docs/metrics.md) a minibatch completes when the second
+  // group's backwards of it end; the first group's end a window later, and the last window,
+  // which holds only those, is short, so counting them would overstate the steady rate.
+  bool completion_by_second_group = false;
   friend bool operator==(const MethodOptions&, const MethodOptions&) = default;
 };
 

@@ -85,6 +85,10 @@ struct DeviceSetup {
 struct StepArgs {
   double lr = 0;
   int64_t step = 0;  // 1-based step number of the run (for the report of a non-finite gradient)
+  // False when the stage took no weight gradient since its last Step (WPipe's first Step for its
+  // first group, its last for the second): the weights and the optimizer state stay as they
+  // are and only the version advances, so the optimizer counts only the updates it makes.
+  bool apply = true;
 };
 
 // The weights one F, B or I actually computed with, as the device saw them: the tag of the
@@ -148,7 +152,8 @@ class Device {
   virtual void HandOver(int32_t stage, int32_t record, int32_t to_stage, int32_t to_record,
                         bool gradient) = 0;
   // One optimizer step of the stage (checks the gradient's finiteness, updates PipeMare's
-  // velocity where the plan has one, zeroes the gradient).
+  // velocity where the plan has one, zeroes the gradient); with !args.apply only the version
+  // advances.
   virtual void Step(int32_t stage, const StepArgs& args) = 0;
 
   // A record's part, for a transport to read (after an event on kCompute) or write.

@@ -67,7 +67,8 @@ class DeviceWorker {
         result_(result),
         t0_(t0),
         handles_(p.num_stages),
-        reduce_(static_cast<size_t>(std::max(0, p.replicas - 1))) {
+        reduce_(static_cast<size_t>(std::max(0, p.replicas - 1))),
+        pending_(p.num_stages, 0) {
     for (int32_t s = 0; s < p.num_stages; ++s)
       if (p.holds(d_, s)) handles_[s].assign(plan.buffers[s].records, RecordHandles{});
   }
@@ -113,6 +114,7 @@ class DeviceWorker {
   int32_t n_ = 0;                                    // steps taken in this program
   std::vector<std::vector<RecordHandles>> handles_;  // [stage][record]
   std::vector<Handle> reduce_;  // the all-reduce's transfers, one per other copy
+  std::vector<uint8_t> pending_;  // [stage]: a weight gradient was taken since the last Step
 };
 
 Status DeviceWorker::Reuse(int32_t stage, int32_t record) {
@@ -156,6 +158,7 @@ Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, Acti
   if (a.kind == ActionKind::kBackward) {
     t.split_ns = Now();
     dev_.BackwardWeight(s, pa.record);
+    pending_[s] = 1;
   }
   if (s > 0 && Local(s - 1, a.microbatch)) {
     dev_.HandOver(s, pa.record, s - 1, pa.handoff_record, /*gradient=*/true);
@@ -166,8 +169,11 @@ Status DeviceWorker::Backward(const Action& a, const ir::PlannedAction& pa, Acti
 void DeviceWorker::Step() {
   const int64_t before =
       d_ < static_cast<int32_t>(config_.steps_before.size()) ? config_.steps_before[d_] : 0;
-  for (int32_t s = 0; s < p_.num_stages; ++s)
-    if (p_.holds(d_, s)) dev_.Step(s, {Lr(s), before + n_ + 1});
+  for (int32_t s = 0; s < p_.num_stages; ++s) {
+    if (!p_.holds(d_, s)) continue;
+    dev_.Step(s, {Lr(s), before + n_ + 1, pending_[s] != 0});
+    pending_[s] = 0;
+  }
   ++n_;
 }
 
@@ -236,11 +242,13 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
       return Backward(a, pa, t);
     case ActionKind::kWeightGrad:
       dev_.BackwardWeight(a.stage, pa.record);
+      pending_[a.stage] = 1;
       return Status::Ok();
     case ActionKind::kStep:
       Step();
       return Status::Ok();
     case ActionKind::kAllReduce:
+      pending_[a.stage] = 1;  // every copy steps with the reduced gradient, its own or not
       return AllReduce(a);
     case ActionKind::kSendActivation:
     case ActionKind::kSendGradient: {

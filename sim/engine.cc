@@ -207,6 +207,9 @@ class Engine {
   std::vector<int64_t> waiting_;  // the slot a parked device waits for, -1 if none
   std::vector<int32_t> ready_devices_;
   std::vector<TimeNs> minibatch_done_;
+  // Backwards of stages below this one do not mark their minibatch's completion (WPipe: the
+  // first group's, which end a window later; MethodOptions::completion_by_second_group).
+  int32_t done_from_stage_ = 0;
   // Timeline (kRecord only).
   SimResult timeline_;
   std::vector<int32_t> recv_activation_, recv_gradient_;
@@ -278,6 +281,7 @@ Status Engine::Prepare() {
   }
   for (int32_t d = num_devices - 1; d >= 0; --d) ready_devices_.push_back(d);
   minibatch_done_.assign(static_cast<size_t>(p_.minibatches), 0);
+  done_from_stage_ = p_.options.completion_by_second_group ? p_.num_stages / 2 : 0;
   if (record_) {
     PIPECAST_CHECK(!implicit_ || std::none_of(links_of_.begin(), links_of_.end(),
                                               [](const StageLinks& l) { return l.next_link >= 0; }))
@@ -505,8 +509,10 @@ template <bool kImplicit, bool kRecord, bool kFull>
   }
   if (full_backward) {
     --st.in_flight;
-    TimeNs& done = minibatch_done_[static_cast<size_t>(a.microbatch / p_.microbatches)];
-    done = std::max(done, end);
+    if (a.stage >= done_from_stage_) {
+      TimeNs& done = minibatch_done_[static_cast<size_t>(a.microbatch / p_.microbatches)];
+      done = std::max(done, end);
+    }
   }
   if (a.stage > 0) {
     if (l.prev_device == d) {
@@ -538,8 +544,10 @@ template <bool kRecord, bool kFull>
   }
   st.activation_bytes -= s.activation_bytes_after_input_grad;
   --st.in_flight;
-  TimeNs& done = minibatch_done_[static_cast<size_t>(a.microbatch / p_.microbatches)];
-  done = std::max(done, end);
+  if (a.stage >= done_from_stage_) {
+    TimeNs& done = minibatch_done_[static_cast<size_t>(a.microbatch / p_.microbatches)];
+    done = std::max(done, end);
+  }
   return Flow::kNext;
 }
 

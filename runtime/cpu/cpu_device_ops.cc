@@ -161,15 +161,17 @@ void CpuDevice::HandOver(int32_t stage, int32_t record, int32_t to_stage, int32_
 
 void CpuDevice::Step(int32_t stage, const StepArgs& args) {
   StageData& s = At(stage);
-  if (!AllFinite(s.grad)) NoteNonFinite(false, stage, args.step);
-  if (!s.velocity.empty()) std::copy(s.weights.begin(), s.weights.end(), s.before.begin());
-  s.optimizer->Step(s.weights, s.grad, args.lr);
-  if (!s.velocity.empty()) {
-    const float g = s.gamma, h = 1.0f - s.gamma;
-    for (int64_t i = 0; i < s.params; ++i)
-      s.velocity[i] = g * s.velocity[i] + h * (s.weights[i] - s.before[i]);
+  if (args.apply) {
+    if (!AllFinite(s.grad)) NoteNonFinite(false, stage, args.step);
+    if (!s.velocity.empty()) std::copy(s.weights.begin(), s.weights.end(), s.before.begin());
+    s.optimizer->Step(s.weights, s.grad, args.lr);
+    if (!s.velocity.empty()) {
+      const float g = s.gamma, h = 1.0f - s.gamma;
+      for (int64_t i = 0; i < s.params; ++i)
+        s.velocity[i] = g * s.velocity[i] + h * (s.weights[i] - s.before[i]);
+    }
+    std::fill(s.grad.begin(), s.grad.end(), 0.0f);
   }
-  std::fill(s.grad.begin(), s.grad.end(), 0.0f);
   ++s.version;
   if (s.tracking && s.version == s.target) {
     Measure(s.base, s.predicted, s.weights, s.stats);

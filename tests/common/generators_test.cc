@@ -12,6 +12,7 @@
 
 #include "common/lower.h"
 #include "common/validate.h"
+#include "common/version_plan.h"
 
 namespace pipecast::ir {
 namespace {
@@ -161,6 +162,43 @@ TEST(Orders, InterleavedMegatron) {
 
 // Every method: each (stage, microbatch) has exactly one F, one backward, a W iff split; the
 // Step counts follow each method's cadence.
+// WPipe at D = 2, M = 2, N = 2, traced tick by tick from the list schedule of
+// common/generators_wpipe.cc (stages 0, 1 are the first group, 2, 3 the second; microbatches
+// from 1). Device 1 starts the second window with the first group's backwards of minibatch 1,
+// whose gradients came back at the end of the first, so it sends those gradients to device 0
+// before the activations 1F3, 1F4; the FIFO link makes device 0 take them (0B1, 0B2) before
+// 2F3, 2F4.
+TEST(Orders, WPipeTwoDevices) {
+  const Program p = Gen("wpipe", 2, 2, 2);
+  EXPECT_EQ(
+      Order(p, 0),
+      "0F1 0F2 2F1 2F2 2B1 2B2 S 0F3 0F4 0B1@old 0B2@old 2F3 2F4 2B3 2B4 S 0B3@old 0B4@old S");
+  EXPECT_EQ(
+      Order(p, 1),
+      "1F1 1F2 3F1 3B1 3F2 3B2 S 1B1@old 1B2@old 1F3 1F4 3F3 3B3 3F4 3B4 S 1B3@old 1B4@old S");
+}
+
+// WPipe's list schedule ends and is valid (FIFO links included, unlowered and lowered) on every
+// shape of a grid, with N + 1 steps per device and at most the two copies it declares.
+TEST(Structure, WPipeValidOverAGrid) {
+  for (int32_t d = 1; d <= 8; ++d) {
+    for (int32_t m = 1; m <= 12; ++m) {
+      for (int32_t n : {1, 2, 3}) {
+        const Program p = Gen("wpipe", d, m, n);
+        ValidateOptions links;
+        links.implicit_link_order = true;
+        EXPECT_TRUE(ValidateProgram(p, links).empty()) << "D=" << d << " M=" << m << " N=" << n;
+        EXPECT_TRUE(ValidateProgram(InsertCommunication(p)).empty()) << "D=" << d << " M=" << m;
+        const VersionPlan plan = BuildVersionPlan(p);
+        for (int32_t k = 0; k < d; ++k) {
+          EXPECT_EQ(plan.steps[k], n + 1);
+          EXPECT_LE(plan.live_versions_max[k], p.max_live_versions[k]);
+        }
+      }
+    }
+  }
+}
+
 TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
   for (const MethodInfo& info : Methods()) {
     for (int32_t d : {1, 2, 4, 5}) {
@@ -195,6 +233,7 @@ TEST(Structure, EveryMethodCoversEveryMicrobatchOnce) {
           if (info.name == "pipedream" || info.name == "spectrain" || info.name == "pipemare" ||
               info.name == "pipeoptim")
             expected_steps = t;
+          if (info.name == "wpipe") expected_steps = n + 1;  // the first group's last gradients
           EXPECT_EQ(steps, expected_steps) << info.name << " device " << dev;
         }
         const bool split = info.name == "zb-h1" || info.name == "zb-h2" || info.name == "zb-1p" ||

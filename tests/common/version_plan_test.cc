@@ -73,6 +73,54 @@ TEST(PipeDream2BW, TwoVersionsAndDelayOne) {
   }
 }
 
+// WPipe at D = 4, M = 4, two minibatches, worked out by hand from the window rule
+// (docs/methods.md): device k holds stage k (first group) and stage 4 + k (second group); window
+// p holds both groups' forwards of minibatch p, the second group's backwards of minibatch p and
+// the first group's of minibatch p - 1, and ends with Step p + 1. So on every device:
+//   minibatch 0, second group: F after 0 Steps (version 0), B after 0 (version 0), Step 1;
+//   minibatch 0, first group:  F after 0 (version 0), B in window 1 after 1 Step reading the
+//                              older buffer (version 0), applied by Step 2;
+//   minibatch 1, second group: F after 1 (version 1), B after 1 (version 1), Step 2;
+//   minibatch 1, first group:  F after 1 (version 1), B after 2 (older: version 1), Step 3.
+// Device version n holds the second group after n updates and the first after max(0, n - 1)
+// (Step 1 has no gradient of the first group), so the first group is one update stale and the
+// second is not. Two copies at most: the current weights and the older buffer.
+TEST(WPipe, HandWorkedVersionTable) {
+  const Program p = Gen("wpipe", 4, 4, 2);
+  ASSERT_EQ(p.num_stages, 8);
+  const VersionPlan t = BuildVersionPlan(p);
+  struct Row {
+    int32_t f_counter, f_version, b_counter, b_version, applied;
+  };
+  const Row first_group[2] = {{0, 0, 1, 0, 2}, {1, 1, 2, 1, 3}};
+  const Row second_group[2] = {{0, 0, 0, 0, 1}, {1, 1, 1, 1, 2}};
+  for (int32_t s = 0; s < 8; ++s) {
+    EXPECT_EQ(p.device_of(s), s % 4);
+    for (int32_t j = 0; j < 8; ++j) {
+      const Row& want = (s < 4 ? first_group : second_group)[j / 4];
+      const VersionRecord& r = t.At(s, j);
+      EXPECT_EQ(r.f_counter, want.f_counter) << "stage " << s << " mb " << j;
+      EXPECT_EQ(r.f_version, want.f_version) << "stage " << s << " mb " << j;
+      EXPECT_EQ(r.b_counter, want.b_counter) << "stage " << s << " mb " << j;
+      EXPECT_EQ(r.b_version, want.b_version) << "stage " << s << " mb " << j;
+      EXPECT_EQ(r.applied_step, want.applied) << "stage " << s << " mb " << j;
+      EXPECT_EQ(r.version_gap(), s < 4 ? 1 : 0);
+      EXPECT_EQ(r.gradient_delay(), s < 4 ? 1 : 0);
+      EXPECT_EQ(t.loss_divisor[j], 4);
+    }
+  }
+  EXPECT_EQ(t.steps, (V{3, 3, 3, 3}));
+  EXPECT_EQ(t.live_versions_max, (V{2, 2, 2, 2}));
+  EXPECT_EQ(p.max_live_versions, (V{2, 2, 2, 2}));
+  for (const std::vector<Action>& device : p.devices)
+    for (const Action& a : device)
+      if (UsesWeights(a.kind))
+        EXPECT_EQ(a.weights.source, a.kind == ActionKind::kBackward && a.stage < 4
+                                        ? WeightSource::kBufferOlder
+                                        : WeightSource::kCurrent)
+            << ActionToken(a, true);
+}
+
 TEST(PipeOptim, HorizonsAndFigureOne) {
   const Program paper = Gen("pipeoptim", 4, 4, 4);
   const VersionPlan t = BuildVersionPlan(paper);

@@ -109,8 +109,8 @@ MethodCase MakeCase(const CaseSpec& s) {
   }
   const int32_t chunks = s.method == "interleaved"
                              ? std::stoi(s.params.count("chunks") ? s.params.at("chunks") : "2")
-                         : s.method == "zb-v" ? 2
-                                              : 1;
+                         : s.method == "zb-v" || s.method == "wpipe" ? 2
+                                                                     : 1;
   // 2S Linear layers: models::Partition gives each of the S stages two, so the weights a stage's
   // backward uses always matter (they carry the gradient to the stage's first layer; with one
   // Linear, stage 0's backward weights would feed only an input gradient nobody needs).
@@ -157,7 +157,8 @@ const std::vector<std::pair<std::string, Params>>& Variants() {
       {"xgrad", {}},
       {"xgrad", {{"horizon", "3"}}},
       {"xgrad", {{"schedule", "gpipe"}, {"horizon", "2"}}},
-      {"xgrad", {{"horizon", "0"}}}};
+      {"xgrad", {{"horizon", "0"}}},
+      {"wpipe", {}}};
   return *kVariants;
 }
 
@@ -212,7 +213,8 @@ std::vector<CaseSpec> OneStageCases() {
   for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW, OptimizerKind::kLion}) {
     for (const char* method :
          {"gpipe", "1f1b", "interleaved", "zb-h1", "zb-h2", "zb-1p", "zb-2p", "zb-v", "pipedream",
-          "pipedream-2bw", "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad"})
+          "pipedream-2bw", "spectrain", "xpipe", "pipemare", "pipeoptim", "paci", "xgrad",
+          "wpipe"})
       out.push_back({method, {}, opt, 1});
     out.push_back({"xgrad", {{"horizon", "2"}}, opt, 1});
     out.push_back({"pipeoptim", {{"horizon", "code"}}, opt, 1});
@@ -503,6 +505,72 @@ TEST(XGrad, ExecutorTrainsThePapersAlgorithm) {
       }
     }
   }
+}
+
+// WPipe's update rule written out from the paper's two groups, not through the reference
+// trainer: minibatch b takes its gradients at the second group's weights after b updates and the
+// first group's after max(0, b - 1); then the device's step b updates the second group with
+// minibatch b's gradients and the first with minibatch b - 1's (a last step N applies the first
+// group's last ones), each at the device's rate of step b.
+Weights WPipeLoop(const MethodCase& c) {
+  const int32_t d = c.stages, stages = 2 * c.stages;
+  const auto parts = *models::Partition(*c.model, stages);
+  Weights w = StageSlices(parts, c.model->Init(c.init_seed));
+  std::vector<std::unique_ptr<models::Optimizer>> opt;
+  for (const auto& v : w)
+    opt.push_back(std::move(models::Optimizer::Create(c.optimizer, v.size())).value());
+  Weights pending;  // the first group's gradients of the previous minibatch
+  for (int32_t b = 0; b <= c.minibatches; ++b) {
+    Weights grad;
+    for (const auto& v : w) grad.emplace_back(v.size(), 0.0f);
+    if (b < c.minibatches) {
+      for (int32_t j = b * c.microbatches; j < (b + 1) * c.microbatches; ++j)
+        AccumulateGradients(parts, w, *c.loader, j, c.microbatch_size,
+                            1.0f / static_cast<float>(c.microbatches), grad);
+    }
+    for (int32_t s = 0; s < stages; ++s) {
+      const double lr = c.learning_rate(s % d, b);
+      if (s >= d && b < c.minibatches) opt[s]->Step(w[s], grad[s], lr);
+      if (s < d && b > 0) opt[s]->Step(w[s], pending[s], lr);
+    }
+    pending = std::move(grad);
+  }
+  return w;
+}
+
+TEST(WPipe, ExecutorTrainsTheTwoGroupRule) {
+  for (OptimizerKind opt : {OptimizerKind::kSgd, OptimizerKind::kAdamW, OptimizerKind::kLion}) {
+    for (int32_t d = 1; d <= 3; ++d) {
+      for (bool decaying : {false, true}) {
+        const CaseSpec spec{"wpipe", {}, opt, d, decaying};
+        const MethodCase c = MakeCase(spec);
+        auto executor = RunExecutor(c);
+        ASSERT_TRUE(executor.ok()) << executor.status().message();
+        EXPECT_EQ(*executor, WPipeLoop(c)) << CaseName(spec);
+      }
+    }
+  }
+}
+
+// The reference's own records for WPipe at D = 4 (M = 4, N = 3), in each group's update count:
+// the second group (stages 4-7) computes minibatch b at its version b and applies it with its
+// update b + 1 (delay 0); the first (stages 0-3) at its version max(0, b - 1), applied by its
+// update b + 1 (delay 1 from the second minibatch on, 0 in the first, where no update came yet).
+TEST(ReferenceTrainer, WPipeGroupVersions) {
+  const ReferenceRun run = Reference({"wpipe", {}, OptimizerKind::kSgd, 4});
+  ASSERT_EQ(run.records.size(), 8u);
+  for (int32_t s = 0; s < 8; ++s) {
+    for (int32_t j = 0; j < 12; ++j) {
+      const MicrobatchRecord& r = run.records[s][j];
+      const int32_t b = j / 4;
+      EXPECT_EQ(r.forward.version, s >= 4 ? b : std::max(0, b - 1)) << s << " " << j;
+      EXPECT_EQ(r.backward.version, r.forward.version);
+      EXPECT_EQ(r.applied_step, b + 1);
+      EXPECT_EQ(r.Delay(), s >= 4 || b == 0 ? 0 : 1) << s << " " << j;
+      EXPECT_EQ(r.loss_scale, 0.25f);
+    }
+  }
+  EXPECT_EQ(run.steps, (std::vector<int32_t>{6, 6, 6, 6}));  // three per group
 }
 
 // Horizon 0 is its flushed order's plain training; a horizon changes what is trained.

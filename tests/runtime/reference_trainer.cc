@@ -46,6 +46,7 @@ struct Definition {
   bool code_horizon = false;  // pipeoptim: s = D - k
   std::string xgrad_order;    // xgrad: the flushed order ("1f1b" or "gpipe")
   int32_t xgrad_horizon = 0;  // xgrad: s
+  bool wpipe = false;         // two chunk groups per device, each stepping on its own
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
   // Replicas: copies of every stage, each training its own microbatches, whose gradients a step
@@ -220,6 +221,9 @@ Result<Definition> Define(const MethodCase& c) {
   } else if (m == "paci") {
     d.step_every = p.Integer("accumulation", d.microbatches, 1, false);
     d.lagging = p.Integer("allowed_lagging", 0, 1, true);
+  } else if (m == "wpipe") {  // chunk k in the first group, chunk D + k in the second
+    d.wpipe = true;
+    d.chunks = 2;
   } else if (m == "xgrad") {  // a flushed order; F and B at W - lr·s·dW (Table I's dW)
     d.flush = true;
     d.xgrad_order = p.Choice("schedule", {"1f1b", "gpipe"});
@@ -244,8 +248,11 @@ Result<Definition> Define(const MethodCase& c) {
 enum class OpKind { kForward, kBackward, kInputGrad, kWeightGrad, kStep };
 struct Op {
   OpKind kind;
+  // The pass's stage; for a step, the one stage it updates, or -1 for every stage of the device.
   int32_t stage = -1;
   int32_t microbatch = -1;
+  // A step: the index of the device's learning rate it uses; -1 = its own index on the device.
+  int32_t rate = -1;
 };
 using Order = std::vector<Op>;
 
@@ -396,18 +403,59 @@ Order AsyncOrder(const Definition& d, int32_t k) {
   return out;
 }
 
+// WPipe (Yang et al., ICLR'22) on device k: the first group's stage k and the second group's
+// D + k, each stepping once per minibatch on its own. Window p: the first group's forwards of
+// minibatch p, its backwards of minibatch p - 1 and its step for them, then the second group's
+// forwards and backwards of minibatch p and its step: the first group's forwards of the next
+// period come before its backwards of the current one, the second group keeps its order, and
+// the groups step alternately. Both steps of window p take the device's rate p.
+Order WPipeOrder(const Definition& d, int32_t k) {
+  const int32_t m = d.microbatches, g0 = k, g1 = d.devices + k;
+  Order out;
+  for (int32_t p = 0; p <= d.minibatches; ++p) {
+    if (p < d.minibatches) {
+      const Order f = Passes(OpKind::kForward, g0, p * m, m);
+      out.insert(out.end(), f.begin(), f.end());
+    }
+    if (p > 0) {
+      const Order b = Passes(OpKind::kBackward, g0, (p - 1) * m, m);
+      out.insert(out.end(), b.begin(), b.end());
+      out.push_back({OpKind::kStep, g0, -1, p});
+    }
+    if (p < d.minibatches) {
+      for (OpKind kind : {OpKind::kForward, OpKind::kBackward}) {
+        const Order passes = Passes(kind, g1, p * m, m);
+        out.insert(out.end(), passes.begin(), passes.end());
+      }
+      out.push_back({OpKind::kStep, g1, -1, p});
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Step accounting along the orders.
 
+// One step of a device: the weight gradients it applies, in program order, the stage it updates
+// (-1: every stage of the device) and the index of its learning rate.
+struct StepGroup {
+  std::vector<Key> gradients;
+  int32_t stage = -1;
+  int32_t rate = 0;
+};
+
+// Counters count the steps that update the pass's stage (every step of the device, except
+// WPipe's, which update one stage each).
 struct Accounting {
   std::vector<std::vector<int32_t>> f_counter, b_counter, applied;  // [stage][microbatch]
+  // The index, among its device's steps, of the step applying each gradient.
+  std::vector<std::vector<int32_t>> applied_at;
   // Where the F and the B (or I) of each (stage, microbatch) stand in their device's order.
   std::vector<std::vector<int32_t>> f_position, b_position;
   // The steps that directly follow each B (or I) in its device's order.
   std::vector<std::vector<int32_t>> steps_after_b;
-  // Per device, per step: the weight gradients the step applies, in program order.
-  std::vector<std::vector<std::vector<Key>>> groups;
-  std::vector<float> loss_scale;  // per microbatch
+  std::vector<std::vector<StepGroup>> groups;  // per device, per step
+  std::vector<float> loss_scale;               // per microbatch
 };
 
 // Counts steps along each device's order: the counters and positions of every F and B (or I),
@@ -420,6 +468,8 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
   a.f_counter.assign(stages, unset);
   a.b_counter.assign(stages, unset);
   a.applied.assign(stages, unset);
+  a.applied_at.assign(stages, unset);
+  std::vector<int32_t> taken(stages, 0);  // steps that updated each stage so far
   a.f_position.assign(stages, unset);
   a.b_position.assign(stages, unset);
   a.steps_after_b.assign(stages, std::vector<int32_t>(total, 0));
@@ -428,16 +478,23 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
     std::vector<Key> group;
     for (size_t i = 0; i < orders[dev].size(); ++i) {
       const Op& op = orders[dev][i];
-      const int32_t n = static_cast<int32_t>(a.groups[dev].size());
+      const int32_t index = static_cast<int32_t>(a.groups[dev].size());
       if (op.kind == OpKind::kStep) {
         for (const auto& [s, j] : group) {
           if (a.applied[s][j] != -1) return InvalidArgument("a gradient is applied twice");
-          a.applied[s][j] = n + 1;
+          if (op.stage >= 0 && s != op.stage)
+            return InvalidArgument("a step applies a gradient of a stage it does not update");
+          a.applied[s][j] = taken[s] + 1;
+          a.applied_at[s][j] = index;
         }
-        a.groups[dev].push_back(std::move(group));
+        for (int32_t s = 0; s < stages; ++s)
+          if (d.DeviceOf(s) == static_cast<int32_t>(dev) && (op.stage < 0 || op.stage == s))
+            ++taken[s];
+        a.groups[dev].push_back({std::move(group), op.stage, op.rate >= 0 ? op.rate : index});
         group.clear();
         continue;
       }
+      const int32_t n = op.stage >= 0 ? taken[op.stage] : 0;
       if (op.kind == OpKind::kForward || op.kind == OpKind::kBackward ||
           op.kind == OpKind::kInputGrad) {
         const bool forward = op.kind == OpKind::kForward;
@@ -467,7 +524,7 @@ Result<Accounting> Account(const Definition& d, const std::vector<Order>& orders
 
 // How many gradients of `stage` the step applying microbatch j's applies.
 int32_t GroupSize(const Accounting& a, const Definition& d, int32_t stage, int32_t j) {
-  const auto& group = a.groups[d.DeviceOf(stage)][a.applied[stage][j] - 1];
+  const auto& group = a.groups[d.DeviceOf(stage)][a.applied_at[stage][j]].gradients;
   return static_cast<int32_t>(
       std::count_if(group.begin(), group.end(), [&](const Key& k) { return k.first == stage; }));
 }
@@ -515,9 +572,9 @@ int32_t XPipeTarget(const Definition& d, const Accounting& a, int32_t s, int32_t
   return a.b_counter[s][last] + (s > 0 ? a.steps_after_b[s][last] : 0);
 }
 
-// The weights of the F of microbatch j on device k, which has taken n steps; n0 is the steps
-// stage 0 had taken at its F of j; `target` XPipe's target (XPipeTarget).
-PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, int32_t n0,
+// The weights of the F of microbatch j on stage s of device k, which has taken n steps (of that
+// stage); n0 is the steps stage 0 had taken at its F of j; `target` XPipe's target (XPipeTarget).
+PassVersion ForwardPass(const Definition& d, int32_t k, int32_t s, int32_t j, int32_t n, int32_t n0,
                         int32_t target) {
   const int32_t dd = d.devices, m = d.microbatches, b = j / m;
   if (d.method == "pipedream" && d.vertical_sync) return Use(WeightKind::kVersion, n, n0, 0);
@@ -534,6 +591,9 @@ PassVersion ForwardPass(const Definition& d, int32_t k, int32_t j, int32_t n, in
   if (d.method == "pipeoptim")
     return Use(WeightKind::kPredicted, n, n, d.code_horizon ? dd - k : dd - k - 1);
   if (d.method == "xgrad") return Use(WeightKind::kPredicted, n, n, d.xgrad_horizon);
+  // WPipe: the second group (stage D + k) computes minibatch b with its version b, the first
+  // (stage k) with its version max(0, b - 1): one update stale, as 2BW but in one group only.
+  if (d.wpipe) return Use(WeightKind::kVersion, n, s >= dd ? b : std::max(0, b - 1), 0);
   return Use(WeightKind::kCurrent, n, n, 0);
 }
 
@@ -544,7 +604,7 @@ PassVersion BackwardPass(const Definition& d, int32_t k, const PassVersion& f, i
   const int32_t m = d.microbatches;
   if (d.method == "pipedream" || (d.method == "spectrain" && d.reuse) || d.method == "xgrad")
     return {WeightKind::kForwards, n, f.version, f.horizon};
-  if (d.method == "pipedream-2bw") return Use(WeightKind::kVersion, n, f.version, 0);
+  if (d.method == "pipedream-2bw" || d.wpipe) return Use(WeightKind::kVersion, n, f.version, 0);
   if (d.method == "spectrain") return Use(WeightKind::kPredicted, n, n, k / 2);
   if (d.method == "xpipe") {
     const int32_t s = d.xpipe == Definition::XPipeHorizon::kFormula
@@ -671,7 +731,7 @@ Status Trainer::TrainMicrobatch(int32_t j) {
   std::vector<PassVersion> forward(stages_.size()), backward(stages_.size());
   std::vector<std::vector<float>> used(stages_.size());  // each F's weights, for its B
   for (int32_t s = 0; s <= last; ++s) {
-    forward[s] = ForwardPass(d_, stages_[s].device, j, a_.f_counter[s][j], a_.f_counter[0][j],
+    forward[s] = ForwardPass(d_, stages_[s].device, s, j, a_.f_counter[s][j], a_.f_counter[0][j],
                              XPipeTarget(d_, a_, s, j));
     auto w = Weights(stages_[s], forward[s], {});
     if (!w.ok()) return w.status();
@@ -738,25 +798,26 @@ void Trainer::StepReady(int32_t ready) {
   for (int32_t dev = 0; dev < d_.devices; ++dev) {
     const auto& groups = a_.groups[dev];
     while (next_step_[dev] < static_cast<int32_t>(groups.size()) &&
-           std::all_of(groups[next_step_[dev]].begin(), groups[next_step_[dev]].end(),
+           std::all_of(groups[next_step_[dev]].gradients.begin(),
+                       groups[next_step_[dev]].gradients.end(),
                        [&](const Key& k) { return k.second < ready; })) {
       Step(dev);
     }
   }
 }
 
-// One step of every stage on the device: the weight gradients of its group, accumulated from
-// zero in program order separately on each replica (a replica's own microbatches), the
-// replicas' sums then added in replica order 0, 1, ..., R - 1 (with one replica: the plain
-// accumulation), then the optimizer with the rate of this step, then PipeMare's velocity
-// delta <- decay·delta + (1 - decay)·(W_new - W_old) (kept for every method).
+// One step of every stage on the device (or of the one stage it updates): the weight gradients
+// of its group, accumulated from zero in program order separately on each replica (a replica's
+// own microbatches), the replicas' sums then added in replica order 0, 1, ..., R - 1 (with one
+// replica: the plain accumulation), then the optimizer with the rate of this step, then
+// PipeMare's velocity delta <- decay·delta + (1 - decay)·(W_new - W_old) (kept for every method).
 void Trainer::Step(int32_t device) {
-  const int32_t n = next_step_[device];
-  const std::vector<Key>& group = a_.groups[device][n];
+  const StepGroup& step = a_.groups[device][next_step_[device]];
+  const std::vector<Key>& group = step.gradients;
   const float keep = d_.decay, take = 1.0f - d_.decay;
   for (size_t s = 0; s < stages_.size(); ++s) {
     StageState& st = stages_[s];
-    if (st.device != device) continue;
+    if (st.device != device || (step.stage >= 0 && step.stage != static_cast<int32_t>(s))) continue;
     const StageVersion& current = st.history.back();
     std::vector<std::vector<float>> sums(d_.replicas(),
                                          std::vector<float>(current.weights.size(), 0.0f));
@@ -771,7 +832,7 @@ void Trainer::Step(int32_t device) {
     for (int32_t r = 1; r < d_.replicas(); ++r)
       for (size_t i = 0; i < grad.size(); ++i) grad[i] += sums[r][i];
     StageVersion next{current.weights, 0, {}, current.velocity};
-    st.optimizer->Step(next.weights, grad, Lr(device, n));
+    st.optimizer->Step(next.weights, grad, Lr(device, step.rate));
     next.optimizer_steps = st.optimizer->steps();
     next.optimizer_state = st.optimizer->StateTensors();
     for (size_t i = 0; i < next.velocity.size(); ++i)
@@ -788,7 +849,9 @@ Result<ReferenceRun> RunReference(const MethodCase& c, const ReferenceOptions& o
   if (!d.ok()) return d.status();
   std::vector<Order> orders;
   for (int32_t k = 0; k < d->devices; ++k)
-    orders.push_back(d->flush ? FlushOrder(*d, k) : AsyncOrder(*d, k));
+    orders.push_back(d->flush   ? FlushOrder(*d, k)
+                     : d->wpipe ? WPipeOrder(*d, k)
+                                : AsyncOrder(*d, k));
   auto a = Account(*d, orders);
   if (!a.ok()) return a.status();
   PIPECAST_RETURN_IF_ERROR(ScaleLosses(*d, *a));

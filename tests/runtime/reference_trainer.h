@@ -50,7 +50,9 @@ enum class WeightKind {
 
 struct PassVersion {
   WeightKind kind = WeightKind::kCurrent;
-  int32_t counter = -1;  // steps the device had taken when the pass ran
+  // Steps that had updated the pass's stage when it ran: the device's steps, except under WPipe,
+  // whose two groups on a device step on their own.
+  int32_t counter = -1;
   int32_t version = -1;  // version of the base weights (the weights after that many steps)
   int32_t horizon = 0;   // prediction horizon or correction gap; 0 otherwise
   // The version the weights stand for: the target of a prediction, else the version.
@@ -60,7 +62,7 @@ struct PassVersion {
 struct MicrobatchRecord {
   PassVersion forward;
   PassVersion backward;
-  int32_t applied_step = -1;  // 1-based step of the device that applies the gradient
+  int32_t applied_step = -1;  // 1-based step (counted as `counter`) that applies the gradient
   float loss_scale = 1.0f;
   // Steps between the forward's and the backward's pass on this stage.
   int32_t Gap() const { return backward.counter - forward.counter; }
@@ -87,7 +89,8 @@ struct ReferenceRun {
   std::vector<std::vector<float>> weights;             // final, per virtual stage
   std::vector<std::vector<MicrobatchRecord>> records;  // [virtual stage][global microbatch]
   std::vector<double> losses;                          // per global microbatch (unscaled mean)
-  std::vector<int32_t> steps;  // per device of one copy (replica 0's devices)
+  // Per device of one copy (replica 0's devices; WPipe: of both groups).
+  std::vector<int32_t> steps;
   // With ReferenceOptions::history: versions[s][v] the weights of stage s after v steps of its
   // device (v = 0: the initial weights), and predictions[s] every prediction stage s computed,
   // in the stage's program order (the order its device runs the F and B passes).

@@ -109,12 +109,16 @@ TEST(Properties, AsynchronousIdleShareShrinksWithMinibatches) {
       auto p = ir::Generate({info.name, 4, 4, n, 1, {}});
       ASSERT_TRUE(p.ok());
       const ir::Program l = ir::InsertCommunication(*p);
-      auto r = Simulate(l, UniformCostModel(4, 100, 200));
+      const int32_t chunks = l.num_stages / 4;  // WPipe: two chunks per device, half the cost
+      auto r = Simulate(l, UniformCostModel(l.num_stages, 100 / chunks, 200 / chunks));
       ASSERT_TRUE(r.ok());
       EXPECT_LT(r->bubble.idle_fraction, previous) << info.name << " N=" << n;
       previous = r->bubble.idle_fraction;
     }
-    EXPECT_LT(previous, 0.1) << info.name;
+    // WPipe's one step per window makes G0's next forwards wait for G1's flush: a window takes
+    // at least D + 2(M + D - 1) chunk passes for 4M of work, 18 for 16 at M = D = 4, so its idle
+    // share stays above 1/9 (docs/methods.md); only the shrinking is asserted for it.
+    if (info.name != "wpipe") EXPECT_LT(previous, 0.1) << info.name;
   }
 }
 
