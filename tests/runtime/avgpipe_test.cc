@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/generators.h"
 #include "common/version_plan.h"
 #include "runtime/cpu/cpu_device.h"
 #include "runtime/device_wrapper.h"
@@ -155,6 +156,21 @@ TEST(ReferenceAvgPipe, DefaultRateIsPointNineOverP) {
   auto run = RunExecutorOnCpu(c);
   ASSERT_TRUE(run.ok()) << run.status().message();
   ExpectSameBits(run->copies[1], loop[1], "executor copy 1 at alpha 0.45");
+}
+
+// A pipeline steps on its own M microbatches' gradients: each loss is scaled by 1/M, where two
+// data-parallel copies of 1F1B, whose steps apply the all-reduced sum, scale by 1/(2M).
+TEST(AvgPipeExecutor, LossDivisorIsThePipelinesOwnMicrobatches) {
+  for (int32_t P : {2, 3}) {
+    const ir::Program avg =
+        *ir::Generate({"avgpipe", 2, 4, 2, 8, {{"pipelines", std::to_string(P)}}});
+    const ir::VersionPlan plan = ir::BuildVersionPlan(avg, ir::PlanDetail::kExecution);
+    ASSERT_EQ(static_cast<int32_t>(plan.loss_divisor.size()), 2 * P * 4);
+    for (int32_t divisor : plan.loss_divisor) EXPECT_EQ(divisor, 4) << "P=" << P;
+  }
+  const ir::Program dp = *ir::Generate({"1f1b", 2, 4, 2, 8, {}, 2});
+  const ir::VersionPlan plan = ir::BuildVersionPlan(dp, ir::PlanDetail::kExecution);
+  for (int32_t divisor : plan.loss_divisor) EXPECT_EQ(divisor, 8);
 }
 
 // No data: a program of one average only.
