@@ -42,21 +42,25 @@ struct CpuDevice::StageData {
     return p.replicas > 1 && p.device_of_replica(stage, 0) == setup.device ? p.replicas - 1 : 0;
   }
 
-  // True if the setup's program averages this stage on the setup's device (AvgPipe's AV).
+  // True if the setup's program averages this stage on the setup's device (AvgPipe's AV), or
+  // its method averages copies at all (a program shorter than the period has no AV, but the
+  // reference weights must still start as the run's initial weights).
   bool Averages(const DeviceSetup& setup) const {
-    for (const ir::Action& a : setup.program->devices[setup.device])
+    const ir::Program& p = *setup.program;
+    if (p.options.elastic_alpha > 0 && p.replicas > 1) return true;
+    for (const ir::Action& a : p.devices[setup.device])
       if (a.kind == ir::ActionKind::kAverage && a.stage == stage) return true;
     return false;
   }
 
-  // Bytes the per-program buffers of this stage need.
+  // Bytes the per-program buffers of this stage need (and the reference weights it keeps).
   int64_t Size(const ir::StageBuffers& b, const DeviceSetup& setup) const {
     const int64_t rows = setup.microbatch_rows, er = setup.eval_rows;
     int64_t floats = b.weight_copies * params + b.records * RecordSize(rows);
     floats += static_cast<int64_t>(ReduceSlots(setup)) * params;
     if (er > 0) floats += er * (in + out) + layers.Memory(er).saved;
     if (b.velocity) floats += 2 * params;
-    if (Averages(setup) && static_cast<int64_t>(reference.size()) != params) floats += params;
+    if (Averages(setup)) floats += params;  // the reference weights W~
     if (setup.track_predictions_every > 0) floats += 2 * params;
     return floats * static_cast<int64_t>(sizeof(float));
   }
