@@ -28,7 +28,7 @@
 // RunAvgPipe, writes the update out).
 //
 // Loss scaling: a microbatch's loss is scaled by one over the number of gradients the step that
-// applies it applies (over every copy). All arithmetic is models/' (Stage passes, Optimizer Step
+// applies it applies (over every copy that sums them; AvgPipe's pipelines: their own M). All arithmetic is models/' (Stage passes, Optimizer Step
 // and Predict, SoftmaxCrossEntropy), so where the executor follows the same definitions the weights
 // agree bit for bit. On request (ReferenceOptions::history) a run also returns every version of
 // every stage and every prediction it computed, so that measures of prediction accuracy can be
