@@ -33,20 +33,28 @@ CopyKey KeyOf(WeightSource src, int32_t version, int32_t value) {
   }
 }
 
-// Groups the last stage's microbatches by the step that applies their gradients.
+// Groups the last stage's microbatches by the step that applies their gradients. The copies'
+// steps of a program with all-reduces apply every copy's gradients; without one (AvgPipe's
+// pipelines step on their own gradients) a step applies its own copy's only.
 void LossDivisors(const Program& p, VersionPlan& t) {
   const int32_t total = t.total_microbatches;
   t.loss_divisor.assign(total, 1);
   if (p.num_stages < 1) return;
   const int32_t last = p.num_stages - 1;
-  std::vector<int32_t> group;  // per applied step (index 0: never applied)
-  for (int32_t j = 0; j < total; ++j) {
+  bool reduces = false;
+  for (const auto& dev : p.devices)
+    for (const Action& a : dev) reduces = reduces || a.kind == ActionKind::kAllReduce;
+  const int32_t copies = reduces ? 1 : std::max(1, p.replicas);
+  auto group_of = [&](int32_t j) {
     const int32_t step = std::max(0, t.At(last, j).applied_step);
-    if (static_cast<size_t>(step) >= group.size()) group.resize(step + 1, 0);
-    ++group[step];
+    return static_cast<size_t>(step) * copies + (reduces ? 0 : p.replica_of(j));
+  };
+  std::vector<int32_t> group;  // per (applied step, copy) (step 0: never applied)
+  for (int32_t j = 0; j < total; ++j) {
+    if (group_of(j) >= group.size()) group.resize(group_of(j) + 1, 0);
+    ++group[group_of(j)];
   }
-  for (int32_t j = 0; j < total; ++j)
-    t.loss_divisor[j] = std::max(1, group[std::max(0, t.At(last, j).applied_step)]);
+  for (int32_t j = 0; j < total; ++j) t.loss_divisor[j] = std::max(1, group[group_of(j)]);
 }
 
 }  // namespace

@@ -9,7 +9,18 @@ namespace {
 
 constexpr char kFormat[] = "pipecast-checkpoint-1";
 
-std::string Prefix(int32_t stage) { return "stage" + std::to_string(stage) + "."; }
+// Replica 0's copy of a stage under "stage<s>.", another copy r (kept only where the copies
+// differ) under "replica<r>.stage<s>.".
+std::string Prefix(int32_t stage, int32_t replica) {
+  return (replica > 0 ? "replica" + std::to_string(replica) + "." : std::string()) + "stage" +
+         std::to_string(stage) + ".";
+}
+
+// AvgPipe's copies of a stage differ (each pipeline steps on its own gradients): every copy is
+// saved. Every other program's copies are identical: replica 0's is.
+int32_t SavedCopies(const ir::Program& p) {
+  return p.options.elastic_alpha > 0 && p.replicas > 1 ? p.replicas : 1;
+}
 
 }  // namespace
 
@@ -27,12 +38,15 @@ std::string RunIdentity(const Session& session) {
 Status SaveCheckpoint(const std::string& path, Session& session, const RunPosition& position) {
   SafetensorsFile ck;
   std::vector<int64_t> opt_steps;
+  const ir::Program& p = session.placement();
   for (int32_t s = 0; s < session.num_stages(); ++s) {
-    auto state = session.DeviceOf(s).State(s);
-    if (!state.ok()) return state.status();
-    for (const auto& [name, values] : state->tensors)
-      ck.tensors[Prefix(s) + name] = {{static_cast<int64_t>(values.size())}, values};
-    opt_steps.push_back(state->optimizer_steps);
+    for (int32_t r = 0; r < SavedCopies(p); ++r) {
+      auto state = session.devices()[p.device_of_replica(s, r)]->State(s);
+      if (!state.ok()) return state.status();
+      for (const auto& [name, values] : state->tensors)
+        ck.tensors[Prefix(s, r) + name] = {{static_cast<int64_t>(values.size())}, values};
+      if (r == 0) opt_steps.push_back(state->optimizer_steps);  // every copy steps alike
+    }
   }
   const nlohmann::json state = {
       {"segment", position.segment},
@@ -70,17 +84,18 @@ Result<RunPosition> LoadCheckpoint(const std::string& path, Session& session) {
     if (static_cast<int32_t>(opt_steps.size()) != session.num_stages() ||
         static_cast<int32_t>(pos.steps_before.size()) != session.num_devices())
       return InvalidArgument(path + ": corrupt checkpoint state: wrong number of stages");
+    const ir::Program& p = session.placement();
     for (int32_t s = 0; s < session.num_stages(); ++s) {
-      StageState st;
-      st.optimizer_steps = opt_steps[s];
-      const std::string prefix = Prefix(s);
-      for (const auto& [name, t] : ck->tensors)
-        if (name.rfind(prefix, 0) == 0) st.tensors.emplace_back(name.substr(prefix.size()), t.data);
-      // Every copy of the stage (they are identical; the checkpoint holds replica 0's).
-      const ir::Program& p = session.placement();
+      // Every copy of the stage: its own state where the copies differ, else replica 0's.
       for (int32_t r = 0; r < p.replicas; ++r) {
         const int32_t d = p.device_of_replica(s, r);
         if (!session.IsLocal(d)) continue;
+        StageState st;
+        st.optimizer_steps = opt_steps[s];
+        const std::string prefix = Prefix(s, SavedCopies(p) > 1 ? r : 0);
+        for (const auto& [name, t] : ck->tensors)
+          if (name.rfind(prefix, 0) == 0)
+            st.tensors.emplace_back(name.substr(prefix.size()), t.data);
         if (Status ls = session.devices()[d]->LoadState(s, st); !ls.ok())
           return InvalidArgument(path + ": " + ls.message());
       }

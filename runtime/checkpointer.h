@@ -5,7 +5,9 @@
 // live), so this is the run's whole state and a resumed run is bit-identical to an
 // uninterrupted one. A checkpoint names the run it belongs to (job, method, parameters, seed,
 // epochs, data_parallel when > 1); another run's checkpoint is refused. With replicas, the
-// stage's replica-0 copy is saved (every copy holds the same state) and loaded into every copy.
+// stage's replica-0 copy is saved (every copy holds the same state) and loaded into every copy;
+// AvgPipe's copies differ, so each of them is saved (with its reference weights W~) and loaded
+// into itself.
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,8 @@
 // stage (a device holds at most one copy of a stage, so a stage number names it). For the
 // all-reduce of a stage's weight gradient, the device of the stage's replica-0 copy also holds
 // replicas - 1 reduction buffers, one per other copy, to receive their gradients into, and sums
-// them into its own gradient in replica order (SumGradients).
+// them into its own gradient in replica order (SumGradients). The elastic averaging of AvgPipe
+// gathers the copies' weights into the same buffers (ElasticAverage).
 #pragma once
 
 #include <chrono>
@@ -170,6 +171,26 @@ class Device {
   // element, left to right: the sum in replica order, the same bits whatever the timing
   // (kCompute). REQUIRES: count <= replicas - 1, the buffers received.
   virtual void SumGradients(int32_t stage, int32_t count) = 0;
+
+  // --- elastic averaging of a stage's weights over its copies (AvgPipe, ir::ActionKind::kAverage)
+  // Every copy of a stage the program averages keeps reference weights W~: Prepare sizes them
+  // and sets them to the current weights when the device has none for the stage (the first
+  // program after construction or SetWeights, so W~ starts as the run's initial weights,
+  // identical on every copy); later programs keep them; State saves them ("reference") and
+  // LoadState restores them. Below, a = float(alpha) and t = W~ before the operation.
+  // The stage's current weights, for a transport to read (after an event on kCompute).
+  virtual BufferView Weights(int32_t stage) = 0;
+  // W~, for a transport to read (the replica-0 copy, after ElasticAverage) or to write (the
+  // other copies, after ElasticPull).
+  virtual BufferView Reference(int32_t stage) = 0;
+  // The replica-0 copy, the other copies' weights in reduction buffers 0 .. count - 1; per
+  // element, in float:
+  //   s = (((W - t) + (b_0 - t)) + (b_1 - t)) + ... + (b_{count-1} - t), left to right,
+  //   W <- W - a (W - t),  W~ <- t + a s      (kCompute)
+  virtual void ElasticAverage(int32_t stage, int32_t count, double alpha) = 0;
+  // Another copy, per element: W <- W - a (W - t); its W~ is then overwritten by the replica-0
+  // copy's.
+  virtual void ElasticPull(int32_t stage, double alpha) = 0;
 
   // --- ordering
   virtual Event Record(Lane lane) = 0;

@@ -51,6 +51,12 @@ class DeviceWrapper : public Device {
     return target_->ReduceBuffer(stage, slot);
   }
   void SumGradients(int32_t stage, int32_t count) override { target_->SumGradients(stage, count); }
+  BufferView Weights(int32_t stage) override { return target_->Weights(stage); }
+  BufferView Reference(int32_t stage) override { return target_->Reference(stage); }
+  void ElasticAverage(int32_t stage, int32_t count, double alpha) override {
+    target_->ElasticAverage(stage, count, alpha);
+  }
+  void ElasticPull(int32_t stage, double alpha) override { target_->ElasticPull(stage, alpha); }
   Event Record(Lane lane) override { return target_->Record(lane); }
   void Wait(Lane lane, Event event) override { target_->Wait(lane, event); }
   void HostWait(Event event) override { target_->HostWait(event); }

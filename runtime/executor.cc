@@ -81,7 +81,11 @@ class DeviceWorker {
   Status Forward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
   Status Backward(const Action& a, const ir::PlannedAction& pa, ActionTime& t);
   void Step();
+  template <typename RootOp, typename CopyOp>
+  Status Gather(const Action& a, Kind up, Kind down, BufferView mine, BufferView back,
+                RootOp root_op, CopyOp copy_op);
   Status AllReduce(const Action& a);
+  Status Average(const Action& a);
   // Waits for the sends that still read a record before a new microbatch takes it.
   Status Reuse(int32_t stage, int32_t record);
   Status FlushSends();
@@ -113,7 +117,7 @@ class DeviceWorker {
   const Clock::time_point t0_;
   int32_t n_ = 0;                                    // steps taken in this program
   std::vector<std::vector<RecordHandles>> handles_;  // [stage][record]
-  std::vector<Handle> reduce_;  // the all-reduce's transfers, one per other copy
+  std::vector<Handle> reduce_;                       // a collective's transfers, one per other copy
   std::vector<uint8_t> pending_;  // [stage]: a weight gradient was taken since the last Step
 };
 
@@ -177,40 +181,62 @@ void DeviceWorker::Step() {
   ++n_;
 }
 
-// Round `a.microbatch` of the all-reduce of stage `a.stage`, run to completion before the next
-// action (the validator's rendezvous): each copy r >= 1 sends its gradient to the replica-0
-// copy, which sums them in replica order and sends the sum back into every copy's gradient.
-// A copy waits for its send before receiving into the same buffer.
-Status DeviceWorker::AllReduce(const Action& a) {
+// One round of a collective of stage `a.stage` over its copies, run to completion before the
+// next action (the validator's rendezvous): each copy r >= 1 sends `mine` to the replica-0 copy
+// (message `up`), which receives them into its reduction buffers in slot r - 1, runs `root_op`
+// and sends `back` to every copy (message `down`); a copy waits for its send, runs `copy_op`,
+// then receives into `back`. The result depends only on the buffers, never on arrival order.
+template <typename RootOp, typename CopyOp>
+Status DeviceWorker::Gather(const Action& a, Kind up, Kind down, BufferView mine, BufferView back,
+                            RootOp root_op, CopyOp copy_op) {
   const int32_t s = a.stage, round = a.microbatch, copies = p_.replicas;
   const int32_t me = p_.replica_on(s, d_);
   PIPECAST_CHECK(me >= 0) << "device " << d_ << " holds no copy of stage " << s;
-  const BufferView grad = dev_.Gradient(s);
   if (me > 0) {
     const int32_t root = p_.device_of_replica(s, 0);
-    const Handle sent = transport_.Send(d_, root, {Kind::kGradientSum, s, round, me}, grad, dev_,
-                                        dev_.Record(Lane::kCompute));
+    const Handle sent =
+        transport_.Send(d_, root, {up, s, round, me}, mine, dev_, dev_.Record(Lane::kCompute));
     PIPECAST_RETURN_IF_ERROR(transport_.WaitSent(sent, Deadline()));
-    const Handle got = transport_.Recv(d_, root, {Kind::kReducedGradient, s, round, me}, grad);
+    copy_op();
+    const Handle got = transport_.Recv(d_, root, {down, s, round, me}, back);
     return transport_.WaitReceived(got, dev_, Lane::kCompute, Deadline());
   }
   for (int32_t r = 1; r < copies; ++r) {
-    reduce_[r - 1] =
-        transport_.Recv(d_, p_.device_of_replica(s, r), {Kind::kGradientSum, s, round, r},
-                        dev_.ReduceBuffer(s, r - 1));
+    reduce_[r - 1] = transport_.Recv(d_, p_.device_of_replica(s, r), {up, s, round, r},
+                                     dev_.ReduceBuffer(s, r - 1));
   }
   for (int32_t r = 1; r < copies; ++r)
     PIPECAST_RETURN_IF_ERROR(
         transport_.WaitReceived(reduce_[r - 1], dev_, Lane::kCompute, Deadline()));
-  dev_.SumGradients(s, copies - 1);
-  const Event summed = dev_.Record(Lane::kCompute);
-  for (int32_t r = 1; r < copies; ++r) {
-    reduce_[r - 1] = transport_.Send(d_, p_.device_of_replica(s, r),
-                                     {Kind::kReducedGradient, s, round, r}, grad, dev_, summed);
-  }
+  root_op(copies - 1);
+  const Event done = dev_.Record(Lane::kCompute);
+  for (int32_t r = 1; r < copies; ++r)
+    reduce_[r - 1] =
+        transport_.Send(d_, p_.device_of_replica(s, r), {down, s, round, r}, back, dev_, done);
   for (int32_t r = 1; r < copies; ++r)
     PIPECAST_RETURN_IF_ERROR(transport_.WaitSent(reduce_[r - 1], Deadline()));
   return Status::Ok();
+}
+
+// Round `a.microbatch` of the all-reduce of stage `a.stage`: the copies' gradients summed at
+// the replica-0 copy in replica order, the sum sent back into every copy's gradient.
+Status DeviceWorker::AllReduce(const Action& a) {
+  const BufferView grad = dev_.Gradient(a.stage);
+  return Gather(
+      a, Kind::kGradientSum, Kind::kReducedGradient, grad, grad,
+      [&](int32_t count) { dev_.SumGradients(a.stage, count); }, [] {});
+}
+
+// Round `a.microbatch` of the elastic averaging of stage `a.stage` (AvgPipe, device.h): the
+// copies' weights meet at the replica-0 copy, which moves its weights toward its reference W~
+// and computes the new W~ from all of them (ElasticAverage); every other copy moves its own
+// weights toward its (old, identical) W~ (ElasticPull) and receives the new W~.
+Status DeviceWorker::Average(const Action& a) {
+  const double alpha = p_.options.elastic_alpha;
+  return Gather(
+      a, Kind::kAverageWeights, Kind::kAverageReference, dev_.Weights(a.stage),
+      dev_.Reference(a.stage), [&](int32_t count) { dev_.ElasticAverage(a.stage, count, alpha); },
+      [&] { dev_.ElasticPull(a.stage, alpha); });
 }
 
 // Before an action runs: the record slots it opens are free of sends, and the message it
@@ -250,6 +276,8 @@ Status DeviceWorker::RunAction(const Action& a, const ir::PlannedAction& pa, Act
     case ActionKind::kAllReduce:
       pending_[a.stage] = 1;  // every copy steps with the reduced gradient, its own or not
       return AllReduce(a);
+    case ActionKind::kAverage:
+      return Average(a);
     case ActionKind::kSendActivation:
     case ActionKind::kSendGradient: {
       const bool grad = a.kind == ActionKind::kSendGradient;
@@ -351,7 +379,7 @@ MessageSpace TrainingSpace(const ir::Program& program) {
   MessageSpace space{program.num_stages, program.total_microbatches(), 0, program.replicas, 0};
   for (const std::vector<Action>& device : program.devices)
     for (const Action& a : device)
-      if (a.kind == ActionKind::kAllReduce) space.rounds = std::max(space.rounds, a.microbatch + 1);
+      if (ir::IsCollective(a.kind)) space.rounds = std::max(space.rounds, a.microbatch + 1);
   return space;
 }
 

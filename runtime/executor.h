@@ -18,8 +18,17 @@
 // program: the copies' gradients meet at the replica-0 copy, are summed there in replica order
 // 0, 1, ..., R - 1 (Device::SumGradients) and the sum is sent back, so every copy steps with the
 // same bits (transport.h). Each microbatch's loss is scaled by 1 / the plan's loss divisor, the
-// microbatches the step applying its gradient applies over all copies, so a step applies the
-// mean gradient of all of them.
+// microbatches the step applying its gradient applies (over all copies when they all-reduce), so
+// a step applies the mean gradient of all of them.
+//
+// An elastic average (AV, AvgPipe) also runs to completion where it stands: the copies' weights
+// meet at the replica-0 copy, which computes, element by element, S = sum over r = 0..R-1 of
+// (W_r - W~) in replica order, moves its own weights to W_0 - a (W_0 - W~) and the reference to
+// W~ + a S (a = the program's elastic_alpha as a float, W~ the old reference), and sends the new
+// W~ back; every other copy, once its weights are sent, moves them to W_r - a (W_r - W~) with its
+// own copy of the old W~ (the same bits on every copy) and receives the new one
+// (Device::ElasticAverage, ElasticPull). So every copy and every W~ are the same bits whatever
+// the timing.
 //
 // At the end each device is synchronised: a non-finite loss or gradient (kNonFinite), a device
 // error, a deadline (every wait has one) or a cancelled peer stop the run; the error names the

@@ -19,10 +19,14 @@ std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
 
 std::string MessageKey::ToString() const {
   if (reduction()) {
-    const bool sum = kind == Kind::kGradientSum;
-    return std::string(sum ? "gradient sum" : "reduced gradient") + " of stage " +
-           std::to_string(stage) + ", round " + std::to_string(microbatch) +
-           (sum ? ", from replica " : ", for replica ") + std::to_string(replica);
+    const bool sum = kind == Kind::kGradientSum || kind == Kind::kAverageWeights;
+    const char* what = kind == Kind::kGradientSum       ? "gradient sum"
+                       : kind == Kind::kReducedGradient ? "reduced gradient"
+                       : kind == Kind::kAverageWeights  ? "weights to average"
+                                                        : "averaged reference weights";
+    return std::string(what) + " of stage " + std::to_string(stage) + ", round " +
+           std::to_string(microbatch) + (sum ? ", from replica " : ", for replica ") +
+           std::to_string(replica);
   }
   const char* what = kind == Kind::kGradient ? "gradient" : "activation";
   const char* unit = kind == Kind::kEvalActivation ? "evaluation chunk " : "microbatch ";
@@ -37,16 +41,17 @@ InProcessTransport::InProcessTransport(int32_t num_devices, const MessageSpace& 
 
 namespace {
 
-// Point-to-point messages per (kind, stage); all-reduce messages per (kind, stage).
+// Point-to-point messages per (kind, stage); all-reduce and average messages per (kind, stage).
 int32_t PerStage(const MessageSpace& m) { return std::max({1, m.microbatches, m.eval_chunks}); }
 int32_t PerReduceStage(const MessageSpace& m) { return m.rounds * m.replicas; }
 int32_t PointToPoint(const MessageSpace& m) { return 3 * m.stages * PerStage(m); }
+constexpr int32_t kReductionKinds = 4;  // kGradientSum .. kAverageReference
 
 }  // namespace
 
 int32_t MessageSpace::size() const {
   const int64_t n = static_cast<int64_t>(PointToPoint(*this)) +
-                    (replicas > 1 ? int64_t{2} * stages * PerReduceStage(*this) : 0);
+                    (replicas > 1 ? int64_t{kReductionKinds} * stages * PerReduceStage(*this) : 0);
   PIPECAST_CHECK(n <= INT32_MAX) << "message space of " << n << " messages";
   return static_cast<int32_t>(n);
 }

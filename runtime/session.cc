@@ -148,6 +148,8 @@ Status Session::CheckMethod() {
   optimizer_ = *opt;
   auto probe = ProgramFor(1);
   if (!probe.ok()) return probe.status();
+  devices_ = (*probe)->num_devices;
+  microbatches_ = (*probe)->microbatches;
   rule_ = models::EffectiveDeltaRule((*probe)->options.delta, optimizer_.kind);
   auto check = models::Optimizer::Create(optimizer_, 1);
   if (!check.ok()) return check.status();

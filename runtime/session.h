@@ -58,12 +58,11 @@ class Session {
   const models::OptimizerConfig& optimizer() const { return optimizer_; }
   // The ΔW rule predictions use with this optimizer (and whether it is a fallback).
   models::EffectiveRule delta_rule() const { return rule_; }
-  // Devices of the program: the job's stages, times data_parallel copies of the pipeline.
-  int32_t num_devices() const { return job_.pipeline.stages * job_.pipeline.data_parallel; }
+  // Devices of the program: the job's stages, times data_parallel copies of the pipeline (and
+  // times AvgPipe's pipelines).
+  int32_t num_devices() const { return devices_; }
   // Microbatches of one minibatch over every copy (the programs' Program::microbatches).
-  int32_t microbatches_per_minibatch() const {
-    return job_.pipeline.microbatches * job_.pipeline.data_parallel;
-  }
+  int32_t microbatches_per_minibatch() const { return microbatches_; }
   int32_t num_stages() const { return static_cast<int32_t>(stages_.size()); }
   const std::vector<models::Stage<float>>& stages() const { return stages_; }
   const std::vector<int32_t>& local_devices() const { return local_; }
@@ -108,6 +107,7 @@ class Session {
   std::vector<std::unique_ptr<Device>> owned_;
   std::vector<Device*> device_ptrs_;
   int64_t per_epoch_ = 0, total_ = 0, evaluations_ = 0;
+  int32_t devices_ = 1, microbatches_ = 1;  // the programs' (CheckMethod)
   struct Lowered {
     ir::Program program;
     ir::VersionPlan plan;

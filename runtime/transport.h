@@ -28,23 +28,28 @@ namespace pipecast::runtime {
 // point-to-point messages, so that its sum is the same bits on every copy whatever the timing:
 // every other copy r sends its gradient to the replica-0 copy (kGradientSum), which sums them in
 // replica order 0, 1, ..., R - 1 and sends the sum back to each (kReducedGradient). A
-// collective's own reduction order (MPI_Allreduce) is unspecified, hence this.
+// collective's own reduction order (MPI_Allreduce) is unspecified, hence this. The elastic
+// averaging (ir::ActionKind::kAverage) is two more: every other copy r sends its weights to the
+// replica-0 copy (kAverageWeights), which computes the new reference weights W~ and sends them
+// back to each (kAverageReference; runtime/executor.h).
 struct MessageKey {
   enum class Kind : uint8_t {
     kActivation = 0,
     kGradient = 1,
     kEvalActivation = 2,
-    kGradientSum = 3,      // replica `replica`'s gradient of `stage`, to the replica-0 copy
-    kReducedGradient = 4,  // the summed gradient of `stage`, from replica 0 to `replica`
+    kGradientSum = 3,       // replica `replica`'s gradient of `stage`, to the replica-0 copy
+    kReducedGradient = 4,   // the summed gradient of `stage`, from replica 0 to `replica`
+    kAverageWeights = 5,    // replica `replica`'s weights of `stage`, to the replica-0 copy
+    kAverageReference = 6,  // the new reference weights of `stage`, from replica 0 to `replica`
   };
   Kind kind = Kind::kActivation;
   int32_t stage = 0;       // the receiving virtual stage (all-reduce: the reduced stage)
   int32_t microbatch = 0;  // global microbatch index, the evaluation chunk, or the round
-  int32_t replica = 0;     // all-reduce: the copy other than replica 0 (>= 1); else 0
+  int32_t replica = 0;     // all-reduce, average: the copy other than replica 0 (>= 1); else 0
   friend auto operator<=>(const MessageKey&, const MessageKey&) = default;
   bool reduction() const { return kind >= Kind::kGradientSum; }
   // "the activation of microbatch 3 for stage 1", "the gradient sum of stage 2, round 0, from
-  // replica 1"
+  // replica 1", "the weights to average of stage 0, round 2, from replica 1"
   std::string ToString() const;
 };
 
@@ -58,10 +63,10 @@ struct MessageSpace {
   int32_t stages = 1;
   int32_t microbatches = 1;  // global microbatches of the program
   int32_t eval_chunks = 0;
-  int32_t replicas = 1;  // copies of each stage (all-reduce messages only when > 1)
-  int32_t rounds = 0;    // all-reduce rounds of a stage (the most of any stage)
+  int32_t replicas = 1;  // copies of each stage (all-reduce and average messages only when > 1)
+  int32_t rounds = 0;    // all-reduce or average rounds of a stage (the most of any stage)
   // Distinct messages: one per (kind, stage, microbatch or chunk), and per (kind, stage, round,
-  // replica) of the all-reduce kinds.
+  // replica) of the all-reduce and average kinds.
   int32_t size() const;
   // The message's index in [0, size()); aborts on a key outside the space.
   int32_t Index(const MessageKey& key) const;

@@ -53,7 +53,11 @@ pipecast_add_test(executor_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_test.cc
           ${CMAKE_CURRENT_SOURCE_DIR}/support/counting_allocator.cc
   LIBS pipecast_test_executor_adapter)
-# Replicas (Chimera, data parallelism) against the reference, one pipeline, timing and deadlines.
+# Replicas (Chimera, GEMS, data parallelism) against the reference, one pipeline, timing and deadlines.
 pipecast_add_test(replica_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/replica_test.cc
+  LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)
+# AvgPipe's elastic averaging against the reference, EASGD's equations and a hand-worked average.
+pipecast_add_test(avgpipe_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/avgpipe_test.cc
   LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)

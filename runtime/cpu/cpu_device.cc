@@ -125,6 +125,7 @@ void CpuDevice::SetWeights(int32_t stage, std::span<const float> weights) {
   PIPECAST_CHECK(weights.size() == s.weights.size())
       << "stage " << stage << ": " << weights.size() << " weights for " << s.weights.size();
   std::copy(weights.begin(), weights.end(), s.weights.begin());
+  s.reference.clear();  // the next program that averages the stage starts W~ from these weights
 }
 
 void CpuDevice::ReadWeights(int32_t stage, std::span<float> out) {
@@ -183,6 +184,7 @@ Result<StageState> CpuDevice::State(int32_t stage) {
   for (auto& [name, values] : s.optimizer->StateTensors())
     st.tensors.emplace_back("opt." + name, std::move(values));
   if (!s.velocity.empty()) st.tensors.emplace_back("velocity", s.velocity);
+  if (!s.reference.empty()) st.tensors.emplace_back("reference", s.reference);
   return st;
 }
 
@@ -205,7 +207,11 @@ Status CpuDevice::LoadState(int32_t stage, const StageState& state) {
   }
   PIPECAST_RETURN_IF_ERROR(s.optimizer->LoadState(state.optimizer_steps, opt));
   s.weights = *w;
+  const std::vector<float>* ref = find("reference");
+  if (ref != nullptr && ref->size() != s.weights.size())
+    return InvalidArgument("stage " + std::to_string(stage) + ": mis-sized reference weights");
   if (const std::vector<float>* v = find("velocity")) s.velocity = *v;
+  if (ref != nullptr) s.reference = *ref;
   return Status::Ok();
 }
 

@@ -4,7 +4,8 @@
 // Per stage it holds the weights, the gradient, the optimizer (with its state), the plan's copy
 // slots, PipeMare's velocity, `records` activation records of [x | y | dy | dx | layers'
 // saved memory], and, for a stage whose replica-0 copy it holds in a program with replicas,
-// replicas - 1 reduction buffers; one scratch buffer serves every pass of the device. Prepare sizes
+// replicas - 1 reduction buffers, and for a stage the program averages (AvgPipe) the reference
+// weights W~ (device.h); one scratch buffer serves every pass of the device. Prepare sizes
 // the per-program buffers (reusing their capacity) after checking the total against a memory limit;
 // the operations then allocate nothing. Every operation runs on the calling thread before it
 // returns, so events are complete when recorded and HostWait returns at once.
@@ -56,6 +57,10 @@ class CpuDevice final : public Device {
   BufferView Gradient(int32_t stage) override;
   BufferView ReduceBuffer(int32_t stage, int32_t slot) override;
   void SumGradients(int32_t stage, int32_t count) override;
+  BufferView Weights(int32_t stage) override;
+  BufferView Reference(int32_t stage) override;
+  void ElasticAverage(int32_t stage, int32_t count, double alpha) override;
+  void ElasticPull(int32_t stage, double alpha) override;
   Event Record(Lane lane) override;
   void Wait(Lane lane, Event event) override;
   void HostWait(Event event) override;

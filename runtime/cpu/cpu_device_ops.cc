@@ -219,6 +219,44 @@ void CpuDevice::SumGradients(int32_t stage, int32_t count) {
   }
 }
 
+BufferView CpuDevice::Weights(int32_t stage) {
+  StageData& s = At(stage);
+  return {s.weights.data(), s.params};
+}
+
+BufferView CpuDevice::Reference(int32_t stage) {
+  StageData& s = At(stage);
+  PIPECAST_CHECK(static_cast<int64_t>(s.reference.size()) == s.params)
+      << name_ << " stage " << stage << ": no reference weights (the program does not average it)";
+  return {s.reference.data(), s.params};
+}
+
+// Element by element, the sum over the copies in replica order, then both updates from the old
+// reference t: the same bits whatever order the copies' weights arrived in.
+void CpuDevice::ElasticAverage(int32_t stage, int32_t count, double alpha) {
+  StageData& s = At(stage);
+  PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
+      << name_ << " stage " << stage << ": average of " << count << " buffers";
+  const float a = static_cast<float>(alpha);
+  float* w = s.weights.data();
+  float* ref = Reference(stage).data;
+  for (int64_t i = 0; i < s.params; ++i) {
+    const float t = ref[i];
+    float sum = w[i] - t;
+    for (int32_t k = 0; k < count; ++k) sum += s.Reduce(k)[i] - t;
+    w[i] = w[i] - a * (w[i] - t);
+    ref[i] = t + a * sum;
+  }
+}
+
+void CpuDevice::ElasticPull(int32_t stage, double alpha) {
+  StageData& s = At(stage);
+  const float a = static_cast<float>(alpha);
+  float* w = s.weights.data();
+  const float* ref = Reference(stage).data;
+  for (int64_t i = 0; i < s.params; ++i) w[i] = w[i] - a * (w[i] - ref[i]);
+}
+
 Event CpuDevice::Record(Lane lane) { return {static_cast<int32_t>(lane), -1}; }
 void CpuDevice::Wait(Lane, Event) {}
 void CpuDevice::HostWait(Event) {}

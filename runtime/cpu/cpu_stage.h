@@ -1,6 +1,7 @@
 // The memory of one stage of a CpuDevice (internal to runtime/cpu/): weights, gradient,
 // optimizer, copy slots with their tags, PipeMare's velocity, activation records, evaluation
-// buffers, prediction tracking and the all-reduce's reduction buffers, with the record layout
+// buffers, prediction tracking, the all-reduce's reduction buffers and the elastic averaging's
+// reference weights, with the record layout
 // [x | y | dy | dx | saved].
 #pragma once
 
@@ -41,13 +42,25 @@ struct CpuDevice::StageData {
     return p.replicas > 1 && p.device_of_replica(stage, 0) == setup.device ? p.replicas - 1 : 0;
   }
 
-  // Bytes the per-program buffers of this stage need.
+  // True if the setup's program averages this stage on the setup's device (AvgPipe's AV), or
+  // its method averages copies at all (a program shorter than the period has no AV, but the
+  // reference weights must still start as the run's initial weights).
+  bool Averages(const DeviceSetup& setup) const {
+    const ir::Program& p = *setup.program;
+    if (p.options.elastic_alpha > 0 && p.replicas > 1) return true;
+    for (const ir::Action& a : p.devices[setup.device])
+      if (a.kind == ir::ActionKind::kAverage && a.stage == stage) return true;
+    return false;
+  }
+
+  // Bytes the per-program buffers of this stage need (and the reference weights it keeps).
   int64_t Size(const ir::StageBuffers& b, const DeviceSetup& setup) const {
     const int64_t rows = setup.microbatch_rows, er = setup.eval_rows;
     int64_t floats = b.weight_copies * params + b.records * RecordSize(rows);
     floats += static_cast<int64_t>(ReduceSlots(setup)) * params;
     if (er > 0) floats += er * (in + out) + layers.Memory(er).saved;
     if (b.velocity) floats += 2 * params;
+    if (Averages(setup)) floats += params;  // the reference weights W~
     if (setup.track_predictions_every > 0) floats += 2 * params;
     return floats * static_cast<int64_t>(sizeof(float));
   }
@@ -58,7 +71,8 @@ struct CpuDevice::StageData {
   }
   int64_t RecordSize(int64_t r) const { return 2 * r * in + 2 * r * out + layers.Memory(r).saved; }
 
-  // Sizes the buffers (capacity reused across programs; the velocity and the weights persist).
+  // Sizes the buffers (capacity reused across programs; the velocity, the weights and the
+  // reference weights persist).
   void Allocate(const ir::StageBuffers& b, const DeviceSetup& setup, float decay) {
     rows = setup.microbatch_rows;
     record_size = RecordSize(rows);
@@ -71,6 +85,7 @@ struct CpuDevice::StageData {
       if (velocity.size() != weights.size()) velocity.assign(weights.size(), 0.0f);
       before.assign(weights.size(), 0.0f);
     }
+    if (Averages(setup) && reference.size() != weights.size()) reference = weights;
     gamma = decay;
     eval_rows = setup.eval_rows;
     if (eval_rows > 0) {
@@ -114,6 +129,8 @@ struct CpuDevice::StageData {
   std::vector<Tag> tags;
   int32_t reduce_slots = 0;
   std::vector<float> reduce;  // reduce_slots buffers of `params` floats
+  // AvgPipe's reference weights W~ (device.h): empty until a program averages the stage.
+  std::vector<float> reference;
   int64_t rows = 0, record_size = 0;
   std::vector<float> records;
   int64_t eval_rows = 0;

@@ -24,7 +24,7 @@ TEST(Jobs, EveryShippedJobParses) {
   EXPECT_GE(jobs, 3);
   auto fashion = LoadJobFile(PIPECAST_SOURCE_DIR "/scenarios/fashion-mlp.job.yaml");
   ASSERT_TRUE(fashion.ok());
-  EXPECT_EQ(fashion->methods.size(), 17u);
+  EXPECT_EQ(fashion->methods.size(), 20u);
   EXPECT_EQ(fashion->model.hidden_sizes, (std::vector<int64_t>{256, 128, 64, 64}));
   EXPECT_DOUBLE_EQ(fashion->optimizer.lr, 0.01);
   EXPECT_EQ(fashion->lr_schedule.milestones, (std::vector<double>{2}));

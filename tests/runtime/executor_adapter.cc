@@ -50,11 +50,18 @@ Result<CpuRun> RunOnCpu(const ir::Program& program, const std::vector<models::St
     run.predictions.push_back(cpus[program.device_of(s)]->Predictions(s));
   }
   run.copies.resize(program.replicas);
+  run.references.resize(program.replicas);
   for (int32_t r = 0; r < program.replicas; ++r) {
     for (int32_t s = 0; s < program.num_stages; ++s) {
+      CpuDevice& cpu = *cpus[program.device_of_replica(s, r)];
       std::vector<float> w(static_cast<size_t>(stages[s].num_params()));
-      cpus[program.device_of_replica(s, r)]->ReadWeights(s, w);
+      cpu.ReadWeights(s, w);
       run.copies[r].push_back(std::move(w));
+      auto state = cpu.State(s);
+      if (!state.ok()) return state.status();
+      run.references[r].emplace_back();
+      for (auto& [name, values] : state->tensors)
+        if (name == "reference") run.references[r].back() = std::move(values);
     }
   }
   return run;

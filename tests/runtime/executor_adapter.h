@@ -27,6 +27,9 @@ struct CpuRun {
   ExecutionResult exec;
   std::vector<std::vector<float>> weights;  // per virtual stage, after the run (replica 0's)
   std::vector<std::vector<std::vector<float>>> copies;  // [replica][virtual stage], after it
+  // [replica][virtual stage]: each copy's reference weights W~ after the run (AvgPipe's elastic
+  // averaging; empty for a stage the program does not average).
+  std::vector<std::vector<std::vector<float>>> references;
   ir::VersionPlan plan;
   // Per virtual stage, what CpuDevice::Predictions reports after the run (all zero unless
   // CpuRunOptions::track_predictions_every).

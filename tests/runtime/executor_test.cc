@@ -117,9 +117,10 @@ TEST(Executor, ServedWeightsEqualThePlan) {
 // Random delays in message delivery change the timing, never the numbers.
 TEST(Executor, DeterministicUnderRandomDeliveryDelays) {
   Problem f;
-  // Chimera: its all-reduces' sums are fixed by replica order, not by arrival.
+  // Chimera, GEMS: their all-reduces' sums are fixed by replica order, not by arrival; AvgPipe
+  // (two pipelines of four): so are its elastic averages, on every copy and its reference.
   for (const char* method :
-       {"1f1b", "pipedream", "pipeoptim", "paci", "pipedream-2bw", "chimera"}) {
+       {"1f1b", "pipedream", "pipeoptim", "paci", "pipedream-2bw", "chimera", "gems", "avgpipe"}) {
     const ir::Program p = Lowered(method, 4, 4, 3);
     auto reference = f.Run(p);
     ASSERT_TRUE(reference.ok());
@@ -139,6 +140,8 @@ TEST(Executor, DeterministicUnderRandomDeliveryDelays) {
     auto delayed = f.Run(p, options);
     ASSERT_TRUE(delayed.ok());
     EXPECT_EQ(delayed->weights, reference->weights) << method;
+    EXPECT_EQ(delayed->copies, reference->copies) << method;
+    EXPECT_EQ(delayed->references, reference->references) << method;
     EXPECT_EQ(delayed->exec.losses, reference->exec.losses) << method;
   }
 }
@@ -178,13 +181,15 @@ TEST(Executor, OneStageWithoutHorizonsIsThePlainOptimizer) {
 // allocates exactly as often (every allocation of the process is counted).
 TEST(Executor, AllocatesNothingPerMicrobatch) {
   Problem f;
-  // Chimera (D = 2: two copies of each stage): its all-reduces allocate nothing either.
-  for (const char* method :
-       {"1f1b", "pipedream", "pipeoptim", "pipemare", "zb-h2", "paci", "chimera"}) {
+  // Chimera, GEMS (D = 2: two copies of each stage): their all-reduces allocate nothing either;
+  // nor do AvgPipe's elastic averages (two pipelines of two stages, one average per step).
+  for (const char* method : {"1f1b", "pipedream", "pipeoptim", "pipemare", "zb-h2", "paci",
+                             "chimera", "gems", "avgpipe"}) {
+    const bool two = std::string(method) == "chimera" || std::string(method) == "gems" ||
+                     std::string(method) == "avgpipe";
     int64_t counts[3];  // a first run (not compared: one-time set-up), then 2 and 6 minibatches
     for (int k = 0; k < 3; ++k) {
-      const ir::Program p =
-          Lowered(method, std::string(method) == "chimera" ? 2 : 3, 4, k < 2 ? 2 : 6);
+      const ir::Program p = Lowered(method, two ? 2 : 3, 4, k < 2 ? 2 : 6);
       const auto stages = f.Stages(p.num_stages);
       const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
       std::vector<std::unique_ptr<CpuDevice>> cpus;

@@ -1,7 +1,8 @@
 // Run under `mpirun -np 4`: every rank runs one device of each program with the MPI transport on
 // a CPU device; rank 0 gathers the final weights and losses and compares them, bit for bit, with
 // the same program run on threads in one process. Prints "N passed, N failed" and exits non-zero
-// on any mismatch. Programs with replicas (Chimera, data-parallel copies) compare every copy.
+// on any mismatch. Programs with replicas (Chimera, GEMS, data-parallel copies, AvgPipe's
+// pipelines) compare every copy, and AvgPipe every copy's reference weights too.
 //
 // With `--die-rank R`, rank R exits abruptly once the first program is under way (a stand-in
 // for a crashed process): every other rank must then stop, non-zero, within the deadline; the
@@ -12,7 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/generators.h"
 #include "common/lower.h"
@@ -39,7 +42,19 @@ models::OptimizerConfig Adam() {
 // 2S - 1 hidden layers, two Linear layers per virtual stage (7 at four stages; zb-v has eight).
 int32_t LayersFor(const ir::Program& p) { return 2 * p.num_stages - 1; }
 
-// Runs `p` with this rank's device over MPI; returns every stage's weights on rank 0.
+// True if `p` elastically averages its copies (AvgPipe): they then keep reference weights.
+bool Averages(const ir::Program& p) { return p.options.elastic_alpha > 0 && p.replicas > 1; }
+
+// This device's reference weights of stage s (empty if it keeps none).
+std::vector<float> ReferenceOf(CpuDevice& cpu, int32_t s) {
+  const StageState state = cpu.State(s).value();
+  for (const auto& [name, values] : state.tensors)
+    if (name == "reference") return values;
+  return {};
+}
+
+// Runs `p` with this rank's device over MPI; returns every stage's weights on rank 0 (every
+// copy's, then with Averages(p) every copy's reference weights).
 Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, int die_rank,
                                                std::vector<double>* losses) {
   const auto loader = ClusterLoader();
@@ -75,7 +90,17 @@ Result<std::vector<std::vector<float>>> RunMpi(const ir::Program& p, int rank, i
       if (p.device_of_replica(s, r) == rank) (*cpu)->ReadWeights(s, weights.back());
     }
   }
-  PIPECAST_RETURN_IF_ERROR(GatherStages(p.placement, weights));
+  std::vector<int32_t> owners = p.placement;
+  if (Averages(p)) {
+    owners.insert(owners.end(), p.placement.begin(), p.placement.end());
+    for (int32_t r = 0; r < p.replicas; ++r) {
+      for (int32_t s = 0; s < p.num_stages; ++s) {
+        weights.emplace_back(static_cast<size_t>(stages[s].num_params()), 0.0f);
+        if (p.device_of_replica(s, r) == rank) weights.back() = ReferenceOf(**cpu, s);
+      }
+    }
+  }
+  PIPECAST_RETURN_IF_ERROR(GatherStages(owners, weights));
   std::vector<double> all = *losses;
   for (int32_t r = 0; r < p.replicas; ++r) {
     std::vector<double> from = *losses;
@@ -95,19 +120,24 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--die-rank") == 0) die_rank = std::atoi(argv[i + 1]);
   const auto [rank, size] = InitMpi(&argc, &argv);
   int passed = 0, failed = 0;
-  // Chimera's two directions over every rank, and two data-parallel copies of a synchronous and
-  // an asynchronous method on half the ranks each: their all-reduces go through MPI.
+  // Chimera's and GEMS's two directions over every rank, two data-parallel copies of a
+  // synchronous and an asynchronous method on half the ranks each, and AvgPipe's two pipelines
+  // on half the ranks each (averaged after every second step): their all-reduces and averages
+  // go through MPI.
   struct Case {
     const char* method;
     int32_t data_parallel;
+    int32_t pipelines = 1;  // AvgPipe's
   };
   const Case cases[] = {{"1f1b", 1},      {"zb-h2", 1},     {"zb-v", 1},      {"pipedream", 1},
                         {"pipedream-2bw", 1}, {"pipeoptim", 1}, {"spectrain", 1}, {"pipemare", 1},
                         {"paci", 1},      {"xpipe", 1},     {"gpipe", 1},     {"chimera", 1},
-                        {"1f1b", 2},      {"pipedream", 2}};
-  for (const auto& [method, dp] : cases) {
-    if (size % dp != 0) continue;
-    auto generated = ir::Generate({method, size / dp, 4, 3, kMicrobatch, {}, dp});
+                        {"gems", 1},      {"1f1b", 2},      {"pipedream", 2}, {"avgpipe", 1, 2}};
+  for (const auto& [method, dp, pipelines] : cases) {
+    if (size % (dp * pipelines) != 0) continue;
+    std::map<std::string, std::string> params;
+    if (pipelines > 1) params = {{"pipelines", std::to_string(pipelines)}, {"period", "2"}};
+    auto generated = ir::Generate({method, size / dp / pipelines, 4, 3, kMicrobatch, params, dp});
     if (!generated.ok()) {
       std::fprintf(stderr, "%s\n", generated.status().message().c_str());
       return 2;
@@ -130,10 +160,14 @@ int main(int argc, char** argv) {
       if (ref.ok())
         for (const auto& replica : ref->copies)
           copies.insert(copies.end(), replica.begin(), replica.end());
+      if (ref.ok() && Averages(p))
+        for (const auto& replica : ref->references)
+          copies.insert(copies.end(), replica.begin(), replica.end());
       const bool same = ref.ok() && copies == *weights && ref->exec.losses == losses;
-      std::printf("%s %s (data_parallel %d): MPI (%d ranks) and threads %s\n",
+      std::printf("%s %s (data_parallel %d): MPI (%d ranks) and threads %s%s\n",
                   same ? "[ OK ]" : "[FAIL]", method, dp, size,
-                  same ? "give identical weights (every copy) and losses" : "DIFFER");
+                  same ? "give identical weights (every copy) and losses" : "DIFFER",
+                  same && Averages(p) ? ", and every copy's reference weights" : "");
       (same ? passed : failed)++;
     }
     MPI_Barrier(MPI_COMM_WORLD);

@@ -55,6 +55,16 @@ struct Definition {
   // parallelism makes `data_parallel` copies of the whole method.
   int32_t directions = 1;
   int32_t data_parallel = 1;
+  // GEMS: the two directions alternate, microbatch j of a minibatch down if j is even, up if odd
+  // (instead of Chimera's basic units).
+  bool alternate = false;
+  // AvgPipe: `pipelines` copies of the flushed order with `advance` extra warm-up forwards, each
+  // on its own microbatches and stepping on its own gradients, elastically averaged with rate
+  // `alpha` after every `period`-th step (RunAvgPipe).
+  int32_t pipelines = 1;
+  int32_t advance = 0;
+  double alpha = 0;
+  int32_t period = 1;
 
   // Microbatches of the method's own order (one copy's, over every minibatch).
   int32_t total() const { return microbatches * minibatches; }
@@ -80,7 +90,8 @@ struct Unit {
 std::vector<Unit> Units(const Definition& d, int32_t j) {
   const int32_t m = d.microbatches, n = j / m, k = j % m;
   const int32_t unit = k / d.devices * d.devices, size = std::min(d.devices, m - unit);
-  const int32_t direction = d.directions == 2 && k - unit >= (size + 1) / 2 ? 1 : 0;
+  const int32_t direction =
+      d.directions == 2 && (d.alternate ? k % 2 == 1 : k - unit >= (size + 1) / 2) ? 1 : 0;
   std::vector<Unit> out;
   for (int32_t c = 0; c < d.data_parallel; ++c)
     out.push_back({(n * d.data_parallel + c) * m + k, c * d.directions + direction});
@@ -199,6 +210,17 @@ Result<Definition> Define(const MethodCase& c) {
     d.directions = 2;
     if (d.devices % 2 != 0 || d.microbatches % 2 != 0)
       return InvalidArgument("chimera needs an even number of stages and of microbatches");
+  } else if (m == "gems") {  // synchronous; the directions alternate (Units)
+    d.flush = true;
+    d.directions = 2;
+    d.alternate = true;
+    if (d.devices % 2 != 0) return InvalidArgument("gems needs an even number of stages");
+  } else if (m == "avgpipe") {  // P flushed pipelines, elastically averaged (RunAvgPipe)
+    d.flush = true;
+    d.pipelines = p.Integer("pipelines", 2, 1, false);
+    d.advance = p.Integer("advance", 0, 0, false);
+    d.alpha = p.Fraction("alpha", 0.9 / d.pipelines);
+    d.period = p.Integer("period", 1, 1, false);
   } else if (m == "interleaved") {
     d.flush = true;
     d.chunks = p.Integer("chunks", 2, 1, false);
@@ -364,8 +386,14 @@ Order FlushIteration(const Definition& d, int32_t k, int32_t base) {
   // Chimera: each direction's copy of a stage runs 1F1B over that direction's microbatches, so
   // it accumulates them in microbatch order; one 1F1B order over all of them has that order on
   // each direction (Step sums per direction) and the flushed step counts.
+  // GEMS runs each microbatch's F and B before the next one's: 1F1B with no warm-up forward.
+  // AvgPipe stretches 1F1B's warm-up by `advance` forwards (all of them first: GPipe's order).
   if (order == "1f1b" || order == "chimera")
     return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), warmup);
+  if (order == "gems") return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m), 0);
+  if (order == "avgpipe")
+    return OneFOneB(forwards, Passes(OpKind::kBackward, k, base, m),
+                    std::min(d.devices - k - 1 + d.advance, m));
   const Order inputs = Passes(OpKind::kInputGrad, k, base, m);
   const Order weights = Passes(OpKind::kWeightGrad, k, base, m);
   if (d.method == "zb-h1") return ZbH1(forwards, inputs, weights, k, warmup);
@@ -842,6 +870,74 @@ void Trainer::Step(int32_t device) {
   ++next_step_[device];
 }
 
+// AvgPipe (docs/methods.md): P pipelines, each a sequential trainer of the flushed order on its
+// own microbatches (pipeline p runs global microbatch (n·P + p)·M + j as the j-th of minibatch n)
+// stepping on its own gradients: each stage's weight gradients of the minibatch accumulated from
+// zero in microbatch order (the order a flushed stage takes its backwards in), the loss scaled
+// by 1/M, the rate of the stage's replica-0 device. After every `period`-th step each stage's
+// copies take EASGD's synchronous elastic update (Zhang, Choromanska and LeCun, NeurIPS'15)
+// against the reference W~ every copy keeps, initially the initial weights: with a = float(α)
+// and t = W~ before the update, per element in float,
+//   S = (((W_0 - t) + (W_1 - t)) + ...) + (W_{P-1} - t),  W_r <- W_r - a (W_r - t),  W~ <- t + a S.
+Result<ReferenceRun> RunAvgPipe(const MethodCase& c, const Definition& d,
+                                const std::vector<models::Stage<float>>& stages) {
+  const int32_t P = d.pipelines, M = d.microbatches, S = static_cast<int32_t>(stages.size());
+  const std::vector<std::vector<float>> init = StageSlices(stages, c.model->Init(c.init_seed));
+  std::vector<std::vector<std::vector<float>>> w(P, init);
+  std::vector<std::vector<float>> ref = init;
+  std::vector<std::vector<std::unique_ptr<models::Optimizer>>> opt(P);
+  for (auto& per_stage : opt) {
+    for (int32_t s = 0; s < S; ++s) {
+      auto created = models::Optimizer::Create(c.optimizer, init[s].size());
+      if (!created.ok()) return created.status();
+      per_stage.push_back(std::move(*created));
+    }
+  }
+  ReferenceRun run;
+  run.losses.assign(static_cast<size_t>(d.total()) * P, 0.0);
+  run.records.assign(S, std::vector<MicrobatchRecord>(run.losses.size()));
+  const float scale = 1.0f / static_cast<float>(M), a = static_cast<float>(d.alpha);
+  for (int32_t n = 0; n < d.minibatches; ++n) {
+    for (int32_t p = 0; p < P; ++p) {
+      std::vector<std::vector<float>> grad;
+      for (const auto& v : init) grad.emplace_back(v.size(), 0.0f);
+      for (int32_t j = 0; j < M; ++j) {
+        const int32_t g = (n * P + p) * M + j;
+        const models::Batch batch = c.loader->Get(g, c.microbatch_size);
+        std::vector<models::StageSaved<float>> saved(S);
+        models::Matrix<float> x = batch.x;
+        for (int32_t s = 0; s < S; ++s) x = stages[s].Forward(w[p][s], x, &saved[s]);
+        const auto loss = models::SoftmaxCrossEntropy<float>(x, batch.labels, scale);
+        run.losses[g] = loss.loss;
+        models::Matrix<float> dy = loss.dlogits;
+        for (int32_t s = S - 1; s >= 0; --s) {
+          dy = stages[s].BackwardInput(w[p][s], dy, &saved[s]);
+          stages[s].BackwardWeight(saved[s], grad[s]);
+          const PassVersion at{WeightKind::kCurrent, n, n, 0};
+          run.records[s][g] = {at, at, n + 1, scale};
+        }
+      }
+      for (int32_t s = 0; s < S; ++s)
+        opt[p][s]->Step(w[p][s], grad[s], c.learning_rate(s % d.devices, n));
+    }
+    if ((n + 1) % d.period != 0) continue;
+    for (int32_t s = 0; s < S; ++s) {
+      for (size_t i = 0; i < ref[s].size(); ++i) {
+        const float t = ref[s][i];
+        float sum = w[0][s][i] - t;
+        for (int32_t p = 1; p < P; ++p) sum += w[p][s][i] - t;
+        for (int32_t p = 0; p < P; ++p) w[p][s][i] = w[p][s][i] - a * (w[p][s][i] - t);
+        ref[s][i] = t + a * sum;
+      }
+    }
+  }
+  run.weights = w[0];
+  run.copies = std::move(w);
+  run.reference = std::move(ref);
+  run.steps.assign(d.devices, d.minibatches);
+  return run;
+}
+
 }  // namespace
 
 Result<ReferenceRun> RunReference(const MethodCase& c, const ReferenceOptions& options) {
@@ -857,6 +953,11 @@ Result<ReferenceRun> RunReference(const MethodCase& c, const ReferenceOptions& o
   PIPECAST_RETURN_IF_ERROR(ScaleLosses(*d, *a));
   auto stages = models::Partition(*c.model, d->stages());
   if (!stages.ok()) return stages.status();
+  if (d->method == "avgpipe") {
+    if (d->data_parallel != 1)
+      return InvalidArgument("avgpipe's reference has no data_parallel (use its pipelines)");
+    return RunAvgPipe(c, *d, *stages);
+  }
   Trainer trainer(c, *d, *a, options);
   return trainer.Run(*stages);
 }

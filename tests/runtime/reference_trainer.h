@@ -21,10 +21,14 @@
 // accumulated over its own microbatches in its program order. Chimera's definition (Li and
 // Hoefler, SC'21): synchronous, every pass of minibatch n uses version n, the first M/2
 // microbatches of a minibatch run down (replica 0), the rest up (replica 1), each direction in
-// 1F1B order.
+// 1F1B order. GEMS (Jain et al., SC'20): the same two replicas and synchronous step, microbatch j
+// of a minibatch down if j is even, up if odd. AvgPipe (docs/methods.md): P pipelines that step
+// on their own gradients, each an independent sequential trainer of the flushed order on its own
+// microbatches, elastically averaged after every period-th step (reference_trainer.cc,
+// RunAvgPipe, writes the update out).
 //
 // Loss scaling: a microbatch's loss is scaled by one over the number of gradients the step that
-// applies it applies (over every copy). All arithmetic is models/' (Stage passes, Optimizer Step
+// applies it applies (over every copy that sums them; AvgPipe's pipelines: their own M). All arithmetic is models/' (Stage passes, Optimizer Step
 // and Predict, SoftmaxCrossEntropy), so where the executor follows the same definitions the weights
 // agree bit for bit. On request (ReferenceOptions::history) a run also returns every version of
 // every stage and every prediction it computed, so that measures of prediction accuracy can be
@@ -91,6 +95,10 @@ struct ReferenceRun {
   std::vector<double> losses;                          // per global microbatch (unscaled mean)
   // Per device of one copy (replica 0's devices; WPipe: of both groups).
   std::vector<int32_t> steps;
+  // AvgPipe only (its copies differ): copies[r][s] the final weights of replica r's copy of
+  // stage s (weights = copies[0]), and reference[s] the final reference weights W~.
+  std::vector<std::vector<std::vector<float>>> copies;
+  std::vector<std::vector<float>> reference;
   // With ReferenceOptions::history: versions[s][v] the weights of stage s after v steps of its
   // device (v = 0: the initial weights), and predictions[s] every prediction stage s computed,
   // in the stage's program order (the order its device runs the F and B passes).

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -21,90 +22,15 @@
 #include "runtime/executor_adapter.h"
 #include "runtime/method_case.h"
 #include "runtime/reference_trainer.h"
+#include "runtime/replica_case.h"
 
 namespace pipecast::runtime::testing {
 namespace {
 
 using models::OptimizerKind;
-using Weights = std::vector<std::vector<float>>;
-
-struct ReplicaSpec {
-  std::string method;
-  int32_t stages = 2;  // D of one copy
-  int32_t data_parallel = 1;
-  OptimizerKind optimizer = OptimizerKind::kSgd;
-  int32_t microbatches = 4;
-  // A rate that changes every step and differs per device: a stage's copies must all take the
-  // rate of the replica-0 copy's device.
-  bool decaying_lr = false;
-};
-
-// SGD with momentum and coupled weight decay, or AdamW with decoupled decay: rates that train the
-// clusters without diverging.
-models::OptimizerConfig Optimizer(OptimizerKind kind) {
-  models::OptimizerConfig c = models::DefaultOptimizerConfig(kind);
-  c.lr = kind == OptimizerKind::kSgd ? 0.05 : 0.01;
-  if (kind == OptimizerKind::kSgd) c.momentum = 0.9;
-  c.weight_decay = kind == OptimizerKind::kSgd ? 1e-3 : 0.05;
-  return c;
-}
-
-MethodCase MakeReplicaCase(const ReplicaSpec& spec, int32_t minibatches = 3) {
-  MethodCase c;
-  c.method = spec.method;
-  c.stages = spec.stages;
-  c.microbatches = spec.microbatches;
-  c.minibatches = minibatches;
-  c.data_parallel = spec.data_parallel;
-  c.optimizer = Optimizer(spec.optimizer);
-  const double lr = c.optimizer.lr;
-  c.learning_rate = [lr](int32_t, int64_t) { return lr; };
-  if (spec.decaying_lr) {
-    c.learning_rate = [lr](int32_t device, int64_t step) {
-      return lr * (1.0 + 0.25 * device) / (1.0 + 0.1 * static_cast<double>(step));
-    };
-  }
-  c.model = ClusterMlp(2 * spec.stages - 1);  // two Linear layers per stage
-  static const auto loader = ClusterLoader();
-  c.loader = loader;
-  return c;
-}
-
-std::string SpecName(const ReplicaSpec& s) {
-  std::string name = s.method + "_D" + std::to_string(s.stages) + "_R" +
-                     std::to_string(s.data_parallel) + "_" +
-                     std::string(models::OptimizerKindName(s.optimizer)) + "_M" +
-                     std::to_string(s.microbatches) + (s.decaying_lr ? "_lrdecay" : "");
-  for (char& ch : name)
-    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-  return name;
-}
 
 std::string NameOf(const ::testing::TestParamInfo<ReplicaSpec>& info) {
   return SpecName(info.param);
-}
-void PrintTo(const ReplicaSpec& s, std::ostream* os) { *os << SpecName(s); }
-
-// Weights equal bit for bit (so +0 and -0, or two NaNs, are told apart).
-void ExpectSameBits(const Weights& a, const Weights& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t s = 0; s < a.size(); ++s) {
-    ASSERT_EQ(a[s].size(), b[s].size()) << what << ", stage " << s;
-    int64_t differ = 0;
-    double worst = 0;
-    for (size_t i = 0; i < a[s].size(); ++i) {
-      if (std::memcmp(&a[s][i], &b[s][i], sizeof(float)) == 0) continue;
-      ++differ;
-      worst = std::max(worst, std::abs(static_cast<double>(a[s][i]) - b[s][i]));
-    }
-    EXPECT_EQ(differ, 0) << what << ", stage " << s << ": " << differ << " of " << a[s].size()
-                         << " weights differ, at most by " << worst;
-  }
-}
-
-Weights InitialWeights(const MethodCase& c, int32_t num_stages) {
-  const auto stages = *models::Partition(*c.model, num_stages);
-  return StageSlices(stages, c.model->Init(c.init_seed));
 }
 
 class ReplicasMatchReference : public ::testing::TestWithParam<ReplicaSpec> {};
@@ -121,7 +47,7 @@ TEST_P(ReplicasMatchReference, WeightsLossesAndCopiesBitForBit) {
   ASSERT_EQ(run->exec.losses.size(), reference->losses.size());
   for (size_t j = 0; j < reference->losses.size(); ++j)
     EXPECT_EQ(run->exec.losses[j], reference->losses[j]) << "loss of microbatch " << j;
-  const int32_t replicas = (c.method == "chimera" ? 2 : 1) * c.data_parallel;
+  const int32_t replicas = (c.method == "chimera" || c.method == "gems" ? 2 : 1) * c.data_parallel;
   ASSERT_EQ(static_cast<int32_t>(run->copies.size()), replicas);
   for (int32_t r = 1; r < replicas; ++r)
     ExpectSameBits(run->copies[r], run->copies[0], "replica " + std::to_string(r) + " vs 0");
@@ -138,6 +64,15 @@ INSTANTIATE_TEST_SUITE_P(Chimera, ReplicasMatchReference,
                                            ReplicaSpec{"chimera", 2, 2, OptimizerKind::kSgd},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd, 4,
                                                        true}),
+                         NameOf);
+// GEMS: the same two replicas, microbatch j down if even and up if odd, the all-reduce before
+// the step.
+INSTANTIATE_TEST_SUITE_P(Gems, ReplicasMatchReference,
+                         ::testing::Values(ReplicaSpec{"gems", 2, 1, OptimizerKind::kSgd},
+                                           ReplicaSpec{"gems", 2, 1, OptimizerKind::kAdamW},
+                                           ReplicaSpec{"gems", 4, 1, OptimizerKind::kSgd},
+                                           ReplicaSpec{"gems", 4, 1, OptimizerKind::kAdamW},
+                                           ReplicaSpec{"gems", 4, 1, OptimizerKind::kSgd, 4, true}),
                          NameOf);
 // Data parallelism over synchronous and asynchronous methods; R = 3 checks that three
 // replicas' sums are added left to right.
@@ -194,6 +129,16 @@ TEST(ReferenceReplicas, ChimeraIsTheSumOfTheTwoDirections) {
       return k - unit >= (size + 1) / 2 ? 1 : 0;
     });
     ExpectSameBits(reference->weights, loop, "chimera D=" + std::to_string(d));
+  }
+}
+
+TEST(ReferenceReplicas, GemsAlternatesTheDirections) {
+  for (int32_t d : {2, 4}) {
+    const MethodCase c = MakeReplicaCase({"gems", d, 1, OptimizerKind::kSgd});
+    auto reference = RunReference(c);
+    ASSERT_TRUE(reference.ok()) << reference.status().message();
+    const Weights loop = ReplicaSumLoop(c, d, 4, 2, [](int32_t j) { return j % 2; });
+    ExpectSameBits(reference->weights, loop, "gems D=" + std::to_string(d));
   }
 }
 
@@ -279,15 +224,7 @@ class LateGradient : public DeviceWrapper {
 TEST(Replicas, AllReduceWaitsHaveADeadline) {
   // Chimera D = 2: stage 0's replica-1 copy is on device 1, which is late.
   const MethodCase c = MakeReplicaCase({"chimera", 2, 1, OptimizerKind::kSgd}, 1);
-  std::vector<std::unique_ptr<LateGradient>> wrappers;
-  CpuRunOptions options;
-  options.config.deadline = std::chrono::milliseconds(100);
-  options.wrap = [&](int32_t device, Device* cpu) -> Device* {
-    if (device != 1) return cpu;
-    wrappers.push_back(std::make_unique<LateGradient>(cpu));
-    return wrappers.back().get();
-  };
-  auto run = RunExecutorOnCpu(c, options);
+  auto run = RunWithLateDevice<LateGradient>(c, 1);
   ASSERT_FALSE(run.ok());
   EXPECT_EQ(run.status().code(), StatusCode::kDeadlineExceeded) << run.status().message();
   EXPECT_NE(run.status().message().find("gradient sum of stage"), std::string::npos)

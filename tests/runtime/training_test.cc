@@ -206,7 +206,9 @@ TEST(Training, MeasuredGapsRespectTheBounds) {
 
 // A run interrupted after two evaluations and resumed from its checkpoint ends bit-identical
 // to an uninterrupted one; a checkpoint from another run is refused. With replicas (Chimera,
-// data-parallel copies) every copy is loaded from replica 0's state.
+// GEMS, data-parallel copies) every copy is loaded from replica 0's state; AvgPipe's copies (two
+// pipelines) each from its own, with its reference weights (a resumed run that lost either
+// would end elsewhere).
 TEST(Training, ResumeFromCheckpointIsBitIdentical) {
   ir::Job job = SyntheticJob({16, 16}, 512, 64);
   job.name = "resume";
@@ -221,7 +223,7 @@ TEST(Training, ResumeFromCheckpointIsBitIdentical) {
   };
   for (const auto& [method, stages, dp] :
        {Case{"1f1b", 3, 1}, Case{"pipeoptim", 3, 1}, Case{"paci", 3, 1}, Case{"chimera", 2, 1},
-        Case{"1f1b", 2, 2}, Case{"pipedream", 2, 2}}) {
+        Case{"gems", 2, 1}, Case{"avgpipe", 2, 1}, Case{"1f1b", 2, 2}, Case{"pipedream", 2, 2}}) {
     job.pipeline.stages = stages;
     job.pipeline.data_parallel = dp;
     const ir::MethodSpec spec{method, {}, 0, 0};
