@@ -10,6 +10,7 @@
 #include "cli/io.h"
 #include "cli/run_convergence.h"
 #include "cli/run_report.h"
+#include "common/generators.h"
 #include "common/job.h"
 #include "common/scenario.h"
 #include "runtime/trainer.h"
@@ -65,21 +66,51 @@ std::vector<ir::MethodSpec> SelectMethods(const ir::Job& job, const RunOptions& 
 }
 
 #ifdef PIPECAST_HAVE_MPI
-// One device per rank: the world must have as many ranks as the job has devices (stages, times
-// data_parallel copies of the pipeline).
-int SetUpMpi(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train,
-             int* rank) {
+// The devices a method's program runs on: the job's stages, times its data-parallel copies and
+// the method's own copies (AvgPipe's pipelines).
+int32_t DevicesOf(const ir::Job& job, const ir::MethodSpec& m) {
+  const ir::GenerateOptions o{m.name,
+                              job.pipeline.stages,
+                              job.pipeline.microbatches,
+                              1,
+                              1,
+                              m.params,
+                              job.pipeline.data_parallel};
+  const Result<ir::ProgramSize> size = ir::SizeOf(o);
+  return size.ok() ? size->devices : job.pipeline.stages * job.pipeline.data_parallel;
+}
+
+// One device per rank: the world must have as many ranks as every selected method has devices.
+int SetUpMpi(const ir::Job& job, const std::vector<ir::MethodSpec>& methods,
+             const RunOptions& options, runtime::TrainOptions& train, int* rank) {
   int argc = 0;
   char** argv = nullptr;
   const auto [r, size] = runtime::InitMpi(&argc, &argv);
   *rank = r;
-  const int devices = job.pipeline.stages * job.pipeline.data_parallel;
+  std::string counts;
+  int devices = job.pipeline.stages * job.pipeline.data_parallel;
+  bool same = true;
+  for (size_t i = 0; i < methods.size(); ++i) {
+    const int n = DevicesOf(job, methods[i]);
+    if (i == 0) devices = n;
+    same = same && n == devices;
+    counts += (i ? ", " : "") + methods[i].name + " " + std::to_string(n);
+  }
+  if (!same) {
+    if (r == 0) {
+      std::cerr << "pipecast run: with --mpi every method must run on the same number of devices, "
+                << "but they need " << counts << ": run each group with its own `mpirun -np N "
+                << "pipecast run " << job.source << " --mpi --methods ...`\n";
+    }
+    runtime::FinalizeMpi();
+    return kExitUsage;
+  }
   if (size != devices) {
     if (r == 0) {
-      std::cerr << "pipecast run: the MPI world has " << size << " processes but " << job.source
-                << " has " << devices << " devices (" << job.pipeline.stages << " stages x "
-                << job.pipeline.data_parallel << " data_parallel): run `mpirun -np " << devices
-                << " pipecast run " << job.source << " --mpi`\n";
+      std::cerr << "pipecast run: the MPI world has " << size << " processes but the methods of "
+                << job.source << " run on " << devices << " devices (" << counts
+                << "): run `mpirun -np " << devices << " pipecast run " << job.source
+                << " --mpi`\n";
     }
     runtime::FinalizeMpi();
     return kExitError;
@@ -184,7 +215,7 @@ int RunTrain(const RunOptions& options) {
   runtime::TrainOptions train;
   if (options.mpi) {
 #ifdef PIPECAST_HAVE_MPI
-    if (int rc = SetUpMpi(*job, options, train, &rank); rc != kExitOk) return rc;
+    if (int rc = SetUpMpi(*job, methods, options, train, &rank); rc != kExitOk) return rc;
 #else
     std::cerr << "pipecast run: this build has no MPI support (install libopenmpi-dev and "
                  "rebuild)\n";
