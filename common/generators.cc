@@ -89,7 +89,13 @@ const std::vector<MethodEntry>& Registry() {
                   "Chimera: two pipelines in opposite directions, two stages per device, "
                   "gradients all-reduced between the copies",
                   false,
-                  {}},
+                  {{"units",
+                    "merged",
+                    "merged: the whole minibatch as one unit (no bubbles between units); direct: "
+                    "basic units of D microbatches one after another (the paper's direct "
+                    "concatenation)",
+                    ParamType::kChoice,
+                    {"merged", "direct"}}}},
                  BuildChimera});
     r.push_back({{"gems",
                   "GEMS-MAST: two replicas in opposite directions, one microbatch in flight "

@@ -3,13 +3,14 @@
 //
 // Two replicas of the D-stage pipeline run in opposite directions: the "down" replica puts stage
 // s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. A
-// minibatch is cut into basic units of D microbatches (the last one smaller), run one after the
-// other (the paper's direct concatenation); a unit's first half (rounded up) runs down, the rest
-// up, and each direction keeps the 1F1B order of its stage. How a device interleaves its two stages is fixed by running the schedule
-// once at unit costs (T_F = T_B): a free device takes the head of whichever of its two orders is
-// ready, a backward before a forward and, between two of a kind, the one of the later stage
-// (nearer the loss, so the other direction's gradients start back sooner). This reproduces the
-// paper's D - 2 bubble slots, a bubble share of (D - 2)/(2M + D - 2) (docs/methods.md). After a
+// minibatch runs as one unit (`units=merged`, the default) or as basic units of D microbatches
+// one after the other (`units=direct`, the paper's direct concatenation); a unit's first half
+// (rounded up) runs down, the rest up, and each direction keeps the 1F1B order of its stage. How
+// a device interleaves its two stages is fixed by running the schedule once at unit costs
+// (T_F = T_B): a free device takes the head of whichever of its two orders is ready, a backward
+// before a forward and, between two of a kind, the one of the later stage (nearer the loss, so
+// the other direction's gradients start back sooner). A unit of N microbatches then has the
+// paper's D - 2 bubble slots, a bubble share of (D - 2)/(2N + D - 2) (docs/methods.md). After a
 // stage's last backward of the minibatch, its two copies all-reduce their gradients (the copy
 // that finishes first overlaps the reduction with its other stage's work), then each device
 // steps.
@@ -98,14 +99,15 @@ std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
 }
 
 
-// The minibatch's order on each device: basic units of D microbatches (the last one smaller)
-// concatenated, the paper's "direct concatenation" of units.
-std::vector<std::vector<Op>> MinibatchOrders(int32_t D, int32_t M,
+// The minibatch's order on each device: units of `unit` microbatches (the last one smaller)
+// one after the other. unit = D is the paper's direct concatenation of basic units; unit = M
+// schedules the whole minibatch as one unit.
+std::vector<std::vector<Op>> MinibatchOrders(int32_t D, int32_t M, int32_t unit,
                                              std::vector<int32_t>* replica_of) {
   std::vector<std::vector<Op>> out(static_cast<size_t>(D));
   replica_of->assign(static_cast<size_t>(M), 0);
-  for (int32_t first = 0; first < M; first += D) {
-    const int32_t size = std::min(D, M - first);
+  for (int32_t first = 0; first < M; first += unit) {
+    const int32_t size = std::min(unit, M - first);
     for (int32_t j = (size + 1) / 2; j < size; ++j) (*replica_of)[first + j] = 1;
     const std::vector<std::vector<Op>> unit = ChimeraOrders(D, size);
     for (int32_t d = 0; d < D; ++d)
@@ -247,7 +249,8 @@ Result<Program> BuildChimera(const BuildContext& ctx) {
   Result<Program> p = TwoDirections(ctx, "chimera");
   if (!p.ok()) return p;
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
-  EmitBidirectional(ctx, MinibatchOrders(D, M, &p->microbatch_replica), *p);
+  const int32_t unit = ctx.Param("units") == "direct" ? D : M;
+  EmitBidirectional(ctx, MinibatchOrders(D, M, unit, &p->microbatch_replica), *p);
   return p;
 }
 

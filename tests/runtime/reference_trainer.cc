@@ -50,10 +50,11 @@ struct Definition {
   bool predicts = false;
   DeltaRule rule = DeltaRule::kPaper;
   // Replicas: copies of every stage, each training its own microbatches, whose gradients a step
-  // adds up. Chimera has two directions (a minibatch runs in basic units of D microbatches, the
-  // last one smaller; a unit's first half, rounded up, runs down and the rest up); data
-  // parallelism makes `data_parallel` copies of the whole method.
+  // adds up. Chimera has two directions (a minibatch runs in units of `unit` microbatches, the
+  // last one smaller: all M, or D with units=direct; a unit's first half, rounded up, runs down
+  // and the rest up); data parallelism makes `data_parallel` copies of the whole method.
   int32_t directions = 1;
+  int32_t unit = 1;  // Chimera: microbatches per unit
   int32_t data_parallel = 1;
   // GEMS: the two directions alternate, microbatch j of a minibatch down if j is even, up if odd
   // (instead of Chimera's basic units).
@@ -89,7 +90,7 @@ struct Unit {
 // (n·R + c)·M + j mod M of minibatch n = j div M, on replica c·directions + its direction.
 std::vector<Unit> Units(const Definition& d, int32_t j) {
   const int32_t m = d.microbatches, n = j / m, k = j % m;
-  const int32_t unit = k / d.devices * d.devices, size = std::min(d.devices, m - unit);
+  const int32_t unit = k / d.unit * d.unit, size = std::min(d.unit, m - unit);
   const int32_t direction =
       d.directions == 2 && (d.alternate ? k % 2 == 1 : k - unit >= (size + 1) / 2) ? 1 : 0;
   std::vector<Unit> out;
@@ -208,6 +209,7 @@ Result<Definition> Define(const MethodCase& c) {
   } else if (m == "chimera") {  // synchronous; each direction a 1F1B pipeline (FlushIteration)
     d.flush = true;
     d.directions = 2;
+    d.unit = p.Choice("units", {"merged", "direct"}) == "direct" ? d.devices : d.microbatches;
     if (d.devices % 2 != 0 || d.microbatches % 2 != 0)
       return InvalidArgument("chimera needs an even number of stages and of microbatches");
   } else if (m == "gems") {  // synchronous; the directions alternate (Units)

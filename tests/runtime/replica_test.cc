@@ -123,11 +123,8 @@ TEST(ReferenceReplicas, ChimeraIsTheSumOfTheTwoDirections) {
     const MethodCase c = MakeReplicaCase({"chimera", d, 1, OptimizerKind::kAdamW});
     auto reference = RunReference(c);
     ASSERT_TRUE(reference.ok()) << reference.status().message();
-    // Basic units of D microbatches, each's first half down (replica 0), the rest up.
-    const Weights loop = ReplicaSumLoop(c, d, 4, 2, [d](int32_t j) {
-      const int32_t k = j % 4, unit = k / d * d, size = std::min(d, 4 - unit);
-      return k - unit >= (size + 1) / 2 ? 1 : 0;
-    });
+    // The minibatch is one unit (units=merged): its first half down (replica 0), the rest up.
+    const Weights loop = ReplicaSumLoop(c, d, 4, 2, [](int32_t j) { return j % 4 < 2 ? 0 : 1; });
     ExpectSameBits(reference->weights, loop, "chimera D=" + std::to_string(d));
   }
 }

@@ -64,6 +64,20 @@ TEST(Chimera, BubbleShareIsTheClosedForm) {
   EXPECT_NEAR(Simulated("1f1b", 8, 8, 1, {}).result.bubble.idle_fraction, 7.0 / 15, 1e-12);
 }
 
+// More microbatches than stages: one merged unit keeps the closed form for any N (no bubbles
+// between units), where the paper's direct concatenation of basic units pays the fill and drain
+// of every unit: 2 units of D = 4 at N = 8 take 2 x 10 slots for 16 busy ones.
+TEST(Chimera, MergedUnitKeepsTheClosedFormBeyondOneBasicUnit) {
+  for (const auto& [d, n] : {std::pair{4, 8}, {4, 16}, {8, 16}, {8, 32}}) {
+    const testing::Run merged = Simulated("chimera", d, n, 1, {});
+    EXPECT_NEAR(merged.result.bubble.idle_fraction, (d - 2.0) / (2.0 * n + d - 2), 1e-12)
+        << "D=" << d << " N=" << n;
+  }
+  const testing::Run direct = Simulated("chimera", 4, 8, 1, {{"units", "direct"}});
+  EXPECT_DOUBLE_EQ(Units(direct.result.makespan), 20);
+  EXPECT_NEAR(direct.result.bubble.idle_fraction, 1 - 16.0 / 20, 1e-12);
+}
+
 // Every device holds two stages (2 M_θ) and at most D, at least D/2 + 1 microbatches' stage
 // activations at its peak (the survey's [(D/2+1) M_a, D M_a]).
 TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
