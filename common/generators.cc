@@ -95,7 +95,13 @@ const std::vector<MethodEntry>& Registry() {
                     "basic units of D microbatches one after another (the paper's direct "
                     "concatenation)",
                     ParamType::kChoice,
-                    {"merged", "direct"}}}},
+                    {"merged", "direct"}},
+                   {"pipelines",
+                    "2",
+                    "2f pipelines, f down and f up, for a divisor f of stages/2; each device "
+                    "holds 2f stages",
+                    ParamType::kPositiveInt,
+                    {}}}},
                  BuildChimera});
     r.push_back({{"gems",
                   "GEMS-MAST: two replicas in opposite directions, one microbatch in flight "
@@ -519,8 +525,11 @@ Result<ProgramSize> SizeOf(const GenerateOptions& o) {
       (m == "xgrad" && params->at("horizon").find_first_not_of('0') != std::string::npos);
   size.tracked_copies = size.stashes || m == "pipedream-2bw" || m == "wpipe" ||
                         (m == "pipemare" && params->at("correction") == "true");
-  if (m == "chimera" || m == "gems")
-    size.collectives = 2 * static_cast<int64_t>(o.devices) * o.minibatches;
+  if (m == "chimera" || m == "gems") {
+    int64_t pipelines = 2;
+    if (m == "chimera") ParseInt(params->at("pipelines"), &pipelines);
+    size.collectives = pipelines * o.devices * o.minibatches;
+  }
   if (m == "avgpipe") {
     int64_t p = 1, period = 1;
     ParseInt(params->at("pipelines"), &p);

@@ -44,53 +44,74 @@ std::vector<Op> OneFOneBOrder(int32_t D, int32_t stage, const std::vector<int32_
   return out;
 }
 
-// Each device's order of one basic unit of M <= D microbatches (the first ceil(M/2) down, the
-// rest up), from the unit-cost run described above.
-std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
-  std::vector<int32_t> down, up;
-  for (int32_t j = 0; j < M; ++j) (j < (M + 1) / 2 ? down : up).push_back(j);
-  std::vector<std::array<std::vector<Op>, 2>> queues(static_cast<size_t>(D));
-  for (int32_t d = 0; d < D; ++d) {
-    queues[d][0] = OneFOneBOrder(D, d, down);
-    queues[d][1] = OneFOneBOrder(D, D - 1 - d, up);
+// Where Chimera's 2f pipelines put their stages: replica r < f runs down, shifted by r·D/f
+// (stage s on device (s + r·D/f) mod D), replica f + i runs up, shifted likewise (stage s on
+// device (D-1-s + i·D/f) mod D). With f dividing D/2 the shift D/f is even, so a down and an up
+// copy never meet on a device (their stages differ in parity there) and every device holds 2f
+// distinct stages. f = 1 is the basic scheme (GEMS uses it too).
+struct Layout {
+  int32_t D = 2, f = 1;
+  int32_t replicas() const { return 2 * f; }
+  int32_t Shift(int32_t r) const { return (r % f) * (D / f); }
+  int32_t DeviceOf(int32_t r, int32_t s) const {
+    return r < f ? (s + Shift(r)) % D : (D - 1 - s + Shift(r)) % D;
   }
+  int32_t StageOn(int32_t r, int32_t d) const {
+    return r < f ? (d - Shift(r) + D) % D : (D - 1 - d + Shift(r)) % D;
+  }
+};
+
+// The replica of microbatch j of a unit of `size`: 2f contiguous groups in replica order, the
+// first size mod 2f of them one larger (f = 1: the first half, rounded up, goes down).
+int32_t GroupOf(int32_t j, int32_t size, int32_t groups) {
+  const int32_t base = size / groups, extra = size % groups;
+  if (j < extra * (base + 1)) return j / (base + 1);
+  return extra + (j - extra * (base + 1)) / std::max(base, 1);
+}
+
+// Whether `op` may start at tick t: its input finished by then.
+bool ReadyAt(const Op& op, int64_t t, int32_t D, int32_t M, const std::vector<int64_t>& done) {
+  auto finished = [&](bool backward, int32_t s) {
+    const int64_t at = done[(static_cast<size_t>(backward) * D + s) * M + op.microbatch];
+    return at >= 0 && at <= t;
+  };
+  if (!op.backward) return op.stage == 0 || finished(false, op.stage - 1);
+  return op.stage == D - 1 ? finished(false, op.stage) : finished(true, op.stage + 1);
+}
+
+// Each device's order of one unit of M microbatches, from the unit-cost run described above:
+// device d has one 1F1B order per replica (of the stage that replica puts on d).
+std::vector<std::vector<Op>> ChimeraOrders(const Layout& layout, int32_t M) {
+  const int32_t D = layout.D, R = layout.replicas();
+  std::vector<std::vector<int32_t>> mbs(static_cast<size_t>(R));
+  for (int32_t j = 0; j < M; ++j) mbs[GroupOf(j, M, R)].push_back(j);
+  std::vector<std::vector<std::vector<Op>>> queues(static_cast<size_t>(D));
+  for (int32_t d = 0; d < D; ++d)
+    for (int32_t r = 0; r < R; ++r)
+      queues[d].push_back(OneFOneBOrder(D, layout.StageOn(r, d), mbs[r]));
   // done[(kind, stage, mb)]: tick at whose end the op finished, -1 until then.
   std::vector<int64_t> done(static_cast<size_t>(2) * D * M, -1);
-  auto key = [&](bool backward, int32_t s, int32_t j) {
-    return (static_cast<size_t>(backward) * D + s) * M + j;
-  };
-  auto ready = [&](const Op& op, int64_t t) {
-    if (!op.backward) {
-      return op.stage == 0 || (done[key(false, op.stage - 1, op.microbatch)] >= 0 &&
-                               done[key(false, op.stage - 1, op.microbatch)] <= t);
-    }
-    const size_t dep = op.stage == D - 1 ? key(false, op.stage, op.microbatch)
-                                         : key(true, op.stage + 1, op.microbatch);
-    return done[dep] >= 0 && done[dep] <= t;
-  };
   std::vector<std::vector<Op>> out(static_cast<size_t>(D));
-  std::vector<size_t> head(static_cast<size_t>(2) * D, 0);
+  std::vector<std::vector<size_t>> head(static_cast<size_t>(D), std::vector<size_t>(R, 0));
   int64_t left = static_cast<int64_t>(2) * D * M;
   for (int64_t t = 0; left > 0; ++t) {
     std::vector<std::pair<int32_t, int32_t>> picked;  // (device, queue) run in tick t
     for (int32_t d = 0; d < D; ++d) {
       int32_t best = -1;
-      for (int32_t q = 0; q < 2; ++q) {
+      for (int32_t q = 0; q < R; ++q) {
         const std::vector<Op>& order = queues[d][q];
-        if (head[2 * d + q] >= order.size() || !ready(order[head[2 * d + q]], t)) continue;
-        const Op& op = order[head[2 * d + q]];
-        if (best < 0) {
+        if (head[d][q] >= order.size() || !ReadyAt(order[head[d][q]], t, D, M, done)) continue;
+        const Op& op = order[head[d][q]];
+        const Op* other = best < 0 ? nullptr : &queues[d][best][head[d][best]];
+        if (other == nullptr ||
+            (op.backward != other->backward ? op.backward : op.stage > other->stage))
           best = q;
-          continue;
-        }
-        const Op& other = queues[d][best][head[2 * d + best]];
-        if (op.backward != other.backward ? op.backward : op.stage > other.stage) best = q;
       }
       if (best >= 0) picked.push_back({d, best});
     }
     for (const auto& [d, q] : picked) {
-      const Op op = queues[d][q][head[2 * d + q]++];
-      done[key(op.backward, op.stage, op.microbatch)] = t + 1;
+      const Op op = queues[d][q][head[d][q]++];
+      done[(static_cast<size_t>(op.backward) * D + op.stage) * M + op.microbatch] = t + 1;
       out[d].push_back(op);
       --left;
     }
@@ -98,27 +119,26 @@ std::vector<std::vector<Op>> ChimeraOrders(int32_t D, int32_t M) {
   return out;
 }
 
-
 // The minibatch's order on each device: units of `unit` microbatches (the last one smaller)
 // one after the other. unit = D is the paper's direct concatenation of basic units; unit = M
 // schedules the whole minibatch as one unit.
-std::vector<std::vector<Op>> MinibatchOrders(int32_t D, int32_t M, int32_t unit,
+std::vector<std::vector<Op>> MinibatchOrders(const Layout& layout, int32_t M, int32_t unit,
                                              std::vector<int32_t>* replica_of) {
-  std::vector<std::vector<Op>> out(static_cast<size_t>(D));
+  std::vector<std::vector<Op>> out(static_cast<size_t>(layout.D));
   replica_of->assign(static_cast<size_t>(M), 0);
   for (int32_t first = 0; first < M; first += unit) {
     const int32_t size = std::min(unit, M - first);
-    for (int32_t j = (size + 1) / 2; j < size; ++j) (*replica_of)[first + j] = 1;
-    const std::vector<std::vector<Op>> unit = ChimeraOrders(D, size);
-    for (int32_t d = 0; d < D; ++d)
-      for (Op op : unit[d]) {
+    for (int32_t j = 0; j < size; ++j)
+      (*replica_of)[first + j] = GroupOf(j, size, layout.replicas());
+    const std::vector<std::vector<Op>> orders = ChimeraOrders(layout, size);
+    for (int32_t d = 0; d < layout.D; ++d)
+      for (Op op : orders[d]) {
         op.microbatch += first;
         out[d].push_back(op);
       }
   }
   return out;
 }
-
 
 // When each backward of `orders` (one minibatch, every device's) finishes in a run at unit costs
 // (every F and B one tick; a device runs its order, waiting for its inputs): by (stage, mb).
@@ -153,64 +173,74 @@ std::vector<int64_t> UnitBackwardFinish(const std::vector<std::vector<Op>>& orde
 }
 
 // Device d's program: `order` (one minibatch) every minibatch, each stage's all-reduce after its
-// last backward of the minibatch, then the Step. Devices d and D-1-d share both stages, so both
-// must reduce them in one order or a blocking all-reduce deadlocks: the stage whose copies
-// finish their last backward first (at unit costs; `stage_done`) reduces first, and the other
-// one no earlier. A copy that ran no microbatch (M = 1: nothing goes up) still takes part, with
-// a zero gradient. `early` false: both all-reduces just before the Step.
-std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, int32_t d, int32_t D,
-                                        int32_t M, int32_t minibatches,
+// last backward of the minibatch, then the Step. Devices sharing several stages must reduce them
+// in one order or blocking all-reduces deadlock: every device reduces its stages in one global
+// order (the stage whose copies finish their last backward first, at unit costs, `stage_done`,
+// then by number), each no earlier than the one before it. A copy that ran no microbatch (M = 1:
+// nothing goes up) still takes part, with a zero gradient. `early` false: every all-reduce just
+// before the Step.
+std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, std::vector<int32_t> held,
+                                        int32_t D, int32_t M, int32_t minibatches,
                                         const std::vector<int64_t>& stage_done, bool early) {
   std::vector<int32_t> last_backward(static_cast<size_t>(D), -1);
   for (size_t i = 0; i < order.size(); ++i)
     if (order[i].backward) last_backward[order[i].stage] = static_cast<int32_t>(i);
-  int32_t first = std::min(d, D - 1 - d), second = std::max(d, D - 1 - d);
-  if (stage_done[second] < stage_done[first]) std::swap(first, second);
+  std::sort(held.begin(), held.end(), [&](int32_t x, int32_t y) {
+    return std::pair{stage_done[x], x} < std::pair{stage_done[y], y};
+  });
   const auto end = static_cast<int32_t>(order.size()) - 1;
-  const int32_t first_at = !early || last_backward[first] < 0 ? end : last_backward[first];
-  const int32_t second_at =
-      std::max(first_at, last_backward[second] < 0 ? end : last_backward[second]);
+  std::vector<int32_t> at(held.size(), end);  // the action each all-reduce follows
+  for (size_t k = 0; k < held.size(); ++k) {
+    const int32_t own = !early || last_backward[held[k]] < 0 ? end : last_backward[held[k]];
+    at[k] = std::max(own, k > 0 ? at[k - 1] : 0);
+  }
   std::vector<Action> actions;
-  actions.reserve((order.size() + 3) * minibatches);
+  actions.reserve((order.size() + held.size() + 1) * minibatches);
   for (int32_t n = 0; n < minibatches; ++n) {
+    size_t next = 0;
     for (int32_t i = 0; i <= end; ++i) {
       const Op& op = order[i];
       actions.push_back({op.backward ? ActionKind::kBackward : ActionKind::kForward, op.stage,
                          n * M + op.microbatch, {}});
-      if (i == first_at) actions.push_back({ActionKind::kAllReduce, first, n, {}});
-      if (i == second_at) actions.push_back({ActionKind::kAllReduce, second, n, {}});
+      for (; next < held.size() && at[next] == i; ++next)
+        actions.push_back({ActionKind::kAllReduce, held[next], n, {}});
     }
     actions.push_back({ActionKind::kStep, -1, -1, {}});
   }
   return actions;
 }
 
-// The programs of both methods' devices from their minibatch orders. An all-reduce blocks where
-// it stands, so one placed after its stage's last backward can deadlock when the other copy
-// still needs this device's later work to get there (GEMS does): each placement is checked on
-// one minibatch (minibatches depend on nothing across the Step), and the all-reduces go just
-// before the Step when the early placement deadlocks.
-void EmitBidirectional(const BuildContext& ctx, const std::vector<std::vector<Op>>& orders,
-                       Program& p) {
+// The programs of the devices from their minibatch orders. An all-reduce blocks where it
+// stands, so one placed after its stage's last backward can deadlock when another copy still
+// needs this device's later work to get there (GEMS does): the placement is checked on one
+// minibatch (minibatches depend on nothing across the Step), and the all-reduces go just before
+// the Step when the early placement deadlocks.
+void EmitBidirectional(const BuildContext& ctx, const Layout& layout,
+                       const std::vector<std::vector<Op>>& orders, Program& p) {
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
   const std::vector<int64_t> finish = UnitBackwardFinish(orders, D, M);
   std::vector<int64_t> stage_done(static_cast<size_t>(D), 0);
   for (int32_t s = 0; s < D; ++s)
     for (int32_t j = 0; j < M; ++j)
       stage_done[s] = std::max(stage_done[s], finish[static_cast<size_t>(s) * M + j]);
+  std::vector<std::vector<int32_t>> held(static_cast<size_t>(D));
+  for (int32_t d = 0; d < D; ++d)
+    for (int32_t r = 0; r < layout.replicas(); ++r) held[d].push_back(layout.StageOn(r, d));
   Program one = p;
   one.minibatches = 1;
   for (int32_t d = 0; d < D; ++d)
-    one.devices[d] = BidirectionalDevice(orders[d], d, D, M, 1, stage_done, true);
+    one.devices[d] = BidirectionalDevice(orders[d], held[d], D, M, 1, stage_done, true);
   const bool early = ValidateProgram(one).empty();
   for (int32_t d = 0; d < D; ++d) {
     ctx.Emit(p, d,
-             BidirectionalDevice(orders[d], d, D, M, ctx.options.minibatches, stage_done, early));
+             BidirectionalDevice(orders[d], held[d], D, M, ctx.options.minibatches, stage_done,
+                                 early));
   }
 }
 
-// The two-replica program both methods share: down on devices 0..D-1, up reversed.
-Result<Program> TwoDirections(const BuildContext& ctx, const char* method) {
+// The program the bidirectional methods share, its replicas placed by `layout`. Errors: an odd
+// D, or a number of pipelines 2f whose f does not divide D/2.
+Result<Program> Bidirectional(const BuildContext& ctx, const char* method, const Layout& layout) {
   const GenerateOptions& o = ctx.options;
   if (o.devices < 2 || o.devices % 2 != 0) {
     return InvalidArgument(std::string(method) +
@@ -218,10 +248,18 @@ Result<Program> TwoDirections(const BuildContext& ctx, const char* method) {
                            "with device D-1-d, and a device holds one copy of a stage), got " +
                            std::to_string(o.devices));
   }
+  if (layout.f < 1 || (o.devices / 2) % layout.f != 0) {
+    return InvalidArgument(std::string(method) + ": pipelines = " +
+                           std::to_string(2 * layout.f) + " needs f = " +
+                           std::to_string(layout.f) + " to divide stages / 2 = " +
+                           std::to_string(o.devices / 2) + "; use 2f for a divisor f of it");
+  }
   Program p = EmptyProgram(ctx, 1);
-  p.replicas = 2;
-  p.placement.resize(static_cast<size_t>(2) * o.devices);
-  for (int32_t s = 0; s < o.devices; ++s) p.placement[o.devices + s] = o.devices - 1 - s;
+  p.replicas = layout.replicas();
+  p.placement.resize(static_cast<size_t>(p.replicas) * o.devices);
+  for (int32_t r = 0; r < p.replicas; ++r)
+    for (int32_t s = 0; s < o.devices; ++s)
+      p.placement[static_cast<size_t>(r) * o.devices + s] = layout.DeviceOf(r, s);
   return p;
 }
 
@@ -246,19 +284,24 @@ std::vector<std::vector<Op>> GemsOrders(int32_t D, int32_t M, std::vector<int32_
 }  // namespace
 
 Result<Program> BuildChimera(const BuildContext& ctx) {
-  Result<Program> p = TwoDirections(ctx, "chimera");
+  const Layout layout{ctx.options.devices, ctx.IntParam("pipelines") / 2};
+  if (ctx.IntParam("pipelines") % 2 != 0)
+    return InvalidArgument("chimera: pipelines must be even (2f: f down and f up), got " +
+                           ctx.Param("pipelines"));
+  Result<Program> p = Bidirectional(ctx, "chimera", layout);
   if (!p.ok()) return p;
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
   const int32_t unit = ctx.Param("units") == "direct" ? D : M;
-  EmitBidirectional(ctx, MinibatchOrders(D, M, unit, &p->microbatch_replica), *p);
+  EmitBidirectional(ctx, layout, MinibatchOrders(layout, M, unit, &p->microbatch_replica), *p);
   return p;
 }
 
 Result<Program> BuildGems(const BuildContext& ctx) {
-  Result<Program> p = TwoDirections(ctx, "gems");
+  const Layout layout{ctx.options.devices, 1};
+  Result<Program> p = Bidirectional(ctx, "gems", layout);
   if (!p.ok()) return p;
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
-  EmitBidirectional(ctx, GemsOrders(D, M, &p->microbatch_replica), *p);
+  EmitBidirectional(ctx, layout, GemsOrders(D, M, &p->microbatch_replica), *p);
   return p;
 }
 

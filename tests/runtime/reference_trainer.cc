@@ -91,8 +91,16 @@ struct Unit {
 std::vector<Unit> Units(const Definition& d, int32_t j) {
   const int32_t m = d.microbatches, n = j / m, k = j % m;
   const int32_t unit = k / d.unit * d.unit, size = std::min(d.unit, m - unit);
-  const int32_t direction =
-      d.directions == 2 && (d.alternate ? k % 2 == 1 : k - unit >= (size + 1) / 2) ? 1 : 0;
+  // Chimera: the unit's microbatches in `directions` contiguous groups in replica order, the
+  // first size mod directions one larger; GEMS alternates.
+  int32_t direction = 0;
+  if (d.alternate) {
+    direction = k % 2;
+  } else if (d.directions > 1) {
+    const int32_t base = size / d.directions, extra = size % d.directions, i = k - unit;
+    direction = i < extra * (base + 1) ? i / (base + 1)
+                                       : extra + (i - extra * (base + 1)) / std::max(base, 1);
+  }
   std::vector<Unit> out;
   for (int32_t c = 0; c < d.data_parallel; ++c)
     out.push_back({(n * d.data_parallel + c) * m + k, c * d.directions + direction});
@@ -208,8 +216,8 @@ Result<Definition> Define(const MethodCase& c) {
     }
   } else if (m == "chimera") {  // synchronous; each direction a 1F1B pipeline (FlushIteration)
     d.flush = true;
-    d.directions = 2;
     d.unit = p.Choice("units", {"merged", "direct"}) == "direct" ? d.devices : d.microbatches;
+    d.directions = p.Integer("pipelines", 2, 2, false);  // 2f copies of every stage
     if (d.devices % 2 != 0 || d.microbatches % 2 != 0)
       return InvalidArgument("chimera needs an even number of stages and of microbatches");
   } else if (m == "gems") {  // synchronous; the directions alternate (Units)

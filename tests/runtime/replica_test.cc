@@ -47,7 +47,12 @@ TEST_P(ReplicasMatchReference, WeightsLossesAndCopiesBitForBit) {
   ASSERT_EQ(run->exec.losses.size(), reference->losses.size());
   for (size_t j = 0; j < reference->losses.size(); ++j)
     EXPECT_EQ(run->exec.losses[j], reference->losses[j]) << "loss of microbatch " << j;
-  const int32_t replicas = (c.method == "chimera" || c.method == "gems" ? 2 : 1) * c.data_parallel;
+  // Chimera's 2f pipelines (2 unless given), GEMS's two directions, times the data-parallel copies.
+  const auto pipelines = c.params.find("pipelines");
+  const int32_t per_copy = c.method == "chimera" && pipelines != c.params.end()
+                               ? std::stoi(pipelines->second)
+                               : (c.method == "chimera" || c.method == "gems" ? 2 : 1);
+  const int32_t replicas = per_copy * c.data_parallel;
   ASSERT_EQ(static_cast<int32_t>(run->copies.size()), replicas);
   for (int32_t r = 1; r < replicas; ++r)
     ExpectSameBits(run->copies[r], run->copies[0], "replica " + std::to_string(r) + " vs 0");
@@ -61,6 +66,10 @@ INSTANTIATE_TEST_SUITE_P(Chimera, ReplicasMatchReference,
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kAdamW},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kAdamW, 8},
+                                           ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd, 8,
+                                                       false, {{"pipelines", "4"}}},
+                                           ReplicaSpec{"chimera", 4, 1, OptimizerKind::kAdamW, 8,
+                                                       false, {{"units", "direct"}}},
                                            ReplicaSpec{"chimera", 2, 2, OptimizerKind::kSgd},
                                            ReplicaSpec{"chimera", 4, 1, OptimizerKind::kSgd, 4,
                                                        true}),

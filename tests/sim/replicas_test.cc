@@ -78,6 +78,25 @@ TEST(Chimera, MergedUnitKeepsTheClosedFormBeyondOneBasicUnit) {
   EXPECT_NEAR(direct.result.bubble.idle_fraction, 1 - 16.0 / 20, 1e-12);
 }
 
+// Chimera's general form: 2f = 4 pipelines on D = 4 devices, shifted by D/f = 2, fill each
+// other's bubbles: 8 microbatches take 16 units, all of them busy (no bubble), for 4 weight
+// copies per device; at D = 8, N = 16 two idle units remain (34 for 32 busy) against 6 with two.
+TEST(Chimera, FourPipelinesFillTheBubbles) {
+  const testing::Run four = Simulated("chimera", 4, 8, 1, {{"pipelines", "4"}});
+  EXPECT_DOUBLE_EQ(Units(four.result.makespan), 16);
+  EXPECT_DOUBLE_EQ(four.result.bubble.idle_fraction, 0);
+  EXPECT_DOUBLE_EQ(Units(Simulated("chimera", 8, 16, 1, {{"pipelines", "4"}}).result.makespan),
+                   34);
+  EXPECT_DOUBLE_EQ(Units(Simulated("chimera", 8, 16, 1, {}).result.makespan), 38);
+  auto r = SimulateSized("chimera", 8, 16, 1, 1000, 1);
+  ASSERT_TRUE(r.ok());
+  auto four_sized = ir::Generate({"chimera", 8, 16, 1, 1, {{"pipelines", "4"}}});
+  ASSERT_TRUE(four_sized.ok());
+  EXPECT_EQ(four_sized->replicas, 4);
+  for (int32_t d = 0; d < 8; ++d) EXPECT_EQ(four_sized->stages_on_device(d), 4) << d;
+  EXPECT_FALSE(ir::Generate({"chimera", 6, 6, 1, 1, {{"pipelines", "4"}}}).ok());  // f=2 ∤ 3
+}
+
 // Every device holds two stages (2 M_θ) and at most D, at least D/2 + 1 microbatches' stage
 // activations at its peak (the survey's [(D/2+1) M_a, D M_a]).
 TEST(Chimera, WeightsTwiceAndActivationsWithinTheSurveysRange) {
