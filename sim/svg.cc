@@ -29,6 +29,7 @@ class SvgWriter {
     Axis();
     Rows();
     Actions();
+    Collectives();
     if (o_.show_transfers) Transfers();
     Legend();
     out_ += "</svg>\n";
@@ -43,7 +44,15 @@ class SvgWriter {
   void Axis();
   void Rows();
   void Actions();
+  // All-reduces and averages as a strip along the bottom of their device's row (they run on the
+  // device's collective channel, beside its compute).
+  void Collectives();
   void Transfers();
+  // The placement entry (replica × stages + stage) of the copy of `stage` on device d.
+  size_t Entry(int32_t d, int32_t stage) const {
+    const int32_t r = p_.replicas > 1 ? std::max(p_.replica_on(stage, d), 0) : 0;
+    return static_cast<size_t>(r) * static_cast<size_t>(p_.num_stages) + static_cast<size_t>(stage);
+  }
   void Legend();
   void LegendEntry(double y, const std::string& attrs, std::string_view text, bool hatch);
 
@@ -68,6 +77,7 @@ class SvgWriter {
   std::vector<int32_t> chunk_;   // per virtual stage: its rank among its device's stages
   std::vector<int32_t> chunks_;  // per device: its virtual stages
   int32_t max_chunks_ = 1;
+  bool collective_seen_ = false;  // an all-reduce or average is drawn (the legend lists it)
   double legend_x_ = 0;
   std::vector<bool> kind_seen_ = std::vector<bool>(std::size(kKindStyles), false);
   bool hint_seen_[5] = {false, false, false, false, false};
@@ -233,11 +243,10 @@ void SvgWriter::Actions() {
       // One shade per virtual stage of a device that holds several (chunks, replicas).
       std::string fill = style.fill;
       const char* text = style.text;
-      const int32_t chunks = a.stage >= 0 && static_cast<size_t>(a.stage) < chunk_.size()
-                                 ? chunks_[static_cast<size_t>(d)]
-                                 : 1;
+      const size_t entry = a.stage >= 0 ? Entry(d, a.stage) : chunk_.size();
+      const int32_t chunks = entry < chunk_.size() ? chunks_[static_cast<size_t>(d)] : 1;
       if (chunks > 1) {
-        fill = Lighter(style.fill, kLightestChunk * chunk_[a.stage] / (chunks - 1));
+        fill = Lighter(style.fill, kLightestChunk * chunk_[entry] / (chunks - 1));
         text = TextOn(fill);
       }
       const TimeNs from = std::max(t->start, t0_), to = std::min(t->end, t1_);
@@ -270,6 +279,33 @@ void SvgWriter::Actions() {
             R"(<text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-size="7.5" fill="{}">{}</text>)",
             Num(x + w / 2), Num(y + h / 2), text, Escape(label));
       }
+      out_ += '\n';
+    }
+  }
+  out_ += "</g>\n";
+}
+
+void SvgWriter::Collectives() {
+  out_ += R"(<g class="collectives">)";
+  out_ += '\n';
+  for (int32_t d = 0; d < devices_; ++d) {
+    const std::vector<ir::Action>& prog = p_.devices[d];
+    for (size_t i = 0; i < prog.size(); ++i) {
+      const ir::Action& a = prog[i];
+      if (!ir::IsCollective(a.kind)) continue;
+      const ActionTiming* t = TimingOf(d, i);
+      if (t == nullptr || !Drawn(*t)) continue;
+      collective_seen_ = true;
+      const TimeNs from = std::max(t->start, t0_), to = std::min(t->end, t1_);
+      const double w = std::max(static_cast<double>(to - from) * scale_, kMinBoxWidth);
+      const std::string tooltip = fmt::format(
+          "dev {}: {} of stage {}, round {}: {} .. {} ({})", d, ir::KindName(a.kind), a.stage,
+          a.microbatch, FormatDuration(t->start), FormatDuration(t->end),
+          FormatDuration(t->end - t->start));
+      out_ += fmt::format(
+          R"(<rect class="collective" x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>)",
+          Num(X(from)), Num(RowY(d) + row_h_ - kCollectiveHeight), Num(w),
+          Num(kCollectiveHeight), kCollectiveFill, Escape(tooltip));
       out_ += '\n';
     }
   }
@@ -331,6 +367,10 @@ void SvgWriter::Legend() {
         kKindStyles[k].label, false);
   }
   LegendEntry(legend_y_, R"(fill="#ffffff" stroke="#bbbbbb" stroke-width="0.5")", "idle", false);
+  if (collective_seen_) {
+    LegendEntry(legend_y_, fmt::format(R"(fill="{}" stroke="none")", kCollectiveFill),
+                "all-reduce / average (collective channel)", false);
+  }
   double y = legend_y_;
   if (hint_seen_[1] || hint_seen_[2] || hint_seen_[3] || hint_seen_[4]) {
     legend_x_ = kMarginLeft;
@@ -352,11 +392,13 @@ void SvgWriter::Legend() {
       const std::string fill =
           Lighter(StyleOf(ir::ActionKind::kForward).fill, kLightestChunk * c / (max_chunks_ - 1));
       LegendEntry(y, fmt::format(R"(fill="{}" stroke="#333333" stroke-width="0.5")", fill),
-                  fmt::format("chunk {}", c), false);
+                  (p_.replicas > 1 ? "copy " : "chunk ") + std::to_string(c), false);
     }
-    out_ += fmt::format(R"(<text x="{}" y="{}" fill="#555555">(a device's virtual stages in )"
-                        R"(order, every kind shaded alike)</text>)",
-                        Num(legend_x_), Num(y));
+    const char* what = p_.replicas > 1 ? "stage copies in replica order"
+                                       : "virtual stages in order";
+    out_ += fmt::format(R"(<text x="{}" y="{}" fill="#555555">(a device's {}, every kind )"
+                        R"(shaded alike)</text>)",
+                        Num(legend_x_), Num(y), what);
     out_ += '\n';
   }
   out_ += "</g>\n";

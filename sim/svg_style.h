@@ -22,6 +22,9 @@ constexpr double kSubtitleY = 40;
 constexpr double kPlotTop = 54;
 constexpr double kRowGap = 4;
 constexpr double kMinBoxWidth = 0.5;  // very short actions stay visible
+// All-reduces and averages: a strip this high along the bottom of the device's row.
+constexpr double kCollectiveHeight = 4;
+constexpr const char* kCollectiveFill = "#d95f02";
 // Narrower boxes get no border: in dense schedules borders would hide the fill colours. Their
 // weight hints then show only as hatching (predicted) and in the tooltip.
 constexpr double kMinBorderedWidth = 4;

@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "common/generators.h"
+#include "common/lower.h"
 #include "common/version_plan.h"
+#include "sim/engine.h"
 #include "sim/timed_run.h"
 #include "sim/well_formed.h"
 
@@ -115,6 +118,31 @@ TEST(SvgTest, ZeroLengthActionsAreNotDrawnAndChunksAreShaded) {
   // 60% of the way to white, (86, 180, 233) -> (187, 225, 246): F1 and the chunk 1 swatch.
   EXPECT_EQ(Count(svg, "fill=\"#BBE1F6\" stroke"), 2u);
   EXPECT_NE(svg.find(">chunk 1</text>"), std::string::npos);
+}
+
+// Chimera at D = 2, M = 2, simulated: every device holds both stages, one per direction; the up
+// copy's boxes are the lighter shade, and each device's two all-reduces are strips on its row.
+TEST(SvgTest, ReplicasAreShadedByCopyAndAllReducesDrawn) {
+  auto program = ir::Generate({"chimera", 2, 2, 1, 1, {}});
+  ASSERT_TRUE(program.ok());
+  MethodRun run;
+  run.method = "chimera";
+  run.program = ir::InsertCommunication(*program);
+  CostModel c = UniformCostModel(2, 1000, 1000);
+  for (StageCost& sc : c.stages) sc.weight_bytes = 1000;
+  c.link.bandwidth = 1e9;
+  auto r = Simulate(run.program, c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  run.result = std::move(*r);
+  const std::string svg = FormatSvg(run);
+  EXPECT_EQ(CheckWellFormed(svg), "");
+  EXPECT_EQ(Count(svg, "<rect class=\"collective\""), 4u);  // 2 stages x 2 copies
+  EXPECT_NE(svg.find(">all-reduce / average (collective channel)</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">copy 1</text>"), std::string::npos);
+  // Down copy at F's full colour (device 0's F0 and device 1's F0 of stage 1), the up copy
+  // lighter (device 1's F1 of stage 0, device 0's F1 of stage 1), plus each legend swatch.
+  EXPECT_EQ(Count(svg, "fill=\"#56B4E9\" stroke"), 4u);
+  EXPECT_EQ(Count(svg, "fill=\"#BBE1F6\" stroke"), 3u);
 }
 
 TEST(SvgTest, WindowsParseAsTimesOrMinibatches) {
