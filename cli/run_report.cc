@@ -144,9 +144,14 @@ std::string Label(const runtime::MethodTraining& t) {
 std::string RunTable(const ir::Job& job, const std::vector<MethodRuns>& results) {
   std::ostringstream s;
   const size_t seeds = results.empty() ? 1 : results.front().size();
-  s << "job: " << job.name << " (" << job.source << "), " << job.pipeline.stages << " stages, "
-    << job.pipeline.microbatches << " x " << job.pipeline.microbatch_size << " per minibatch, "
-    << job.epochs << " epochs";
+  s << "job: " << job.name << " (" << job.source << "), " << job.pipeline.stages << " stages, ";
+  if (job.pipeline.data_parallel > 1) {
+    s << job.pipeline.data_parallel << " data-parallel copies of " << job.pipeline.microbatches
+      << " x " << job.pipeline.microbatch_size << " per minibatch, ";
+  } else {
+    s << job.pipeline.microbatches << " x " << job.pipeline.microbatch_size << " per minibatch, ";
+  }
+  s << job.epochs << " epochs";
   if (seeds > 1) s << ", " << seeds << " seeds (mean±sd)";
   s << "\n";
   int width = 26;  // the method column fits the longest label

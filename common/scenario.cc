@@ -142,6 +142,9 @@ class ScenarioParser {
   Status ParsePipeline(const Node& node, PipelineSpec* out) const;
   Status ParseCosts(const Node& node, ExplicitCosts* out) const;
   Status ParseNetwork(const Node& node, Scenario* out) const;
+  // The collective link's latency and bandwidth from `f`, keys named `prefix` + what they set
+  // ("network.collective_" + latency / bandwidth, or "cluster.collective_link." + ...).
+  Status ParseCollectiveLink(const Fields& f, const std::string& prefix, Scenario* out) const;
   Status ParseDevice(const Node& node, Scenario* out) const;
   // Reads whichever of speed, peak_flops, efficiency, memory and memory_bandwidth `f` has into
   // `out` (the keys' paths are `path`.KEY); the others are left as they are.
@@ -406,7 +409,8 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
 
 Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
   Result<Fields> f =
-      ReadMap(node, "network", {"latency", "bandwidth", "send_overhead", "recv_overhead"});
+      ReadMap(node, "network", {"latency", "bandwidth", "send_overhead", "recv_overhead",
+                                "collective_latency", "collective_bandwidth"});
   if (!f.ok()) return f.status();
   const std::pair<const char*, int64_t*> durations[] = {
       {"latency", &out->network_latency_ns},
@@ -426,6 +430,27 @@ Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
                                          [](std::string_view t) { return ParseBandwidth(t); });
     if (!v.ok()) return v.status();
     out->network_bandwidth = *v;
+  }
+  return ParseCollectiveLink(*f, "network.collective_", out);
+}
+
+Status ScenarioParser::ParseCollectiveLink(const Fields& f, const std::string& prefix,
+                                           Scenario* out) const {
+  const bool short_keys = prefix.back() == '.';  // cluster.collective_link.latency
+  const std::string latency = short_keys ? "latency" : "collective_latency";
+  const std::string bandwidth = short_keys ? "bandwidth" : "collective_bandwidth";
+  if (auto it = f.find(latency); it != f.end()) {
+    Result<int64_t> v =
+        ReadValue<int64_t>(it->second.value, prefix + "latency", kDurationWhat,
+                           [](std::string_view t) { return ParseDuration(t); });
+    if (!v.ok()) return v.status();
+    out->collective_latency_ns = *v;
+  }
+  if (auto it = f.find(bandwidth); it != f.end()) {
+    Result<double> v = ReadValue<double>(it->second.value, prefix + "bandwidth", kBandwidthWhat,
+                                         [](std::string_view t) { return ParseBandwidth(t); });
+    if (!v.ok()) return v.status();
+    out->collective_bandwidth = *v;
   }
   return Status::Ok();
 }
@@ -635,7 +660,7 @@ Status ScenarioParser::ParseModel(const Node& node, TransformerSpec* out) const 
 }
 
 Status ScenarioParser::ParseCluster(const Node& node, Scenario* out) const {
-  Result<Fields> f = ReadMap(node, "cluster", {"device", "devices", "link"});
+  Result<Fields> f = ReadMap(node, "cluster", {"device", "devices", "link", "collective_link"});
   if (!f.ok()) return f.status();
   ClusterSpec cluster;
   const auto device_it = f->find("device");
@@ -671,6 +696,12 @@ Status ScenarioParser::ParseCluster(const Node& node, Scenario* out) const {
       if (!v.ok()) return v.status();
       out->network_bandwidth = *v;
     }
+  }
+  if (auto c = f->find("collective_link"); c != f->end()) {
+    Result<Fields> l =
+        ReadMap(c->second.value, "cluster.collective_link", {"latency", "bandwidth"});
+    if (!l.ok()) return l.status();
+    PIPECAST_RETURN_IF_ERROR(ParseCollectiveLink(*l, "cluster.collective_link.", out));
   }
   out->cluster = cluster;
   if (const auto it = f->find("devices"); it != f->end()) {

@@ -152,6 +152,11 @@ struct Scenario {
   int64_t network_send_overhead_ns = 0;
   int64_t network_recv_overhead_ns = 0;
   double network_bandwidth = 0;        // bytes/s; 0 = infinite
+  // The link all-reduces and averages run over (`network.collective_latency`,
+  // `network.collective_bandwidth`, or `cluster.collective_link`), e.g. the inter-node network
+  // of data-parallel copies; absent: the one above.
+  std::optional<int64_t> collective_latency_ns;
+  std::optional<double> collective_bandwidth;
   int64_t device_memory_bytes = 0;     // 0 = unlimited
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free
   std::vector<MethodSpec> methods;     // in file order; may be empty (the caller chooses)

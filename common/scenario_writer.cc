@@ -78,6 +78,13 @@ void WriteCosts(YAML::Emitter& out, const Scenario& s) {
   out << YAML::Key << "recv_overhead" << YAML::Value
       << fmt::format("{}ns", s.network_recv_overhead_ns);
   out << YAML::Key << "bandwidth" << YAML::Value << Number(s.network_bandwidth);
+  if (s.collective_latency_ns) {
+    out << YAML::Key << "collective_latency" << YAML::Value
+        << fmt::format("{}ns", *s.collective_latency_ns);
+  }
+  if (s.collective_bandwidth) {
+    out << YAML::Key << "collective_bandwidth" << YAML::Value << Number(*s.collective_bandwidth);
+  }
   out << YAML::EndMap;
   out << YAML::Key << "device" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "memory" << YAML::Value << s.device_memory_bytes;
@@ -116,7 +123,16 @@ void WriteModel(YAML::Emitter& out, const Scenario& s) {
   out << YAML::Key << "link" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "latency" << YAML::Value << fmt::format("{}ns", s.network_latency_ns);
   out << YAML::Key << "bandwidth" << YAML::Value << Number(s.network_bandwidth);
-  out << YAML::EndMap << YAML::EndMap;
+  out << YAML::EndMap;
+  if (s.collective_latency_ns || s.collective_bandwidth) {
+    out << YAML::Key << "collective_link" << YAML::Value << YAML::BeginMap;
+    if (s.collective_latency_ns)
+      out << YAML::Key << "latency" << YAML::Value << fmt::format("{}ns", *s.collective_latency_ns);
+    if (s.collective_bandwidth)
+      out << YAML::Key << "bandwidth" << YAML::Value << Number(*s.collective_bandwidth);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
 }
 
 void WriteMethods(YAML::Emitter& out, const Scenario& s) {

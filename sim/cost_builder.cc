@@ -412,6 +412,11 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
   }
   model->link = LinkSpec{scenario.network_latency_ns, scenario.network_bandwidth,
                          scenario.network_send_overhead_ns, scenario.network_recv_overhead_ns};
+  if (scenario.collective_latency_ns || scenario.collective_bandwidth) {
+    model->collective_link =
+        LinkSpec{scenario.collective_latency_ns.value_or(scenario.network_latency_ns),
+                 scenario.collective_bandwidth.value_or(scenario.network_bandwidth), 0, 0};
+  }
   return model;
 }
 

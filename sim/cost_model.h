@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace pipecast::sim {
@@ -62,6 +63,10 @@ struct CostModel {
   std::vector<StageCost> stages;    // one per virtual stage
   std::vector<DeviceSpec> devices;  // one per device (or one entry used for every device)
   LinkSpec link;                    // every directed device pair gets its own link like this
+  // What all-reduces and averages run over (latency and bandwidth; sim/engine_costs.h);
+  // absent: `link`.
+  std::optional<LinkSpec> collective_link;
+  const LinkSpec& collective() const { return collective_link ? *collective_link : link; }
 
   // Device d's spec. A list shorter than the program's devices describes one copy of the
   // pipeline and repeats for every data-parallel copy: device d is entry d mod size.

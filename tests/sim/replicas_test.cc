@@ -10,6 +10,9 @@
 #include "common/format_text.h"
 #include "common/generators.h"
 #include "common/lower.h"
+#include "common/scenario.h"
+#include "common/scenario_writer.h"
+#include "sim/cost_builder.h"
 #include "sim/engine.h"
 #include "sim/sim_test_util.h"
 
@@ -149,6 +152,32 @@ TEST(DataParallel, RingAllReduceExtendsTheStepByItsClosedForm) {
   const TimeNs all_reduce = 2 * (kGradient / 2 * 1'000'000'000 / 1'000'000'000 + kLatency);
   EXPECT_EQ(all_reduce, 1'002'000);
   EXPECT_EQ(r->makespan, 6 * kUnit + 2 * kLatency + all_reduce);
+}
+
+// All-reduces run over the collective link when the scenario gives one (the inter-node network
+// of data-parallel copies), point-to-point messages over the pipeline's link: the same two
+// copies of a 2-stage 1F1B with stage gradients of 1 MB and a 1 GB/s collective link end at
+// 6u + 2λ + 2 (500 µs + 7 µs); the collective keys round-trip through the scenario writer.
+TEST(DataParallel, CollectiveLinkPricesTheAllReduce) {
+  const char* kYaml = R"(pipeline: {stages: 2, microbatches: 2, data_parallel: 2}
+costs: {forward: 12us, backward: 12us, weight_bytes: 1000000}
+network: {latency: 1us, bandwidth: 100GB/s, collective_latency: 7us, collective_bandwidth: 1GB/s}
+)";
+  Result<ir::Scenario> s = ir::ParseScenario(kYaml, "c.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->collective_latency_ns, 7000);
+  Result<CostModel> c = BuildCostModel(*s, 2);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  auto program = ir::Generate({"1f1b", 2, 2, 1, 1, {}, 2});
+  ASSERT_TRUE(program.ok());
+  auto r = Simulate(ir::InsertCommunication(*program), *c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  // Messages are empty: 0 bytes at 100 GB/s, the latency only (λ = 1 µs).
+  EXPECT_EQ(r->makespan, 6 * 12'000 + 2 * 1'000 + 2 * (500'000 + 7'000));
+  Result<ir::Scenario> again = ir::ParseScenario(ir::FormatScenarioYaml(*s, "round trip"), "again.yaml");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->collective_latency_ns, 7000);
+  EXPECT_EQ(again->collective_bandwidth, 1e9);
 }
 
 // With free all-reduces, R copies run exactly like one pipeline: the same makespan and
