@@ -444,8 +444,13 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
   std::string out = ScenarioLine(context);
   if (runs.empty()) return out + "no results\n";
   const std::vector<std::vector<std::string>> partitions = Partitions(runs);
+  // A devices column when the runs use different numbers (AvgPipe's pipelines are copies).
+  bool devices_differ = false;
+  for (const MethodRun& run : runs)
+    devices_differ = devices_differ || run.program.num_devices != runs.front().program.num_devices;
   TextTable t;
   t.AddColumn("method", Align::kLeft);
+  if (devices_differ) t.AddColumn("devices", Align::kRight);
   if (!partitions.empty()) t.AddColumn("part", Align::kLeft);
   t.AddColumn("makespan", Align::kRight);
   t.AddColumn("samples/s", Align::kRight);
@@ -463,6 +468,7 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
     const RunSummary s = Summarise(r);
     any_over = any_over || s.over_memory;
     std::vector<Cell> row = {{MethodLabel(run)}};
+    if (devices_differ) row.push_back({std::to_string(run.program.num_devices)});
     if (!partitions.empty()) row.push_back({PartitionLetter(partitions, run)});
     for (Cell c : std::vector<Cell>{{FormatDuration(r.makespan)},
                                     {FormatRate(r.throughput_samples_per_s)},
@@ -484,6 +490,11 @@ std::string FormatTable(const ReportContext& context, const std::vector<MethodRu
       "zb = (max span - max busy) / max span; peak mem, versions (live weight versions), gap\n"
       "(updates between F and B) and delay (gradient delay in updates) are maxima over devices.\n";
   if (any_over) out += "! = a device exceeds its memory\n";
+  if (devices_differ) {
+    out +=
+        "devices = the devices a run uses: copies of the pipeline (AvgPipe's pipelines, data\n"
+        "parallelism) add devices, so samples/s on more devices do not compare like with like\n";
+  }
   if (!partitions.empty()) out += PartitionLegend(partitions);
   out += BubbleWorkSection(runs, options.colour);
   if (options.per_stage)
