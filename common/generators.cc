@@ -123,7 +123,11 @@ const std::vector<MethodEntry>& Registry() {
                     "elastic averaging rate in [0, 1) (default 0.9/P, EASGD's beta/P)",
                     ParamType::kFraction, {}},
                    {"period", "1", "optimizer steps between averagings", ParamType::kPositiveInt,
-                    {}}}},
+                    {}},
+                   {"phase", "0",
+                    "steps taken before this program (pipecast run sets it per evaluation "
+                    "segment, so averaging keeps one cadence)",
+                    ParamType::kNonNegativeInt, {}}}},
                  BuildAvgPipe});
     r.push_back({{"pipedream",
                   "PipeDream: asynchronous 1F1B with weight stashing",

@@ -43,7 +43,8 @@ Result<Program> BuildAvgPipe(const BuildContext& ctx) {
   }
   one.max_live_versions.assign(o.devices, 1);
   Result<Program> p =
-      ReplicateCopies(one, pipelines, {ReplicaSync::Kind::kAverage, ctx.IntParam("period")});
+      ReplicateCopies(one, pipelines, {ReplicaSync::Kind::kAverage, ctx.IntParam("period"),
+                                       ctx.IntParam("phase") % ctx.IntParam("period")});
   if (!p.ok() || ctx.sink == nullptr) return p;
   for (int32_t d = 0; d < p->num_devices; ++d) (*ctx.sink)(d, std::move(p->devices[d]));
   p->devices.assign(p->devices.size(), {});

@@ -45,7 +45,8 @@ std::vector<Action> CopyDevice(const Program& base, int32_t d, int32_t c, int32_
       a.microbatch = (n * r + c) * M + j;
     }
     out.push_back(a);
-    if (a.kind == ActionKind::kStep && average && !own_reduces && ++steps % sync.period == 0) {
+    if (a.kind == ActionKind::kStep && average && !own_reduces &&
+        (++steps + sync.phase) % sync.period == 0) {
       for (int32_t s : stages) out.push_back({ActionKind::kAverage, s, round, {}});
       ++round;
     }

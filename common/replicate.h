@@ -30,6 +30,10 @@ struct ReplicaSync {
   };
   Kind kind = Kind::kAllReduce;
   int32_t period = 1;  // kAverage: Steps between averagings
+  // kAverage: Steps each device took before this program, so that a run cut into programs
+  // averages on one cadence: the first average follows the Step that makes phase + k a multiple
+  // of period.
+  int32_t phase = 0;
 };
 
 // ReplicateForDataParallel with the copies kept together by `sync`; kAverage puts, after every

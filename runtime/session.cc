@@ -259,12 +259,22 @@ int64_t Session::eval_rows() const {
   return std::min<int64_t>(kEvalChunk, data_.test->size()) * data_.test->rows_per_example();
 }
 
-Result<const ir::Program*> Session::ProgramFor(int64_t minibatches) {
-  if (auto it = programs_.find(minibatches); it != programs_.end()) return &it->second->program;
+Result<const ir::Program*> Session::ProgramFor(int64_t minibatches, int64_t minibatches_before) {
+  // AvgPipe steps once per minibatch on every copy: the segment's phase in its period.
+  std::map<std::string, std::string> params = method_.params;
+  int64_t phase = 0;
+  if (method_.name == "avgpipe") {
+    const auto it = params.find("period");
+    const int64_t period = it == params.end() ? 1 : std::max<int64_t>(1, std::stoll(it->second));
+    phase = minibatches_before % period;
+    params["phase"] = std::to_string(phase);
+  }
+  const std::pair<int64_t, int64_t> key{minibatches, phase};
+  if (auto it = programs_.find(key); it != programs_.end()) return &it->second->program;
   const ir::PipelineSpec& pipe = job_.pipeline;
   auto p =
       ir::Generate({method_.name, pipe.stages, pipe.microbatches, static_cast<int32_t>(minibatches),
-                    pipe.microbatch_size, method_.params, pipe.data_parallel});
+                    pipe.microbatch_size, params, pipe.data_parallel});
   if (!p.ok()) return p.status();
   auto lowered = std::make_unique<Lowered>();
   lowered->program = ir::InsertCommunication(*p);
@@ -272,7 +282,7 @@ Result<const ir::Program*> Session::ProgramFor(int64_t minibatches) {
                                                 method_.name + " generated an invalid program"));
   lowered->plan = ir::BuildVersionPlan(lowered->program, ir::PlanDetail::kExecution);
   const ir::Program* program = &lowered->program;
-  programs_[minibatches] = std::move(lowered);
+  programs_[key] = std::move(lowered);
   return program;
 }
 

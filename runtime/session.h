@@ -85,7 +85,9 @@ class Session {
   static constexpr int64_t kEvalChunk = 256;  // test examples per evaluation chunk
 
   // The lowered, validated program of a segment of `minibatches`, and its execution plan.
-  Result<const ir::Program*> ProgramFor(int64_t minibatches);
+  // The program of a segment of `minibatches` that starts after `minibatches_before` (AvgPipe
+  // averages every `period` steps of the whole run, not of each segment).
+  Result<const ir::Program*> ProgramFor(int64_t minibatches, int64_t minibatches_before = 0);
   const ir::VersionPlan& PlanFor(const ir::Program& program) const;
 
  private:
@@ -112,7 +114,7 @@ class Session {
     ir::Program program;
     ir::VersionPlan plan;
   };
-  std::map<int64_t, std::unique_ptr<Lowered>> programs_;
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Lowered>> programs_;  // (N, phase)
 };
 
 // The optimizer configuration of a job (kInvalidArgument for an unknown name).

@@ -154,7 +154,7 @@ Status ShareStats(const Session& s, const ir::Program& p, const TrainOptions& o,
 
 Result<SegmentOutcome> RunSegment(Session& s, int64_t n, const RunState& st,
                                   const TrainOptions& o) {
-  auto program = s.ProgramFor(n);
+  auto program = s.ProgramFor(n, st.done);
   if (!program.ok()) return program.status();
   const ir::Program& p = **program;
   const ir::VersionPlan& plan = s.PlanFor(p);
