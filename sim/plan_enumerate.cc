@@ -35,6 +35,15 @@ std::vector<std::string> DefaultGrid(const std::string& method, const std::strin
     }
     return out;
   }
+  if (method == "chimera" && param == "pipelines") {  // 2f for every divisor f of D/2
+    std::vector<std::string> out;
+    for (int32_t f = 1; f <= stages / 2; ++f)
+      if ((stages / 2) % f == 0 && stages % 2 == 0) out.push_back(std::to_string(2 * f));
+    return out;
+  }
+  if (method == "avgpipe" && param == "advance") {  // 1F1B, then all forwards first (AFAB)
+    return {"0", std::to_string(microbatches)};
+  }
   if (method == "paci" && param == "accumulation") {
     std::vector<std::string> out;
     for (int32_t div : {1, 2, 4}) {

@@ -211,9 +211,10 @@ TEST(RunPlan, DataParallelConfigurationsResimulate) {
   space.data_parallel = {2};
   space.microbatch_sizes = {2, 4};
   const PlanResult r = Plan(s, space);
-  // methods x D x b x recompute x partitions, some invalid (an even partition that does not
-  // divide the blocks, a method's own precondition: docs/plan.md)
-  ASSERT_EQ(r.entries.size() + static_cast<size_t>(r.invalid), 3u * 2 * 2 * 2 * 3);
+  // (1f1b, 2bw, chimera with 2 pipelines at D = 2; the same and chimera with 4 at D = 4) x b x
+  // recompute x partitions, some invalid (an even partition that does not divide the blocks, a
+  // method's own precondition: docs/plan.md)
+  ASSERT_EQ(r.entries.size() + static_cast<size_t>(r.invalid), (3u + 4u) * 2 * 2 * 3);
   ASSERT_GE(r.entries.size(), 48u);
   for (const PlanEntry& e : r.entries) {
     EXPECT_EQ(e.config.data_parallel, 2);
