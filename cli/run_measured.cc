@@ -58,6 +58,9 @@ struct Measured {
   // awaited (the receiver was waiting when the send ended): from the send's end to the
   // receiver's ready, the latency and the pick-up.
   std::vector<int64_t> found, awaited;
+  // Per (kind, stage, round) of a collective: the shortest of its copies' times, from ready to
+  // end. The last copy to arrive waits for no one, so that is the exchange itself.
+  std::map<std::tuple<ir::ActionKind, int32_t, int32_t>, int64_t> collectives;
 };
 
 // The receiver of a send: the forward of the next stage (activation) or the first backward of
@@ -146,9 +149,10 @@ Measured Collect(const runtime::MethodTraining& t) {
       // The action's own work: the plan's weight operations around it are not part of it (the
       // simulator charges them from the bytes they move).
       const int64_t compute = at.end_ns - at.ready_ns - at.ops_before_ns - at.ops_after_ns;
-      const bool remote =
-          (a.kind == ir::ActionKind::kForward && a.stage > 0 && p.device_of(a.stage - 1) != d) ||
-          (ir::IsBackward(a.kind) && a.stage + 1 < p.num_stages && p.device_of(a.stage + 1) != d);
+      const bool remote = (a.kind == ir::ActionKind::kForward && a.stage > 0 &&
+                           p.device_of(a.stage - 1, a.microbatch) != d) ||
+                          (ir::IsBackward(a.kind) && a.stage + 1 < p.num_stages &&
+                           p.device_of(a.stage + 1, a.microbatch) != d);
       if (remote) m.pickups.push_back(at.ready_ns - at.start_ns);
       switch (a.kind) {
         case ir::ActionKind::kForward:
@@ -172,6 +176,14 @@ Measured Collect(const runtime::MethodTraining& t) {
         case ir::ActionKind::kSendGradient:
           m.send.Add(at.end_ns - at.start_ns);
           break;
+        case ir::ActionKind::kAllReduce:
+        case ir::ActionKind::kAverage: {
+          const auto key = std::make_tuple(a.kind, a.stage, a.microbatch);
+          const int64_t took = at.end_ns - at.ready_ns;
+          const auto [it, fresh] = m.collectives.emplace(key, took);
+          if (!fresh) it->second = std::min(it->second, took);
+          break;
+        }
         default:
           break;
       }
@@ -261,6 +273,12 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
   // mean keeps. Without one clock for every device it is the 10th-percentile wait of an action
   // whose input came from another device (the fastest found the message there). The latency is
   // the median time from a send's end to a waiting receiver's ready, less the pick-up.
+  // The executor's collectives block where they stand (docs/executor.md); each stage's round
+  // costs the mean over rounds of its exchange time.
+  c.blocking_collectives = true;
+  std::map<std::pair<ir::ActionKind, int32_t>, Sum> rounds;
+  for (const auto& [key, took] : m.collectives)
+    rounds[{std::get<0>(key), std::get<1>(key)}].Add(took);
   c.link.send_overhead = m.send.Mean();
   c.link.recv_overhead = m.found.empty() ? Percentile(m.pickups, 1) : Mean(m.found);
   if (!m.awaited.empty())
@@ -279,6 +297,10 @@ sim::CostModel MeasuredCosts(const runtime::MethodTraining& t) {
       sc.optimizer_step = std::max<int64_t>(
           0, sc.optimizer_step - sim::TransferTime(VelocityBytes(t, s), device.memory_bandwidth));
     }
+    if (auto it = rounds.find({ir::ActionKind::kAllReduce, s}); it != rounds.end())
+      sc.all_reduce = it->second.Mean();
+    if (auto it = rounds.find({ir::ActionKind::kAverage, s}); it != rounds.end())
+      sc.average = it->second.Mean();
     if (!t.stage_params.empty()) {
       sc.weight_bytes = 4 * t.stage_params[s];
       sc.gradient_bytes = sc.weight_bytes;

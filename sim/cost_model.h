@@ -38,6 +38,10 @@ struct StageCost {
   int64_t weight_bytes = 0;           // one copy of this stage's weights
   int64_t gradient_bytes = -1;        // gradient buffer; < 0 means equal to weight_bytes
   int64_t optimizer_state_bytes = 0;  // e.g. momentum, Adam's two moments
+  // One all-reduce / average round of this stage (given, e.g. measured); < 0: the ring time over
+  // the collective link from the gradient / weight bytes (sim/engine_costs.h).
+  TimeNs all_reduce = -1;
+  TimeNs average = -1;
 };
 
 struct DeviceSpec {
@@ -66,6 +70,10 @@ struct CostModel {
   // What all-reduces and averages run over (latency and bandwidth; sim/engine_costs.h);
   // absent: `link`.
   std::optional<LinkSpec> collective_link;
+  // All-reduces block their device until done, as pipecast's executor runs them (rather than
+  // running beside compute on a collective channel, as NCCL does): how a measured profile of
+  // `pipecast run` is simulated.
+  bool blocking_collectives = false;
   const LinkSpec& collective() const { return collective_link ? *collective_link : link; }
 
   // Device d's spec. A list shorter than the program's devices describes one copy of the

@@ -132,9 +132,10 @@ class Engine {
   Flow Communication(int32_t d, size_t i, const Action& a, DeviceRun& st);
   template <bool kRecord>
   Flow AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st);
-  // An elastic averaging: the device waits until every copy has joined and the exchange ends.
+  // A collective the device waits for (an average, or an all-reduce with blocking collectives):
+  // until every copy has joined and the exchange of `duration` ends.
   template <bool kRecord>
-  Flow Average(int32_t d, size_t i, const Action& a, DeviceRun& st);
+  Flow Blocking(int32_t d, size_t i, const Action& a, DeviceRun& st, TimeNs duration);
   // Completes the collective once every replica has issued it, waking the Steps that wait.
   template <bool kRecord>
   bool CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs duration,
@@ -591,6 +592,8 @@ bool Engine::CompleteCollective(int32_t d, size_t i, int32_t stage, TimeNs durat
 
 template <bool kRecord>
 Flow Engine::AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st) {
+  if (cost_.blocking_collectives)
+    return Blocking<kRecord>(d, i, a, st, costs_.stages[a.stage].all_reduce);
   // Issued on the device's collective channel: the device goes on computing meanwhile.
   Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
   c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
@@ -603,15 +606,14 @@ Flow Engine::AllReduce(int32_t d, size_t i, const Action& a, DeviceRun& st) {
 }
 
 template <bool kRecord>
-Flow Engine::Average(int32_t d, size_t i, const Action& a, DeviceRun& st) {
+Flow Engine::Blocking(int32_t d, size_t i, const Action& a, DeviceRun& st, TimeNs duration) {
   Collective& c = collectives_[{a.kind, a.stage, a.microbatch}];
   // The device joins once; woken when the exchange completes, it runs this action again.
   if (std::find(c.waiters.begin(), c.waiters.end(), d) == c.waiters.end()) {
     c.waiters.push_back(d);
     c.issued = std::max(c.issued, std::max(st.free, collective_free_[d]));
     if constexpr (kRecord) c.calls.push_back({d, i});
-    if (++c.arrived == p_.replicas &&
-        !CompleteCollective<kRecord>(d, i, a.stage, costs_.stages[a.stage].average, c))
+    if (++c.arrived == p_.replicas && !CompleteCollective<kRecord>(d, i, a.stage, duration, c))
       return Flow::kAbort;
   }
   if (c.end < 0) {
@@ -727,7 +729,7 @@ bool Engine::RunDevice(int32_t d) {
         flow = AllReduce<kRecord>(d, i, a, st);
         break;
       case ActionKind::kAverage:
-        flow = Average<kRecord>(d, i, a, st);
+        flow = Blocking<kRecord>(d, i, a, st, costs_.stages[a.stage].average);
         break;
       case ActionKind::kSendActivation:
       case ActionKind::kSendGradient:

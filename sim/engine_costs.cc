@@ -197,8 +197,10 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
     Result<StageTimes> t = StageTimesOf(s, c, device, cost.link.bandwidth);
     if (!t.ok()) return t.status();
     const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
-    t->all_reduce = AllReduceTime(grad, p.replicas, cost.collective());
-    t->average = AllReduceTime(c.weight_bytes, p.replicas, cost.collective());
+    t->all_reduce =
+        c.all_reduce >= 0 ? c.all_reduce : AllReduceTime(grad, p.replicas, cost.collective());
+    t->average =
+        c.average >= 0 ? c.average : AllReduceTime(c.weight_bytes, p.replicas, cost.collective());
     if (t->all_reduce < 0 || t->average < 0) {
       return InvalidArgument(fmt::format(
           "stage {}: the all-reduce of its {} gradient bytes over {} replicas {}", s, grad,

@@ -180,6 +180,28 @@ network: {latency: 1us, bandwidth: 100GB/s, collective_latency: 7us, collective_
   EXPECT_EQ(again->collective_bandwidth, 1e9);
 }
 
+// Blocking collectives (how a measured `pipecast run` is simulated): a device waits at its
+// all-reduce. Two copies of one stage, T_F = T_B = u, a given all-reduce time X: device 0 reduces
+// after microbatch 0 and computes microbatch 1 before its Step, device 1 reduces after both of
+// its microbatches (at 4u). On a collective channel device 0 computes on and the run ends at
+// 4u + X; blocking, it waits from 2u to 4u + X and ends at 6u + X.
+TEST(DataParallel, BlockingCollectivesWaitWhereTheyStand) {
+  Result<ir::Program> p = ir::ParseProgramText(
+      "devices 2\nstages 1\nreplicas 2\nplacement 0 1\nmicrobatch_replica 0 0 1 1\n"
+      "microbatches 4\ndevice 0: F0 B0 AR0 F1 B1 S\ndevice 1: F2 B2 F3 B3 AR0 S\n",
+      "blocking.txt");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  CostModel c = UniformCostModel(1, kUnit, kUnit);
+  c.stages[0].all_reduce = 5000;
+  auto channel = Simulate(*p, c);
+  ASSERT_TRUE(channel.ok()) << channel.status().message();
+  EXPECT_EQ(channel->makespan, 4 * kUnit + 5000);
+  c.blocking_collectives = true;
+  auto blocking = Simulate(*p, c);
+  ASSERT_TRUE(blocking.ok()) << blocking.status().message();
+  EXPECT_EQ(blocking->makespan, 6 * kUnit + 5000);
+}
+
 // With free all-reduces, R copies run exactly like one pipeline: the same makespan and
 // per-device memory, R times the samples.
 TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
