@@ -40,7 +40,8 @@ std::string Plural(int64_t n, const std::string& word) {
 std::string ScheduleFlags(const ir::PipelineSpec& p) {
   return "--stages " + std::to_string(p.stages) + " --microbatches " +
          std::to_string(p.microbatches) + " --minibatches " + std::to_string(p.minibatches) +
-         " --microbatch-size " + std::to_string(p.microbatch_size);
+         " --microbatch-size " + std::to_string(p.microbatch_size) +
+         (p.data_parallel > 1 ? " --data-parallel " + std::to_string(p.data_parallel) : "");
 }
 
 // A schedule file simulates the scenario's pipeline: the same devices, microbatches and
@@ -53,16 +54,25 @@ Status CheckShape(const ir::Scenario& scenario, const LoadedSchedule& s) {
       "; generate one of the scenario's shape with pipecast schedule --method "
       "NAME " +
       ScheduleFlags(want);
-  if (p.num_devices != want.stages) {
+  // Copies of the pipeline on devices of their own (data parallelism, AvgPipe's pipelines) each
+  // bring pipeline.stages devices and pipeline.microbatches microbatches; Chimera's share them.
+  const int32_t copies = p.num_devices / std::max(want.stages, 1);
+  const bool own_copies = want.data_parallel == 1 && p.replicas > 1;
+  if (p.num_devices != copies * want.stages || copies < 1 ||
+      (copies != want.data_parallel && !own_copies)) {
     return InvalidArgument(s.source.WhereKey("devices") + ": the schedule has " +
-                           std::to_string(p.num_devices) + " devices but the scenario's " +
-                           "pipeline.stages is " + std::to_string(want.stages) + fix);
+                           std::to_string(p.num_devices) + " devices but the scenario has " +
+                           std::to_string(want.stages * want.data_parallel) + " (pipeline.stages " +
+                           std::to_string(want.stages) + " x data_parallel " +
+                           std::to_string(want.data_parallel) + ")" + fix);
   }
-  if (p.microbatches != want.microbatches) {
+  if (p.microbatches != want.microbatches * copies) {
     return InvalidArgument(s.source.WhereKey("microbatches") + ": the schedule has " +
                            Plural(p.microbatches, "microbatch") + " per minibatch but the " +
                            "scenario's pipeline.microbatches is " +
-                           std::to_string(want.microbatches) + fix);
+                           std::to_string(want.microbatches) +
+                           (copies > 1 ? " for each of " + std::to_string(copies) + " copies" : "") +
+                           fix);
   }
   if (p.minibatches != want.minibatches) {
     return InvalidArgument(s.source.WhereKey("minibatches") + ": the schedule has " +

@@ -376,6 +376,11 @@ Status CheckSizes(const GenerateOptions& o) {
   PIPECAST_RETURN_IF_ERROR(
       check("microbatches x minibatches", static_cast<int64_t>(o.microbatches) * o.minibatches));
   PIPECAST_RETURN_IF_ERROR(check("data_parallel", o.data_parallel));
+  if (o.method == "avgpipe" && o.data_parallel > 1) {
+    return InvalidArgument("avgpipe with data_parallel " + std::to_string(o.data_parallel) +
+                           ": its pipelines are its copies, averaged rather than all-reduced; "
+                           "set its pipelines parameter instead");
+  }
   PIPECAST_RETURN_IF_ERROR(check("data_parallel x stages", static_cast<int64_t>(o.data_parallel) *
                                                                o.devices));
   PIPECAST_RETURN_IF_ERROR(check("data_parallel x microbatches x minibatches",

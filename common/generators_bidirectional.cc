@@ -214,8 +214,9 @@ std::vector<Action> BidirectionalDevice(const std::vector<Op>& order, std::vecto
 // stands, so one placed after its stage's last backward can deadlock when another copy still
 // needs this device's later work to get there (GEMS does): the placement is checked on one
 // minibatch (minibatches depend on nothing across the Step), and the all-reduces go just before
-// the Step when the early placement deadlocks.
-void EmitBidirectional(const BuildContext& ctx, const Layout& layout,
+// the Step when the early placement deadlocks. False, emitting nothing, when neither placement
+// gives a valid program (the orders themselves break a rule, e.g. a link's order).
+bool EmitBidirectional(const BuildContext& ctx, const Layout& layout,
                        const std::vector<std::vector<Op>>& orders, Program& p) {
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
   const std::vector<int64_t> finish = UnitBackwardFinish(orders, D, M);
@@ -230,12 +231,20 @@ void EmitBidirectional(const BuildContext& ctx, const Layout& layout,
   one.minibatches = 1;
   for (int32_t d = 0; d < D; ++d)
     one.devices[d] = BidirectionalDevice(orders[d], held[d], D, M, 1, stage_done, true);
-  const bool early = ValidateProgram(one).empty();
+  ValidateOptions rules;
+  rules.implicit_link_order = true;  // the transfers lowering will insert, in order per kind
+  const bool early = ValidateProgram(one, rules).empty();
+  if (!early) {
+    for (int32_t d = 0; d < D; ++d)
+      one.devices[d] = BidirectionalDevice(orders[d], held[d], D, M, 1, stage_done, false);
+    if (!ValidateProgram(one, rules).empty()) return false;
+  }
   for (int32_t d = 0; d < D; ++d) {
     ctx.Emit(p, d,
              BidirectionalDevice(orders[d], held[d], D, M, ctx.options.minibatches, stage_done,
                                  early));
   }
+  return true;
 }
 
 // The program the bidirectional methods share, its replicas placed by `layout`. Errors: an odd
@@ -291,9 +300,17 @@ Result<Program> BuildChimera(const BuildContext& ctx) {
   Result<Program> p = Bidirectional(ctx, "chimera", layout);
   if (!p.ok()) return p;
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
-  const int32_t unit = ctx.Param("units") == "direct" ? D : M;
-  EmitBidirectional(ctx, layout, MinibatchOrders(layout, M, unit, &p->microbatch_replica), *p);
-  return p;
+  // More than two pipelines can cross one link's messages of a kind in a merged unit: then the
+  // basic units of D run one after the other instead, and the program says so.
+  if (ctx.Param("units") != "direct" &&
+      EmitBidirectional(ctx, layout, MinibatchOrders(layout, M, M, &p->microbatch_replica), *p))
+    return p;
+  if (ctx.Param("units") != "direct") p->params["units"] = "direct";
+  if (EmitBidirectional(ctx, layout, MinibatchOrders(layout, M, D, &p->microbatch_replica), *p))
+    return p;
+  return InvalidArgument("chimera with pipelines = " + ctx.Param("pipelines") + " on " +
+                         std::to_string(D) + " stages and " + std::to_string(M) +
+                         " microbatches gives no valid order; use fewer pipelines");
 }
 
 Result<Program> BuildGems(const BuildContext& ctx) {
@@ -301,7 +318,8 @@ Result<Program> BuildGems(const BuildContext& ctx) {
   Result<Program> p = Bidirectional(ctx, "gems", layout);
   if (!p.ok()) return p;
   const int32_t D = ctx.options.devices, M = ctx.options.microbatches;
-  EmitBidirectional(ctx, layout, GemsOrders(D, M, &p->microbatch_replica), *p);
+  if (!EmitBidirectional(ctx, layout, GemsOrders(D, M, &p->microbatch_replica), *p))
+    return InvalidArgument("gems generated no valid order (a bug: please report it)");
   return p;
 }
 

@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "common/check.h"
@@ -264,8 +265,14 @@ Result<const ir::Program*> Session::ProgramFor(int64_t minibatches, int64_t mini
   std::map<std::string, std::string> params = method_.params;
   int64_t phase = 0;
   if (method_.name == "avgpipe") {
+    // A period that is not a positive integer is left for Generate to report.
     const auto it = params.find("period");
-    const int64_t period = it == params.end() ? 1 : std::max<int64_t>(1, std::stoll(it->second));
+    int64_t period = 1;
+    if (it != params.end()) {
+      const std::string& v = it->second;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), period);
+      if (ec != std::errc() || end != v.data() + v.size() || period < 1) period = 1;
+    }
     phase = minibatches_before % period;
     params["phase"] = std::to_string(phase);
   }
