@@ -61,6 +61,7 @@ class Validator {
     CheckCompleteness();
     CheckOrder();
     CheckGradientsApplied();
+    if (!structural_errors_) CheckReducedGradientsApplied();
     if (live_limits_ok_ && !structural_errors_ && !weight_errors_) CheckLiveVersions();
     if (has_communication_) {
       CheckCommunication();
@@ -492,6 +493,36 @@ class Validator {
       } else if (f.index > at.index) {
         Add(at, "backward uses a stash but this microbatch's forward runs only later (" + Where(f) +
                     ")");
+      }
+    }
+  }
+
+  // An all-reduce sums what its copy holds then: no weight gradient of the stage may come
+  // between it and the device's next Step (the sum would miss it), and a Step must follow it.
+  void CheckReducedGradientsApplied() {
+    for (int32_t d = 0; d < p_.num_devices; ++d) {
+      const std::vector<Action>& program = p_.devices[d];
+      std::map<int32_t, int32_t> reduced;  // stage -> its all-reduce since the last Step
+      for (int32_t i = 0; i < static_cast<int32_t>(program.size()); ++i) {
+        const Action& a = program[i];
+        if (a.kind == ActionKind::kStep) {
+          reduced.clear();
+        } else if (a.kind == ActionKind::kAllReduce) {
+          reduced[a.stage] = i;
+        } else if (ProducesWeightGrad(a.kind)) {
+          if (const auto it = reduced.find(a.stage); it != reduced.end()) {
+            Add(d, i,
+                "weight gradient of stage " + std::to_string(a.stage) +
+                    " taken after this copy's all-reduce (" + Where({d, it->second}) +
+                    ") and before the Step: the reduced gradient would miss it; move the "
+                    "all-reduce after the stage's last backward");
+          }
+        }
+      }
+      for (const auto& [stage, at] : reduced) {
+        Add(d, at,
+            "all-reduce of stage " + std::to_string(stage) +
+                " with no Step after it: the reduced gradient is never applied");
       }
     }
   }

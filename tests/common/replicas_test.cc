@@ -80,6 +80,10 @@ TEST(Replicas, ValidatorNamesEveryBrokenRule) {
       {"device 2: F1 B1 AR0 S", "device 2: F0 B1 AR0 S", "is placed on device 0 for microbatch 0"},
       {"microbatch_replica 0 1", "microbatch_replica 0 0",
        "stage 0 is placed on device 0 for microbatch 1"},
+      {"device 0: F0 B0 AR0 S", "device 0: F0 AR0 B0 S",
+       "weight gradient of stage 0 taken after this copy's all-reduce"},
+      {"device 0: F0 B0 AR0 S", "device 0: F0 B0 S AR0",
+       "all-reduce of stage 0 with no Step after it"},
   };
   for (const Case& c : cases) {
     const std::string text = Replace(kTwoCopies, c.from, c.to);
