@@ -1,5 +1,7 @@
 // Dependency-cycle search for the validator (validate_internal.h): a dry run in dependency order.
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "common/validate_internal.h"
@@ -14,7 +16,8 @@ class DryRun {
         x_(index),
         last_(p.num_stages - 1),
         cursor_(p.devices.size(), 0),
-        waiting_(p.devices.size()) {}
+        waiting_(p.devices.size()),
+        arrived_at_(p.devices.size(), -1) {}
 
   std::vector<Loc> Run() {
     std::vector<int32_t> ready;
@@ -68,22 +71,48 @@ class DryRun {
 
   // The all-reduce of a participant of the same round that has not reached its all-reduce yet,
   // or absent when all have (then the all-reduce runs).
-  Loc AbsentParticipant(const Action& a) const {
-    const auto it = x_.all_reduce.find({a.kind, a.stage, a.microbatch});
-    if (it == x_.all_reduce.end()) return {};
-    for (const Loc& l : it->second)
-      if (l.present() && cursor_[l.device] < l.index) return l;
-    return {};
-  }
+  // A collective round's rendezvous: how many copies have reached it, where the search for one
+  // that has not resumes (participants only ever arrive), and the devices waiting in it.
+  struct Group {
+    int32_t expected = -1;  // copies taking part (counted when the group is first reached)
+    int32_t arrived = 0;
+    size_t next_absent = 0;
+    std::vector<int32_t> waiters;
+  };
 
-  // Device d reached an all-reduce at `here`: wakes the devices waiting for it to arrive.
-  void Arrive(Loc here, std::vector<int32_t>& ready) {
-    for (size_t e = 0; e < waiting_.size(); ++e) {
-      if (waiting_[e] == here) {
-        waiting_[e] = Loc{};
-        ready.push_back(static_cast<int32_t>(e));
-      }
+  // Device d at collective `a` (action `i`): counts it once, and true when every copy has come,
+  // waking the others; else false with d waiting on a participant that has not (for Cycle()).
+  // Linear over the round's participants in all: each arrival counts once, the search for an
+  // absent one only moves forward.
+  bool Rendezvous(int32_t d, int32_t i, const Action& a, std::vector<int32_t>& ready) {
+    const auto key = std::make_tuple(a.kind, a.stage, a.microbatch);
+    const auto locs = x_.all_reduce.find(key);
+    if (locs == x_.all_reduce.end()) return true;
+    Group& g = groups_[key];
+    if (arrived_at_[d] != i) {
+      arrived_at_[d] = i;
+      ++g.arrived;
     }
+    const std::vector<Loc>& all = locs->second;
+    if (g.expected < 0) {
+      g.expected = 0;
+      for (const Loc& l : all) g.expected += l.present() ? 1 : 0;
+    }
+    if (g.arrived >= g.expected) {
+      for (int32_t w : g.waiters) {
+        waiting_[w] = Loc{};
+        ready.push_back(w);
+      }
+      g.waiters.clear();
+      return true;
+    }
+    while (g.next_absent < all.size() &&
+           (!all[g.next_absent].present() ||
+            cursor_[all[g.next_absent].device] >= all[g.next_absent].index))
+      ++g.next_absent;
+    waiting_[d] = g.next_absent < all.size() ? all[g.next_absent] : Loc{};
+    g.waiters.push_back(d);
+    return false;
   }
 
   // The actions that depend on `a` besides program order, at most three.
@@ -127,12 +156,7 @@ class DryRun {
     while (cursor_[d] < static_cast<int32_t>(prog.size())) {
       const Action& a = prog[cursor_[d]];
       if (IsCollective(a.kind)) {
-        Arrive({d, cursor_[d]}, ready);
-        const Loc absent = AbsentParticipant(a);
-        if (absent.present()) {
-          waiting_[d] = absent;
-          return;
-        }
+        if (!Rendezvous(d, cursor_[d], a, ready)) return;
         ++cursor_[d];
         continue;
       }
@@ -189,6 +213,8 @@ class DryRun {
   const int32_t last_;
   std::vector<int32_t> cursor_;  // next action of each device
   std::vector<Loc> waiting_;     // what a stuck device waits for
+  std::vector<int32_t> arrived_at_;  // per device: the collective it was last counted at
+  std::map<std::tuple<ActionKind, int32_t, int32_t>, Group> groups_;
 };
 
 }  // namespace
