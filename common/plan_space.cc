@@ -326,10 +326,11 @@ Scenario ConfiguredScenario(const Scenario& base, const PlanConfig& config) {
   }
   s.methods = {MethodSpec{config.method, config.params, 0, 0}};
   if (!s.devices.empty()) {
-    // A pipeline of D stages runs on the first D devices (EnumerateSpace checks there are D).
-    PIPECAST_CHECK(static_cast<size_t>(config.stages) <= s.devices.size())
-        << config.stages << " stages on " << s.devices.size() << " devices";
-    s.devices.resize(static_cast<size_t>(config.stages));
+    // R copies of D stages run on the first D x R devices, copy r on devices rD .. rD + D - 1
+    // (EnumerateSpace checks there are that many).
+    const size_t used = static_cast<size_t>(config.stages) * config.data_parallel;
+    PIPECAST_CHECK(used <= s.devices.size()) << used << " devices of " << s.devices.size();
+    s.devices.resize(used);
   }
   return s;
 }

@@ -160,6 +160,7 @@ class ScenarioParser {
 
   std::string file_;
   int32_t stages_ = 0;  // pipeline.stages, once parsed
+  int32_t copies_ = 1;  // pipeline.data_parallel, once parsed
 };
 
 Result<Fields> ScenarioParser::ReadMap(const Node& node, std::string_view path,
@@ -556,15 +557,23 @@ Status ScenarioParser::ParseDeviceList(const Node& node, std::string_view path,
     DeviceHardware hardware = defaults;
     PIPECAST_RETURN_IF_ERROR(ReadHardware(*f, entry, &hardware));
     counts += fmt::format("{}{}", counts.empty() ? "" : " + ", count);
-    if (static_cast<int64_t>(devices.size()) + count > stages_) {
+    if (static_cast<int64_t>(devices.size()) + count > static_cast<int64_t>(stages_) * copies_) {
+      if (copies_ == 1) {
+        return Error(node[i], fmt::format("{} describes more than the {} devices of "
+                                          "pipeline.stages ({} so far); the counts must add up to "
+                                          "pipeline.stages",
+                                          path, stages_, counts));
+      }
       return Error(node[i], fmt::format("{} describes more than the {} devices of "
-                                        "pipeline.stages ({} so far); the counts must add up to "
-                                        "pipeline.stages",
-                                        path, stages_, counts));
+                                        "pipeline.stages x data_parallel ({} so far); the counts "
+                                        "must add up to pipeline.stages (one copy, repeated) or "
+                                        "to every copy's devices",
+                                        path, static_cast<int64_t>(stages_) * copies_, counts));
     }
     devices.insert(devices.end(), static_cast<size_t>(count), hardware);
   }
-  if (devices.size() != static_cast<size_t>(stages_)) {
+  if (devices.size() != static_cast<size_t>(stages_) &&
+      devices.size() != static_cast<size_t>(stages_) * copies_) {
     return Error(
         node, fmt::format("{} describes {} device{} ({}) but pipeline.stages is {}; give "
                           "one entry per device, or count: N for N equal devices",
@@ -834,6 +843,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
   if (pipeline == nullptr) return Missing(root, "", "pipeline");
   PIPECAST_RETURN_IF_ERROR(ParsePipeline(pipeline->value, &scenario.pipeline));
   stages_ = scenario.pipeline.stages;
+  copies_ = scenario.pipeline.data_parallel;
 
   const Entry* costs = find("costs");
   const Entry* model = find("model");
@@ -898,7 +908,7 @@ Result<Scenario> ScenarioParser::Parse(std::string_view text) {
 
 namespace {
 void CheckDevice(const Scenario& scenario, int32_t d) {
-  PIPECAST_CHECK(d >= 0 && d < scenario.pipeline.stages &&
+  PIPECAST_CHECK(d >= 0 && d < scenario.pipeline.stages * scenario.pipeline.data_parallel &&
                  (scenario.devices.empty() || static_cast<size_t>(d) < scenario.devices.size()))
       << "device " << d << " of " << scenario.pipeline.stages << " (" << scenario.devices.size()
       << " described)";

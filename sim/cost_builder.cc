@@ -389,7 +389,8 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
     }
   }
   // ParseScenario guarantees this; a Scenario built by hand (or cut down) may not.
-  if (!scenario.devices.empty() && scenario.devices.size() != static_cast<size_t>(d)) {
+  if (!scenario.devices.empty() && scenario.devices.size() != static_cast<size_t>(d) &&
+      scenario.devices.size() != static_cast<size_t>(d) * scenario.pipeline.data_parallel) {
     return InvalidArgument(fmt::format(
         "the scenario describes {} devices but pipeline.stages is {}", scenario.devices.size(), d));
   }
@@ -404,7 +405,8 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
     model->devices.assign(
         1, DeviceSpec{scenario.device_memory_bytes, scenario.device_memory_bandwidth, 1.0});
   } else {
-    for (int32_t k = 0; k < d; ++k) {
+    // One copy's devices (repeated for every data-parallel copy), or every copy's.
+    for (int32_t k = 0; k < static_cast<int32_t>(scenario.devices.size()); ++k) {
       model->devices.push_back(DeviceSpec{ir::DeviceMemoryBytes(scenario, k),
                                           ir::DeviceMemoryBandwidth(scenario, k),
                                           ir::DeviceSpeed(scenario, k)});

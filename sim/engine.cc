@@ -143,13 +143,14 @@ class Engine {
   // The Step of device d waits for the all-reduces it issued since its last Step; `*ready` is
   // when the last of them ends (kNext), or the device parks on one that has not (kBlocked).
   Flow AwaitCollectives(int32_t d, TimeNs* ready);
-  // The links of the copy that runs the action's microbatch.
-  const StageLinks& LinksOf(const Action& a) const {
-    return links_of_[p_.replicas == 1 ? static_cast<size_t>(a.stage)
-                                      : static_cast<size_t>(p_.replica_of(a.microbatch)) *
-                                                p_.num_stages +
-                                            a.stage];
+  // The copy that runs the action's microbatch, as replica × stages + stage: what its links
+  // and its costs are indexed by.
+  size_t CopyOf(const Action& a) const {
+    return p_.replicas == 1
+               ? static_cast<size_t>(a.stage)
+               : static_cast<size_t>(p_.replica_of(a.microbatch)) * p_.num_stages + a.stage;
   }
+  const StageLinks& LinksOf(const Action& a) const { return links_of_[CopyOf(a)]; }
   template <bool kRecord>
   Flow Send(int32_t d, size_t i, const Action& a, DeviceRun& st);
   template <bool kRecord>
@@ -161,7 +162,8 @@ class Engine {
   Flow Await(int32_t d, size_t i, size_t slot, int32_t link, DeviceRun& st, TimeNs* start);
   // The data of a cross-device dependency leaves device d after `produced` on link `link`.
   template <bool kRecord>
-  bool Transfer(int32_t d, size_t i, DeviceRun& st, TimeNs produced, int32_t stage, int32_t link,
+  // `copy`: the sending stage's copy (CopyOf), whose message it is.
+  bool Transfer(int32_t d, size_t i, DeviceRun& st, TimeNs produced, size_t copy, int32_t link,
                 int32_t dst, size_t to_slot);
   // The device spends `overhead` from `start` on a send or receive.
   bool Overhead(DeviceRun& st, TimeNs start, TimeNs overhead);
@@ -332,7 +334,7 @@ bool Engine::Overflow(int32_t d, size_t i, const char* what) {
 
 template <bool kRecord>
 [[gnu::always_inline]] inline bool Engine::Transfer(int32_t d, size_t i, DeviceRun& st,
-                                                    TimeNs produced, int32_t stage, int32_t link,
+                                                    TimeNs produced, size_t copy, int32_t link,
                                                     int32_t dst, size_t to_slot) {
   TimeNs leaves = produced;
   if (cost_.link.send_overhead > 0) {  // the sender's device hands the message over
@@ -344,7 +346,7 @@ template <bool kRecord>
   TimeNs& link_free = link_free_[static_cast<size_t>(link)];
   const TimeNs t0 = std::max(leaves, link_free);
   TimeNs link_end = 0, arrival = 0;
-  if (__builtin_add_overflow(t0, costs_.stages[stage].message, &link_end) ||
+  if (__builtin_add_overflow(t0, costs_.stages[copy].message, &link_end) ||
       __builtin_add_overflow(link_end, cost_.link.latency, &arrival)) {
     return Overflow(d, i, "transfer");
   }
@@ -353,7 +355,7 @@ template <bool kRecord>
   if constexpr (kRecord) {
     timeline_.timing[d][i] = {t0, link_end};
     timeline_.transfers.push_back({d, dst, static_cast<int32_t>(i), -1, t0, link_end, arrival,
-                                   costs_.stages[stage].message_bytes});
+                                   costs_.stages[copy].message_bytes});
   }
   return true;
 }
@@ -407,7 +409,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
 [[gnu::always_inline]] inline Flow Engine::Forward(int32_t d, size_t i, const Action& a,
                                                    DeviceRun& st) {
   const size_t slot = Slot(a);
-  const StageTimes& s = costs_.stages[a.stage];
+  const StageTimes& s = costs_.stages[CopyOf(a)];
   const StageLinks& l = LinksOf(a);
   TimeNs start = st.free;
   if (a.stage > 0) {
@@ -453,7 +455,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
   if (a.stage < last_stage_) {
     if (l.next_device == d) {
       ready_[slot + total_] = static_cast<uint64_t>(end) + 1;
-    } else if (kImplicit && !Transfer<kRecord>(d, i, st, end, a.stage, l.next_link, l.next_device,
+    } else if (kImplicit && !Transfer<kRecord>(d, i, st, end, CopyOf(a), l.next_link, l.next_device,
                                                slot + total_)) {
       return Flow::kAbort;
     }
@@ -466,7 +468,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
 [[gnu::always_inline]] inline Flow Engine::Backward(int32_t d, size_t i, const Action& a,
                                                     DeviceRun& st) {
   const size_t slot = Slot(a);
-  const StageTimes& s = costs_.stages[a.stage];
+  const StageTimes& s = costs_.stages[CopyOf(a)];
   const StageLinks& l = LinksOf(a);
   const bool full_backward = a.kind == ActionKind::kBackward;
   TimeNs start = st.free;
@@ -518,7 +520,7 @@ template <bool kImplicit, bool kRecord, bool kFull>
   if (a.stage > 0) {
     if (l.prev_device == d) {
       ready_[slot - total_] = static_cast<uint64_t>(end) + 1;
-    } else if (kImplicit && !Transfer<kRecord>(d, i, st, end, a.stage, l.prev_link, l.prev_device,
+    } else if (kImplicit && !Transfer<kRecord>(d, i, st, end, CopyOf(a), l.prev_link, l.prev_device,
                                                slot - total_)) {
       return Flow::kAbort;
     }
@@ -531,7 +533,7 @@ template <bool kRecord, bool kFull>
 [[gnu::always_inline]] inline Flow Engine::WeightGrad(int32_t d, size_t i, const Action& a,
                                                       DeviceRun& st) {
   const size_t slot = Slot(a);
-  const StageTimes& s = costs_.stages[a.stage];
+  const StageTimes& s = costs_.stages[CopyOf(a)];
   tallies_[d].Gradient(forward_[slot], st.steps);
   int32_t live = 1;
   if constexpr (kFull) live = copies_[d].held();
@@ -658,9 +660,9 @@ Flow Engine::Send(int32_t d, size_t i, const Action& a, DeviceRun& st) {
   const TimeNs produced = produced_[slot];
   PIPECAST_CHECK(produced >= 0) << "device " << d << " action " << i
                                 << ": send before its producer";
-  const bool ok = grad ? Transfer<kRecord>(d, i, st, produced, a.stage, l.prev_link, l.prev_device,
+  const bool ok = grad ? Transfer<kRecord>(d, i, st, produced, CopyOf(a), l.prev_link, l.prev_device,
                                            slot - total_)
-                       : Transfer<kRecord>(d, i, st, produced, a.stage, l.next_link, l.next_device,
+                       : Transfer<kRecord>(d, i, st, produced, CopyOf(a), l.next_link, l.next_device,
                                            slot + total_);
   return ok ? Flow::kNext : Flow::kAbort;
 }

@@ -181,7 +181,7 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
                                  const std::vector<uint8_t>& uses_correction) {
   const int32_t num_devices = static_cast<int32_t>(p.devices.size());
   EngineCosts out;
-  out.stages.resize(static_cast<size_t>(p.num_stages));
+  out.stages.resize(static_cast<size_t>(p.num_stages) * p.replicas);
   out.devices.resize(static_cast<size_t>(num_devices));
   for (DeviceCosts& k : out.devices) k.chunks = 0;
   if (cost.devices.empty() || num_devices % static_cast<int32_t>(cost.devices.size()) != 0) {
@@ -191,10 +191,8 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
         cost.devices.size(), num_devices));
   }
   for (int32_t s = 0; s < p.num_stages; ++s) {
-    const int32_t d = p.device_of(s);
     const StageCost& c = cost.stages[static_cast<size_t>(s)];
-    const DeviceSpec& device = cost.device(d);
-    Result<StageTimes> t = StageTimesOf(s, c, device, cost.link.bandwidth);
+    Result<StageTimes> t = StageTimesOf(s, c, cost.device(p.device_of(s)), cost.link.bandwidth);
     if (!t.ok()) return t.status();
     const int64_t grad = c.gradient_bytes < 0 ? c.weight_bytes : c.gradient_bytes;
     t->all_reduce =
@@ -206,10 +204,15 @@ Result<EngineCosts> ResolveCosts(const ir::Program& p, const CostModel& cost,
           "stage {}: the all-reduce of its {} gradient bytes over {} replicas {}", s, grad,
           p.replicas, kTooLong));
     }
-    out.stages[static_cast<size_t>(s)] = *t;
-    // Every replica's copy of the stage costs its device the same weights, state and steps.
+    // Every replica's copy of the stage costs its device the same weights, state and steps, at
+    // that device's speed.
     for (int32_t r = 0; r < p.replicas; ++r) {
       const int32_t dr = p.device_of_replica(s, r);
+      Result<StageTimes> copy = r == 0 ? t : StageTimesOf(s, c, cost.device(dr), cost.link.bandwidth);
+      if (!copy.ok()) return copy.status();
+      copy->all_reduce = t->all_reduce;
+      copy->average = t->average;
+      out.stages[static_cast<size_t>(r) * p.num_stages + s] = *copy;
       DeviceCosts& k = out.devices[static_cast<size_t>(dr)];
       PIPECAST_RETURN_IF_ERROR(AddToDevice(s, c, cost.device(dr), uses_correction[dr] != 0,
                                            p.options.post_validation, k));

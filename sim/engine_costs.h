@@ -52,6 +52,8 @@ struct DeviceCosts {
 };
 
 struct EngineCosts {
+  // Per copy of a stage: stages[r * num_stages + s] for replica r's copy of stage s, timed on
+  // its own device (devices may differ in speed); replica 0's entries are stages[0 .. S).
   std::vector<StageTimes> stages;
   std::vector<DeviceCosts> devices;
 };

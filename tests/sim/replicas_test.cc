@@ -205,6 +205,36 @@ TEST(DataParallel, BlockingCollectivesWaitWhereTheyStand) {
   EXPECT_EQ(blocking->makespan, 6 * kUnit + 5000);
 }
 
+// A device list may describe every copy's devices: the second data-parallel copy on devices at
+// half speed takes twice as long (2-stage 1F1B, M = 2: 6u on the fast copy, 12u on the slow
+// one), and the run ends with the slow copy; a list of one copy's devices repeats it.
+TEST(DataParallel, EveryCopyRunsOnItsOwnDevices) {
+  const char* kEvery = R"(pipeline: {stages: 2, microbatches: 2, data_parallel: 2}
+costs: {forward: 12us, backward: 12us}
+devices: [{count: 2}, {count: 2, speed: 0.5}]
+)";
+  const char* kOne = R"(pipeline: {stages: 2, microbatches: 2, data_parallel: 2}
+costs: {forward: 12us, backward: 12us}
+devices: [{count: 1}, {count: 1, speed: 0.5}]
+)";
+  auto program = ir::Generate({"1f1b", 2, 2, 1, 1, {}, 2});
+  ASSERT_TRUE(program.ok());
+  const ir::Program lowered = ir::InsertCommunication(*program);
+  auto makespan = [&](const char* yaml) -> TimeNs {
+    Result<ir::Scenario> s = ir::ParseScenario(yaml, "d.yaml");
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    Result<CostModel> c = BuildCostModel(*s, 2);
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    auto r = Simulate(lowered, *c);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->makespan : -1;
+  };
+  EXPECT_EQ(makespan(kEvery), 12 * kUnit);
+  // Stage 1 at half speed on both copies: F0 [0,u], F1 [u,2u] on stage 0; stage 1's F and B take
+  // 2u each: F0 [u,3u], B0 [3u,5u], F1 [5u,7u], B1 [7u,9u]; stage 0's B1 [9u,10u].
+  EXPECT_EQ(makespan(kOne), 10 * kUnit);
+}
+
 // With free all-reduces, R copies run exactly like one pipeline: the same makespan and
 // per-device memory, R times the samples.
 TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
