@@ -1,11 +1,13 @@
 // Bidirectional pipelines: Chimera (Li and Hoefler, SC'21, arXiv 2107.06925) and GEMS-MAST
 // (Jain et al., SC'20, "GEMS: GPU-Enabled Memory-Aware Model-Parallelism System").
 //
-// Two replicas of the D-stage pipeline run in opposite directions: the "down" replica puts stage
-// s on device s, the "up" replica on device D - 1 - s, so every device holds two stages. A
-// minibatch runs as one unit (`units=merged`, the default) or as basic units of D microbatches
-// one after the other (`units=direct`, the paper's direct concatenation); a unit's first half
-// (rounded up) runs down, the rest up, and each direction keeps the 1F1B order of its stage. How
+// Replicas of the D-stage pipeline run in opposite directions: with two (the basic scheme, and
+// GEMS), the "down" replica puts stage s on device s, the "up" replica on device D - 1 - s, so
+// every device holds two stages; Chimera's general form has 2f (Layout below), every device then
+// holding 2f. A minibatch runs as one unit (`units=merged`, the default) or as basic units of D
+// microbatches one after the other (`units=direct`, the paper's direct concatenation); a unit's
+// microbatches go to the replicas in contiguous groups (with two: the first half, rounded up,
+// down), and each replica keeps the 1F1B order of its stage. How
 // a device interleaves its two stages is fixed by running the schedule once at unit costs
 // (T_F = T_B): a free device takes the head of whichever of its two orders is ready, a backward
 // before a forward and, between two of a kind, the one of the later stage (nearer the loss, so

@@ -16,12 +16,20 @@ using ir::Action;
 using ir::ActionKind;
 
 std::string WaitFor(const ir::Program& p, const Action& a) {
+  if (a.kind == ActionKind::kStep) return "the all-reduces it issued to complete";
+  if (ir::IsCollective(a.kind)) {
+    return "every copy of stage " + std::to_string(a.stage) + " to reach round " +
+           std::to_string(a.microbatch) + " of its " + std::string(ir::KindName(a.kind));
+  }
   const bool activation = a.kind == ActionKind::kForward || a.kind == ActionKind::kRecvActivation;
   const int32_t from = activation ? a.stage - 1 : a.stage + 1;
   const std::string what = activation ? "the activation" : "the gradient";
   std::string device;
   if (from >= 0 && from < p.num_stages)
-    device = " (device " + std::to_string(p.device_of(from)) + ")";
+    device = " (device " + std::to_string(p.placement_well_formed() && a.microbatch >= 0
+                                              ? p.device_of(from, a.microbatch)
+                                              : p.device_of(from)) +
+             ")";
   return what + " of microbatch " + std::to_string(a.microbatch) + " from stage " +
          std::to_string(from) + device;
 }

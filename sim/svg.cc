@@ -78,6 +78,9 @@ class SvgWriter {
   std::vector<int32_t> chunks_;  // per device: its virtual stages
   int32_t max_chunks_ = 1;
   bool collective_seen_ = false;  // an all-reduce or average is drawn (the legend lists it)
+  // Some device holds copies of different replicas (Chimera, GEMS): its shades are copies, not
+  // chunks (data-parallel copies of an interleaved pipeline keep chunks).
+  bool copies_share_ = false;
   double legend_x_ = 0;
   std::vector<bool> kind_seen_ = std::vector<bool>(std::size(kKindStyles), false);
   bool hint_seen_[5] = {false, false, false, false, false};
@@ -120,10 +123,14 @@ void SvgWriter::Layout() {
 
   chunk_.assign(p_.placement.size(), 0);
   chunks_.assign(static_cast<size_t>(std::max(devices_, 0)), 0);
+  std::vector<int32_t> first_replica(static_cast<size_t>(std::max(devices_, 0)), -1);
   for (size_t s = 0; s < p_.placement.size(); ++s) {
     const int32_t d = p_.placement[s];
     if (d < 0 || d >= devices_) continue;
     chunk_[s] = chunks_[d]++;
+    const auto replica = static_cast<int32_t>(s / static_cast<size_t>(std::max(p_.num_stages, 1)));
+    if (first_replica[d] < 0) first_replica[d] = replica;
+    copies_share_ = copies_share_ || first_replica[d] != replica;
     max_chunks_ = std::max(max_chunks_, chunks_[d]);
   }
   bool any_drawn = false;
@@ -392,10 +399,9 @@ void SvgWriter::Legend() {
       const std::string fill =
           Lighter(StyleOf(ir::ActionKind::kForward).fill, kLightestChunk * c / (max_chunks_ - 1));
       LegendEntry(y, fmt::format(R"(fill="{}" stroke="#333333" stroke-width="0.5")", fill),
-                  (p_.replicas > 1 ? "copy " : "chunk ") + std::to_string(c), false);
+                  (copies_share_ ? "copy " : "chunk ") + std::to_string(c), false);
     }
-    const char* what = p_.replicas > 1 ? "stage copies in replica order"
-                                       : "virtual stages in order";
+    const char* what = copies_share_ ? "stage copies in replica order" : "virtual stages in order";
     out_ += fmt::format(R"(<text x="{}" y="{}" fill="#555555">(a device's {}, every kind )"
                         R"(shaded alike)</text>)",
                         Num(legend_x_), Num(y), what);
