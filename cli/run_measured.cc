@@ -193,10 +193,17 @@ Measured Collect(const runtime::MethodTraining& t) {
   return m;
 }
 
+// The devices of one copy of the pipeline (replica 0's): what a profile describes.
+int32_t CopyDevices(const ir::Program& p) {
+  const std::vector<int32_t> placement = p.stage_placement();
+  return placement.empty() ? p.num_devices
+                           : 1 + *std::max_element(placement.begin(), placement.end());
+}
+
 std::string PerDevice(const ir::Program& p, const sim::CostModel& c,
                       int64_t (*field)(const sim::StageCost&), const char* unit) {
   std::string s = "[";
-  for (int32_t d = 0; d < p.num_devices; ++d) {
+  for (int32_t d = 0; d < CopyDevices(p); ++d) {
     int64_t sum = 0;
     for (int32_t st = 0; st < p.num_stages; ++st)
       if (p.device_of(st) == d) sum += field(c.stages[st]);
@@ -337,8 +344,12 @@ std::string ProfileScenario(const ir::Job& job, const runtime::MethodTraining& t
        "# input and weight passes as measured inside it, the message latency, hand-over and\n"
        "# pick-up (LogP) and the memory bandwidth the optimizer step achieves.\n";
   s << "name: " << job.name << "-measured\n";
-  s << "pipeline:\n  stages: " << p.num_devices << "\n  microbatches: " << p.microbatches
+  // One copy's shape: Chimera's copies share its devices, data-parallel copies and AvgPipe's
+  // pipelines bring their own (the method or data_parallel makes them again).
+  const int32_t copies = p.num_devices / std::max(1, CopyDevices(p));
+  s << "pipeline:\n  stages: " << CopyDevices(p) << "\n  microbatches: " << p.microbatches / copies
     << "\n  minibatches: " << p.minibatches << "\n  microbatch_size: " << p.microbatch_size << "\n";
+  if (job.pipeline.data_parallel > 1) s << "  data_parallel: " << job.pipeline.data_parallel << "\n";
   // Explicit costs are per device; chunks of an interleaved device are summed (the cost builder
   // divides them again).
   s << "costs:\n";
@@ -368,8 +379,27 @@ std::string ProfileScenario(const ir::Job& job, const runtime::MethodTraining& t
              p, c, [](const sim::StageCost& x) { return x.optimizer_state_bytes; }, "")
       << "\n";
   }
+  // Collective rounds as measured, and how the executor runs them.
+  const auto measured = [](int64_t (*f)(const sim::StageCost&), const sim::CostModel& m) {
+    for (const sim::StageCost& x : m.stages)
+      if (f(x) >= 0) return true;
+    return false;
+  };
+  if (measured([](const sim::StageCost& x) { return x.all_reduce; }, c)) {
+    s << "  all_reduce: "
+      << PerDevice(p, c, [](const sim::StageCost& x) { return std::max<int64_t>(0, x.all_reduce); },
+                   "ns")
+      << "\n";
+  }
+  if (measured([](const sim::StageCost& x) { return x.average; }, c)) {
+    s << "  average: "
+      << PerDevice(p, c, [](const sim::StageCost& x) { return std::max<int64_t>(0, x.average); },
+                   "ns")
+      << "\n";
+  }
   s << "network:\n  latency: " << c.link.latency << "ns\n  send_overhead: " << c.link.send_overhead
     << "ns\n  recv_overhead: " << c.link.recv_overhead << "ns\n";
+  if (p.replicas > 1) s << "  collectives: blocking\n";
   if (c.devices[0].memory_bandwidth > 0) {
     char bw[64];
     std::snprintf(bw, sizeof(bw), "%.0fB/s", c.devices[0].memory_bandwidth);

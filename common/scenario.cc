@@ -341,7 +341,8 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
       ReadMap(node, "costs",
               {"forward", "backward", "backward_input", "backward_weight", "optimizer_step",
                "optimizer_rollback", "activation_bytes", "activation_bytes_after_input_grad", "message_bytes",
-               "weight_bytes", "gradient_bytes", "optimizer_state_bytes"});
+               "weight_bytes", "gradient_bytes", "optimizer_state_bytes", "all_reduce",
+               "average"});
   if (!f.ok()) return f.status();
   const auto duration = [](std::string_view t) { return ParseDuration(t); };
   const auto bytes = [](std::string_view t) { return ParseBytes(t); };
@@ -357,6 +358,8 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
       {"backward_weight", &out->backward_weight_ns, true},
       {"optimizer_step", &out->optimizer_step_ns, true},
       {"optimizer_rollback", &out->optimizer_rollback_ns, true},
+      {"all_reduce", &out->all_reduce_ns, true},
+      {"average", &out->average_ns, true},
       {"activation_bytes", &out->activation_bytes, false},
       {"activation_bytes_after_input_grad", &out->activation_bytes_after_input_grad, false},
       {"message_bytes", &out->message_bytes, false},
@@ -411,7 +414,7 @@ Status ScenarioParser::ParseCosts(const Node& node, ExplicitCosts* out) const {
 Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
   Result<Fields> f =
       ReadMap(node, "network", {"latency", "bandwidth", "send_overhead", "recv_overhead",
-                                "collective_latency", "collective_bandwidth"});
+                                "collective_latency", "collective_bandwidth", "collectives"});
   if (!f.ok()) return f.status();
   const std::pair<const char*, int64_t*> durations[] = {
       {"latency", &out->network_latency_ns},
@@ -431,6 +434,14 @@ Status ScenarioParser::ParseNetwork(const Node& node, Scenario* out) const {
                                          [](std::string_view t) { return ParseBandwidth(t); });
     if (!v.ok()) return v.status();
     out->network_bandwidth = *v;
+  }
+  if (auto it = f->find("collectives"); it != f->end()) {
+    const std::string v = it->second.value.IsScalar() ? it->second.value.Scalar() : "";
+    if (v != "blocking" && v != "overlapped") {
+      return Error(it->second.value,
+                   "network.collectives must be blocking or overlapped, got '" + v + "'");
+    }
+    out->blocking_collectives = v == "blocking";
   }
   return ParseCollectiveLink(*f, "network.collective_", out);
 }

@@ -58,6 +58,10 @@ struct ExplicitCosts {
   // What a post-validated step (zb-1p, zb-2p) adds to keep its rollback possible; empty: the
   // simulator derives it from bytes (docs/cost-model.md).
   std::vector<int64_t> optimizer_rollback_ns;
+  // One all-reduce / elastic average round of the stage's copies (e.g. measured by `pipecast run
+  // --profile-out`); empty: the ring time over the collective link from the bytes.
+  std::vector<int64_t> all_reduce_ns;
+  std::vector<int64_t> average_ns;
   std::vector<int64_t> activation_bytes;
   std::vector<int64_t> activation_bytes_after_input_grad;  // empty: same as activation_bytes
   std::vector<int64_t> message_bytes;
@@ -156,6 +160,9 @@ struct Scenario {
   // `network.collective_bandwidth`, or `cluster.collective_link`), e.g. the inter-node network
   // of data-parallel copies; absent: the one above.
   std::optional<int64_t> collective_latency_ns;
+  // `network.collectives: blocking`: all-reduces block their device where they stand (as
+  // pipecast's executor runs them) instead of overlapping compute (`overlapped`, the default).
+  bool blocking_collectives = false;
   std::optional<double> collective_bandwidth;
   int64_t device_memory_bytes = 0;     // 0 = unlimited
   double device_memory_bandwidth = 0;  // bytes/s; 0 = memory copies are free

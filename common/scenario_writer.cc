@@ -64,6 +64,8 @@ void WriteCosts(YAML::Emitter& out, const Scenario& s) {
   }
   PerStage(out, "optimizer_step", c.optimizer_step_ns, "ns");
   PerStage(out, "optimizer_rollback", c.optimizer_rollback_ns, "ns");
+  PerStage(out, "all_reduce", c.all_reduce_ns, "ns");
+  PerStage(out, "average", c.average_ns, "ns");
   PerStage(out, "activation_bytes", c.activation_bytes, "");
   PerStage(out, "activation_bytes_after_input_grad", c.activation_bytes_after_input_grad, "");
   PerStage(out, "message_bytes", c.message_bytes, "");
@@ -85,6 +87,7 @@ void WriteCosts(YAML::Emitter& out, const Scenario& s) {
   if (s.collective_bandwidth) {
     out << YAML::Key << "collective_bandwidth" << YAML::Value << Number(*s.collective_bandwidth);
   }
+  if (s.blocking_collectives) out << YAML::Key << "collectives" << YAML::Value << "blocking";
   out << YAML::EndMap;
   out << YAML::Key << "device" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "memory" << YAML::Value << s.device_memory_bytes;

@@ -46,6 +46,8 @@ Result<CostModel> BuildExplicit(const ir::Scenario& scenario,
       {"backward_weight", &c.backward_weight_ns},
       {"optimizer_step", &c.optimizer_step_ns},
       {"optimizer_rollback", &c.optimizer_rollback_ns},
+      {"all_reduce", &c.all_reduce_ns},
+      {"average", &c.average_ns},
       {"activation_bytes", &c.activation_bytes},
       {"activation_bytes_after_input_grad", &c.activation_bytes_after_input_grad},
       {"message_bytes", &c.message_bytes},
@@ -86,6 +88,8 @@ Result<CostModel> BuildExplicit(const ir::Scenario& scenario,
     }
     s.optimizer_step = share(c.optimizer_step_ns, -1);
     s.optimizer_rollback = share(c.optimizer_rollback_ns, -1);
+    s.all_reduce = At(c.all_reduce_ns, k, -1);  // a whole round, not divided by chunks
+    s.average = At(c.average_ns, k, -1);
     s.activation_bytes = share(c.activation_bytes, 0);
     s.activation_bytes_after_input_grad = c.activation_bytes_after_input_grad.empty()
                                               ? s.activation_bytes
@@ -414,6 +418,7 @@ Result<CostModel> BuildCostModel(const ir::Scenario& scenario,
   }
   model->link = LinkSpec{scenario.network_latency_ns, scenario.network_bandwidth,
                          scenario.network_send_overhead_ns, scenario.network_recv_overhead_ns};
+  model->blocking_collectives = scenario.blocking_collectives;
   if (scenario.collective_latency_ns || scenario.collective_bandwidth) {
     model->collective_link =
         LinkSpec{scenario.collective_latency_ns.value_or(scenario.network_latency_ns),

@@ -235,6 +235,41 @@ devices: [{count: 1}, {count: 1, speed: 0.5}]
   EXPECT_EQ(makespan(kOne), 10 * kUnit);
 }
 
+// A measured profile's collectives: given per-stage round times and blocking collectives, as
+// `pipecast run --profile-out` writes them; they round-trip, and a bad mode is one message.
+TEST(DataParallel, GivenCollectiveTimesAndBlockingModeFromAScenario) {
+  const char* kYaml = R"(pipeline: {stages: 2, microbatches: 2, data_parallel: 2}
+costs: {forward: 12us, backward: 12us, all_reduce: [3us, 5us]}
+network: {collectives: blocking}
+)";
+  Result<ir::Scenario> s = ir::ParseScenario(kYaml, "m.yaml");
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  Result<CostModel> c = BuildCostModel(*s, 2);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->blocking_collectives);
+  EXPECT_EQ(c->stages[0].all_reduce, 3000);
+  EXPECT_EQ(c->stages[1].all_reduce, 5000);
+  // Stage 1's copies finish at 5u and reduce for 5 µs, stage 0's at 6u for 3 µs: 6u + 3 µs.
+  auto program = ir::Generate({"1f1b", 2, 2, 1, 1, {}, 2});
+  ASSERT_TRUE(program.ok());
+  auto r = Simulate(ir::InsertCommunication(*program), *c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->makespan, 6 * 12'000 + 3'000);
+  Result<ir::Scenario> again = ir::ParseScenario(ir::FormatScenarioYaml(*s, "round trip"), "a.yaml");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE(again->blocking_collectives);
+  ASSERT_TRUE(again->costs.has_value());
+  EXPECT_EQ(again->costs->all_reduce_ns, (std::vector<int64_t>{3000, 5000}));
+  Result<ir::Scenario> bad = ir::ParseScenario(
+      "pipeline: {stages: 1, microbatches: 1}\ncosts: {forward: 1us, backward: 1us}\n"
+      "network: {collectives: eager}\n",
+      "b.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("b.yaml:3:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("network.collectives must be blocking or overlapped"),
+            std::string::npos);
+}
+
 // With free all-reduces, R copies run exactly like one pipeline: the same makespan and
 // per-device memory, R times the samples.
 TEST(DataParallel, FreeAllReducesRunLikeOnePipeline) {
