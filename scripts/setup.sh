@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks (Debian packages only) and builds pipecast in
-# ./build with the `cpu` preset. Safe to run again: it installs nothing already present and
-# rebuilds only what changed.
+# ./build with the `default` preset, which also builds every CUDA target when nvcc and NCCL are
+# present (/usr/local/cuda). Safe to run again: it installs nothing already present and rebuilds
+# only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +22,5 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake --preset cpu >/dev/null
-cmake --build --preset cpu -j "$jobs"
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"

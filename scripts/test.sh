@@ -13,4 +13,4 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >&2
 fi
 cd "$root"
-ctest --preset cpu -j "$(nproc 2>/dev/null || echo 2)" "$@"
+ctest --preset default -j "$(nproc 2>/dev/null || echo 2)" "$@"
