@@ -14,6 +14,9 @@
 #include "common/job.h"
 #include "common/scenario.h"
 #include "runtime/trainer.h"
+#ifdef PIPECAST_HAVE_CUDA
+#include "runtime/cuda/cuda_run.h"
+#endif
 #ifdef PIPECAST_HAVE_MPI
 #include "runtime/mpi_transport.h"
 #endif
@@ -69,13 +72,8 @@ std::vector<ir::MethodSpec> SelectMethods(const ir::Job& job, const RunOptions& 
 // The devices a method's program runs on: the job's stages, times its data-parallel copies and
 // the method's own copies (AvgPipe's pipelines).
 int32_t DevicesOf(const ir::Job& job, const ir::MethodSpec& m) {
-  const ir::GenerateOptions o{m.name,
-                              job.pipeline.stages,
-                              job.pipeline.microbatches,
-                              1,
-                              1,
-                              m.params,
-                              job.pipeline.data_parallel};
+  const ir::GenerateOptions o{m.name,   job.pipeline.stages,       job.pipeline.microbatches, 1, 1,
+                              m.params, job.pipeline.data_parallel};
   const Result<ir::ProgramSize> size = ir::SizeOf(o);
   return size.ok() ? size->devices : job.pipeline.stages * job.pipeline.data_parallel;
 }
@@ -133,6 +131,25 @@ int SetUpMpi(const ir::Job& job, const std::vector<ir::MethodSpec>& methods,
     std::copy(one[0].begin(), one[0].end(), v.begin());
     return Status::Ok();
   };
+  return kExitOk;
+}
+#endif
+
+#ifdef PIPECAST_HAVE_CUDA
+// device: cuda: the CUDA devices and their transport, or one line saying why not.
+int SetUpCuda(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train) {
+  if (options.mpi) {
+    std::cerr << "pipecast run: device: cuda with --mpi needs the NCCL transport, which this "
+                 "build does not wire yet; run one process (several stages per GPU)\n";
+    return kExitUsage;
+  }
+  auto run = runtime::cuda::InProcessCudaRun(job);
+  if (!run.ok()) {
+    std::cerr << "pipecast run: " << run.status().message() << "\n";
+    return kExitError;
+  }
+  train.make_device = run->make_device;
+  train.make_transport = run->make_transport;
   return kExitOk;
 }
 #endif
@@ -222,6 +239,11 @@ int RunTrain(const RunOptions& options) {
     return kExitError;
 #endif
   }
+#ifdef PIPECAST_HAVE_CUDA
+  if (job->device == ir::JobDevice::kCuda) {
+    if (int rc = SetUpCuda(*job, options, train); rc != kExitOk) return rc;
+  }
+#endif
   const bool quiet = options.quiet || rank != 0;
   Progress progress(!quiet && ::isatty(STDERR_FILENO));
   if (!quiet) {

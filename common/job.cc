@@ -93,10 +93,10 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
   job.name = std::filesystem::path(std::string(filename)).stem().string();
   try {
     if (!root.IsMap()) return InvalidArgument(std::string(filename) + ": a job file is a map");
-    PIPECAST_RETURN_IF_ERROR(
-        r.CheckKeys(root, "",
-                    {"name", "description", "model", "data", "optimizer", "lr_schedule", "pipeline",
-                     "methods", "epochs", "evaluations", "seed", "device"}));
+    PIPECAST_RETURN_IF_ERROR(r.CheckKeys(
+        root, "",
+        {"name", "description", "model", "data", "optimizer", "lr_schedule", "pipeline", "methods",
+         "epochs", "evaluations", "seed", "device", "gpus", "sm_partition"}));
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "name", "name", &job.name));
     for (const char* required : {"model", "data", "optimizer", "pipeline", "methods"}) {
       if (!root[required])
@@ -236,6 +236,12 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
       } else {
         return InvalidArgument(r.At(dev) + "device must be cpu or cuda, got '" + name + "'");
       }
+    }
+    PIPECAST_RETURN_IF_ERROR(r.Get(root, "gpus", "gpus", &job.gpus, 0, 1 << 16));
+    PIPECAST_RETURN_IF_ERROR(r.Get(root, "sm_partition", "sm_partition", &job.sm_partition));
+    if ((root["gpus"] || root["sm_partition"]) && job.device != JobDevice::kCuda) {
+      return InvalidArgument(r.At(root["gpus"] ? root["gpus"] : root["sm_partition"]) +
+                             "gpus and sm_partition apply to device: cuda; add it or remove them");
     }
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(filename) + ":" + std::to_string(e.mark.line + 1) + ": " +

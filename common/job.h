@@ -73,6 +73,13 @@ struct Job {
   int32_t evaluations = 0;  // evaluations over the run (0 = one per epoch, at least one)
   uint64_t seed = 1;
   JobDevice device = JobDevice::kCpu;
+  // device: cuda, one process: the GPUs the pipeline's devices are spread over, device k on
+  // GPU k mod gpus (0: every GPU the process sees; more than it sees is an error when the run
+  // starts). Under a launcher each rank takes the GPU of its local rank instead.
+  int32_t gpus = 0;
+  // device: cuda: when several devices share a GPU, give each an equal share of its SMs (green
+  // contexts), so that one GPU shows the pipeline's bubbles (docs/executor.md).
+  bool sm_partition = false;
 };
 
 Result<Job> ParseJob(std::string_view yaml_text, std::string_view filename);

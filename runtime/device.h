@@ -228,3 +228,43 @@ class Device {
 };
 
 }  // namespace pipecast::runtime
+
+// The overrides every concrete Device declares besides name() and Served() (one list, so that
+// the devices cannot drift apart).
+#define PIPECAST_DEVICE_OVERRIDES                                                                  \
+  Status Prepare(const DeviceSetup& setup) override;                                               \
+  void SetWeights(int32_t stage, std::span<const float> weights) override;                         \
+  void ReadWeights(int32_t stage, std::span<float> out) override;                                  \
+  void Apply(const ir::WeightOp& op, double lr) override;                                          \
+  void LoadInput(int32_t stage, int32_t record, std::span<const float> x) override;                \
+  void Forward(const ir::Action& action, int32_t record, int32_t weights) override;                \
+  void Loss(int32_t stage, int32_t record, int32_t microbatch, std::span<const int32_t> labels,    \
+            float scale) override;                                                                 \
+  void BackwardInput(const ir::Action& action, int32_t record, int32_t weights, bool need_dx)      \
+      override;                                                                                    \
+  void BackwardWeight(int32_t stage, int32_t record) override;                                     \
+  void HandOver(int32_t stage, int32_t record, int32_t to_stage, int32_t to_record, bool gradient) \
+      override;                                                                                    \
+  void Step(int32_t stage, const StepArgs& args) override;                                         \
+  BufferView Buffer(int32_t stage, int32_t record, RecordPart part) override;                      \
+  BufferView Gradient(int32_t stage) override;                                                     \
+  BufferView ReduceBuffer(int32_t stage, int32_t slot) override;                                   \
+  void SumGradients(int32_t stage, int32_t count) override;                                        \
+  BufferView Weights(int32_t stage) override;                                                      \
+  BufferView Reference(int32_t stage) override;                                                    \
+  void ElasticAverage(int32_t stage, int32_t count, double alpha) override;                        \
+  void ElasticPull(int32_t stage, double alpha) override;                                          \
+  Event Record(Lane lane) override;                                                                \
+  void Wait(Lane lane, Event event) override;                                                      \
+  void HostWait(Event event) override;                                                             \
+  Status Synchronize(Clock::time_point deadline) override;                                         \
+  void ReadLosses(std::span<double> losses, int64_t* correct) override;                            \
+  PredictionStats Predictions(int32_t stage) override;                                             \
+  void EvalLoadInput(int32_t stage, std::span<const float> x, int64_t rows) override;              \
+  void EvalForward(int32_t stage, int64_t rows) override;                                          \
+  void EvalHandOver(int32_t stage, int32_t to_stage, int64_t rows) override;                       \
+  BufferView EvalBuffer(int32_t stage, RecordPart part, int64_t rows) override;                    \
+  void EvalLoss(int32_t stage, std::span<const int32_t> labels, int64_t rows) override;            \
+  void ReadEval(double* loss_sum, int64_t* correct, int64_t* rows) override;                       \
+  Result<StageState> State(int32_t stage) override;                                                \
+  Status LoadState(int32_t stage, const StageState& state) override

@@ -161,7 +161,7 @@ Status Session::CheckMethod() {
         });
       });
   if (predicts) PIPECAST_RETURN_IF_ERROR((*check)->SupportsRule(rule_.rule));
-  if (job_.device == ir::JobDevice::kCuda) {
+  if (job_.device == ir::JobDevice::kCuda && !options_.make_device) {
     return DeviceError(
         "this build of pipecast has no CUDA device (device: cuda needs a build with nvcc and a "
         "GPU); use device: cpu");
@@ -208,6 +208,22 @@ Result<std::unique_ptr<Session>> Session::Create(const ir::Job& job, const ir::M
   return s;
 }
 
+Result<std::unique_ptr<Device>> Session::MakeDevice(int32_t dev, const ir::Program& p) const {
+  if (job_.device == ir::JobDevice::kCuda) {
+    std::vector<DeviceStages> stages;
+    for (int32_t s = 0; s < num_stages(); ++s)
+      if (p.holds(dev, s)) stages.push_back({s, stages_[s], optimizer_});
+    return options_.make_device(dev, num_devices(), std::move(stages));
+  }
+  std::vector<CpuStageSpec> specs;
+  for (int32_t s = 0; s < num_stages(); ++s)
+    if (p.holds(dev, s)) specs.push_back({s, stages_[s], optimizer_});
+  auto cpu = CpuDevice::Create(std::move(specs), "cpu:" + std::to_string(dev),
+                               options_.memory_limit_bytes);
+  if (!cpu.ok()) return cpu.status();
+  return std::unique_ptr<Device>(std::move(*cpu));
+}
+
 Status Session::BuildDevices(const std::vector<float>& init) {
   const int32_t d = num_devices();
   local_ = options_.local_devices;
@@ -218,11 +234,7 @@ Status Session::BuildDevices(const std::vector<float>& init) {
   const ir::Program& p = programs_.begin()->second->program;  // every program, one placement
   // Every copy of a stage starts from the same weights and a fresh optimizer of its own.
   for (int32_t dev : local_) {
-    std::vector<CpuStageSpec> specs;
-    for (int32_t s = 0; s < num_stages(); ++s)
-      if (p.holds(dev, s)) specs.push_back({s, stages_[s], optimizer_});
-    auto device = CpuDevice::Create(std::move(specs), "cpu:" + std::to_string(dev),
-                                    options_.memory_limit_bytes);
+    Result<std::unique_ptr<Device>> device = MakeDevice(dev, p);
     if (!device.ok()) return device.status();
     for (int32_t s = 0; s < num_stages(); ++s) {
       if (!p.holds(dev, s)) continue;

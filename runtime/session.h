@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,18 @@
 
 namespace pipecast::runtime {
 
+// Builds the Device of pipeline device `device` (of `devices` in the program) for the given
+// stages (each with its layers and a fresh optimizer configuration); the session then sets
+// their initial weights. Used for devices other than the CPU's (device: cuda), which this
+// library does not link.
+struct DeviceStages {
+  int32_t stage = 0;
+  models::Stage<float> layers;
+  models::OptimizerConfig optimizer;
+};
+using DeviceFactory = std::function<Result<std::unique_ptr<Device>>(
+    int32_t device, int32_t devices, std::vector<DeviceStages> stages)>;
+
 struct SessionOptions {
   // Devices this process runs (MPI: its rank's); empty = every device of the pipeline.
   std::vector<int32_t> local_devices;
@@ -34,6 +47,9 @@ struct SessionOptions {
   // most (DeviceSetup::track_predictions_every; 0: off).
   int32_t track_predictions_every = kTrackPredictionsEvery;
   int64_t memory_limit_bytes = 0;  // per device; 0 = the machine's memory
+  // device: cuda: how devices are built (the CLI supplies it when the build has CUDA). Empty:
+  // CPU devices, and a job asking for device: cuda is refused.
+  DeviceFactory make_device;
 };
 
 // The train and test sets of a job.
@@ -94,6 +110,8 @@ class Session {
   Session(const ir::Job& job, const ir::MethodSpec& method, const SessionOptions& options);
   Status CheckMethod();
   Status BuildDevices(const std::vector<float>& init);
+  // The device `dev` of placement `p`: a CpuDevice, or options_.make_device for device: cuda.
+  Result<std::unique_ptr<Device>> MakeDevice(int32_t dev, const ir::Program& p) const;
 
   ir::Job job_;
   ir::MethodSpec method_;

@@ -343,6 +343,7 @@ Result<MethodTraining> TrainMethod(const ir::Job& job, const ir::MethodSpec& met
   SessionOptions so;
   so.local_devices = options.local_devices;
   so.track_predictions_every = options.track_predictions_every;
+  so.make_device = options.make_device;
   auto session = Session::Create(job, method, so);
   if (!session.ok()) return session.status();
   Session& s = **session;

@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "common/version_stats.h"
 #include "runtime/executor.h"
+#include "runtime/session.h"
 #include "runtime/transport.h"
 
 namespace pipecast::runtime {
@@ -89,6 +90,9 @@ struct TrainOptions {
   // in this process with the in-process transport.
   std::vector<int32_t> local_devices;
   TransportFactory make_transport;
+  // device: cuda: builds each device (SessionOptions::make_device); with it, make_transport
+  // must carry device memory (the CUDA transports).
+  DeviceFactory make_device;
   std::function<Status(int, std::span<double>)> share_doubles;
   std::function<Status(int, std::span<float>)> share_floats;
 };

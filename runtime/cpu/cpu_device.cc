@@ -25,16 +25,6 @@ std::string Gib(int64_t bytes) {
   return buf;
 }
 
-// The most updates between a microbatch's F and B on `stage` (PipeMare's delay τ).
-int32_t StageDelay(const ir::VersionPlan& plan, int32_t stage) {
-  int32_t tau = 0;
-  for (int32_t j = 0; j < plan.total_microbatches; ++j) {
-    const ir::VersionRecord& r = plan.At(stage, j);
-    if (r.f_counter >= 0 && r.b_counter >= 0) tau = std::max(tau, r.version_gap());
-  }
-  return tau;
-}
-
 }  // namespace
 
 CpuDevice::CpuDevice(std::string name, int64_t memory_limit_bytes)
@@ -99,12 +89,7 @@ Status CpuDevice::Prepare(const DeviceSetup& setup) {
   for (auto& sp : stages_) {
     StageData& s = *sp;
     const ir::StageBuffers& b = plan.buffers[s.stage];
-    const int32_t tau = StageDelay(plan, s.stage);
-    const ir::PipeMareOptions& pm = p.options.pipemare;
-    const double gamma = pm.decay_scaling == ir::DecayScaling::kPerStage && tau > 0
-                             ? std::pow(pm.decay, 1.0 / tau)
-                             : pm.decay;
-    s.Allocate(b, setup, static_cast<float>(gamma));
+    s.Allocate(b, setup, static_cast<float>(VelocityDecay(setup, s.stage)));
   }
   scratch_.assign(static_cast<size_t>(scratch), 0.0f);
   losses_.assign(p.total_microbatches(), 0.0);

@@ -15,6 +15,7 @@
 #include "models/optimizer.h"
 #include "models/stage.h"
 #include "runtime/cpu/cpu_device.h"
+#include "runtime/device_setup.h"
 
 namespace pipecast::runtime {
 
@@ -35,23 +36,8 @@ struct CpuDevice::StageData {
         weights(static_cast<size_t>(params), 0.0f),
         grad(static_cast<size_t>(params), 0.0f) {}
 
-  // Reduction buffers of this stage on the setup's device: replicas - 1 where it holds the
-  // replica-0 copy of a replicated program (the copy that sums the others' gradients), else 0.
-  int32_t ReduceSlots(const DeviceSetup& setup) const {
-    const ir::Program& p = *setup.program;
-    return p.replicas > 1 && p.device_of_replica(stage, 0) == setup.device ? p.replicas - 1 : 0;
-  }
-
-  // True if the setup's program averages this stage on the setup's device (AvgPipe's AV), or
-  // its method averages copies at all (a program shorter than the period has no AV, but the
-  // reference weights must still start as the run's initial weights).
-  bool Averages(const DeviceSetup& setup) const {
-    const ir::Program& p = *setup.program;
-    if (p.options.elastic_alpha > 0 && p.replicas > 1) return true;
-    for (const ir::Action& a : p.devices[setup.device])
-      if (a.kind == ir::ActionKind::kAverage && a.stage == stage) return true;
-    return false;
-  }
+  int32_t ReduceSlots(const DeviceSetup& setup) const { return runtime::ReduceSlots(setup, stage); }
+  bool Averages(const DeviceSetup& setup) const { return runtime::Averages(setup, stage); }
 
   // Bytes the per-program buffers of this stage need (and the reference weights it keeps).
   int64_t Size(const ir::StageBuffers& b, const DeviceSetup& setup) const {

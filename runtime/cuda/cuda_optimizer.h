@@ -93,7 +93,7 @@ void FlagNonFinite(const float* x, int64_t n, int32_t* flag, cudaStream_t stream
 // in double, r the reached weights, p predicted, b base; a fixed-order reduction. `scratch`
 // holds MeasureScratch(n) doubles.
 int64_t MeasureScratch(int64_t n);
-void MeasurePrediction(const float* base, const float* predicted, const float* reached,
-                       int64_t n, double* out, double* scratch, cudaStream_t stream);
+void MeasurePrediction(const float* base, const float* predicted, const float* reached, int64_t n,
+                       double* out, double* scratch, cudaStream_t stream);
 
 }  // namespace pipecast::runtime::cuda

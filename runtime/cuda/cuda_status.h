@@ -22,25 +22,25 @@ Status CublasStatus(cublasStatus_t status, const std::string& what);
 
 }  // namespace pipecast::runtime::cuda
 
-#define PIPECAST_CUDA_RETURN_IF_ERROR(expr)                                            \
-  do {                                                                                 \
-    ::pipecast::Status pipecast_cuda_status_ = ::pipecast::runtime::cuda::CudaStatus( \
-        (expr), #expr);                                                                \
-    if (!pipecast_cuda_status_.ok()) return pipecast_cuda_status_;                    \
+#define PIPECAST_CUDA_RETURN_IF_ERROR(expr)                        \
+  do {                                                             \
+    ::pipecast::Status pipecast_cuda_status_ =                     \
+        ::pipecast::runtime::cuda::CudaStatus((expr), #expr);      \
+    if (!pipecast_cuda_status_.ok()) return pipecast_cuda_status_; \
   } while (false)
 
-#define PIPECAST_CUDA_CHECK(expr)                                              \
-  do {                                                                         \
-    const cudaError_t pipecast_cuda_error_ = (expr);                           \
-    PIPECAST_CHECK(pipecast_cuda_error_ == cudaSuccess)                        \
-        << #expr << ": " << cudaGetErrorName(pipecast_cuda_error_) << ": "     \
-        << cudaGetErrorString(pipecast_cuda_error_);                           \
+#define PIPECAST_CUDA_CHECK(expr)                                          \
+  do {                                                                     \
+    const cudaError_t pipecast_cuda_error_ = (expr);                       \
+    PIPECAST_CHECK(pipecast_cuda_error_ == cudaSuccess)                    \
+        << #expr << ": " << cudaGetErrorName(pipecast_cuda_error_) << ": " \
+        << cudaGetErrorString(pipecast_cuda_error_);                       \
   } while (false)
 
-#define PIPECAST_CUBLAS_CHECK(expr)                                                  \
-  do {                                                                               \
-    const cublasStatus_t pipecast_cublas_status_ = (expr);                           \
-    PIPECAST_CHECK(pipecast_cublas_status_ == CUBLAS_STATUS_SUCCESS)                 \
-        << #expr << ": " << cublasGetStatusName(pipecast_cublas_status_) << ": "     \
-        << cublasGetStatusString(pipecast_cublas_status_);                           \
+#define PIPECAST_CUBLAS_CHECK(expr)                                              \
+  do {                                                                           \
+    const cublasStatus_t pipecast_cublas_status_ = (expr);                       \
+    PIPECAST_CHECK(pipecast_cublas_status_ == CUBLAS_STATUS_SUCCESS)             \
+        << #expr << ": " << cublasGetStatusName(pipecast_cublas_status_) << ": " \
+        << cublasGetStatusString(pipecast_cublas_status_);                       \
   } while (false)

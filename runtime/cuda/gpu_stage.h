@@ -41,13 +41,13 @@ class GpuLayer {
   virtual int64_t input_width() const = 0;
   virtual int64_t output_width() const = 0;
   virtual models::LayerMemory Memory(int64_t rows) const = 0;  // floats
-  virtual void Forward(const float* params, const float* x, float* y, float* saved,
-                       float* scratch, int64_t rows, const GpuContext& ctx) const = 0;
-  virtual void BackwardInput(const float* params, const float* x, const float* y,
-                             const float* dy, float* dx, float* saved, float* scratch,
-                             int64_t rows, const GpuContext& ctx) const = 0;
-  virtual void BackwardWeight(const float* x, const float* y, const float* dy,
-                              const float* saved, float* grad, float* scratch, int64_t rows,
+  virtual void Forward(const float* params, const float* x, float* y, float* saved, float* scratch,
+                       int64_t rows, const GpuContext& ctx) const = 0;
+  virtual void BackwardInput(const float* params, const float* x, const float* y, const float* dy,
+                             float* dx, float* saved, float* scratch, int64_t rows,
+                             const GpuContext& ctx) const = 0;
+  virtual void BackwardWeight(const float* x, const float* y, const float* dy, const float* saved,
+                              float* grad, float* scratch, int64_t rows,
                               const GpuContext& ctx) const = 0;
 };
 
@@ -85,8 +85,8 @@ class GpuStage {
 // Inf stays there for the caller to see) and *correct is incremented (int64). Deterministic:
 // per-row values, then a fixed-order reduction. `scratch` holds LossScratch(rows) doubles.
 int64_t LossScratch(int64_t rows);
-void SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t rows,
-                         int64_t classes, double scale, float* dlogits, double* loss,
-                         long long* correct, double* scratch, cudaStream_t stream);
+void SoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64_t rows, int64_t classes,
+                         double scale, float* dlogits, double* loss, long long* correct,
+                         double* scratch, cudaStream_t stream);
 
 }  // namespace pipecast::runtime::cuda

@@ -10,10 +10,10 @@ namespace {
 
 TEST(PoolPlan, AlignsEveryOffsetTo256Bytes) {
   PoolPlan plan;
-  plan.Add("a", 10);    // [0, 10)     -> next at 256
-  plan.Add("b", 256);   // [256, 512)  -> next at 512
-  plan.Add("c", 0);     // 512, empty  -> next at 512
-  plan.Add("d", 257);   // [512, 769)  -> total 1024
+  plan.Add("a", 10);   // [0, 10)     -> next at 256
+  plan.Add("b", 256);  // [256, 512)  -> next at 512
+  plan.Add("c", 0);    // 512, empty  -> next at 512
+  plan.Add("d", 257);  // [512, 769)  -> total 1024
   ASSERT_TRUE(plan.Finish().ok());
   EXPECT_EQ(plan.entry(0).offset, 0);
   EXPECT_EQ(plan.entry(1).offset, 256);

@@ -1,0 +1,52 @@
+// What every Device derives from its DeviceSetup the same way (the CPU and the CUDA device):
+// PipeMare's decay per stage, the reduction buffers a stage's copy holds, and whether a
+// program averages a stage's copies (AvgPipe's reference weights).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "common/ir.h"
+#include "common/version_plan.h"
+#include "runtime/device.h"
+
+namespace pipecast::runtime {
+
+// The most updates between a microbatch's F and B on `stage` (PipeMare's delay τ).
+inline int32_t StageDelay(const ir::VersionPlan& plan, int32_t stage) {
+  int32_t tau = 0;
+  for (int32_t j = 0; j < plan.total_microbatches; ++j) {
+    const ir::VersionRecord& r = plan.At(stage, j);
+    if (r.f_counter >= 0 && r.b_counter >= 0) tau = std::max(tau, r.version_gap());
+  }
+  return tau;
+}
+
+// PipeMare's velocity decay γ of `stage` (γ^(1/τ) when the program scales it per stage).
+inline double VelocityDecay(const DeviceSetup& setup, int32_t stage) {
+  const ir::PipeMareOptions& pm = setup.program->options.pipemare;
+  const int32_t tau = StageDelay(*setup.plan, stage);
+  return pm.decay_scaling == ir::DecayScaling::kPerStage && tau > 0 ? std::pow(pm.decay, 1.0 / tau)
+                                                                    : pm.decay;
+}
+
+// Reduction buffers of `stage` on the setup's device: replicas - 1 where it holds the replica-0
+// copy of a replicated program (the copy that sums the others' gradients), else 0.
+inline int32_t ReduceSlots(const DeviceSetup& setup, int32_t stage) {
+  const ir::Program& p = *setup.program;
+  return p.replicas > 1 && p.device_of_replica(stage, 0) == setup.device ? p.replicas - 1 : 0;
+}
+
+// True if the setup's program averages `stage` on the setup's device (AvgPipe's AV), or its
+// method averages copies at all (a program shorter than the period has no AV, but the
+// reference weights must still start as the run's initial weights).
+inline bool Averages(const DeviceSetup& setup, int32_t stage) {
+  const ir::Program& p = *setup.program;
+  if (p.options.elastic_alpha > 0 && p.replicas > 1) return true;
+  for (const ir::Action& a : p.devices[setup.device])
+    if (a.kind == ir::ActionKind::kAverage && a.stage == stage) return true;
+  return false;
+}
+
+}  // namespace pipecast::runtime

@@ -1,0 +1,68 @@
+// Host-side behaviour of the CUDA build, run everywhere (no `gpu` label): the SM split of green
+// contexts worked by hand, and the one-line refusals of a run that cannot have its GPUs.
+#include <gtest/gtest.h>
+
+#include "common/job.h"
+#include "runtime/cuda/cuda_device.h"
+#include "runtime/cuda/cuda_run.h"
+#include "runtime/cuda/green_context.h"
+
+namespace pipecast::runtime::cuda {
+namespace {
+
+TEST(PlanSmSplit, CutsEqualSharesInUnitsOfTheGranularity) {
+  // An H200 has 132 SMs; with a granularity of 8, 16 groups: 4 stages get 4 groups (32 SMs)
+  // each and 4 SMs stay unused.
+  auto four = PlanSmSplit(132, 8, 4);
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four->per_part, 32);
+  EXPECT_EQ(four->left, 4);
+  // 3 stages: 16 / 3 = 5 groups of 8 each, 12 left.
+  auto three = PlanSmSplit(132, 8, 3);
+  ASSERT_TRUE(three.ok());
+  EXPECT_EQ(three->per_part, 40);
+  EXPECT_EQ(three->left, 12);
+}
+
+TEST(PlanSmSplit, RefusesMorePartsThanGroups) {
+  auto r = PlanSmSplit(132, 8, 17);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("at most 16 partitions of 8 SMs"), std::string::npos)
+      << r.status().message();
+}
+
+TEST(InProcessCudaRun, RefusesWhatTheMachineCannotGive) {
+  auto job = ir::ParseJob(
+      "name: g\nmodel: {type: mlp, hidden_sizes: [8]}\n"
+      "data: {dataset: synthetic, train_examples: 64, test_examples: 16}\n"
+      "optimizer: {name: sgd, lr: 0.1}\npipeline: {stages: 2, microbatches: 2, "
+      "microbatch_size: 4}\nmethods: [1f1b]\ndevice: cuda\ngpus: 4096\n",
+      "g.job.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  auto run = InProcessCudaRun(*job);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(run.status().code(), StatusCode::kDeviceError);
+  const std::string& m = run.status().message();
+  if (VisibleGpus() == 0) {
+    EXPECT_EQ(m.find("no CUDA device was found"), 0u) << m;
+  } else {
+    EXPECT_NE(m.find("gpus: 4096 but this machine shows"), std::string::npos) << m;
+  }
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+}
+
+TEST(JobGpus, ApplyOnlyToTheCudaDevice) {
+  auto job = ir::ParseJob(
+      "name: g\nmodel: {type: mlp, hidden_sizes: [8]}\n"
+      "data: {dataset: synthetic, train_examples: 64, test_examples: 16}\n"
+      "optimizer: {name: sgd, lr: 0.1}\npipeline: {stages: 2, microbatches: 2, "
+      "microbatch_size: 4}\nmethods: [1f1b]\nsm_partition: true\n",
+      "g.job.yaml");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(job.status().message().find("apply to device: cuda"), std::string::npos)
+      << job.status().message();
+}
+
+}  // namespace
+}  // namespace pipecast::runtime::cuda
