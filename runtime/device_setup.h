@@ -49,4 +49,21 @@ inline bool Averages(const DeviceSetup& setup, int32_t stage) {
   return false;
 }
 
+// A record's part of a stage whose memory has the record layout [x | y | dy | dx | saved]
+// (X, Y, DY, DX, rows, in and out, as both devices' stage data have them).
+template <typename StageMemory>
+BufferView RecordPartView(StageMemory& s, int32_t record, RecordPart part) {
+  switch (part) {
+    case RecordPart::kInput:
+      return {s.X(record), s.rows * s.in};
+    case RecordPart::kOutput:
+      return {s.Y(record), s.rows * s.out};
+    case RecordPart::kOutputGrad:
+      return {s.DY(record), s.rows * s.out};
+    case RecordPart::kInputGrad:
+      return {s.DX(record), s.rows * s.in};
+  }
+  return {};
+}
+
 }  // namespace pipecast::runtime

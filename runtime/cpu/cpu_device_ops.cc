@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "runtime/device_setup.h"
 #include "models/loss.h"
 #include "runtime/cpu/cpu_device.h"
 #include "runtime/cpu/cpu_stage.h"
@@ -181,17 +182,7 @@ void CpuDevice::Step(int32_t stage, const StepArgs& args) {
 
 BufferView CpuDevice::Buffer(int32_t stage, int32_t record, RecordPart part) {
   StageData& s = At(stage);
-  switch (part) {
-    case RecordPart::kInput:
-      return {s.X(record), s.rows * s.in};
-    case RecordPart::kOutput:
-      return {s.Y(record), s.rows * s.out};
-    case RecordPart::kOutputGrad:
-      return {s.DY(record), s.rows * s.out};
-    case RecordPart::kInputGrad:
-      return {s.DX(record), s.rows * s.in};
-  }
-  return {};
+  return RecordPartView(s, record, part);
 }
 
 BufferView CpuDevice::Gradient(int32_t stage) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "runtime/device_setup.h"
 #include "runtime/cuda/cuda_device.h"
 #include "runtime/cuda/cuda_device_impl.h"
 #include "runtime/cuda/cuda_optimizer.h"
@@ -185,17 +186,7 @@ void CudaDevice::Step(int32_t stage, const StepArgs& args) {
 
 BufferView CudaDevice::Buffer(int32_t stage, int32_t record, RecordPart part) {
   StageData& s = At(stage);
-  switch (part) {
-    case RecordPart::kInput:
-      return {s.X(record), s.rows * s.in};
-    case RecordPart::kOutput:
-      return {s.Y(record), s.rows * s.out};
-    case RecordPart::kOutputGrad:
-      return {s.DY(record), s.rows * s.out};
-    case RecordPart::kInputGrad:
-      return {s.DX(record), s.rows * s.in};
-  }
-  return {};
+  return RecordPartView(s, record, part);
 }
 
 BufferView CudaDevice::Gradient(int32_t stage) {
