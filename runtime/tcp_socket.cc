@@ -65,6 +65,18 @@ Result<Fd> ListenFamily(int family, int port, int* error) {
   return fd;
 }
 
+// Whether a connected socket is connected to itself: TCP's simultaneous open lets a retried
+// connect to a free local port in the ephemeral range land on its own source port.
+bool ConnectedToItself(int fd) {
+  sockaddr_storage local{};
+  sockaddr_storage peer{};
+  socklen_t local_length = sizeof(local);
+  socklen_t peer_length = sizeof(peer);
+  return ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 &&
+         ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) == 0 &&
+         local_length == peer_length && std::memcmp(&local, &peer, local_length) == 0;
+}
+
 // Waits for a non-blocking connect() in progress: 0 when connected, else an errno.
 int FinishConnect(int fd, Clock::time_point deadline) {
   const short revents = PollOne(fd, POLLOUT, deadline);
@@ -131,6 +143,10 @@ Result<Fd> ConnectOnce(const std::string& host, int port, Clock::time_point dead
     }
     int error = ::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
     if (error == EINPROGRESS) error = FinishConnect(fd.get(), deadline);
+    if (error == 0 && ConnectedToItself(fd.get())) {
+      last = "Connection refused (the attempt connected to itself)";
+      continue;
+    }
     if (error == 0) {
       ::freeaddrinfo(found);
       SetNoDelay(fd.get());
