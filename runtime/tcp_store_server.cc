@@ -5,10 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +44,13 @@ constexpr auto kDrainTime = std::chrono::seconds(1);
 struct Waiter {
   uint64_t connection = 0;
   Clock::time_point deadline;
-  uint32_t timeout_ms = 0;
+};
+
+// A barrier not yet passed: the ranks waiting at it, and those that arrived and gave up (their
+// wait ran out), who count as arrived in messages until they come again.
+struct BarrierState {
+  std::map<int, Waiter> waiting;
+  std::set<int> gave_up;
 };
 
 // "1, 3" (at most 16 ranks, then "and N more").
@@ -90,8 +99,8 @@ class ServerLoop {
     for (const auto& [key, waiters] : gets_) {
       for (const Waiter& w : waiters) first = std::min(first, w.deadline), any = true;
     }
-    for (const auto& [name, arrived] : barriers_) {
-      for (const auto& [rank, w] : arrived) first = std::min(first, w.deadline), any = true;
+    for (const auto& [name, barrier] : barriers_) {
+      for (const auto& [rank, w] : barrier.waiting) first = std::min(first, w.deadline), any = true;
     }
     for (const auto& [id, c] : connections_) {
       if (c.closing) first = std::min(first, c.drain_until), any = true;
@@ -182,7 +191,7 @@ class ServerLoop {
         if (auto it = values_.find(frame.key); it != values_.end()) {
           return Reply(c, Op::kValue, frame.key, it->second);
         }
-        gets_[frame.key].push_back({id, Clock::now() + std::chrono::milliseconds(ms), ms});
+        gets_[frame.key].push_back({id, Clock::now() + std::chrono::milliseconds(ms)});
         return;
       case Op::kBarrier:
         if (!TimeoutOf(c, frame, &ms)) return;
@@ -214,6 +223,7 @@ class ServerLoop {
     }
     if (!why.empty()) return Refuse(c, why);
     c.rank = rank;
+    gone_.erase(rank);
     Reply(c, Op::kOk, "", "");
   }
 
@@ -231,15 +241,16 @@ class ServerLoop {
   }
 
   void Arrive(uint64_t id, Connection& c, const std::string& name, uint32_t ms) {
-    std::map<int, Waiter>& arrived = barriers_[name];
-    if (arrived.count(c.rank) != 0) {
+    BarrierState& barrier = barriers_[name];
+    if (barrier.waiting.count(c.rank) != 0) {
       return Reply(c, Op::kError, "",
                    "rank " + std::to_string(c.rank) + " arrived twice at barrier '" + name +
                        "' before every rank had arrived once");
     }
-    arrived[c.rank] = {id, Clock::now() + std::chrono::milliseconds(ms), ms};
-    if (static_cast<int>(arrived.size()) < world_size_) return;
-    for (const auto& [rank, w] : arrived) {
+    barrier.waiting[c.rank] = {id, Clock::now() + std::chrono::milliseconds(ms)};
+    barrier.gave_up.erase(c.rank);
+    if (static_cast<int>(barrier.waiting.size()) < world_size_) return;
+    for (const auto& [rank, w] : barrier.waiting) {
       if (auto found = connections_.find(w.connection); found != connections_.end()) {
         Reply(found->second, Op::kOk, name, "");
       }
@@ -260,27 +271,36 @@ class ServerLoop {
       it = it->second.empty() ? gets_.erase(it) : std::next(it);
     }
     for (auto it = barriers_.begin(); it != barriers_.end();) {
-      const std::string missing = Missing(it->second);
-      std::erase_if(it->second, [&](const auto& entry) {
+      BarrierState& barrier = it->second;
+      const std::string missing = Missing(barrier);
+      std::erase_if(barrier.waiting, [&](const auto& entry) {
         if (entry.second.deadline > now) return false;
         if (auto found = connections_.find(entry.second.connection); found != connections_.end()) {
           Reply(found->second, Op::kTimeout, it->first, missing);
         }
+        barrier.gave_up.insert(entry.first);
         return true;
       });
-      it = it->second.empty() ? barriers_.erase(it) : std::next(it);
+      it = barrier.waiting.empty() ? barriers_.erase(it) : std::next(it);
     }
   }
 
-  // "ranks 1, 3 of 4 had not arrived (arrived: 0, 2)".
-  std::string Missing(const std::map<int, Waiter>& arrived) const {
+  // "ranks 1, 3 of 4 had not arrived (arrived: 0, 2; rank 3 had closed its connection)".
+  std::string Missing(const BarrierState& barrier) const {
     std::vector<int> here;
     std::vector<int> absent;
+    std::vector<int> left;
     for (int rank = 0; rank < world_size_; ++rank) {
-      (arrived.count(rank) != 0 ? here : absent).push_back(rank);
+      const bool arrived = barrier.waiting.count(rank) != 0 || barrier.gave_up.count(rank) != 0;
+      (arrived ? here : absent).push_back(rank);
+      if (!arrived && gone_.count(rank) != 0) left.push_back(rank);
     }
-    return std::string(absent.size() == 1 ? "rank " : "ranks ") + RankList(absent) + " of " +
-           std::to_string(world_size_) + " had not arrived (arrived: " + RankList(here) + ")";
+    std::string text = std::string(absent.size() == 1 ? "rank " : "ranks ") + RankList(absent) +
+                       " of " + std::to_string(world_size_) +
+                       " had not arrived (arrived: " + RankList(here);
+    if (left.size() == 1) text += "; rank " + RankList(left) + " had closed its connection";
+    if (left.size() > 1) text += "; ranks " + RankList(left) + " had closed their connections";
+    return text + ")";
   }
 
   // Sends what each connection has pending, then drops the dead and the refused ones.
@@ -303,6 +323,7 @@ class ServerLoop {
         c.shut = true;
       }
       if (c.dead || (c.closing && Clock::now() >= c.drain_until)) {
+        if (c.rank >= 0 && !HeldByAnother(c.rank, it->first)) gone_.insert(c.rank);
         Forget(it->first);
         it = connections_.erase(it);
       } else {
@@ -311,16 +332,25 @@ class ServerLoop {
     }
   }
 
+  // Whether a live connection other than `id` holds `rank`.
+  bool HeldByAnother(int rank, uint64_t id) const {
+    for (const auto& [other_id, other] : connections_) {
+      if (other_id != id && other.rank == rank && !other.dead && !other.closing) return true;
+    }
+    return false;
+  }
+
   // Removes the waits of a connection that is going away.
   void Forget(uint64_t id) {
     for (auto& [key, waiters] : gets_) {
       std::erase_if(waiters, [id](const Waiter& w) { return w.connection == id; });
     }
-    for (auto& [name, arrived] : barriers_) {
-      std::erase_if(arrived, [id](const auto& entry) { return entry.second.connection == id; });
+    for (auto& [name, barrier] : barriers_) {
+      std::erase_if(barrier.waiting,
+                    [id](const auto& entry) { return entry.second.connection == id; });
     }
     std::erase_if(gets_, [](const auto& entry) { return entry.second.empty(); });
-    std::erase_if(barriers_, [](const auto& entry) { return entry.second.empty(); });
+    std::erase_if(barriers_, [](const auto& entry) { return entry.second.waiting.empty(); });
   }
 
   int listen_fd_;
@@ -331,7 +361,8 @@ class ServerLoop {
   std::map<uint64_t, Connection> connections_;
   std::map<std::string, std::string> values_;
   std::map<std::string, std::vector<Waiter>> gets_;
-  std::map<std::string, std::map<int, Waiter>> barriers_;  // name -> rank -> its wait
+  std::map<std::string, BarrierState> barriers_;
+  std::set<int> gone_;  // ranks whose connection closed (until they say hello again)
 };
 
 }  // namespace

@@ -226,6 +226,24 @@ TEST(TcpStore, BarrierDeadlineNamesTheRanksThatHadNotArrived) {
   rank2.join();
 }
 
+TEST(TcpStore, BarrierTimeoutsCountRanksThatGaveUpAndNameRanksThatLeft) {
+  auto ranks = World(3);
+  ASSERT_EQ(ranks.size(), 3u);
+  ranks[2].reset();  // rank 2 closes its connection
+  // Ranks 0 and 1 wait with the same deadline: whichever the store answers second still counts
+  // the first, who arrived and gave up, as arrived.
+  const Clock::time_point deadline = In(150ms);
+  Status answers[2];
+  OnEveryRank(2, [&](int rank) { answers[rank] = ranks[rank]->Barrier("b", deadline); });
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(answers[rank].code(), StatusCode::kDeadlineExceeded);
+    EXPECT_TRUE(Matches(answers[rank].message(),
+                        ".*: barrier 'b' timed out after [0-9]+ ms: rank 2 of 3 had not arrived "
+                        "\\(arrived: 0, 1; rank 2 had closed its connection\\)"))
+        << answers[rank].message();
+  }
+}
+
 TEST(TcpStore, RefusesOversizedKeysAndValuesBeforeSending) {
   auto ranks = World(2);
   ASSERT_EQ(ranks.size(), 2u);
