@@ -115,10 +115,10 @@ std::vector<Case> Cases() {
       cases.push_back(c);
     }
   }
-  cases.push_back({"square 8192^3", N, N, 8192, 8192, 8192, 1, GemmDtype::kBfloat16,
-                   GemmDtype::kBfloat16});
-  cases.push_back({"square 8192^3", N, N, 8192, 8192, 8192, 1, GemmDtype::kFloat32,
-                   GemmDtype::kFloat32});
+  cases.push_back(
+      {"square 8192^3", N, N, 8192, 8192, 8192, 1, GemmDtype::kBfloat16, GemmDtype::kBfloat16});
+  cases.push_back(
+      {"square 8192^3", N, N, 8192, 8192, 8192, 1, GemmDtype::kFloat32, GemmDtype::kFloat32});
   return cases;
 }
 
@@ -141,7 +141,8 @@ int Run(int iterations) {
   Result<std::unique_ptr<Gemm>> theirs =
       Gemm::Create(Gemm::kDefaultWorkspaceBytes, GemmPolicy::kHeuristicDefault);
   if (!ours.ok() || !theirs.ok()) {
-    std::printf("cannot create a GEMM: %s\n", (ours.ok() ? theirs : ours).status().message().c_str());
+    std::printf("cannot create a GEMM: %s\n",
+                (ours.ok() ? theirs : ours).status().message().c_str());
     return 1;
   }
   cudaStream_t stream;
