@@ -150,10 +150,10 @@ int Run(int iterations) {
   std::printf("%-24s %5s x %5s x %5s x %2s  %-10s %9s %9s  %s\n", "shape", "m", "n", "k", "b",
               "type", "ours", "cublasLt", "our algorithm");
   for (const Case& c : Cases()) {
-    const GemmShape s = ShapeOf(c);
     void* a = Fill(c.m * c.k * c.batch, c.input, 1);
     void* b = Fill(c.k * c.n * c.batch, c.input, 2);
     void* out = Fill(c.m * c.n * c.batch, c.output, 3);
+    const GemmShape s = WithAlignments(ShapeOf(c), a, b, out);
     const double mine = Measure(**ours, s, a, b, out, iterations, stream);
     const double reference = Measure(**theirs, s, a, b, out, iterations, stream);
     std::printf("%-24s %5lld x %5lld x %5lld x %2lld  %-10s %6.1f TF %6.1f TF  %s\n", c.name,

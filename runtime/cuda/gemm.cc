@@ -202,6 +202,13 @@ int32_t AlignmentOf(const void* pointer, int64_t ld, int64_t stride, int64_t bat
   return LowestPowerOfTwo(bits);
 }
 
+GemmShape WithAlignments(GemmShape shape, const void* a, const void* b, const void* c) {
+  shape.align_a = AlignmentOf(a, shape.lda, shape.stride_a, shape.batch, shape.input);
+  shape.align_b = AlignmentOf(b, shape.ldb, shape.stride_b, shape.batch, shape.input);
+  shape.align_c = AlignmentOf(c, shape.ldc, shape.stride_c, shape.batch, shape.output);
+  return shape;
+}
+
 ColumnMajorProblem ToColumnMajor(const GemmShape& s) {
   ColumnMajorProblem p;
   p.m = s.n;
@@ -250,11 +257,10 @@ const GemmPlan& Gemm::PlanFor(const GemmShape& shape) {
 void Gemm::Run(const GemmShape& shape, float alpha, const void* a, const void* b, float beta,
                void* c, cudaStream_t stream) {
   const GemmPlan& plan = PlanFor(shape);
-  PIPECAST_CHECK(
-      AlignmentOf(a, shape.lda, shape.stride_a, shape.batch, shape.input) >= shape.align_a &&
-      AlignmentOf(b, shape.ldb, shape.stride_b, shape.batch, shape.input) >= shape.align_b &&
-      AlignmentOf(c, shape.ldc, shape.stride_c, shape.batch, shape.output) >= shape.align_c)
-      << ShapeText(shape) << ": an operand is less aligned than its shape says";
+  const GemmShape actual = WithAlignments(shape, a, b, c);
+  PIPECAST_CHECK(actual.align_a >= shape.align_a && actual.align_b >= shape.align_b &&
+                 actual.align_c >= shape.align_c)
+      << ShapeText(shape) << ": an operand is less aligned than the shape says (WithAlignments)";
   // cuBLAS's first operand is our B, its second our A (ToColumnMajor).
   PIPECAST_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, b,
                                        plan.first, a, plan.second, &beta, c, plan.c, c, plan.c,
@@ -284,10 +290,7 @@ void Gemm::MultiplyBatched(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, co
   shape.stride_a = batch > 1 ? stride_a : 0;
   shape.stride_b = batch > 1 ? stride_b : 0;
   shape.stride_c = batch > 1 ? stride_c : 0;
-  shape.align_a = AlignmentOf(a, lda, stride_a, batch, GemmDtype::kFloat32);
-  shape.align_b = AlignmentOf(b, ldb, stride_b, batch, GemmDtype::kFloat32);
-  shape.align_c = AlignmentOf(c, ldc, stride_c, batch, GemmDtype::kFloat32);
-  Run(shape, 1.0f, a, b, accumulate ? 1.0f : 0.0f, c, stream);
+  Run(WithAlignments(shape, a, b, c), 1.0f, a, b, accumulate ? 1.0f : 0.0f, c, stream);
 }
 
 std::string Gemm::Describe(const GemmShape& shape) { return PlanFor(shape).description; }

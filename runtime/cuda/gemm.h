@@ -60,6 +60,9 @@ Status ValidateShape(const GemmShape& shape);
 int32_t AlignmentOf(const void* pointer, int64_t ld, int64_t stride, int64_t batch,
                     GemmDtype dtype);
 
+// `shape` with its align_* fields set to the operands' AlignmentOf (what Run requires at most).
+GemmShape WithAlignments(GemmShape shape, const void* a, const void* b, const void* c);
+
 // The column-major product cuBLASLt is asked for. A row-major matrix is the same memory as its
 // transpose in column-major order, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
 // cuBLAS's first operand is our B (with op_b), its second our A (with op_a), and its m, n are

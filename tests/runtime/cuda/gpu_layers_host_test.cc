@@ -109,6 +109,28 @@ TEST(GpuStageCreate, GptMiddleStagesMatchTheCpuParameterCounts) {
   }
 }
 
+TEST(GpuStageCreate, RecordsHaveTheCpuStagesSizes) {
+  // The records hold what the CPU records hold (chain activations and gradients, LayerNorm's
+  // xhat and rstd, attention's qkv, P, ctx and dqkv); only scratch differs. Stage 0 holds the
+  // embedding, whose scratch needs a device to size, so it is left out here.
+  Result<models::Model<float>> gpt =
+      models::MakeGpt<float>({.vocab = 11, .sequence = 4, .hidden = 8, .heads = 2, .layers = 3});
+  ASSERT_TRUE(gpt.ok());
+  Result<std::vector<models::Stage<float>>> stages = models::Partition(*gpt, 4);
+  ASSERT_TRUE(stages.ok());
+  for (size_t i = 1; i < stages->size(); ++i) {
+    const models::Stage<float>& stage = (*stages)[i];
+    const Result<GpuStage> gpu = GpuStage::Create(stage);
+    ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+    EXPECT_EQ(gpu->Memory(12).saved, stage.Memory(12).saved) << "stage " << i;
+  }
+  Result<models::Model<float>> mlp = models::MakeMlp<float>(784, {256, 128}, 10);
+  ASSERT_TRUE(mlp.ok());
+  const Result<GpuStage> whole = GpuStage::Create(mlp->whole());
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->Memory(32).saved, mlp->whole().Memory(32).saved);
+}
+
 TEST(GemmShapeTest, RowMajorProductsSwapOperandsForCublas) {
   // C (2 x 3) = A (2 x 5) B^T, B stored 3 x 5: cuBLAS computes C^T (3 x 2) = B A^T with its first
   // operand our B read transposed (5 x 3 column-major = B^T) and its second our A (5 x 2).
@@ -196,6 +218,24 @@ TEST(GemmShapeTest, AlignmentIsTheLargestPowerOfTwoOfEveryOffset) {
   EXPECT_EQ(AlignmentOf(at(0x10000), 3, 0, 1, GemmDtype::kBfloat16), 2);    // ld 6 bytes
   EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 4, GemmDtype::kFloat32), 8);    // stride 8 bytes
   EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 1, GemmDtype::kFloat32), 256);  // unbatched
+}
+
+TEST(GemmShapeTest, WithAlignmentsReadsEveryOperand) {
+  const auto at = [](uintptr_t address) { return reinterpret_cast<const void*>(address); };
+  GemmShape s;
+  s.m = 4;
+  s.n = 50257;  // the GPT head: C rows of 50257 floats are only 4-byte aligned
+  s.k = 64;
+  s.lda = 64;
+  s.ldb = 64;
+  s.ldc = 50257;
+  s.op_b = Op::kTranspose;
+  const GemmShape a = WithAlignments(s, at(0x1000), at(0x2020), at(0x3000));
+  EXPECT_EQ(a.align_a, 256);
+  EXPECT_EQ(a.align_b, 32);
+  EXPECT_EQ(a.align_c, 4);
+  s.input = s.output = GemmDtype::kBfloat16;
+  EXPECT_EQ(WithAlignments(s, at(0x1000), at(0x2020), at(0x3000)).align_c, 2);
 }
 
 TEST(GemmShapeTest, ShapesDifferingInAnyFieldAreDistinctKeys) {

@@ -434,6 +434,7 @@ TEST(GpuGemm, Bfloat16InputsWithinOnePercent) {
   shape.ldb = n;
   shape.ldc = n;
   shape.input = GemmDtype::kBfloat16;
+  shape = WithAlignments(shape, da.get(), db.get(), dc.get());  // ldb: 192 bytes
   gemm->Run(shape, 1.0f, da.get(), db.get(), 0.0f, dc.get(), nullptr);
   EXPECT_LT(ScaledError(dc.Download(), Reference(Op::kNone, Op::kNone, m, n, k, a, b)), 1e-2);
 }
