@@ -12,3 +12,17 @@ if(TARGET pipecast_cuda_run)
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/cuda/cuda_device_test.cc
     LIBS pipecast_cuda_run)
 endif()
+
+# No binary links libcuda (it would not start without a driver) or a shared cudart: the driver
+# API is reached through cudaGetDriverEntryPointByVersion and cudart is static.
+if(TARGET pipecast_cuda_run)
+  add_test(NAME pipecast_links_neither_libcuda_nor_a_shared_cudart
+           COMMAND sh -c "! readelf -d \"$1\" | grep -E 'NEEDED.*(libcuda\\.so|libcudart\\.so)'"
+                   sh $<TARGET_FILE:pipecast>)
+  add_test(NAME pipecast_without_a_gpu_says_so_in_one_line
+           COMMAND sh -c "[ -e /dev/nvidia0 ] && exit 77; out=$(\"$1\" run \"$2\" -q --methods 1f1b --device cuda 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && [ \"$(printf '%s\\n' \"$out\" | wc -l)\" -eq 1 ] && printf '%s' \"$out\" | grep -q 'no CUDA device was found'"
+                   sh $<TARGET_FILE:pipecast> ${PROJECT_SOURCE_DIR}/bench/gpu/gpt-small.job.yaml)
+endif()
+if(TEST pipecast_without_a_gpu_says_so_in_one_line)
+  set_tests_properties(pipecast_without_a_gpu_says_so_in_one_line PROPERTIES SKIP_RETURN_CODE 77)
+endif()

@@ -107,7 +107,7 @@ Status CudaDevice::CreateStreams(const CudaDeviceOptions& options) {
   }
   for (cudaEvent_t& e : m.slot_events)
     PIPECAST_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
-  auto gemm = Gemm::Create(streams_[0]);
+  auto gemm = Gemm::Create();
   if (!gemm.ok()) return gemm.status();
   m.gemm = std::move(*gemm);
   m.ctx = {streams_[0], m.gemm.get()};

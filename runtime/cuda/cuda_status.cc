@@ -10,8 +10,8 @@ Status CudaStatus(cudaError_t error, const std::string& what) {
 
 Status CublasStatus(cublasStatus_t status, const std::string& what) {
   if (status == CUBLAS_STATUS_SUCCESS) return Status::Ok();
-  return DeviceError(what + ": " + cublasGetStatusName(status) + ": " +
-                     cublasGetStatusString(status));
+  return DeviceError(what + ": " + cublasLtGetStatusName(status) + ": " +
+                     cublasLtGetStatusString(status));
 }
 
 }  // namespace pipecast::runtime::cuda

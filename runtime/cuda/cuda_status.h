@@ -41,6 +41,6 @@ Status CublasStatus(cublasStatus_t status, const std::string& what);
   do {                                                                           \
     const cublasStatus_t pipecast_cublas_status_ = (expr);                       \
     PIPECAST_CHECK(pipecast_cublas_status_ == CUBLAS_STATUS_SUCCESS)             \
-        << #expr << ": " << cublasGetStatusName(pipecast_cublas_status_) << ": " \
-        << cublasGetStatusString(pipecast_cublas_status_);                       \
+        << #expr << ": " << cublasLtGetStatusName(pipecast_cublas_status_) << ": " \
+        << cublasLtGetStatusString(pipecast_cublas_status_);                       \
   } while (false)

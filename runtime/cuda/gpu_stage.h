@@ -61,7 +61,9 @@ class GpuStage {
   int64_t num_params() const { return num_params_; }
   int64_t input_width() const { return input_width_; }
   int64_t output_width() const { return output_width_; }
-  // Floats per microbatch of `rows` rows: the record and the scratch of the passes below.
+  // Floats per microbatch of `rows` rows: the record and the scratch of the passes below. With an
+  // embedding, the scratch includes CUB's sort storage for the current device, so Memory needs
+  // a device then (it aborts without one); other stages' sizes are plain arithmetic.
   models::LayerMemory Memory(int64_t rows) const;
 
   // The chained passes (layer.h contracts; dx may be null: then only the record is made).

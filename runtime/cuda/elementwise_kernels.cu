@@ -1,0 +1,121 @@
+// Element-wise kernels (activations, bias and residual additions) and the fixed-order column
+// sums of bias and LayerNorm gradients (gpu_kernels.h).
+#include "models/elementwise.h"
+#include "runtime/cuda/gpu_kernels.h"
+#include "runtime/cuda/kernel_util.cuh"
+
+namespace pipecast::runtime::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kColumnTile = 32;  // columns per block of the column sums (one warp wide)
+constexpr int kRowLanes = 32;    // row-strided partial sums per column
+
+__global__ void ReluKernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = fmaxf(x[i], 0.0f);
+}
+
+__global__ void ReluBackwardKernel(const float* x, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+__global__ void GeluKernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = models::GeluValue<float>(x[i]);
+}
+
+__global__ void GeluBackwardKernel(const float* x, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    dx[i] = dy[i] * models::GeluSlope<float>(x[i]);
+}
+
+__global__ void AddBiasKernel(float* y, const float* bias, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    y[i] += bias[i % cols];
+}
+
+__global__ void AddKernel(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = a[i] + b[i];
+}
+
+// Block (kColumnTile, kRowLanes) per tile of columns: thread (x, y) sums rows y, y + kRowLanes,
+// ... of column c in order; thread (x, 0) adds the kRowLanes partial sums in order of y.
+__global__ void ColumnSumsKernel(const float* a, const float* b, int64_t rows, int64_t cols,
+                                 float* out) {
+  __shared__ float partial[kRowLanes][kColumnTile + 1];
+  const int64_t c = blockIdx.x * int64_t{kColumnTile} + threadIdx.x;
+  float sum = 0.0f;
+  if (c < cols) {
+    for (int64_t r = threadIdx.y; r < rows; r += kRowLanes) {
+      const int64_t i = r * cols + c;
+      sum += b == nullptr ? a[i] : a[i] * b[i];
+    }
+  }
+  partial[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols) {
+    float total = 0.0f;
+    for (int j = 0; j < kRowLanes; ++j) total += partial[j][threadIdx.x];
+    out[c] += total;
+  }
+}
+
+}  // namespace
+
+void LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  ReluKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, y, n);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchReluBackward(const float* x, const float* dy, float* dx, int64_t n,
+                        cudaStream_t stream) {
+  if (n <= 0) return;
+  ReluBackwardKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, dy, dx, n);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchGelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  GeluKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, y, n);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchGeluBackward(const float* x, const float* dy, float* dx, int64_t n,
+                        cudaStream_t stream) {
+  if (n <= 0) return;
+  GeluBackwardKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, dy, dx, n);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return;
+  AddBiasKernel<<<GridFor(rows * cols, kThreads), kThreads, 0, stream>>>(y, bias, rows, cols);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchAdd(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  AddKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(a, b, out, n);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+void LaunchColumnSums(const float* a, const float* b, int64_t rows, int64_t cols, float* out,
+                      cudaStream_t stream) {
+  if (rows <= 0 || cols <= 0) return;
+  const auto blocks = static_cast<unsigned>((cols + kColumnTile - 1) / kColumnTile);
+  ColumnSumsKernel<<<blocks, dim3(kColumnTile, kRowLanes), 0, stream>>>(a, b, rows, cols, out);
+  PIPECAST_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace pipecast::runtime::cuda
