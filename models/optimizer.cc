@@ -1,6 +1,8 @@
 // Optimizer implementations. Each Do* loop follows torch's single-tensor implementation
 // (torch/optim/{sgd,adam,adamw,rmsprop}.py, `_single_tensor_*`; Lion: the Lion paper's reference
-// code) one tensor op at a time, with each op applied to one element in float.
+// code) one tensor op at a time, with each op applied to one element in float: the element
+// functions and the per-step coefficients are models/optimizer_math.h's, shared with the CUDA
+// kernels.
 #include "models/optimizer.h"
 
 #include <algorithm>
@@ -8,15 +10,13 @@
 #include <sstream>
 
 #include "common/check.h"
+#include "models/optimizer_math.h"
 
 namespace pipecast::models {
 namespace {
 
 // Python float -> float tensor op argument: rounded once.
 float F(double x) { return static_cast<float>(x); }
-
-// torch.sign: -1, 0 or +1 (0 for ±0; NaN stays NaN).
-float Sign(float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x); }
 
 std::string Fmt(double x) {
   std::ostringstream os;
@@ -25,9 +25,7 @@ std::string Fmt(double x) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SGD. torch `_single_tensor_sgd`:
-//   g = grad (+ wd·p);  buf = first ? clone(g) : buf·μ + (1−τ)·g;  g = nesterov ? g + μ·buf : buf
-//   p = p + (−lr)·g
+// SGD (SgdStep). State: momentum_buffer (with momentum), last_grad, last_step.
 class Sgd final : public Optimizer {
  public:
   Sgd(const OptimizerConfig& c, size_t n) : Optimizer(c, n, Names(c)) {}
@@ -42,23 +40,14 @@ class Sgd final : public Optimizer {
   size_t kStep() const { return has_momentum() ? 2 : 1; }
 
   void DoStep(std::span<float> params, std::span<const float> grad, double lr) override {
-    const OptimizerConfig& c = config();
-    const bool first = steps() == 1;
-    const float wd = F(c.weight_decay), mu = F(c.momentum), damp = F(1.0 - c.dampening);
-    const float neg_lr = F(-lr);
+    const SgdCoefficients k = SgdCoefficientsFor(config(), steps(), lr);
     float* buf = has_momentum() ? state(0).data() : nullptr;
     float* last_grad = state(kGrad()).data();
     float* last_step = state(kStep()).data();
+    float no_buf = 0.0f;
     for (size_t i = 0; i < params.size(); ++i) {
-      float g = grad[i];
-      last_grad[i] = g;
-      if (c.weight_decay != 0) g = g + wd * params[i];
-      if (buf != nullptr) {
-        buf[i] = first ? g : buf[i] * mu + damp * g;
-        g = c.nesterov ? g + mu * buf[i] : buf[i];
-      }
-      last_step[i] = g;
-      params[i] = params[i] + neg_lr * g;
+      last_grad[i] = grad[i];
+      last_step[i] = SgdStep(params[i], grad[i], buf != nullptr ? buf[i] : no_buf, k);
     }
   }
 
@@ -68,45 +57,18 @@ class Sgd final : public Optimizer {
   }
 
   void DoDeltaW(DeltaRule rule, std::span<float> out) const override {
-    const OptimizerConfig& c = config();
-    const std::vector<float>& last_grad = state(kGrad());
-    const std::vector<float>& last_step = state(kStep());
-    switch (rule) {
-      case DeltaRule::kPaper:  // Table I: v_t, the momentum buffer (the step without momentum).
-        std::copy_n((has_momentum() ? state(0) : last_step).begin(), out.size(), out.begin());
-        return;
-      case DeltaRule::kExact:
-        std::copy_n(last_step.begin(), out.size(), out.begin());
-        return;
-      case DeltaRule::kCode:       // u·buf + (1−τ)·g
-      case DeltaRule::kSpecTrain:  // γ·buf + g
-      {
-        const float mu = F(c.momentum);
-        const float gc = rule == DeltaRule::kCode ? F(1.0 - c.dampening) : 1.0f;
-        const float* g = last_grad.data();
-        float* o = out.data();
-        if (has_momentum()) {
-          const float* buf = state(0).data();
-          for (size_t i = 0; i < out.size(); ++i) o[i] = mu * buf[i] + gc * g[i];
-        } else {
-          for (size_t i = 0; i < out.size(); ++i) o[i] = mu * 0.0f + gc * g[i];
-        }
-        return;
-      }
-      case DeltaRule::kXPipe:
-        break;
+    const SgdDeltaCoefficients k = SgdDeltaCoefficientsFor(config(), rule);
+    const float* buf = has_momentum() ? state(0).data() : nullptr;
+    const float* last_grad = state(kGrad()).data();
+    const float* last_step = state(kStep()).data();
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = SgdDeltaW(rule, buf != nullptr ? buf[i] : 0.0f, last_grad[i], last_step[i], k);
     }
-    PIPECAST_CHECK(false) << "unsupported rule";
   }
 };
 
 // ---------------------------------------------------------------------------------------------
-// Adam and AdamW. torch `_single_tensor_adam` / `_single_tensor_adamw` (torch >= 2.0):
-//   AdamW: p = p·(1 − lr·λ)            Adam: g = grad + λ·p
-//   m = lerp(m, g, 1−β1) = m + (1−β1)·(g − m);  v = v·β2 + (1−β2)·g·g
-//   bc1 = 1 − β1^t;  bc2 = 1 − β2^t;  step_size = lr/bc1
-//   amsgrad: vmax = max(vmax, v), then vmax replaces v below (torch keeps the max of the raw v)
-//   denom = sqrt(v)/sqrt(bc2) + ε;  p = p + (−step_size)·(m/denom)
+// Adam and AdamW (AdamStep). State: exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad), last_step.
 class Adam final : public Optimizer {
  public:
   Adam(const OptimizerConfig& c, size_t n) : Optimizer(c, n, Names(c)) {}
@@ -117,57 +79,19 @@ class Adam final : public Optimizer {
     if (c.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "last_step"};
     return {"exp_avg", "exp_avg_sq", "last_step"};
   }
-  bool decoupled() const { return config().kind == OptimizerKind::kAdamW; }
   size_t kMax() const { return 2; }
   size_t kStep() const { return config().amsgrad ? 3 : 2; }
 
-  struct Scalars {
-    float one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, inv_bc1;
-  };
-  Scalars ScalarsAt(int64_t t) const {
-    const OptimizerConfig& c = config();
-    const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(t));
-    return {F(1.0 - c.beta1),  F(c.beta2), F(1.0 - c.beta2),
-            F(std::sqrt(bc2)), F(c.eps),   F(1.0 / bc1)};
-  }
-
-  // m/(sqrt(v)/sqrt(bc2) + ε), torch's addcdiv operand.
-  static float Ratio(float m, float v, const Scalars& s) {
-    return m / (std::sqrt(v) / s.bc2_sqrt + s.eps);
-  }
-
   void DoStep(std::span<float> params, std::span<const float> grad, double lr) override {
-    const OptimizerConfig& c = config();
-    const int64_t t = steps();
-    const Scalars s = ScalarsAt(t);
-    const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
-    const float neg_step_size = F(-(lr / bc1));
-    const float wd = F(c.weight_decay), decay = F(1.0 - lr * c.weight_decay);
+    const AdamCoefficients k = AdamCoefficientsFor(config(), steps(), lr);
     float* m = state(kExpAvg).data();
     float* v = state(kExpAvgSq).data();
-    float* vmax = c.amsgrad ? state(kMax()).data() : nullptr;
+    float* vmax = config().amsgrad ? state(kMax()).data() : nullptr;
     float* last_step = state(kStep()).data();
+    float no_max = 0.0f;
     for (size_t i = 0; i < params.size(); ++i) {
-      float g = grad[i];
-      float p = params[i];
-      const float p_prev = p;
-      if (c.weight_decay != 0) {
-        if (decoupled()) {
-          p = p * decay;
-        } else {
-          g = g + wd * p;
-        }
-      }
-      m[i] = m[i] + s.one_minus_beta1 * (g - m[i]);
-      v[i] = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
-      float v_used = v[i];
-      if (vmax != nullptr) v_used = vmax[i] = std::max(vmax[i], v[i]);
-      const float r = Ratio(m[i], v_used, s);
-      params[i] = p + neg_step_size * r;
-      float d = r * s.inv_bc1;  // m̂/(√v̂+ε), the same float expression kPaper evaluates
-      if (decoupled() && c.weight_decay != 0) d = d + wd * p_prev;
-      last_step[i] = d;
+      last_step[i] =
+          AdamStep(params[i], grad[i], m[i], v[i], vmax != nullptr ? vmax[i] : no_max, k);
     }
   }
 
@@ -177,27 +101,20 @@ class Adam final : public Optimizer {
   }
 
   void DoDeltaW(DeltaRule rule, std::span<float> out) const override {
-    const OptimizerConfig& c = config();
-    if (rule == DeltaRule::kExact) {
-      std::copy_n(state(kStep()).begin(), out.size(), out.begin());
-      return;
+    const AdamCoefficients k = AdamCoefficientsFor(config(), steps(), 0.0);
+    const float* m = state(kExpAvg).data();
+    const float* v = state(kExpAvgSq).data();
+    const float* vmax = config().amsgrad ? state(kMax()).data() : nullptr;
+    const float* last_step = state(kStep()).data();
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = AdamDeltaW(rule, m[i], v[i], vmax != nullptr ? vmax[i] : 0.0f, last_step[i], k);
     }
-    PIPECAST_CHECK(rule == DeltaRule::kPaper || rule == DeltaRule::kCode ||
-                   rule == DeltaRule::kXPipe);
-    const Scalars s = ScalarsAt(steps());
-    const std::vector<float>& m = state(kExpAvg);
-    const bool use_max = c.amsgrad && rule != DeltaRule::kXPipe;
-    const std::vector<float>& v = use_max ? state(kMax()) : state(kExpAvgSq);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = Ratio(m[i], v[i], s) * s.inv_bc1;
   }
 };
 
 // ---------------------------------------------------------------------------------------------
-// RMSprop. torch `_single_tensor_rmsprop`:
-//   g = grad (+ λ·p);  sa = sa·α + (1−α)·g·g
-//   centered: ga = lerp(ga, g, 1−α);  avg = sqrt(sa − ga·ga)   else avg = sqrt(sa)
-//   avg = avg + ε
-//   momentum: buf = buf·μ + g/avg;  p = p + (−lr)·buf      else p = p + (−lr)·(g/avg)
+// RMSprop (RmspropStep). State: square_avg, momentum_buffer (momentum), grad_avg (centered),
+// last_step.
 class Rmsprop final : public Optimizer {
  public:
   Rmsprop(const OptimizerConfig& c, size_t n) : Optimizer(c, n, Names(c)) {}
@@ -216,33 +133,15 @@ class Rmsprop final : public Optimizer {
 
   void DoStep(std::span<float> params, std::span<const float> grad, double lr) override {
     const OptimizerConfig& c = config();
-    const float wd = F(c.weight_decay), alpha = F(c.alpha), one_minus_alpha = F(1.0 - c.alpha);
-    const float eps = F(c.eps), mu = F(c.momentum), neg_lr = F(-lr);
+    const RmspropCoefficients k = RmspropCoefficientsFor(c, lr);
     float* sa = state(0).data();
     float* buf = c.momentum > 0 ? state(kBuf()).data() : nullptr;
     float* ga = c.centered ? state(kGradAvg()).data() : nullptr;
     float* last_step = state(kStep()).data();
+    float no_buf = 0.0f, no_ga = 0.0f;
     for (size_t i = 0; i < params.size(); ++i) {
-      float g = grad[i];
-      if (c.weight_decay != 0) g = g + wd * params[i];
-      sa[i] = sa[i] * alpha + one_minus_alpha * g * g;
-      float avg;
-      if (ga != nullptr) {
-        ga[i] = ga[i] + one_minus_alpha * (g - ga[i]);
-        avg = std::sqrt(sa[i] + -1.0f * ga[i] * ga[i]);
-      } else {
-        avg = std::sqrt(sa[i]);
-      }
-      avg = avg + eps;
-      float d;
-      if (buf != nullptr) {
-        buf[i] = buf[i] * mu + g / avg;
-        d = buf[i];
-      } else {
-        d = g / avg;
-      }
-      last_step[i] = d;
-      params[i] = params[i] + neg_lr * d;
+      last_step[i] = RmspropStep(params[i], grad[i], sa[i], buf != nullptr ? buf[i] : no_buf,
+                                 ga != nullptr ? ga[i] : no_ga, k);
     }
   }
 
@@ -256,9 +155,8 @@ class Rmsprop final : public Optimizer {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Lion (Chen et al. 2023, reference code lion_pytorch.py; torch has no Lion):
-//   p = p·(1 − lr·λ);  c = m·β1 + (1−β1)·g;  p = p + (−lr)·sign(c);  m = m·β2 + (1−β2)·g
-// i.e. θ_t = θ_{t−1} − lr·(sign(c) + λ·θ_{t−1}).
+// Lion (LionStep), θ_t = θ_{t−1} − lr·(sign(c) + λ·θ_{t−1}); torch has no Lion.
+// State: exp_avg, last_sign, last_step.
 class Lion final : public Optimizer {
  public:
   Lion(const OptimizerConfig& c, size_t n)
@@ -268,22 +166,12 @@ class Lion final : public Optimizer {
   static constexpr size_t kExpAvg = 0, kSign = 1, kStep = 2;
 
   void DoStep(std::span<float> params, std::span<const float> grad, double lr) override {
-    const OptimizerConfig& c = config();
-    const float decay = F(1.0 - lr * c.weight_decay), wd = F(c.weight_decay);
-    const float beta1 = F(c.beta1), one_minus_beta1 = F(1.0 - c.beta1);
-    const float beta2 = F(c.beta2), one_minus_beta2 = F(1.0 - c.beta2), neg_lr = F(-lr);
+    const LionCoefficients k = LionCoefficientsFor(config(), lr);
     float* m = state(kExpAvg).data();
     float* last_sign = state(kSign).data();
     float* last_step = state(kStep).data();
     for (size_t i = 0; i < params.size(); ++i) {
-      const float g = grad[i];
-      const float p_prev = params[i];
-      float p = c.weight_decay != 0 ? p_prev * decay : p_prev;
-      const float u = Sign(m[i] * beta1 + one_minus_beta1 * g);
-      params[i] = p + neg_lr * u;
-      m[i] = m[i] * beta2 + one_minus_beta2 * g;
-      last_sign[i] = u;
-      last_step[i] = c.weight_decay != 0 ? u + wd * p_prev : u;
+      last_step[i] = LionStep(params[i], grad[i], m[i], last_sign[i], k);
     }
   }
 
@@ -292,8 +180,9 @@ class Lion final : public Optimizer {
   }
 
   void DoDeltaW(DeltaRule rule, std::span<float> out) const override {
-    const std::vector<float>& src = rule == DeltaRule::kPaper ? state(kSign) : state(kStep);
-    std::copy_n(src.begin(), out.size(), out.begin());
+    const float* sign = state(kSign).data();
+    const float* last_step = state(kStep).data();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = LionDeltaW(rule, sign[i], last_step[i]);
   }
 };
 
@@ -339,6 +228,82 @@ Status Validate(const OptimizerConfig& c) {
 }
 
 }  // namespace
+
+// The coefficients of models/optimizer_math.h, each a double expression rounded to float once.
+SgdCoefficients SgdCoefficientsFor(const OptimizerConfig& c, int64_t t, double lr) {
+  SgdCoefficients k;
+  k.weight_decay = F(c.weight_decay);
+  k.momentum = F(c.momentum);
+  k.dampening_complement = F(1.0 - c.dampening);
+  k.neg_lr = F(-lr);
+  k.decay = c.weight_decay != 0;
+  k.has_momentum = c.momentum != 0;
+  k.nesterov = c.nesterov;
+  k.first = t == 1;
+  return k;
+}
+
+SgdDeltaCoefficients SgdDeltaCoefficientsFor(const OptimizerConfig& c, DeltaRule rule) {
+  SgdDeltaCoefficients k;
+  k.momentum = F(c.momentum);
+  k.grad_scale = rule == DeltaRule::kCode ? F(1.0 - c.dampening) : 1.0f;
+  k.has_momentum = c.momentum != 0;
+  return k;
+}
+
+AdamCoefficients AdamCoefficientsFor(const OptimizerConfig& c, int64_t t, double lr) {
+  const double bc1 = 1.0 - std::pow(c.beta1, static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(c.beta2, static_cast<double>(t));
+  AdamCoefficients k;
+  k.one_minus_beta1 = F(1.0 - c.beta1);
+  k.beta2 = F(c.beta2);
+  k.one_minus_beta2 = F(1.0 - c.beta2);
+  k.bc2_sqrt = F(std::sqrt(bc2));
+  k.eps = F(c.eps);
+  k.inv_bc1 = F(1.0 / bc1);
+  k.neg_step_size = F(-(lr / bc1));
+  k.weight_decay = F(c.weight_decay);
+  k.decay = F(1.0 - lr * c.weight_decay);
+  k.has_decay = c.weight_decay != 0;
+  k.decoupled = c.kind == OptimizerKind::kAdamW;
+  k.amsgrad = c.amsgrad;
+  return k;
+}
+
+RmspropCoefficients RmspropCoefficientsFor(const OptimizerConfig& c, double lr) {
+  RmspropCoefficients k;
+  k.weight_decay = F(c.weight_decay);
+  k.alpha = F(c.alpha);
+  k.one_minus_alpha = F(1.0 - c.alpha);
+  k.eps = F(c.eps);
+  k.momentum = F(c.momentum);
+  k.neg_lr = F(-lr);
+  k.decay = c.weight_decay != 0;
+  k.has_momentum = c.momentum > 0;
+  k.centered = c.centered;
+  return k;
+}
+
+LionCoefficients LionCoefficientsFor(const OptimizerConfig& c, double lr) {
+  LionCoefficients k;
+  k.decay = F(1.0 - lr * c.weight_decay);
+  k.weight_decay = F(c.weight_decay);
+  k.beta1 = F(c.beta1);
+  k.one_minus_beta1 = F(1.0 - c.beta1);
+  k.beta2 = F(c.beta2);
+  k.one_minus_beta2 = F(1.0 - c.beta2);
+  k.neg_lr = F(-lr);
+  k.has_decay = c.weight_decay != 0;
+  return k;
+}
+
+PredictCoefficients PredictCoefficientsFor(double lr, int64_t s, int64_t steps) {
+  PredictCoefficients k;
+  k.neg_scale = F(-lr * static_cast<double>(s));
+  k.copy = lr == 0 || s == 0;
+  k.zero_delta = steps == 0;
+  return k;
+}
 
 std::string_view OptimizerKindName(OptimizerKind kind) {
   switch (kind) {
@@ -470,14 +435,14 @@ void Optimizer::Predict(std::span<const float> params, double lr, int s, DeltaRu
   PIPECAST_CHECK(out.data() + out.size() <= params.data() ||
                  params.data() + params.size() <= out.data())
       << "Predict is out of place";
-  if (lr == 0 || s == 0) {
+  const PredictCoefficients k = PredictCoefficientsFor(lr, s, steps_);
+  if (k.copy) {
     PIPECAST_CHECK(DoSupports(rule)) << SupportsRule(rule).message();
     std::copy(params.begin(), params.end(), out.begin());
     return;
   }
   DeltaW(params, rule, out);
-  const float neg_scale = F(-lr * s);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = params[i] + neg_scale * out[i];
+  for (size_t i = 0; i < out.size(); ++i) out[i] = AddScaled(params[i], k.neg_scale, out[i]);
 }
 
 std::vector<StateTensor> Optimizer::StateTensors() const { return state_; }

@@ -49,7 +49,7 @@ class CudaOptimizer {
   const models::OptimizerConfig& config() const;
   int64_t num_params() const;
   int64_t steps() const;
-  // Bytes of device state.
+  // Bytes of device state (each tensor padded to a multiple of 64 floats).
   int64_t state_bytes() const;
   Status SupportsRule(models::DeltaRule rule) const;
 
@@ -74,14 +74,15 @@ class CudaOptimizer {
 };
 
 // The other weight-side kernels of the device, element-wise in float with the CPU device's
-// operation order (runtime/cpu/cpu_device_ops.cc), each enqueued on `stream`:
+// operation order (runtime/cpu/cpu_device_ops.cc), each enqueued on `stream`. `buffers` is a host
+// array of `count` device pointers, read when the call enqueues.
 // grad += b, for each of `count` buffers in order (SumGradients).
 void SumInto(float* grad, const float* const* buffers, int32_t count, int64_t n,
              cudaStream_t stream);
 // PipeMare's correction: out = W − gap·velocity.
 void Correct(const float* weights, const float* velocity, float gap, float* out, int64_t n,
              cudaStream_t stream);
-// AvgPipe (device.h): ElasticAverage over `count` buffers and ElasticPull.
+// AvgPipe (device.h): ElasticAverage over `count` <= 64 buffers and ElasticPull.
 void ElasticAverage(float* weights, float* reference, const float* const* buffers, int32_t count,
                     float alpha, int64_t n, cudaStream_t stream);
 void ElasticPull(float* weights, const float* reference, float alpha, int64_t n,

@@ -1,1 +1,14 @@
-# (filled in by the part that owns it)
+# pipecast_cuda_optim: CudaOptimizer (one fused kernel per optimizer, with PipeMare's velocity and
+# the weight prediction in the same pass) and the other weight-side kernels (gradient sums,
+# PipeMare's correction, elastic averaging, finiteness flags, prediction measurement). The
+# element mathematics is models/optimizer_math.h's, shared with the CPU optimizer.
+add_library(pipecast_cuda_optim
+  cuda_optimizer.cc
+  optimizer_kernels.cu
+  weight_kernels.cu)
+target_link_libraries(pipecast_cuda_optim
+  PUBLIC pipecast_cuda_common pipecast_models
+  PRIVATE pipecast_warnings)
+# CMake 3.25 knows no C++20 flag for nvcc and would otherwise refuse the CXX_STANDARD 20 it
+# carries over to CUDA; pipecast_cuda_flags passes -std=c++20 itself.
+set_target_properties(pipecast_cuda_optim PROPERTIES CUDA_STANDARD_REQUIRED OFF)
