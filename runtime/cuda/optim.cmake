@@ -9,6 +9,3 @@ add_library(pipecast_cuda_optim
 target_link_libraries(pipecast_cuda_optim
   PUBLIC pipecast_cuda_common pipecast_models
   PRIVATE pipecast_warnings)
-# CMake 3.25 knows no C++20 flag for nvcc and would otherwise refuse the CXX_STANDARD 20 it
-# carries over to CUDA; pipecast_cuda_flags passes -std=c++20 itself.
-set_target_properties(pipecast_cuda_optim PROPERTIES CUDA_STANDARD_REQUIRED OFF)
