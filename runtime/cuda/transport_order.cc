@@ -328,6 +328,25 @@ int32_t ChannelClass(MessageKey::Kind kind) {
   }
 }
 
+std::vector<Channel> ChannelsOf(std::span<const std::vector<TransportCall>> calls) {
+  std::set<Channel> all;
+  for (size_t d = 0; d < calls.size(); ++d)
+    for (const TransportCall& c : calls[d])
+      if (c.op == Op::kSend)
+        all.insert({static_cast<int32_t>(d), c.peer, ChannelClass(c.key.kind)});
+  return {all.begin(), all.end()};
+}
+
+std::vector<Channel> ChannelsOf(const ir::Program& program, const ir::VersionPlan& plan) {
+  std::vector<Channel> channels = ChannelsOf(ExecutorCalls(program, plan));
+  std::set<Channel> all(channels.begin(), channels.end());
+  for (int32_t s = 0; s + 1 < program.num_stages; ++s) {
+    const int32_t a = program.device_of(s), b = program.device_of(s + 1);
+    if (a != b) all.insert({a, b, ChannelClass(MessageKey::Kind::kEvalActivation)});
+  }
+  return {all.begin(), all.end()};
+}
+
 Status CheckRendezvousOrder(std::span<const std::vector<TransportCall>> calls,
                             TransferStreams streams, const DescribeAction& describe) {
   return Model(calls, streams, describe).Run();

@@ -68,6 +68,20 @@ Status CheckRendezvousOrder(std::span<const std::vector<TransportCall>> calls,
                             TransferStreams streams = TransferStreams::kPerChannel,
                             const DescribeAction& describe = {});
 
+// A directed channel: messages of one class (ChannelClass) from device `from` to device `to`.
+struct Channel {
+  int32_t from = 0;
+  int32_t to = 0;
+  int32_t cls = 0;
+  friend auto operator<=>(const Channel&, const Channel&) = default;
+};
+
+// The channels the calls' sends use, sorted: the same list on every rank for the same program.
+std::vector<Channel> ChannelsOf(std::span<const std::vector<TransportCall>> calls);
+// ChannelsOf(ExecutorCalls(program, plan)) plus the evaluation's links (stage s's replica-0
+// device to stage s + 1's, runtime/evaluator.cc), which use the activation channels.
+std::vector<Channel> ChannelsOf(const ir::Program& program, const ir::VersionPlan& plan);
+
 // CheckRendezvousOrder(ExecutorCalls(program, plan)), naming actions by their tokens.
 Status CheckProgramOrder(const ir::Program& program, const ir::VersionPlan& plan,
                          TransferStreams streams = TransferStreams::kPerChannel);

@@ -185,6 +185,26 @@ TEST(TransportOrderTest, ExecutorCallsOf1F1B) {
   EXPECT_TRUE(CheckProgramOrder(p, plan).ok());
 }
 
+// The channels of 1F1B on two devices: activations 0 -> 1, gradients 1 -> 0; with two copies
+// (devices 2 and 3 run replica 1) also each copy's pipeline and the all-reduces' reductions
+// both ways between the two copies of each stage.
+TEST(TransportOrderTest, ChannelsOfPrograms) {
+  ir::Program p = Lowered("1f1b", 2, 4, 1);
+  ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+  EXPECT_EQ(ChannelsOf(p, plan), (std::vector<Channel>{{0, 1, 0}, {1, 0, 1}}));
+  p = Lowered("1f1b", 2, 4, 1, 2);
+  ASSERT_EQ(p.device_of_replica(0, 1), 2);
+  ASSERT_EQ(p.device_of_replica(1, 1), 3);
+  plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+  EXPECT_EQ(
+      ChannelsOf(p, plan),
+      (std::vector<Channel>{
+          {0, 1, 0}, {0, 2, 2}, {1, 0, 1}, {1, 3, 2}, {2, 0, 2}, {2, 3, 0}, {3, 1, 2}, {3, 2, 1}}));
+  EXPECT_EQ(ChannelClass(Kind::kEvalActivation), ChannelClass(Kind::kActivation));
+  EXPECT_EQ(ChannelClass(Kind::kAverageReference), ChannelClass(Kind::kGradientSum));
+  EXPECT_NE(ChannelClass(Kind::kGradient), ChannelClass(Kind::kActivation));
+}
+
 // Every method's executor calls complete with one stream per channel (NcclTransport), at a few
 // shapes and with data parallelism (all-reduces); with one send and one receive stream per
 // device, four methods' programs deadlock or mix a link's classes, which is why NcclTransport
