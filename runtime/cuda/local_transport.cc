@@ -8,10 +8,10 @@
 namespace pipecast::runtime::cuda {
 namespace {
 
+// "50 ms": the length of a wait that started at `start` and gave up at `deadline`, rounded.
 std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
-  return std::to_string(
-             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - start).count()) +
-         " ms";
+  const double ms = std::chrono::duration<double, std::milli>(deadline - start).count();
+  return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
 }
 
 // Makes `gpu` the calling thread's current device for the scope (the thread may drive another).

@@ -9,8 +9,10 @@
 namespace pipecast::runtime::cuda {
 namespace {
 
+// "200 ms", rounded.
 std::string Ms(Clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+  const double ms = std::chrono::duration<double, std::milli>(d).count();
+  return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
 }
 
 }  // namespace
@@ -165,23 +167,26 @@ void NcclTransport::Issue(Slot& s) {
         },
         Clock::now() + options_.enqueue_deadline, what);
   }
-  cudaEvent_t event = nullptr;
-  if (st.ok()) {
-    event = events_.Take();
-    st = CudaStatus(cudaEventRecord(event, channels_.stream(s.channel)), what);
+  // One completion event per slot (a self pair's two slots are released independently).
+  cudaEvent_t events[2] = {nullptr, nullptr};
+  for (int k = 0; k < (self ? 2 : 1) && st.ok(); ++k) {
+    events[k] = events_.Take();
+    st = CudaStatus(cudaEventRecord(events[k], channels_.stream(s.channel)), what);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (Slot* x : {&s, pair}) {
+    Slot* const issued[2] = {&s, pair};
+    for (int k = 0; k < 2; ++k) {
+      Slot* x = issued[k];
       if (x == nullptr) continue;
       x->issued = true;
       x->error = st;
-      x->done_event = st.ok() ? event : nullptr;
+      x->done_event = st.ok() ? events[k] : nullptr;
       if (st.ok()) in_flight_.push_back(static_cast<int32_t>(x - slots_.data()));
     }
   }
   if (!st.ok()) {
-    events_.Give(event);
+    for (cudaEvent_t e : events) events_.Give(e);
     if (st.code() != StatusCode::kCancelled) Fail(st);
   }
 }

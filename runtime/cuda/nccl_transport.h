@@ -34,7 +34,10 @@
 // peers see an error in turn), records the failure, dumps the flight recorder to stderr once,
 // and every wait then returns that failure (kDeviceError or kDeadlineExceeded, or kCancelled
 // after Abort) naming its own message and peer, the failure, and the rank's last completed
-// transfers. The caller ends the process non-zero with the report (one clear message).
+// transfers. The caller ends the process non-zero with the report (one clear message). A
+// failure after a program's last wait (an evaluation's last stage only receives, and its
+// receives' waits return before the data is there) shows only in failure(): check it after
+// Execute or Evaluate returned ok.
 #pragma once
 
 #include <cuda_runtime.h>

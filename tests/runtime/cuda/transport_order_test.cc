@@ -212,13 +212,17 @@ TEST(TransportOrderTest, ChannelsOfPrograms) {
 TEST(TransportOrderTest, EveryMethodCompletesWithChannelStreams) {
   const std::set<std::string> need_channels = {"interleaved", "zb-v", "chimera", "wpipe"};
   int32_t checked = 0;
+  std::vector<std::string> skipped;
   for (const ir::MethodInfo& m : ir::Methods()) {
     for (const auto [devices, microbatches, minibatches, dp] :
          {std::array{4, 8, 2, 1}, std::array{2, 4, 3, 1}, std::array{4, 8, 2, 2}}) {
       ir::GenerateOptions o{m.name, devices, microbatches, minibatches};
       o.data_parallel = dp;
       auto g = ir::Generate(o);
-      if (!g.ok()) continue;  // e.g. avgpipe takes copies as its own parameter
+      if (!g.ok()) {  // avgpipe takes its copies as a parameter of its own
+        skipped.push_back(m.name + " dp" + std::to_string(dp));
+        continue;
+      }
       const ir::Program p = ir::InsertCommunication(*g);
       const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
       const Status s = CheckProgramOrder(p, plan, TransferStreams::kPerChannel);
@@ -232,7 +236,8 @@ TEST(TransportOrderTest, EveryMethodCompletesWithChannelStreams) {
       }
     }
   }
-  EXPECT_GE(checked, 3 * static_cast<int32_t>(ir::Methods().size()) - 3);
+  EXPECT_EQ(skipped, std::vector<std::string>{"avgpipe dp2"});
+  EXPECT_EQ(checked, 3 * static_cast<int32_t>(ir::Methods().size()) - 1);
 }
 
 }  // namespace
