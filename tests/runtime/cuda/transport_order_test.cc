@@ -185,6 +185,35 @@ TEST(TransportOrderTest, ExecutorCallsOf1F1B) {
   EXPECT_TRUE(CheckProgramOrder(p, plan).ok());
 }
 
+// The key -> index table both GPU transports size their slots by (send 2i, receive 2i + 1):
+// every key of every kind has its own index below size(), and KeyAt inverts Index. Size by
+// hand: 3 point-to-point kinds x 3 stages x max(5 microbatches, 7 chunks) = 63, plus 4
+// reduction kinds x 3 stages x 2 rounds x 3 replicas = 72.
+TEST(TransportOrderTest, MessageTables) {
+  const MessageSpace space{3, 5, 7, 3, 2};
+  EXPECT_EQ(space.size(), 63 + 72);
+  std::set<int32_t> seen;
+  auto check = [&](const MessageKey& k) {
+    const int32_t i = space.Index(k);
+    EXPECT_GE(i, 0);
+    EXPECT_LT(i, space.size());
+    EXPECT_TRUE(seen.insert(i).second) << k.ToString();
+    EXPECT_TRUE(space.KeyAt(i) == k) << k.ToString() << " -> " << space.KeyAt(i).ToString();
+  };
+  for (int32_t st = 0; st < 3; ++st) {
+    for (int32_t j = 0; j < 5; ++j) {
+      check({Kind::kActivation, st, j});
+      check({Kind::kGradient, st, j});
+    }
+    for (int32_t c = 0; c < 7; ++c) check({Kind::kEvalActivation, st, c});
+    for (const Kind k : {Kind::kGradientSum, Kind::kReducedGradient, Kind::kAverageWeights,
+                         Kind::kAverageReference})
+      for (int32_t round = 0; round < 2; ++round)
+        for (int32_t r = 1; r < 3; ++r) check({k, st, round, r});
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(3 * (5 + 5 + 7) + 4 * 3 * 2 * 2));
+}
+
 // The channels of 1F1B on two devices: activations 0 -> 1, gradients 1 -> 0; with two copies
 // (devices 2 and 3 run replica 1) also each copy's pipeline and the all-reduces' reductions
 // both ways between the two copies of each stage.
