@@ -45,6 +45,10 @@ Status NcclStatus(ncclResult_t result, const std::string& what, ncclComm_t comm)
                      (last != nullptr && last[0] != '\0' ? std::string(": ") + last : ""));
 }
 
+Status NcclStarted(ncclResult_t result, const std::string& what, ncclComm_t comm) {
+  return result == ncclInProgress ? Status::Ok() : NcclStatus(result, what, comm);
+}
+
 Status AwaitNccl(ncclComm_t comm, std::chrono::steady_clock::time_point deadline,
                  const std::string& what, const std::atomic<bool>* stop) {
   while (true) {
@@ -82,7 +86,7 @@ Result<NcclComm> CreateCommunicator(int rank, int world_size, int gpu,
   ncclComm_t comm = nullptr;
   const std::string what = "rank " + std::to_string(rank) + " joining the NCCL communicator of " +
                            std::to_string(world_size) + " ranks on GPU " + std::to_string(gpu);
-  Status s = NcclStatus(ncclCommInitRankConfig(&comm, world_size, id, rank, &config), what);
+  Status s = NcclStarted(ncclCommInitRankConfig(&comm, world_size, id, rank, &config), what);
   if (s.ok()) s = AwaitNccl(comm, deadline, what);
   if (!s.ok()) {
     if (comm != nullptr) (void)ncclCommAbort(comm);

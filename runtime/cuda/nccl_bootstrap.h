@@ -32,6 +32,10 @@ Result<std::string> ShareUniqueId(int rank, int world_size, const std::string& o
 // error>" (a lost peer reads "... remote process exited or there was a network error").
 Status NcclStatus(ncclResult_t result, const std::string& what, ncclComm_t comm = nullptr);
 
+// NcclStatus for a call on a non-blocking communicator, where ncclInProgress means "started"
+// (then AwaitNccl).
+Status NcclStarted(ncclResult_t result, const std::string& what, ncclComm_t comm = nullptr);
+
 // Waits until a non-blocking communicator's last call finished (ncclCommGetAsyncError leaves
 // ncclInProgress), polling until `deadline`; `stop` (may be null) ends the wait early with
 // kCancelled. Errors name `what`.

@@ -45,7 +45,7 @@ Result<std::unique_ptr<NcclChannels>> NcclChannels::Create(ncclComm_t world, int
     config.blocking = 0;
     ncclComm_t sub = nullptr;
     const std::string what = me + " creating " + ChannelText(c);
-    PIPECAST_RETURN_IF_ERROR(NcclStatus(
+    PIPECAST_RETURN_IF_ERROR(NcclStarted(
         ncclCommSplit(world, in ? 0 : NCCL_SPLIT_NOCOLOR, rank == c.from ? 0 : 1, &sub, &config),
         what, world));
     PIPECAST_RETURN_IF_ERROR(AwaitNccl(world, deadline, what));
@@ -86,7 +86,7 @@ NcclChannels::~NcclChannels() {
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   for (Mine& m : mine_) {
     if (m.comm != nullptr) {
-      const bool clean = ncclCommFinalize(m.comm) == ncclSuccess &&
+      const bool clean = NcclStarted(ncclCommFinalize(m.comm), "finalising a channel").ok() &&
                          AwaitNccl(m.comm, deadline, "finalising a channel").ok();
       (void)(clean ? ncclCommDestroy(m.comm) : ncclCommAbort(m.comm));
     }
@@ -113,11 +113,11 @@ Status NcclChannels::Enqueue(int32_t i,
   Mine& m = mine_[i];
   if (aborted_.load() || m.comm == nullptr)
     return Cancelled(what + ": the NCCL channels were aborted");
-  PIPECAST_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), what, m.comm));
+  PIPECAST_RETURN_IF_ERROR(NcclStarted(ncclGroupStart(), what, m.comm));
   const ncclResult_t r = ops(m.comm, m.stream);
   const ncclResult_t end = ncclGroupEnd();
-  PIPECAST_RETURN_IF_ERROR(NcclStatus(r, what, m.comm));
-  if (end != ncclSuccess && end != ncclInProgress) return NcclStatus(end, what, m.comm);
+  PIPECAST_RETURN_IF_ERROR(NcclStarted(r, what, m.comm));
+  PIPECAST_RETURN_IF_ERROR(NcclStarted(end, what, m.comm));
   return AwaitNccl(m.comm, deadline, what, &aborted_);
 }
 

@@ -78,6 +78,11 @@ TEST(NcclBootstrapTest, BadRanksAndIds) {
 
 TEST(NcclBootstrapTest, NcclStatusNamesTheCall) {
   EXPECT_TRUE(NcclStatus(ncclSuccess, "x").ok());
+  // On a non-blocking communicator "in progress" means started; elsewhere it is not success.
+  EXPECT_TRUE(NcclStarted(ncclInProgress, "x").ok());
+  EXPECT_TRUE(NcclStarted(ncclSuccess, "x").ok());
+  EXPECT_EQ(NcclStatus(ncclInProgress, "x").code(), StatusCode::kDeviceError);
+  EXPECT_EQ(NcclStarted(ncclInvalidUsage, "x").code(), StatusCode::kDeviceError);
   const Status s = NcclStatus(ncclRemoteError, "rank 1 receiving the gradient");
   EXPECT_EQ(s.code(), StatusCode::kDeviceError);
   EXPECT_EQ(
