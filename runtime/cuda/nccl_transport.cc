@@ -45,6 +45,9 @@ NcclTransport::NcclTransport(NcclChannels& channels, const MessageSpace& space, 
       events_(channels.gpu(), options.events),
       slots_(static_cast<size_t>(2) * space.size()) {
   PIPECAST_CHECK(lanes_ != nullptr) << "NcclTransport needs a CUDA device, not " << local.name();
+  PIPECAST_CHECK(lanes_->gpu() == channels.gpu())
+      << local.name() << " runs on GPU " << lanes_->gpu() << " but rank " << channels.rank()
+      << "'s NCCL channels on GPU " << channels.gpu();
   PIPECAST_CHECK(recorder_ == nullptr || rank_ < recorder_->devices())
       << "the flight recorder has no device " << rank_;
   in_flight_.reserve(slots_.size() < 4096 ? slots_.size() : 4096);
