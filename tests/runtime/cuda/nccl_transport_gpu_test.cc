@@ -150,5 +150,67 @@ TEST(NcclTransportGpuTest, TwoRanksOnTwoGpus) {
   EXPECT_TRUE(SameBits(got_grad, act));
 }
 
+// Rank 1 waits for an activation that rank 0 never sends: the wait returns at once (the lane
+// waits, not the host), and the watchdog, at the wait's deadline, aborts the channels and
+// records a kDeadlineExceeded naming the message and the peer, which later waits return.
+TEST(NcclTransportGpuTest, WatchdogEndsAWaitForALostPeer) {
+  PIPECAST_REQUIRE_GPU();
+  if (GpuCount() < 2) GTEST_SKIP() << "needs two GPUs";
+  std::promise<std::string> id;
+  std::shared_future<std::string> shared = id.get_future().share();
+  const UniqueIdExchange exchange = [&](const std::string& mine) -> Result<std::string> {
+    if (!mine.empty()) id.set_value(mine);
+    return shared.get();
+  };
+  std::promise<void> done;
+  std::shared_future<void> finished = done.get_future().share();
+  const std::vector<Channel> channels = {{0, 1, 0}};
+  Status failure, later;
+  std::string dump;
+  struct Finish {  // rank 1 lets rank 0 go however it leaves, failed assertions included
+    std::promise<void>* done;
+    ~Finish() {
+      if (done != nullptr) done->set_value();
+    }
+  };
+  auto rank = [&](int r) {
+    const Finish finish{r == 1 ? &done : nullptr};
+    Result<NcclComm> world = CreateCommunicator(r, 2, r, exchange, In(60));
+    ASSERT_TRUE(world.ok()) << world.status().message();
+    TestCudaDevice dev(r);
+    auto links = NcclChannels::Create(world->get(), r, r, channels, In(60));
+    ASSERT_TRUE(links.ok()) << links.status().message();
+    FlightRecorder recorder(2, 8);
+    NcclTransport t(**links, MessageSpace{2, 2, 0}, dev, &recorder);
+    if (r == 0) {
+      finished.wait();  // sends nothing, and stays until rank 1 is done
+      return;
+    }
+    const BufferView in = dev.Alloc(std::vector<float>(64));
+    const Handle h = t.Recv(1, 0, {Kind::kActivation, 1, 0}, in);
+    EXPECT_TRUE(
+        t.WaitReceived(h, dev, Lane::kCompute, Clock::now() + std::chrono::milliseconds(200)).ok());
+    for (int tries = 0; tries < 10000 && t.failure().ok(); ++tries)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    failure = t.failure();
+    const Handle h2 = t.Recv(1, 0, {Kind::kActivation, 1, 1}, in);
+    later = t.WaitReceived(h2, dev, Lane::kCompute, In(1));
+    dump = recorder.Dump(1);
+  };
+  std::thread r0(rank, 0);
+  rank(1);
+  r0.join();
+  EXPECT_EQ(failure.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(
+      failure.message(),
+      "rank 1 waited 200 ms receiving the activation of microbatch 0 for stage 1 from rank 0");
+  EXPECT_NE(later.code(), StatusCode::kOk);
+  EXPECT_NE(dump.find("receive the activation of microbatch 0 for stage 1 from device 0, NOT "
+                      "COMPLETED"),
+            std::string::npos)
+      << dump;
+  EXPECT_NE(dump.find("abort"), std::string::npos) << dump;
+}
+
 }  // namespace
 }  // namespace pipecast::runtime::cuda
