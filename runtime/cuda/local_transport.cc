@@ -14,6 +14,12 @@ std::string WaitedMs(Clock::time_point start, Clock::time_point deadline) {
   return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
 }
 
+// CudaStatus, with the message built only on failure (the per-message path allocates nothing).
+template <typename What>
+Status Checked(cudaError_t e, const What& what) {
+  return e == cudaSuccess ? Status::Ok() : CudaStatus(e, what());
+}
+
 // Makes `gpu` the calling thread's current device for the scope (the thread may drive another).
 class GpuScope {
  public:
@@ -97,8 +103,9 @@ Handle CudaLocalTransport::Send(int32_t from, int32_t to, const MessageKey& key,
     GpuScope scope(lanes.gpu());
     const cudaStream_t stream = lanes.stream(Lane::kSend);
     const cudaEvent_t e = lanes.event(ready);
-    if (e != nullptr) error = CudaStatus(cudaStreamWaitEvent(stream, e, 0), "waiting to send");
-    if (error.ok()) error = CudaStatus(cudaEventRecord(ready_point, stream), "recording a send");
+    const auto what = [&] { return "sending the " + key.ToString(); };
+    if (e != nullptr) error = Checked(cudaStreamWaitEvent(stream, e, 0), what);
+    if (error.ok()) error = Checked(cudaEventRecord(ready_point, stream), what);
   }
   const int64_t record =
       recorder_ ? recorder_->Issue(from, FlightAction::kSend, to, key) : int64_t{-1};
@@ -131,8 +138,8 @@ Handle CudaLocalTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
   if (CudaLanes* lanes = lanes_[at].load()) {
     point = Pool(at).Take();
     GpuScope scope(lanes->gpu());
-    error =
-        CudaStatus(cudaEventRecord(point, lanes->stream(Lane::kCompute)), "recording a receive");
+    error = Checked(cudaEventRecord(point, lanes->stream(Lane::kCompute)),
+                    [&] { return "receiving the " + key.ToString(); });
   }
   const int64_t record =
       recorder_ ? recorder_->Issue(at, FlightAction::kRecv, from, key) : int64_t{-1};
@@ -166,22 +173,24 @@ void CudaLocalTransport::Copy(Slot& slot) {
   if (slot.error.ok()) {
     GpuScope scope(dst.gpu());
     const cudaStream_t stream = dst.stream(Lane::kReceive);
-    const std::string what = "copying the " + key.ToString() + " from device " +
-                             std::to_string(slot.from) + " to device " + std::to_string(slot.to);
+    const auto what = [&] {
+      return "copying the " + key.ToString() + " from device " + std::to_string(slot.from) +
+             " to device " + std::to_string(slot.to);
+    };
     const size_t bytes = static_cast<size_t>(slot.src.count) * sizeof(float);
-    Status st = CudaStatus(cudaStreamWaitEvent(stream, slot.ready, 0), what);
-    if (st.ok()) st = CudaStatus(cudaStreamWaitEvent(stream, slot.point, 0), what);
+    Status st = Checked(cudaStreamWaitEvent(stream, slot.ready, 0), what);
+    if (st.ok()) st = Checked(cudaStreamWaitEvent(stream, slot.point, 0), what);
     if (st.ok() && bytes > 0) {
-      st = CudaStatus(src.gpu() == dst.gpu()
-                          ? cudaMemcpyAsync(slot.dst.data, slot.src.data, bytes,
-                                            cudaMemcpyDeviceToDevice, stream)
-                          : cudaMemcpyPeerAsync(slot.dst.data, dst.gpu(), slot.src.data, src.gpu(),
-                                                bytes, stream),
-                      what);
+      st = Checked(src.gpu() == dst.gpu()
+                       ? cudaMemcpyAsync(slot.dst.data, slot.src.data, bytes,
+                                         cudaMemcpyDeviceToDevice, stream)
+                       : cudaMemcpyPeerAsync(slot.dst.data, dst.gpu(), slot.src.data, src.gpu(),
+                                             bytes, stream),
+                   what);
     }
     if (st.ok()) {
       slot.done = Pool(slot.to).Take();
-      st = CudaStatus(cudaEventRecord(slot.done, stream), what);
+      st = Checked(cudaEventRecord(slot.done, stream), what);
     }
     slot.error = st;
   }
@@ -198,6 +207,7 @@ Status CudaLocalTransport::WaitReceived(Handle handle, Device& consumer, Lane la
   Slot& slot = slots_[s];
   Mailbox& box = boxes_[slot.to];
   const Clock::time_point start = Clock::now();
+  const MessageKey key = space_.KeyAt(s);
   Learn(slot.to, consumer);
   std::unique_lock<std::mutex> lock(box.mu);
   box.changed.wait_until(lock, deadline,
@@ -206,13 +216,12 @@ Status CudaLocalTransport::WaitReceived(Handle handle, Device& consumer, Lane la
     CudaLanes& lanes = Lanes(slot.to);
     slot.point = Pool(slot.to).Take();
     GpuScope scope(lanes.gpu());
-    const Status st = CudaStatus(cudaEventRecord(slot.point, lanes.stream(Lane::kCompute)),
-                                 "recording a receive");
+    const Status st = Checked(cudaEventRecord(slot.point, lanes.stream(Lane::kCompute)),
+                              [&] { return "receiving the " + key.ToString(); });
     if (!st.ok() && slot.error.ok()) slot.error = st;
     Copy(slot);
     box.changed.notify_all();  // the sender's WaitSent
   }
-  const MessageKey key = space_.KeyAt(s);
   if (!slot.copied && aborted_.load()) {
     return Cancelled("device " + std::to_string(slot.to) + " stopped while waiting for the " +
                      key.ToString() + " (another device failed)");
@@ -226,8 +235,8 @@ Status CudaLocalTransport::WaitReceived(Handle handle, Device& consumer, Lane la
   CudaLanes* lanes = &Lanes(slot.to);
   {
     GpuScope scope(lanes->gpu());
-    PIPECAST_RETURN_IF_ERROR(CudaStatus(cudaStreamWaitEvent(lanes->stream(lane), slot.done, 0),
-                                        "waiting for the " + key.ToString()));
+    PIPECAST_RETURN_IF_ERROR(Checked(cudaStreamWaitEvent(lanes->stream(lane), slot.done, 0),
+                                     [&] { return "waiting for the " + key.ToString(); }));
   }
   slot.received = true;
   Release(slot);

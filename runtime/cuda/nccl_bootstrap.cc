@@ -50,18 +50,24 @@ Status NcclStarted(ncclResult_t result, const std::string& what, ncclComm_t comm
 }
 
 Status AwaitNccl(ncclComm_t comm, std::chrono::steady_clock::time_point deadline,
-                 const std::string& what, const std::atomic<bool>* stop) {
+                 const std::function<std::string()>& what, const std::atomic<bool>* stop) {
   while (true) {
     ncclResult_t state = ncclSuccess;
     const ncclResult_t rc = ncclCommGetAsyncError(comm, &state);
-    if (rc != ncclSuccess) return NcclStatus(rc, what, comm);
-    if (state != ncclInProgress) return NcclStatus(state, what, comm);
-    if (stop != nullptr && stop->load()) return Cancelled(what + ": the transport was aborted");
+    if (rc != ncclSuccess) return NcclStatus(rc, what(), comm);
+    if (state == ncclSuccess) return Status::Ok();
+    if (state != ncclInProgress) return NcclStatus(state, what(), comm);
+    if (stop != nullptr && stop->load()) return Cancelled(what() + ": the transport was aborted");
     if (std::chrono::steady_clock::now() > deadline) {
-      return DeadlineExceeded(what + ": NCCL did not finish before the deadline");
+      return DeadlineExceeded(what() + ": NCCL did not finish before the deadline");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
+}
+
+Status AwaitNccl(ncclComm_t comm, std::chrono::steady_clock::time_point deadline,
+                 const std::string& what, const std::atomic<bool>* stop) {
+  return AwaitNccl(comm, deadline, std::function<std::string()>([&] { return what; }), stop);
 }
 
 void NcclCommDeleter::operator()(ncclComm_t comm) const {

@@ -41,6 +41,10 @@ Status NcclStarted(ncclResult_t result, const std::string& what, ncclComm_t comm
 // kCancelled. Errors name `what`.
 Status AwaitNccl(ncclComm_t comm, std::chrono::steady_clock::time_point deadline,
                  const std::string& what, const std::atomic<bool>* stop = nullptr);
+// The same, building the message only on failure (the transports' per-message path allocates
+// nothing).
+Status AwaitNccl(ncclComm_t comm, std::chrono::steady_clock::time_point deadline,
+                 const std::function<std::string()>& what, const std::atomic<bool>* stop);
 
 // A communicator destroyed with ncclCommDestroy when dropped (ncclCommAbort after a failure:
 // NcclChannels::Abort).

@@ -74,7 +74,7 @@ Result<std::unique_ptr<NcclChannels>> NcclChannels::Create(ncclComm_t world, int
             r = ncclRecv(probe + 1, 1, ncclFloat, peer, comm, stream);
           return r;
         },
-        deadline, what);
+        deadline, [&] { return what; });
     if (s.ok()) s = AwaitStream(out->stream(i), out->mine_[i].comm, deadline, what);
   }
   (void)cudaFree(probe);
@@ -108,16 +108,17 @@ int32_t NcclChannels::peer_rank(int32_t i) const {
 
 Status NcclChannels::Enqueue(int32_t i,
                              const std::function<ncclResult_t(ncclComm_t, cudaStream_t)>& ops,
-                             Clock::time_point deadline, const std::string& what) {
+                             Clock::time_point deadline, const std::function<std::string()>& what) {
   std::lock_guard<std::mutex> lock(mu_);
   Mine& m = mine_[i];
   if (aborted_.load() || m.comm == nullptr)
-    return Cancelled(what + ": the NCCL channels were aborted");
-  PIPECAST_RETURN_IF_ERROR(NcclStarted(ncclGroupStart(), what, m.comm));
+    return Cancelled(what() + ": the NCCL channels were aborted");
+  const ncclResult_t start = ncclGroupStart();
+  if (start != ncclSuccess && start != ncclInProgress) return NcclStatus(start, what(), m.comm);
   const ncclResult_t r = ops(m.comm, m.stream);
   const ncclResult_t end = ncclGroupEnd();
-  PIPECAST_RETURN_IF_ERROR(NcclStarted(r, what, m.comm));
-  PIPECAST_RETURN_IF_ERROR(NcclStarted(end, what, m.comm));
+  if (r != ncclSuccess && r != ncclInProgress) return NcclStatus(r, what(), m.comm);
+  if (end != ncclSuccess && end != ncclInProgress) return NcclStatus(end, what(), m.comm);
   return AwaitNccl(m.comm, deadline, what, &aborted_);
 }
 

@@ -10,6 +10,12 @@ namespace pipecast::runtime::cuda {
 namespace {
 
 // "200 ms", rounded.
+// CudaStatus, with the message built only on failure.
+template <typename What>
+Status Checked(cudaError_t e, const What& what) {
+  return e == cudaSuccess ? Status::Ok() : CudaStatus(e, what());
+}
+
 std::string Ms(Clock::duration d) {
   const double ms = std::chrono::duration<double, std::milli>(d).count();
   return std::to_string(static_cast<int64_t>(ms + 0.5)) + " ms";
@@ -98,8 +104,8 @@ Handle NcclTransport::Send(int32_t from, int32_t to, const MessageKey& key, Buff
   // The channel's stream waits for the producer now: the group enqueued later follows it.
   const cudaEvent_t ready_event = lanes->event(ready);
   if (ready_event != nullptr) {
-    s.error = CudaStatus(cudaStreamWaitEvent(channels_.stream(channel), ready_event, 0),
-                         "rank " + std::to_string(rank_) + " " + Describe(s));
+    s.error = Checked(cudaStreamWaitEvent(channels_.stream(channel), ready_event, 0),
+                      [&] { return "rank " + std::to_string(rank_) + " " + Describe(s); });
   }
   if (to != rank_ || paired) Issue(s);
   return {id};
@@ -128,8 +134,9 @@ Handle NcclTransport::Recv(int32_t at, int32_t from, const MessageKey& key, Buff
   if (recorder_) s.record = recorder_->Issue(rank_, FlightAction::kRecv, from, key);
   // The receive overwrites `buffer`, which compute enqueued so far may still read.
   const cudaEvent_t point = events_.Take();
-  Status st = CudaStatus(cudaEventRecord(point, lanes_->stream(Lane::kCompute)), "recording");
-  if (st.ok()) st = CudaStatus(cudaStreamWaitEvent(channels_.stream(channel), point, 0), "waiting");
+  const auto what = [&] { return "rank " + std::to_string(rank_) + " " + Describe(s); };
+  Status st = Checked(cudaEventRecord(point, lanes_->stream(Lane::kCompute)), what);
+  if (st.ok()) st = Checked(cudaStreamWaitEvent(channels_.stream(channel), point, 0), what);
   events_.Give(point);  // the wait has captured it
   if (!st.ok()) s.error = st;
   if (from != rank_) {
@@ -146,7 +153,7 @@ void NcclTransport::Issue(Slot& s) {
   const bool self = s.peer == rank_;
   Slot* const pair = self ? &s + 1 : nullptr;  // the receive of the same key
   const int32_t peer = channels_.peer_rank(s.channel);
-  const std::string what = "rank " + std::to_string(rank_) + " " + Describe(s);
+  const auto what = [&] { return "rank " + std::to_string(rank_) + " " + Describe(s); };
   Status st = s.error.ok() && (pair == nullptr || pair->error.ok())
                   ? Status::Ok()
                   : (s.error.ok() ? pair->error : s.error);
@@ -156,17 +163,26 @@ void NcclTransport::Issue(Slot& s) {
                          std::to_string(pair->buffer.count));
   }
   if (st.ok()) {
+    // The lambdas handed to Enqueue capture one or two references, so that std::function
+    // keeps them inline: enqueuing a transfer allocates nothing.
+    struct Transfer {
+      const Slot* send_or_recv;
+      const Slot* self_recv;  // a message to this rank: its receive, in the same group
+      int32_t peer;
+    } const t{&s, pair, peer};
     st = channels_.Enqueue(
         s.channel,
-        [&](ncclComm_t comm, cudaStream_t stream) {
-          const size_t n = static_cast<size_t>(s.buffer.count);
-          if (self) {
-            const ncclResult_t r = ncclSend(s.buffer.data, n, ncclFloat, peer, comm, stream);
-            return r != ncclSuccess ? r
-                                    : ncclRecv(pair->buffer.data, n, ncclFloat, peer, comm, stream);
+        [&t](ncclComm_t comm, cudaStream_t stream) {
+          const Slot& x = *t.send_or_recv;
+          const size_t n = static_cast<size_t>(x.buffer.count);
+          if (t.self_recv != nullptr) {
+            const ncclResult_t r = ncclSend(x.buffer.data, n, ncclFloat, t.peer, comm, stream);
+            return r != ncclSuccess
+                       ? r
+                       : ncclRecv(t.self_recv->buffer.data, n, ncclFloat, t.peer, comm, stream);
           }
-          return s.send ? ncclSend(s.buffer.data, n, ncclFloat, peer, comm, stream)
-                        : ncclRecv(s.buffer.data, n, ncclFloat, peer, comm, stream);
+          return x.send ? ncclSend(x.buffer.data, n, ncclFloat, t.peer, comm, stream)
+                        : ncclRecv(x.buffer.data, n, ncclFloat, t.peer, comm, stream);
         },
         Clock::now() + options_.enqueue_deadline, what);
   }
@@ -174,7 +190,7 @@ void NcclTransport::Issue(Slot& s) {
   cudaEvent_t events[2] = {nullptr, nullptr};
   for (int k = 0; k < (self ? 2 : 1) && st.ok(); ++k) {
     events[k] = events_.Take();
-    st = CudaStatus(cudaEventRecord(events[k], channels_.stream(s.channel)), what);
+    st = Checked(cudaEventRecord(events[k], channels_.stream(s.channel)), what);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -213,8 +229,8 @@ Status NcclTransport::WaitReceived(Handle handle, Device& consumer, Lane lane,
   s.deadline = deadline;
   s.waited = true;
   if (!s.done) {
-    const Status st = CudaStatus(cudaStreamWaitEvent(lanes->stream(lane), s.done_event, 0),
-                                 "rank " + std::to_string(rank_) + " " + Describe(s));
+    const Status st = Checked(cudaStreamWaitEvent(lanes->stream(lane), s.done_event, 0),
+                              [&] { return "rank " + std::to_string(rank_) + " " + Describe(s); });
     if (!st.ok()) return st;
     return Status::Ok();  // the watchdog releases the slot once the event completes
   }

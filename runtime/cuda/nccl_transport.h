@@ -88,8 +88,9 @@ class NcclChannels {
 
   // Enqueues `ops` (ncclSend/ncclRecv calls on channel i's communicator and stream) as one
   // group and waits until NCCL accepted them, before `deadline`. Serialised with Abort.
+  // `what` names the transfer in an error (built only then).
   Status Enqueue(int32_t i, const std::function<ncclResult_t(ncclComm_t, cudaStream_t)>& ops,
-                 Clock::time_point deadline, const std::string& what);
+                 Clock::time_point deadline, const std::function<std::string()>& what);
   // The first asynchronous error of any channel (ok when none), naming the channel.
   Status AsyncError();
   // Aborts every channel communicator (ncclCommAbort); later Enqueue calls fail. Idempotent;
