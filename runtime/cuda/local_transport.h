@@ -1,0 +1,93 @@
+// CudaLocalTransport: the transport between CudaDevices of one process (several stages on one
+// GPU, one thread per stage, or several GPUs in one process). A message is one device-to-device
+// copy (cudaMemcpyAsync on one GPU, cudaMemcpyPeerAsync across GPUs) on the receiver's kReceive
+// stream, enqueued by whichever of Send and Recv comes second (arrival order does not matter, as
+// in InProcessTransport). It starts once the producer's ready event and the receiver's compute
+// issued before its Recv are done (the copy overwrites a buffer that compute may still read).
+// WaitReceived makes the consumer's lane wait for the copy's event (the host blocks only until
+// the copy is enqueued, i.e. until the sender has called Send); WaitSent polls that event
+// against the deadline. A transport built from a device count learns each device's lanes from
+// the Device its Send or WaitReceived is handed; a receive posted before its device is known
+// is copied at its WaitReceived instead, after the consumer's compute enqueued by then. Copies
+// never wait for each other, only for events recorded before them, so there is no rendezvous and no
+// order to check: every program the executor runs on threads runs here. Abort stops every wait with
+// kCancelled, as in InProcessTransport.
+//
+// Events come from a pool per GPU, created up front (from the devices given) or when the GPU's
+// first device is learned; a message takes three (ready, receive point, copy done) and gives
+// them back as soon as they are captured or waited for. Tables are
+// sized once from the MessageSpace. Thread-safety: as Transport; the copy may be enqueued by
+// the sender's thread on the receiver's stream (CUDA streams accept work from any thread).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "runtime/cuda/cuda_lanes.h"
+#include "runtime/cuda/event_pool.h"
+#include "runtime/flight_recorder.h"
+#include "runtime/transport.h"
+
+namespace pipecast::runtime::cuda {
+
+class CudaLocalTransport : public Transport {
+ public:
+  // `devices[d]` is device d of the program (a CudaLanes), or null for a device this process
+  // does not run. `events_per_gpu` events are created up front on each GPU in use. `recorder`
+  // (may be null) records every transfer under the device's index.
+  CudaLocalTransport(std::span<Device* const> devices, const MessageSpace& space,
+                     FlightRecorder* recorder = nullptr, int32_t events_per_gpu = 256);
+  // `num_devices` devices, each learned at its first Send or WaitReceived (a CudaLanes), as
+  // InProcessTransport is built (TransportFactory).
+  CudaLocalTransport(int32_t num_devices, const MessageSpace& space,
+                     FlightRecorder* recorder = nullptr, int32_t events_per_gpu = 256);
+  ~CudaLocalTransport() override;
+
+  Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer, Device& producer,
+              Event ready) override;
+  Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) override;
+  Status WaitReceived(Handle handle, Device& consumer, Lane lane,
+                      Clock::time_point deadline) override;
+  Status WaitSent(Handle handle, Clock::time_point deadline) override;
+  void Abort() override;
+
+ private:
+  struct Slot {
+    BufferView src, dst;
+    int32_t from = -1, to = -1;
+    bool sent = false, posted = false, copied = false;
+    bool received = false, sent_done = false;  // the two waits are past the copy
+    cudaEvent_t ready = nullptr;               // the producer's ready point (on its kSend stream)
+    cudaEvent_t point = nullptr;  // the receiver's compute at Recv (on its kCompute stream)
+    cudaEvent_t done = nullptr;   // after the copy (on the receiver's kReceive stream)
+    int64_t send_record = -1, recv_record = -1;
+    Status error;  // a size mismatch or a CUDA error, reported by both waits
+  };
+  // Per receiving device: the lock over its slots and the condition its waits use.
+  struct Mailbox {
+    std::mutex mu;
+    std::condition_variable changed;
+  };
+  CudaLanes& Lanes(int32_t device) const;
+  void Learn(int32_t device, Device& dev);
+  EventPool& Pool(int32_t device);
+  void Copy(Slot& slot);  // REQUIRES: the receiver's mailbox lock held, sent and posted
+  void Release(Slot& slot);
+
+  std::vector<std::atomic<CudaLanes*>> lanes_;  // per device, null until known
+  const int32_t events_per_gpu_;
+  std::mutex pools_mu_;
+  std::vector<std::pair<int, std::unique_ptr<EventPool>>> pools_;  // (GPU, its pool)
+  MessageSpace space_;
+  std::vector<Slot> slots_;
+  std::vector<Mailbox> boxes_;
+  FlightRecorder* recorder_;
+  std::atomic<bool> aborted_{false};
+};
+
+}  // namespace pipecast::runtime::cuda
