@@ -14,11 +14,8 @@ add_library(pipecast_runtime_nccl
   nccl_channels.cc
   nccl_transport.cc
 )
-# CUDA::cublas: pipecast_cuda_common's cuda_status.cc calls cublasGetStatusName/String, which
-# live in libcublas, not in the cublasLt it links.
 target_link_libraries(pipecast_runtime_nccl
   PUBLIC pipecast_transport_order pipecast_flight_recorder pipecast_cuda_common NCCL::nccl
-         CUDA::cublas
   PRIVATE pipecast_warnings)
 
 # The NCCL id exchange over MPI, when MPI is installed.
