@@ -15,7 +15,12 @@
 #include "common/scenario.h"
 #include "runtime/trainer.h"
 #ifdef PIPECAST_HAVE_CUDA
+#include "runtime/cuda/cuda_device.h"
+#include "runtime/cuda/cuda_processes.h"
 #include "runtime/cuda/cuda_run.h"
+#ifdef PIPECAST_HAVE_MPI
+#include "runtime/cuda/nccl_bootstrap_mpi.h"
+#endif
 #endif
 #ifdef PIPECAST_HAVE_MPI
 #include "runtime/mpi_transport.h"
@@ -136,20 +141,64 @@ int SetUpMpi(const ir::Job& job, const std::vector<ir::MethodSpec>& methods,
 #endif
 
 #ifdef PIPECAST_HAVE_CUDA
-// device: cuda: the CUDA devices and their transport, or one line saying why not.
-int SetUpCuda(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train) {
-  if (options.mpi) {
-    std::cerr << "pipecast run: device: cuda with --mpi needs the NCCL transport, which this "
-                 "build does not wire yet; run one process (several stages per GPU)\n";
+// device: cuda: one process with every device (several per GPU), or one process per GPU under
+// mpirun (--mpi; MPI shares values, NCCL carries messages) or torchrun/Slurm (their variables;
+// the TCP store shares values). Sets `processes` for the latter two; one line on failure.
+int SetUpCuda(const ir::Job& job, const RunOptions& options, runtime::TrainOptions& train,
+              std::shared_ptr<runtime::cuda::CudaProcesses>* processes, int* rank) {
+  auto env = runtime::ReadProcessLaunchEnv();
+  if (!env.ok()) {
+    std::cerr << "pipecast run: " << env.status().message() << "\n";
     return kExitUsage;
   }
-  auto run = runtime::cuda::InProcessCudaRun(job);
-  if (!run.ok()) {
-    std::cerr << "pipecast run: " << run.status().message() << "\n";
+  if (runtime::cuda::VisibleGpus() == 0) {  // before any rank waits for another
+    std::cerr << "pipecast run: no CUDA device was found (device: cuda needs an NVIDIA GPU and "
+                 "its driver); run with --device cpu\n";
     return kExitError;
   }
-  train.make_device = run->make_device;
-  train.make_transport = run->make_transport;
+  const auto deadline = runtime::Clock::now() + runtime::cuda::kProcessSetUpDeadline;
+  Result<std::shared_ptr<runtime::cuda::CudaProcesses>> made =
+      std::shared_ptr<runtime::cuda::CudaProcesses>();
+  if (options.mpi) {
+#ifdef PIPECAST_HAVE_MPI
+    made = runtime::cuda::CudaProcesses::Create(*env, runtime::cuda::MpiUniqueIdExchange(), nullptr,
+                                                deadline);
+#endif
+  } else if (env->world_size > 1) {
+    auto store = runtime::ConnectStore(*env, deadline);
+    if (!store.ok()) {
+      std::cerr << "pipecast run: rank " << env->rank << ": " << store.status().message() << "\n";
+      return kExitError;
+    }
+    runtime::TcpStore* s = store->get();
+    const int r = env->rank;
+    made = runtime::cuda::CudaProcesses::Create(
+        *env,
+        [s, r, deadline](const std::string& id) {
+          return runtime::ExchangeFromRank0(*s, r, id, deadline);
+        },
+        std::move(*store), deadline);
+    if (made.ok()) {
+      auto p = *made;
+      train.share_doubles = [p](int root, std::span<double> v) { return p->ShareDoubles(root, v); };
+      train.share_floats = [p](int root, std::span<float> v) { return p->ShareFloats(root, v); };
+      *rank = env->rank;
+    }
+  } else {
+    auto run = runtime::cuda::InProcessCudaRun(job);
+    if (!run.ok()) {
+      std::cerr << "pipecast run: " << run.status().message() << "\n";
+      return kExitError;
+    }
+    train.make_device = run->make_device;
+    train.make_transport = run->make_transport;
+    return kExitOk;
+  }
+  if (!made.ok()) {
+    std::cerr << "pipecast run: " << made.status().message() << "\n";
+    return kExitError;
+  }
+  *processes = *made;
   return kExitOk;
 }
 #endif
@@ -240,8 +289,9 @@ int RunTrain(const RunOptions& options) {
 #endif
   }
 #ifdef PIPECAST_HAVE_CUDA
+  std::shared_ptr<runtime::cuda::CudaProcesses> processes;
   if (job->device == ir::JobDevice::kCuda) {
-    if (int rc = SetUpCuda(*job, options, train); rc != kExitOk) return rc;
+    if (int rc = SetUpCuda(*job, options, train, &processes, &rank); rc != kExitOk) return rc;
   }
 #endif
   const bool quiet = options.quiet || rank != 0;
@@ -260,6 +310,18 @@ int RunTrain(const RunOptions& options) {
   train.resume = options.resume;
   std::vector<MethodRuns> results;
   for (const ir::MethodSpec& m : methods) {
+#ifdef PIPECAST_HAVE_CUDA
+    if (processes != nullptr) {
+      if (Status st = processes->PrepareMethod(*job, m, train); !st.ok()) {
+        std::cerr << "pipecast run: " << job->source << ": " << m.name << ": rank "
+                  << processes->rank() << ": " << st.message() << "\n";
+#ifdef PIPECAST_HAVE_MPI
+        if (options.mpi) runtime::AbortMpi(kExitError);
+#endif
+        return kExitError;
+      }
+    }
+#endif
     MethodRuns runs;
     for (int k = 0; k < options.seeds; ++k) {
       ir::Job seeded = *job;

@@ -14,8 +14,9 @@ target_link_libraries(pipecast_runtime_cuda
   PRIVATE pipecast_warnings)
 
 # pipecast_cuda_run: how `pipecast run` builds CUDA devices and their transports.
-add_library(pipecast_cuda_run cuda_run.cc)
+# One process (cuda_run.h), or one process per GPU under a launcher (cuda_processes.h).
+add_library(pipecast_cuda_run cuda_run.cc cuda_processes.cc)
 target_link_libraries(pipecast_cuda_run
-  PUBLIC pipecast_trainer pipecast_runtime_cuda pipecast_runtime_nccl
+  PUBLIC pipecast_trainer pipecast_runtime_cuda pipecast_runtime_nccl pipecast_runtime_launch
   PRIVATE pipecast_warnings)
 endif()
