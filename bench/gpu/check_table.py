@@ -53,13 +53,13 @@ def main():
                     small[(r["method"], dev)] = r["evaluations"][-1]["train_loss"]
         except (OSError, ValueError, KeyError):
             pass
-    for path in sorted(glob.glob(os.path.join(out, "gpt-*.json"))):
-        method = os.path.basename(path)[4:-5]
-        ev = last_eval(path)
-        cs = compare_sim(read(path[:-5] + ".txt"))
+    for txt in sorted(glob.glob(os.path.join(out, "gpt-*.txt"))):
+        method = os.path.basename(txt)[4:-4]
+        ev = last_eval(txt[:-4] + ".json")
+        cs = compare_sim(read(txt))
         base = method.replace("-sm", "")
         cells = [f"{cs[0]:.1f} ms" if cs else "-", f"{cs[1]:.1f} ms" if cs else "-",
-                 f"{cs[2]:+.1f}%" if cs else "-", f"{ev['train_loss']:.4f}" if ev else "failed",
+                 f"{cs[2]:+.1f}%" if cs else "-", f"{ev['train_loss']:.4f}" if ev else "failed: " + read(txt).strip()[:80],
                  f"{small[(base, 'cpu')]:.4f}" if (base, "cpu") in small else "-",
                  f"{small[(base, 'cuda')]:.4f}" if (base, "cuda") in small else "-"]
         print(f"| {method} | " + " | ".join(cells) + " |")
