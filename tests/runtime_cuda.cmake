@@ -26,3 +26,9 @@ endif()
 if(TEST pipecast_without_a_gpu_says_so_in_one_line)
   set_tests_properties(pipecast_without_a_gpu_says_so_in_one_line PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+if(TARGET pipecast_cuda_run)
+  # A program beyond the memory limit is refused naming the stage and the bytes (GPU only).
+  pipecast_add_gpu_test(cuda_device_memory_test
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/cuda/cuda_device_memory_test.cc
+    LIBS pipecast_runtime_cuda)
+endif()
