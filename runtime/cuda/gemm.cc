@@ -6,9 +6,11 @@
 
 #include <array>
 #include <sstream>
+#include <string>
 
 #include "common/check.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 
@@ -38,7 +40,7 @@ cudaDataType_t CudaType(GemmDtype dtype) {
 }
 
 bool IsPowerOfTwoAlignment(int32_t align) {
-  return align >= 1 && align <= 256 && (align & (align - 1)) == 0;
+  return align >= 1 && align <= kMaxGemmAlignment && (align & (align - 1)) == 0;
 }
 
 // Row width of a stored row-major operand: op(X) is rows x cols; stored transposed when `op`.
@@ -53,7 +55,7 @@ std::string ShapeText(const GemmShape& s) {
 }
 
 int32_t LowestPowerOfTwo(uint64_t value) {
-  int32_t align = 256;
+  int32_t align = kMaxGemmAlignment;
   while (align > 1 && value % static_cast<uint64_t>(align) != 0) align /= 2;
   return align;
 }
@@ -190,7 +192,8 @@ Status ValidateShape(const GemmShape& s) {
     return InvalidArgument(what + ": fp32 inputs give fp32 outputs only");
   if (!IsPowerOfTwoAlignment(s.align_a) || !IsPowerOfTwoAlignment(s.align_b) ||
       !IsPowerOfTwoAlignment(s.align_c))
-    return InvalidArgument(what + ": alignments must be powers of two in [1, 256]");
+    return InvalidArgument(what + ": alignments must be powers of two in [1, " +
+                           std::to_string(kMaxGemmAlignment) + "]");
   return Status::Ok();
 }
 
@@ -262,9 +265,15 @@ void Gemm::Run(const GemmShape& shape, float alpha, const void* a, const void* b
                  actual.align_c >= shape.align_c)
       << ShapeText(shape) << ": an operand is less aligned than the shape says (WithAlignments)";
   // cuBLAS's first operand is our B, its second our A (ToColumnMajor).
-  PIPECAST_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, b,
-                                       plan.first, a, plan.second, &beta, c, plan.c, c, plan.c,
-                                       &plan.algo, workspace_, plan.workspace, stream));
+  const cublasStatus_t status = cublasLtMatmul(
+      static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, b, plan.first, a, plan.second,
+      &beta, c, plan.c, c, plan.c, &plan.algo, workspace_, plan.workspace, stream);
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  // A fault of earlier work fails every later call: it is the next synchronisation's to report
+  // (launch_check.h). Anything else is this product's own failure.
+  if (status == CUBLAS_STATUS_EXECUTION_FAILED && IsDeferredFault(cudaStreamQuery(stream))) return;
+  PIPECAST_CHECK(false) << ShapeText(shape) << ": cublasLtMatmul: " << cublasLtGetStatusName(status)
+                        << ": " << cublasLtGetStatusString(status);
 }
 
 void Gemm::Multiply(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
