@@ -3,7 +3,7 @@
 // matrices row-major with `cols` columns. None uses floating-point atomics: sums run in a fixed
 // order (one thread's sequential sum, then a fixed tree), so a launch gives the same bits every
 // time. A launch that fails to start (a bug: bad configuration) aborts; faults inside kernels
-// surface at the caller's next synchronisation.
+// surface at the caller's next synchronisation (launch_check.h).
 #pragma once
 
 #include <cuda_runtime.h>

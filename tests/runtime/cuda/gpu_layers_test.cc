@@ -23,6 +23,7 @@
 #include "models/loss.h"
 #include "models/model.h"
 #include "runtime/cuda/gemm.h"
+#include "runtime/cuda/gpu_kernels.h"
 #include "runtime/cuda/gpu_stage.h"
 #include "support/gpu.h"
 
@@ -230,6 +231,35 @@ TEST(GpuLayers, AttentionWithLongRowsMatchesCpu) {
   // Sequence 260: score rows longer than a block; one sample, one head of width 8.
   ExpectClose(MakeCase({std::make_shared<models::CausalSelfAttention<float>>(8, 1, 260)},
                        Inputs(260, 8, 11), 12));
+}
+
+TEST(GpuLayers, ALaunchAfterAHandledErrorRuns) {
+  PIPECAST_REQUIRE_GPU();
+  // A failed allocation the caller handled (as the device does when a plan does not fit) and a
+  // poll of unfinished work leave their errors in the runtime's last-error slot; the launches
+  // after them (a kernel, and CUB's sort, which checks its own launches) must not read those
+  // back as their own.
+  void* huge = nullptr;
+  ASSERT_EQ(cudaMalloc(&huge, size_t{1} << 62), cudaErrorMemoryAllocation);
+  const std::vector<float> x = {-1, 2, -3, 4};
+  DeviceBuffer<float> dx(x), dy(4);
+  LaunchRelu(dx.get(), dy.get(), 4, nullptr);
+  EXPECT_EQ(dy.Download(), (std::vector<float>{0, 2, 0, 4}));
+
+  DeviceBuffer<char> big(int64_t{1} << 30);
+  cudaEvent_t done = nullptr;
+  ASSERT_EQ(cudaEventCreate(&done), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(big.get(), 1, size_t{1} << 30, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(done, nullptr), cudaSuccess);
+  const cudaError_t polled = cudaEventQuery(done);
+  EXPECT_TRUE(polled == cudaSuccess || polled == cudaErrorNotReady) << cudaGetErrorName(polled);
+  ASSERT_EQ(cudaMalloc(&huge, size_t{1} << 62), cudaErrorMemoryAllocation);
+  const StageCase c =
+      MakeCase({std::make_shared<models::Embedding<float>>(6, 8, 12)}, TokenIds(16, 6, 19), 20);
+  std::unique_ptr<Gemm> gemm = MakeGemm();
+  const Passes gpu = RunGpu(c, *gemm);
+  EXPECT_TRUE(SameBits(gpu.grad, RunCpu(c).grad));
+  EXPECT_EQ(cudaEventDestroy(done), cudaSuccess);
 }
 
 TEST(GpuLayers, EmbeddingIsBitIdentical) {
