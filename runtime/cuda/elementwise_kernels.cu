@@ -14,7 +14,7 @@ constexpr int kRowLanes = 32;    // row-strided partial sums per column
 __global__ void ReluKernel(const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
-    y[i] = fmaxf(x[i], 0.0f);
+    y[i] = x[i] < 0.0f ? 0.0f : x[i];  // std::max(x, 0) like the CPU layer: NaN and -0 stay
 }
 
 __global__ void ReluBackwardKernel(const float* x, const float* dy, float* dx, int64_t n) {

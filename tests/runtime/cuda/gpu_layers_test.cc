@@ -233,6 +233,17 @@ TEST(GpuLayers, AttentionWithLongRowsMatchesCpu) {
                        Inputs(260, 8, 11), 12));
 }
 
+TEST(GpuLayers, ReluKeepsNanAndNegativeZeroLikeTheCpu) {
+  PIPECAST_REQUIRE_GPU();
+  // std::max(x, 0), the CPU's cwiseMax: NaN stays NaN and -0 stays -0 (fmaxf would give 0 for
+  // both, hiding a NaN from the loss).
+  const std::vector<float> x = {std::nanf(""), -0.0f, -1.5f, 2.5f, 0.0f};
+  const Matrix<float> cpu = AsMatrix(x, 1, 5).cwiseMax(0.0f);
+  DeviceBuffer<float> dx(x), dy(5);
+  LaunchRelu(dx.get(), dy.get(), 5, nullptr);
+  EXPECT_TRUE(SameBits(dy.Download(), Flat(cpu)));
+}
+
 TEST(GpuLayers, ALaunchAfterAHandledErrorRuns) {
   PIPECAST_REQUIRE_GPU();
   // A failed allocation the caller handled (as the device does when a plan does not fit) and a
