@@ -156,20 +156,36 @@ Result<std::unique_ptr<Gemm>> Gemm::Create(int64_t workspace_bytes, GemmPolicy p
   PIPECAST_CHECK(workspace_bytes >= 0);
   cublasLtHandle_t handle = nullptr;
   PIPECAST_RETURN_IF_ERROR(CublasStatus(cublasLtCreate(&handle), "cublasLtCreate"));
+  // The whole GPU's SMs, as the heuristic's target even on a green context's share (gemm.h).
+  int device = 0, sm_count = 0;
+  Status status = CudaStatus(cudaGetDevice(&device), "cudaGetDevice");
+  if (status.ok()) {
+    status = CudaStatus(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device),
+                        "cudaDeviceGetAttribute (SM count)");
+  }
+  if (!status.ok()) {
+    cublasLtDestroy(handle);
+    return status;
+  }
   void* workspace = nullptr;
   if (workspace_bytes > 0) {
-    const Status status = CudaStatus(cudaMalloc(&workspace, static_cast<size_t>(workspace_bytes)),
-                                     "cudaMalloc (GEMM workspace)");
+    status = CudaStatus(cudaMalloc(&workspace, static_cast<size_t>(workspace_bytes)),
+                        "cudaMalloc (GEMM workspace)");
     if (!status.ok()) {
       cublasLtDestroy(handle);
       return status;
     }
   }
-  return std::unique_ptr<Gemm>(new Gemm(handle, workspace, workspace_bytes, policy));
+  return std::unique_ptr<Gemm>(new Gemm(handle, workspace, workspace_bytes, policy, sm_count));
 }
 
-Gemm::Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy)
-    : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes), policy_(policy) {}
+Gemm::Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy,
+           int32_t sm_count)
+    : handle_(handle),
+      workspace_(workspace),
+      workspace_bytes_(workspace_bytes),
+      policy_(policy),
+      sm_count_(sm_count) {}
 
 Gemm::~Gemm() {
   plans_.clear();
@@ -243,6 +259,8 @@ const GemmPlan& Gemm::PlanFor(const GemmShape& shape) {
                                                        &op_first, sizeof(op_first)));
   PIPECAST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                                        &op_second, sizeof(op_second)));
+  PIPECAST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+      plan->desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &sm_count_, sizeof(sm_count_)));
   plan->first = MakeLayout(CudaType(shape.input), p.first, shape.batch, shape.stride_b);
   plan->second = MakeLayout(CudaType(shape.input), p.second, shape.batch, shape.stride_a);
   plan->c = MakeLayout(CudaType(shape.output), p.c, shape.batch, shape.stride_c);

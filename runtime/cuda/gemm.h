@@ -15,6 +15,9 @@
 // parameter counts, so the same product of two microbatches (or of a stage alone and inside a
 // larger chain) is often 32-byte aligned on one and 256-byte aligned on the other, and an
 // uncapped key would let the heuristic pick a different kernel, summing in a different order.
+// For the same reason the heuristic always targets the whole GPU's SM count, also for a Gemm
+// whose stream runs on a green context's share of the SMs (stages sharing a GPU): a stage alone
+// on the GPU and one of four on it pick the same kernel for the same product.
 //
 // A Gemm owns a cuBLASLt handle and a workspace, so one Gemm serves one stream at a time (two
 // products in flight on two streams would share its workspace). Not thread-safe.
@@ -96,8 +99,8 @@ class Gemm {
  public:
   static constexpr int64_t kDefaultWorkspaceBytes = int64_t{32} << 20;  // Hopper's recommendation
 
-  // A cuBLASLt handle and a workspace of `workspace_bytes` on the current device.
-  // Errors: kDeviceError (no device, out of memory).
+  // A cuBLASLt handle and a workspace of `workspace_bytes` on the current device, whose SM count
+  // the heuristic targets. Errors: kDeviceError (no device, out of memory).
   static Result<std::unique_ptr<Gemm>> Create(int64_t workspace_bytes = kDefaultWorkspaceBytes,
                                               GemmPolicy policy = GemmPolicy::kDeterministic);
   ~Gemm();
@@ -127,13 +130,14 @@ class Gemm {
   std::string Describe(const GemmShape& shape);
 
  private:
-  Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy);
+  Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy, int32_t sm_count);
   const GemmPlan& PlanFor(const GemmShape& shape);
 
   void* handle_;     // cublasLtHandle_t
   void* workspace_;  // device memory
   int64_t workspace_bytes_;
   GemmPolicy policy_;
+  int32_t sm_count_;  // the GPU's, the heuristic's target (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET)
   std::map<GemmShape, std::unique_ptr<GemmPlan>> plans_;
 };
 
