@@ -51,17 +51,15 @@ __global__ void SoftmaxBackwardKernel(const float* probs, float* dp, int64_t seq
 void LaunchCausalSoftmax(float* scores, int64_t count, int64_t sequence, float scale,
                          cudaStream_t stream) {
   if (count <= 0) return;
-  CausalSoftmaxKernel<<<static_cast<unsigned>(count * sequence), kBlockThreads, 0, stream>>>(
-      scores, sequence, scale);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("causal softmax", CausalSoftmaxKernel, static_cast<unsigned>(count * sequence),
+         kBlockThreads, stream, scores, sequence, scale);
 }
 
 void LaunchSoftmaxBackward(const float* probs, float* dp, int64_t count, int64_t sequence,
                            float scale, cudaStream_t stream) {
   if (count <= 0) return;
-  SoftmaxBackwardKernel<<<static_cast<unsigned>(count * sequence), kBlockThreads, 0, stream>>>(
-      probs, dp, sequence, scale);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("softmax backward", SoftmaxBackwardKernel, static_cast<unsigned>(count * sequence),
+         kBlockThreads, stream, probs, dp, sequence, scale);
 }
 
 }  // namespace pipecast::runtime::cuda

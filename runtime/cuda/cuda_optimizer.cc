@@ -10,6 +10,7 @@
 #include "common/check.h"
 #include "models/optimizer_math.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/launch_check.h"
 #include "runtime/cuda/optimizer_kernels.h"
 
 namespace pipecast::runtime::cuda {
@@ -97,8 +98,9 @@ void CudaOptimizer::Predict(const float* params, double lr, int32_t s, models::D
   if (o.n() == 0) return;
   const models::PredictCoefficients p = models::PredictCoefficientsFor(lr, s, o.steps);
   if (p.copy) {
-    PIPECAST_CUDA_CHECK(cudaMemcpyAsync(out, params, static_cast<size_t>(o.n()) * sizeof(float),
-                                        cudaMemcpyDeviceToDevice, stream));
+    CheckEnqueued(cudaMemcpyAsync(out, params, static_cast<size_t>(o.n()) * sizeof(float),
+                                  cudaMemcpyDeviceToDevice, stream),
+                  "optimizer prediction (a copy)");
     return;
   }
   LaunchPredict(o.config, o.state, o.steps, params, p, rule, out, stream);

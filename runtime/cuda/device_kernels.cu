@@ -1,5 +1,6 @@
 // The CudaDevice's own small kernels (device_kernels.h).
 #include "runtime/cuda/device_kernels.h"
+#include "runtime/cuda/kernel_util.cuh"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -11,7 +12,7 @@ __global__ void AccumulateScaledKernel(double* sum, const double* value, double 
 }  // namespace
 
 void AccumulateScaled(double* sum, const double* value, double factor, cudaStream_t stream) {
-  AccumulateScaledKernel<<<1, 1, 0, stream>>>(sum, value, factor);
+  Launch("evaluation loss sum", AccumulateScaledKernel, 1, 1, stream, sum, value, factor);
 }
 
 }  // namespace pipecast::runtime::cuda

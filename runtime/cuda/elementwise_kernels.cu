@@ -14,7 +14,7 @@ constexpr int kRowLanes = 32;    // row-strided partial sums per column
 __global__ void ReluKernel(const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
-    y[i] = fmaxf(x[i], 0.0f);
+    y[i] = x[i] < 0.0f ? 0.0f : x[i];  // std::max(x, 0) like the CPU layer: NaN and -0 stay
 }
 
 __global__ void ReluBackwardKernel(const float* x, const float* dy, float* dx, int64_t n) {
@@ -74,48 +74,43 @@ __global__ void ColumnSumsKernel(const float* a, const float* b, int64_t rows, i
 
 void LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  ReluKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, y, n);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("relu", ReluKernel, GridFor(n, kThreads), kThreads, stream, x, y, n);
 }
 
 void LaunchReluBackward(const float* x, const float* dy, float* dx, int64_t n,
                         cudaStream_t stream) {
   if (n <= 0) return;
-  ReluBackwardKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, dy, dx, n);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("relu backward", ReluBackwardKernel, GridFor(n, kThreads), kThreads, stream, x, dy, dx, n);
 }
 
 void LaunchGelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  GeluKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, y, n);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("gelu", GeluKernel, GridFor(n, kThreads), kThreads, stream, x, y, n);
 }
 
 void LaunchGeluBackward(const float* x, const float* dy, float* dx, int64_t n,
                         cudaStream_t stream) {
   if (n <= 0) return;
-  GeluBackwardKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(x, dy, dx, n);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("gelu backward", GeluBackwardKernel, GridFor(n, kThreads), kThreads, stream, x, dy, dx, n);
 }
 
 void LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
-  AddBiasKernel<<<GridFor(rows * cols, kThreads), kThreads, 0, stream>>>(y, bias, rows, cols);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("bias", AddBiasKernel, GridFor(rows * cols, kThreads), kThreads, stream, y, bias, rows,
+         cols);
 }
 
 void LaunchAdd(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  AddKernel<<<GridFor(n, kThreads), kThreads, 0, stream>>>(a, b, out, n);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("add", AddKernel, GridFor(n, kThreads), kThreads, stream, a, b, out, n);
 }
 
 void LaunchColumnSums(const float* a, const float* b, int64_t rows, int64_t cols, float* out,
                       cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
   const auto blocks = static_cast<unsigned>((cols + kColumnTile - 1) / kColumnTile);
-  ColumnSumsKernel<<<blocks, dim3(kColumnTile, kRowLanes), 0, stream>>>(a, b, rows, cols, out);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("column sums", ColumnSumsKernel, blocks, dim3(kColumnTile, kRowLanes), stream, a, b, rows,
+         cols, out);
 }
 
 }  // namespace pipecast::runtime::cuda

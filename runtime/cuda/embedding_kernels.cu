@@ -6,6 +6,7 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "common/check.h"
+#include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/gpu_kernels.h"
 #include "runtime/cuda/kernel_util.cuh"
 
@@ -77,6 +78,7 @@ __global__ void PositionGradientKernel(const float* dy, float* grad, int64_t row
 
 size_t SortBytes(int64_t rows, int64_t vocab) {
   size_t bytes = 0;
+  ClearStaleError();  // CUB reports errors it peeks at (launch_check.h)
   PIPECAST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
       nullptr, bytes, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
       static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
@@ -90,9 +92,8 @@ void LaunchEmbeddingForward(const float* ids, const float* tokens, const float* 
                             int64_t rows, int64_t vocab, int64_t sequence, int64_t hidden,
                             cudaStream_t stream) {
   if (rows <= 0) return;
-  EmbeddingForwardKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      ids, tokens, positions, y, vocab, sequence, hidden);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("embedding", EmbeddingForwardKernel, static_cast<unsigned>(rows), kThreads, stream, ids,
+         tokens, positions, y, vocab, sequence, hidden);
 }
 
 int64_t EmbeddingBackwardScratchBytes(int64_t rows, int64_t vocab) {
@@ -117,18 +118,19 @@ void LaunchEmbeddingBackward(const float* ids, const float* dy, float* grad_toke
   void* temp = base + 4 * slot;
   size_t temp_bytes = SortBytes(rows, vocab);
 
-  SortKeysKernel<<<GridFor(rows, kThreads), kThreads, 0, stream>>>(ids, keys_in, rows_in, rows,
-                                                                   vocab);
-  PIPECAST_CUDA_LAUNCH_CHECK();
-  PIPECAST_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, rows_in,
-                                                      rows_out, static_cast<int>(rows), 0,
-                                                      KeyBits(vocab), stream));
-  TokenGradientKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      keys_out, rows_out, dy, grad_tokens, rows, vocab, hidden);
-  PIPECAST_CUDA_LAUNCH_CHECK();
-  PositionGradientKernel<<<GridFor(sequence * hidden, kThreads), kThreads, 0, stream>>>(
-      dy, grad_positions, rows, sequence, hidden);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("embedding sort keys", SortKeysKernel, GridFor(rows, kThreads), kThreads, stream, ids,
+         keys_in, rows_in, rows, vocab);
+  // CUB checks its own launches with cudaPeekAtLastError, so a stale error is cleared first.
+  ClearStaleError();
+  CheckEnqueued(
+      cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, rows_in, rows_out,
+                                      static_cast<int>(rows), 0, KeyBits(vocab), stream),
+      "embedding backward sort");
+  Launch("embedding token gradient", TokenGradientKernel, static_cast<unsigned>(rows), kThreads,
+         stream, keys_out, rows_out, dy, grad_tokens, rows, vocab, hidden);
+  Launch("embedding position gradient", PositionGradientKernel,
+         GridFor(sequence * hidden, kThreads), kThreads, stream, dy, grad_positions, rows, sequence,
+         hidden);
 }
 
 }  // namespace pipecast::runtime::cuda

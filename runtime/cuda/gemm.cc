@@ -6,9 +6,11 @@
 
 #include <array>
 #include <sstream>
+#include <string>
 
 #include "common/check.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 
@@ -38,7 +40,7 @@ cudaDataType_t CudaType(GemmDtype dtype) {
 }
 
 bool IsPowerOfTwoAlignment(int32_t align) {
-  return align >= 1 && align <= 256 && (align & (align - 1)) == 0;
+  return align >= 1 && align <= kMaxGemmAlignment && (align & (align - 1)) == 0;
 }
 
 // Row width of a stored row-major operand: op(X) is rows x cols; stored transposed when `op`.
@@ -53,7 +55,7 @@ std::string ShapeText(const GemmShape& s) {
 }
 
 int32_t LowestPowerOfTwo(uint64_t value) {
-  int32_t align = 256;
+  int32_t align = kMaxGemmAlignment;
   while (align > 1 && value % static_cast<uint64_t>(align) != 0) align /= 2;
   return align;
 }
@@ -154,20 +156,36 @@ Result<std::unique_ptr<Gemm>> Gemm::Create(int64_t workspace_bytes, GemmPolicy p
   PIPECAST_CHECK(workspace_bytes >= 0);
   cublasLtHandle_t handle = nullptr;
   PIPECAST_RETURN_IF_ERROR(CublasStatus(cublasLtCreate(&handle), "cublasLtCreate"));
+  // The whole GPU's SMs, as the heuristic's target even on a green context's share (gemm.h).
+  int device = 0, sm_count = 0;
+  Status status = CudaStatus(cudaGetDevice(&device), "cudaGetDevice");
+  if (status.ok()) {
+    status = CudaStatus(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device),
+                        "cudaDeviceGetAttribute (SM count)");
+  }
+  if (!status.ok()) {
+    cublasLtDestroy(handle);
+    return status;
+  }
   void* workspace = nullptr;
   if (workspace_bytes > 0) {
-    const Status status = CudaStatus(cudaMalloc(&workspace, static_cast<size_t>(workspace_bytes)),
-                                     "cudaMalloc (GEMM workspace)");
+    status = CudaStatus(cudaMalloc(&workspace, static_cast<size_t>(workspace_bytes)),
+                        "cudaMalloc (GEMM workspace)");
     if (!status.ok()) {
       cublasLtDestroy(handle);
       return status;
     }
   }
-  return std::unique_ptr<Gemm>(new Gemm(handle, workspace, workspace_bytes, policy));
+  return std::unique_ptr<Gemm>(new Gemm(handle, workspace, workspace_bytes, policy, sm_count));
 }
 
-Gemm::Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy)
-    : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes), policy_(policy) {}
+Gemm::Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy,
+           int32_t sm_count)
+    : handle_(handle),
+      workspace_(workspace),
+      workspace_bytes_(workspace_bytes),
+      policy_(policy),
+      sm_count_(sm_count) {}
 
 Gemm::~Gemm() {
   plans_.clear();
@@ -190,7 +208,8 @@ Status ValidateShape(const GemmShape& s) {
     return InvalidArgument(what + ": fp32 inputs give fp32 outputs only");
   if (!IsPowerOfTwoAlignment(s.align_a) || !IsPowerOfTwoAlignment(s.align_b) ||
       !IsPowerOfTwoAlignment(s.align_c))
-    return InvalidArgument(what + ": alignments must be powers of two in [1, 256]");
+    return InvalidArgument(what + ": alignments must be powers of two in [1, " +
+                           std::to_string(kMaxGemmAlignment) + "]");
   return Status::Ok();
 }
 
@@ -240,6 +259,8 @@ const GemmPlan& Gemm::PlanFor(const GemmShape& shape) {
                                                        &op_first, sizeof(op_first)));
   PIPECAST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                                        &op_second, sizeof(op_second)));
+  PIPECAST_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+      plan->desc, CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET, &sm_count_, sizeof(sm_count_)));
   plan->first = MakeLayout(CudaType(shape.input), p.first, shape.batch, shape.stride_b);
   plan->second = MakeLayout(CudaType(shape.input), p.second, shape.batch, shape.stride_a);
   plan->c = MakeLayout(CudaType(shape.output), p.c, shape.batch, shape.stride_c);
@@ -262,9 +283,15 @@ void Gemm::Run(const GemmShape& shape, float alpha, const void* a, const void* b
                  actual.align_c >= shape.align_c)
       << ShapeText(shape) << ": an operand is less aligned than the shape says (WithAlignments)";
   // cuBLAS's first operand is our B, its second our A (ToColumnMajor).
-  PIPECAST_CUBLAS_CHECK(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, b,
-                                       plan.first, a, plan.second, &beta, c, plan.c, c, plan.c,
-                                       &plan.algo, workspace_, plan.workspace, stream));
+  const cublasStatus_t status = cublasLtMatmul(
+      static_cast<cublasLtHandle_t>(handle_), plan.desc, &alpha, b, plan.first, a, plan.second,
+      &beta, c, plan.c, c, plan.c, &plan.algo, workspace_, plan.workspace, stream);
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  // A fault of earlier work fails every later call: it is the next synchronisation's to report
+  // (launch_check.h). Anything else is this product's own failure.
+  if (status == CUBLAS_STATUS_EXECUTION_FAILED && IsDeferredFault(cudaStreamQuery(stream))) return;
+  PIPECAST_CHECK(false) << ShapeText(shape) << ": cublasLtMatmul: " << cublasLtGetStatusName(status)
+                        << ": " << cublasLtGetStatusString(status);
 }
 
 void Gemm::Multiply(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

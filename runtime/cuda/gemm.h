@@ -5,10 +5,19 @@
 // Numerics: fp32 inputs are multiplied with CUBLAS_COMPUTE_32F (true fp32, never TF32); bf16
 // inputs (for mixed precision and the bf16 benchmark) accumulate in fp32 too. The algorithm of a
 // product is chosen once per GemmShape (shape, transposes, leading dimensions, batching, types
-// and operand alignment) by cublasLtMatmulAlgoGetHeuristic and cached with its descriptors.
-// With the default policy, algorithms that split k (split-K, whatever their reduction scheme)
-// are refused, so every product is computed by one fixed kernel sequence: the same inputs give
-// the same bits on every call, on every Gemm of the process (each has the same workspace size).
+// and operand alignment class) by cublasLtMatmulAlgoGetHeuristic and cached with its
+// descriptors. With the default policy, algorithms that split k (split-K, whatever their
+// reduction scheme) are refused, so every product is computed by one fixed kernel sequence: the
+// same inputs give the same bits on every call, on every Gemm of the process (each has the same
+// workspace size) and wherever the operands lie, as long as their alignment class is the same.
+// The class is the alignment capped at kMaxGemmAlignment = 16 bytes, what cuBLASLt's kernels
+// require at most: activation records and weight copies sit at offsets of rows x width or
+// parameter counts, so the same product of two microbatches (or of a stage alone and inside a
+// larger chain) is often 32-byte aligned on one and 256-byte aligned on the other, and an
+// uncapped key would let the heuristic pick a different kernel, summing in a different order.
+// For the same reason the heuristic always targets the whole GPU's SM count, also for a Gemm
+// whose stream runs on a green context's share of the SMs (stages sharing a GPU): a stage alone
+// on the GPU and one of four on it pick the same kernel for the same product.
 //
 // A Gemm owns a cuBLASLt handle and a workspace, so one Gemm serves one stream at a time (two
 // products in flight on two streams would share its workspace). Not thread-safe.
@@ -34,8 +43,9 @@ int64_t DtypeBytes(GemmDtype dtype);
 // One product, row-major (models/gemm.h): op(A) is m x k, op(B) k x n, C m x n; A is stored
 // m x k (kNone) or k x m (kTranspose) with leading dimension lda, likewise B, C with ldc.
 // `batch` products at element strides stride_a/b/c. The align_* fields are the operands'
-// alignment in bytes (a power of two, at most 256: AlignmentOf); they are part of the key because
-// cuBLASLt's fastest kernels need 16-byte or better operands.
+// alignment class in bytes (a power of two, at most kMaxGemmAlignment: AlignmentOf); they are
+// part of the key because cuBLASLt's fastest kernels need 16-byte aligned operands.
+inline constexpr int32_t kMaxGemmAlignment = 16;
 struct GemmShape {
   Op op_a = Op::kNone, op_b = Op::kNone;
   int64_t m = 0, n = 0, k = 0;
@@ -44,7 +54,7 @@ struct GemmShape {
   int64_t stride_a = 0, stride_b = 0, stride_c = 0;
   GemmDtype input = GemmDtype::kFloat32;   // A and B
   GemmDtype output = GemmDtype::kFloat32;  // C
-  int32_t align_a = 256, align_b = 256, align_c = 256;
+  int32_t align_a = kMaxGemmAlignment, align_b = kMaxGemmAlignment, align_c = kMaxGemmAlignment;
 
   auto operator<=>(const GemmShape&) const = default;
 };
@@ -52,11 +62,11 @@ struct GemmShape {
 // kInvalidArgument when the shape cannot be a product: a size < 1, a leading dimension below
 // its operand's row width, batch < 1, a batched operand with stride 0 for C, types other than
 // fp32 x fp32 -> fp32, bf16 x bf16 -> fp32 or bf16 x bf16 -> bf16, an alignment that is not a
-// power of two in [1, 256].
+// power of two in [1, kMaxGemmAlignment].
 Status ValidateShape(const GemmShape& shape);
 
-// The largest power of two, at most 256, that divides the address and every byte offset the
-// operand is read at (ld and, when batched, stride, times the element size).
+// The largest power of two, at most kMaxGemmAlignment, that divides the address and every byte
+// offset the operand is read at (ld and, when batched, stride, times the element size).
 int32_t AlignmentOf(const void* pointer, int64_t ld, int64_t stride, int64_t batch,
                     GemmDtype dtype);
 
@@ -89,8 +99,8 @@ class Gemm {
  public:
   static constexpr int64_t kDefaultWorkspaceBytes = int64_t{32} << 20;  // Hopper's recommendation
 
-  // A cuBLASLt handle and a workspace of `workspace_bytes` on the current device.
-  // Errors: kDeviceError (no device, out of memory).
+  // A cuBLASLt handle and a workspace of `workspace_bytes` on the current device, whose SM count
+  // the heuristic targets. Errors: kDeviceError (no device, out of memory).
   static Result<std::unique_ptr<Gemm>> Create(int64_t workspace_bytes = kDefaultWorkspaceBytes,
                                               GemmPolicy policy = GemmPolicy::kDeterministic);
   ~Gemm();
@@ -120,13 +130,14 @@ class Gemm {
   std::string Describe(const GemmShape& shape);
 
  private:
-  Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy);
+  Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy policy, int32_t sm_count);
   const GemmPlan& PlanFor(const GemmShape& shape);
 
   void* handle_;     // cublasLtHandle_t
   void* workspace_;  // device memory
   int64_t workspace_bytes_;
   GemmPolicy policy_;
+  int32_t sm_count_;  // the GPU's, the heuristic's target (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET)
   std::map<GemmShape, std::unique_ptr<GemmPlan>> plans_;
 };
 

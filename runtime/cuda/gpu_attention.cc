@@ -1,7 +1,8 @@
 // models::CausalSelfAttention on the device: the projections and the per-head score and
 // context products are cuBLASLt GEMMs (batched over the heads of one sample), the causal
 // softmax and its backward are row kernels (attention_kernels.cu). The products and their
-// operands are exactly the CPU layer's (models/attention.cc), so only summation order differs.
+// operands are exactly the CPU layer's (models/attention.cc), so only summation order and the
+// exponential (CUDA's expf, not Eigen's) differ.
 #include <cmath>
 
 #include "common/check.h"

@@ -3,7 +3,7 @@
 // matrices row-major with `cols` columns. None uses floating-point atomics: sums run in a fixed
 // order (one thread's sequential sum, then a fixed tree), so a launch gives the same bits every
 // time. A launch that fails to start (a bug: bad configuration) aborts; faults inside kernels
-// surface at the caller's next synchronisation.
+// surface at the caller's next synchronisation (launch_check.h).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -13,7 +13,8 @@
 namespace pipecast::runtime::cuda {
 
 // --- elementwise_kernels.cu -------------------------------------------------------------------
-// y = max(x, 0); dx = dy where x > 0, else 0. (n elements; y may be x.)
+// y = std::max(x, 0) (x < 0 ? 0 : x, as the CPU layer's cwiseMax: a NaN stays NaN, -0 stays -0,
+// where fmaxf would give 0); dx = dy where x > 0, else 0. (n elements; y may be x.)
 void LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream);
 void LaunchReluBackward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream);
 // y = GeluValue(x); dx = dy * GeluSlope(x) (models/elementwise.h, the CPU's own functions).

@@ -13,9 +13,9 @@
 #include "models/embedding.h"
 #include "models/layernorm.h"
 #include "models/linear.h"
-#include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/gemm.h"
 #include "runtime/cuda/gpu_kernels.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -141,7 +141,8 @@ class GpuEmbedding final : public GpuLayer {
   void BackwardInput(const float*, const float*, const float*, const float*, float* dx, float*,
                      float*, int64_t rows, const GpuContext& ctx) const override {
     if (dx != nullptr)
-      PIPECAST_CUDA_CHECK(cudaMemsetAsync(dx, 0, sizeof(float) * rows, ctx.stream));
+      CheckEnqueued(cudaMemsetAsync(dx, 0, sizeof(float) * rows, ctx.stream),
+                    "embedding input gradient");
   }
   void BackwardWeight(const float* x, const float*, const float* dy, const float*, float* grad,
                       float* scratch, int64_t rows, const GpuContext& ctx) const override {
@@ -298,8 +299,9 @@ void ChainForward(std::span<const GpuLayerPtr> layers, int64_t identity_width, c
                   const GpuContext& ctx) {
   const size_t n = layers.size();
   if (n == 0) {
-    PIPECAST_CUDA_CHECK(cudaMemcpyAsync(y, x, sizeof(float) * rows * identity_width,
-                                        cudaMemcpyDeviceToDevice, ctx.stream));
+    CheckEnqueued(cudaMemcpyAsync(y, x, sizeof(float) * rows * identity_width,
+                                  cudaMemcpyDeviceToDevice, ctx.stream),
+                  "empty chain forward");
     return;
   }
   int64_t own = 2 * rows * WidthBefore(layers, n);
@@ -321,8 +323,9 @@ void ChainBackwardInput(std::span<const GpuLayerPtr> layers, int64_t identity_wi
   const size_t n = layers.size();
   if (n == 0) {
     if (dx != nullptr)
-      PIPECAST_CUDA_CHECK(cudaMemcpyAsync(dx, dy, sizeof(float) * rows * identity_width,
-                                          cudaMemcpyDeviceToDevice, ctx.stream));
+      CheckEnqueued(cudaMemcpyAsync(dx, dy, sizeof(float) * rows * identity_width,
+                                    cudaMemcpyDeviceToDevice, ctx.stream),
+                    "empty chain backward");
     return;
   }
   const int64_t internal = WidthBefore(layers, n);

@@ -15,7 +15,7 @@
 #include <initializer_list>
 
 #include "models/elementwise.h"
-#include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 
@@ -91,27 +91,6 @@ inline unsigned GroupBlocks(int64_t n) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks));
 }
 
-// Aborts on an error of the launch just made (a kernel image missing for this GPU, a bad stream:
-// the kernel would silently not run). A fault of an earlier kernel is sticky and left for the
-// next synchronising call to report (cuda_status.h).
-inline void CheckLaunch(const char* what) {
-  const cudaError_t error = cudaPeekAtLastError();
-  switch (error) {
-    case cudaErrorInvalidConfiguration:
-    case cudaErrorInvalidDeviceFunction:
-    case cudaErrorNoKernelImageForDevice:
-    case cudaErrorInvalidResourceHandle:
-    case cudaErrorLaunchOutOfResources:
-    case cudaErrorInvalidValue:
-      (void)cudaGetLastError();
-      PIPECAST_CHECK(false) << "launching " << what << ": " << cudaGetErrorName(error) << ": "
-                            << cudaGetErrorString(error);
-      return;
-    default:
-      return;
-  }
-}
-
 #if defined(__CUDACC__)
 // op(i, count, vec) for every group [i, i + count) of [0, n).
 template <typename Op>
@@ -130,6 +109,7 @@ __global__ void __launch_bounds__(kGroupThreads) GroupLoopKernel(Op op, int64_t 
 template <typename Op>
 void LaunchGroups(const Op& op, int64_t n, bool aligned, cudaStream_t stream, const char* what) {
   if (n <= 0) return;
+  ClearStaleError();
   GroupLoopKernel<Op><<<GroupBlocks(n), kGroupThreads, 0, stream>>>(op, n, aligned);
   CheckLaunch(what);
 }

@@ -1,12 +1,12 @@
 // Device-side helpers shared by the layers' .cu files (included by them only): grid sizes, the
-// launch check, and a block-wide reduction in a fixed order.
+// checked launch (launch_check.h), and a block-wide reduction in a fixed order.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
-#include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 
@@ -19,8 +19,16 @@ inline unsigned GridFor(int64_t n, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 * 16 ? 65535 * 16 : blocks));
 }
 
-// After a launch: a launch that did not start is a bug (bad configuration).
-#define PIPECAST_CUDA_LAUNCH_CHECK() PIPECAST_CUDA_CHECK(cudaGetLastError())
+// kernel<<<grid, block, 0, stream>>>(args...), checked as launch_check.h says: a stale error of
+// an earlier call is cleared first, a launch that did not start aborts naming `what`, and a
+// fault of earlier work is left for the next synchronisation.
+template <typename... Params, typename... Args>
+void Launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream,
+            Args... args) {
+  ClearStaleError();
+  kernel<<<grid, block, 0, stream>>>(args...);
+  CheckLaunch(what);
+}
 
 // Reduces one value per thread of a block of kBlockThreads threads with `op` in a fixed tree
 // (pairs at distance 128, 64, ..., 1), so the result does not depend on timing. Every thread

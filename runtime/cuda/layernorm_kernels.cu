@@ -62,18 +62,16 @@ void LaunchLayerNormForward(const float* x, const float* gamma, const float* bet
                             float* y, float* xhat, float* rstd, int64_t rows, int64_t features,
                             cudaStream_t stream) {
   if (rows <= 0) return;
-  LayerNormForwardKernel<<<static_cast<unsigned>(rows), kBlockThreads, 0, stream>>>(
-      x, gamma, beta, eps, y, xhat, rstd, features);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("layernorm", LayerNormForwardKernel, static_cast<unsigned>(rows), kBlockThreads, stream, x,
+         gamma, beta, eps, y, xhat, rstd, features);
 }
 
 void LaunchLayerNormBackward(const float* dy, const float* gamma, const float* xhat,
                              const float* rstd, float* dx, int64_t rows, int64_t features,
                              cudaStream_t stream) {
   if (rows <= 0) return;
-  LayerNormBackwardKernel<<<static_cast<unsigned>(rows), kBlockThreads, 0, stream>>>(
-      dy, gamma, xhat, rstd, dx, features);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("layernorm backward", LayerNormBackwardKernel, static_cast<unsigned>(rows), kBlockThreads,
+         stream, dy, gamma, xhat, rstd, dx, features);
 }
 
 }  // namespace pipecast::runtime::cuda

@@ -80,16 +80,15 @@ void LaunchSoftmaxCrossEntropy(const float* logits, const int32_t* labels, int64
                                int64_t classes, double scale, float* dlogits, double* loss,
                                long long* correct, double* row_scratch, cudaStream_t stream) {
   if (rows <= 0) {
-    PIPECAST_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(double), stream));  // 0.0 for no rows
+    // 0.0 for no rows
+    CheckEnqueued(cudaMemsetAsync(loss, 0, sizeof(double), stream), "loss of no rows");
     return;
   }
   const double grad_scale = scale / static_cast<double>(rows);
-  RowLossKernel<<<static_cast<unsigned>(rows), kBlockThreads, 0, stream>>>(
-      logits, labels, classes, grad_scale, dlogits, row_scratch, row_scratch + rows);
-  PIPECAST_CUDA_LAUNCH_CHECK();
-  TotalLossKernel<<<1, kBlockThreads, 0, stream>>>(row_scratch, row_scratch + rows, rows, loss,
-                                                   correct);
-  PIPECAST_CUDA_LAUNCH_CHECK();
+  Launch("row losses", RowLossKernel, static_cast<unsigned>(rows), kBlockThreads, stream, logits,
+         labels, classes, grad_scale, dlogits, row_scratch, row_scratch + rows);
+  Launch("loss", TotalLossKernel, 1, kBlockThreads, stream, row_scratch, row_scratch + rows, rows,
+         loss, correct);
 }
 
 }  // namespace pipecast::runtime::cuda

@@ -127,9 +127,11 @@ int64_t MeasureScratch(int64_t n) { return kSums * MeasureBlocks(n); }
 void MeasurePrediction(const float* base, const float* predicted, const float* reached, int64_t n,
                        double* out, double* scratch, cudaStream_t stream) {
   const int64_t blocks = MeasureBlocks(n);
+  ClearStaleError();
   MeasurePartialsKernel<<<static_cast<unsigned>(blocks), kMeasureThreads, 0, stream>>>(
       base, predicted, reached, n, scratch);
   CheckLaunch("MeasurePrediction");
+  ClearStaleError();
   MeasureTotalKernel<<<1, kMeasureThreads, 0, stream>>>(scratch, blocks, out);
   CheckLaunch("MeasurePrediction");
 }

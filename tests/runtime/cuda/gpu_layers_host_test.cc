@@ -1,7 +1,7 @@
 // Host-side parts of the CUDA layers, run without a device: GpuStage::Create (the same
 // parameter counts and widths as the CPU stage; an unsupported layer refused by name), record
-// and scratch sizes counted by hand, and Gemm's shape checks, alignment and the row-major to
-// column-major mapping.
+// and scratch sizes counted by hand, Gemm's shape checks, alignment classes (capped at 16 bytes)
+// and the row-major to column-major mapping, and how enqueued work is checked (launch_check.h).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "runtime/cuda/gemm.h"
 #include "runtime/cuda/gpu_stage.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -210,14 +211,14 @@ TEST(GemmShapeTest, ValidationNamesTheProblem) {
   EXPECT_FALSE(ValidateShape(align).ok());
 }
 
-TEST(GemmShapeTest, AlignmentIsTheLargestPowerOfTwoOfEveryOffset) {
+TEST(GemmShapeTest, AlignmentIsTheLargestPowerOfTwoOfEveryOffsetUpTo16) {
   const auto at = [](uintptr_t address) { return reinterpret_cast<const void*>(address); };
-  EXPECT_EQ(AlignmentOf(at(0x10000), 1024, 0, 1, GemmDtype::kFloat32), 256);
-  EXPECT_EQ(AlignmentOf(at(0x10010), 1024, 0, 1, GemmDtype::kFloat32), 16);
-  EXPECT_EQ(AlignmentOf(at(0x10000), 3, 0, 1, GemmDtype::kFloat32), 4);     // ld 12 bytes
-  EXPECT_EQ(AlignmentOf(at(0x10000), 3, 0, 1, GemmDtype::kBfloat16), 2);    // ld 6 bytes
-  EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 4, GemmDtype::kFloat32), 8);    // stride 8 bytes
-  EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 1, GemmDtype::kFloat32), 256);  // unbatched
+  EXPECT_EQ(AlignmentOf(at(0x10000), 1024, 0, 1, GemmDtype::kFloat32), 16);  // capped
+  EXPECT_EQ(AlignmentOf(at(0x10008), 1024, 0, 1, GemmDtype::kFloat32), 8);
+  EXPECT_EQ(AlignmentOf(at(0x10000), 3, 0, 1, GemmDtype::kFloat32), 4);    // ld 12 bytes
+  EXPECT_EQ(AlignmentOf(at(0x10000), 3, 0, 1, GemmDtype::kBfloat16), 2);   // ld 6 bytes
+  EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 4, GemmDtype::kFloat32), 8);   // stride 8 bytes
+  EXPECT_EQ(AlignmentOf(at(0x10000), 64, 2, 1, GemmDtype::kFloat32), 16);  // unbatched
 }
 
 TEST(GemmShapeTest, WithAlignmentsReadsEveryOperand) {
@@ -230,12 +231,28 @@ TEST(GemmShapeTest, WithAlignmentsReadsEveryOperand) {
   s.ldb = 64;
   s.ldc = 50257;
   s.op_b = Op::kTranspose;
-  const GemmShape a = WithAlignments(s, at(0x1000), at(0x2020), at(0x3000));
-  EXPECT_EQ(a.align_a, 256);
-  EXPECT_EQ(a.align_b, 32);
+  const GemmShape a = WithAlignments(s, at(0x1000), at(0x2028), at(0x3000));
+  EXPECT_EQ(a.align_a, 16);
+  EXPECT_EQ(a.align_b, 8);
   EXPECT_EQ(a.align_c, 4);
   s.input = s.output = GemmDtype::kBfloat16;
   EXPECT_EQ(WithAlignments(s, at(0x1000), at(0x2020), at(0x3000)).align_c, 2);
+}
+
+TEST(GemmShapeTest, OperandsOf16BytesOrMoreShareOnePlan) {
+  // The same product on records at different offsets (256-byte and 16- to 64-byte aligned here)
+  // must map to one key, so that cuBLASLt's heuristic picks one kernel and the bits do not depend
+  // on where a microbatch's record lies.
+  const auto at = [](uintptr_t address) { return reinterpret_cast<const void*>(address); };
+  const GemmShape s{
+      .op_b = Op::kTranspose, .m = 8, .n = 32, .k = 784, .lda = 784, .ldb = 784, .ldc = 32};
+  const GemmShape first = WithAlignments(s, at(0x100000), at(0x200000), at(0x300000));
+  const GemmShape second = WithAlignments(s, at(0x100020), at(0x200040), at(0x300030));
+  EXPECT_TRUE(first == second);
+  EXPECT_TRUE(ValidateShape(first).ok());
+  GemmShape over = first;
+  over.align_a = 32;
+  EXPECT_FALSE(ValidateShape(over).ok());
 }
 
 TEST(GemmShapeTest, ShapesDifferingInAnyFieldAreDistinctKeys) {
@@ -243,12 +260,33 @@ TEST(GemmShapeTest, ShapesDifferingInAnyFieldAreDistinctKeys) {
   a.m = a.n = a.k = a.lda = a.ldb = a.ldc = 8;
   GemmShape b = a;
   EXPECT_TRUE(a == b);
-  b.align_c = 16;
+  b.align_c = 8;
   EXPECT_TRUE(a != b);
   EXPECT_TRUE(b < a || a < b);
   GemmShape c = a;
   c.op_b = Op::kTranspose;
   EXPECT_TRUE(a != c);
+}
+
+TEST(LaunchCheck, FaultsOfEarlierWorkAreLeftForTheSynchronisation) {
+  for (const cudaError_t fault : {cudaErrorIllegalAddress, cudaErrorLaunchFailure,
+                                  cudaErrorMisalignedAddress, cudaErrorAssert}) {
+    EXPECT_TRUE(IsDeferredFault(fault)) << cudaGetErrorName(fault);
+    CheckEnqueued(fault, "a kernel after a fault");  // returns
+  }
+  CheckEnqueued(cudaSuccess, "a kernel");
+  for (const cudaError_t bug :
+       {cudaErrorInvalidConfiguration, cudaErrorNoKernelImageForDevice, cudaErrorInvalidValue,
+        cudaErrorLaunchOutOfResources, cudaErrorNotReady}) {
+    EXPECT_FALSE(IsDeferredFault(bug)) << cudaGetErrorName(bug);
+  }
+}
+
+TEST(LaunchCheckDeathTest, WorkThatWasNotEnqueuedAbortsNamingIt) {
+  EXPECT_DEATH(CheckEnqueued(cudaErrorInvalidConfiguration, "column sums"),
+               "column sums: cudaErrorInvalidConfiguration");
+  EXPECT_DEATH(CheckEnqueued(cudaErrorNoKernelImageForDevice, "relu"),
+               "relu: cudaErrorNoKernelImageForDevice");
 }
 
 }  // namespace

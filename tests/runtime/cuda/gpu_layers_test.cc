@@ -23,6 +23,7 @@
 #include "models/loss.h"
 #include "models/model.h"
 #include "runtime/cuda/gemm.h"
+#include "runtime/cuda/gpu_kernels.h"
 #include "runtime/cuda/gpu_stage.h"
 #include "support/gpu.h"
 
@@ -232,6 +233,46 @@ TEST(GpuLayers, AttentionWithLongRowsMatchesCpu) {
                        Inputs(260, 8, 11), 12));
 }
 
+TEST(GpuLayers, ReluKeepsNanAndNegativeZeroLikeTheCpu) {
+  PIPECAST_REQUIRE_GPU();
+  // std::max(x, 0), the CPU's cwiseMax: NaN stays NaN and -0 stays -0 (fmaxf would give 0 for
+  // both, hiding a NaN from the loss).
+  const std::vector<float> x = {std::nanf(""), -0.0f, -1.5f, 2.5f, 0.0f};
+  const Matrix<float> cpu = AsMatrix(x, 1, 5).cwiseMax(0.0f);
+  DeviceBuffer<float> dx(x), dy(5);
+  LaunchRelu(dx.get(), dy.get(), 5, nullptr);
+  EXPECT_TRUE(SameBits(dy.Download(), Flat(cpu)));
+}
+
+TEST(GpuLayers, ALaunchAfterAHandledErrorRuns) {
+  PIPECAST_REQUIRE_GPU();
+  // A failed allocation the caller handled (as the device does when a plan does not fit) and a
+  // poll of unfinished work leave their errors in the runtime's last-error slot; the launches
+  // after them (a kernel, and CUB's sort, which checks its own launches) must not read those
+  // back as their own.
+  void* huge = nullptr;
+  ASSERT_NE(cudaMalloc(&huge, size_t{1} << 62), cudaSuccess);  // handled: out of memory
+  const std::vector<float> x = {-1, 2, -3, 4};
+  DeviceBuffer<float> dx(x), dy(4);
+  LaunchRelu(dx.get(), dy.get(), 4, nullptr);
+  EXPECT_EQ(dy.Download(), (std::vector<float>{0, 2, 0, 4}));
+
+  DeviceBuffer<char> big(int64_t{1} << 30);
+  cudaEvent_t done = nullptr;
+  ASSERT_EQ(cudaEventCreate(&done), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(big.get(), 1, size_t{1} << 30, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(done, nullptr), cudaSuccess);
+  const cudaError_t polled = cudaEventQuery(done);
+  EXPECT_TRUE(polled == cudaSuccess || polled == cudaErrorNotReady) << cudaGetErrorName(polled);
+  ASSERT_NE(cudaMalloc(&huge, size_t{1} << 62), cudaSuccess);  // handled: out of memory
+  const StageCase c =
+      MakeCase({std::make_shared<models::Embedding<float>>(6, 8, 12)}, TokenIds(16, 6, 19), 20);
+  std::unique_ptr<Gemm> gemm = MakeGemm();
+  const Passes gpu = RunGpu(c, *gemm);
+  EXPECT_TRUE(SameBits(gpu.grad, RunCpu(c).grad));
+  EXPECT_EQ(cudaEventDestroy(done), cudaSuccess);
+}
+
 TEST(GpuLayers, EmbeddingIsBitIdentical) {
   PIPECAST_REQUIRE_GPU();
   // 40 rows over a vocabulary of 6: every token repeats, so the run sums are exercised.
@@ -395,6 +436,27 @@ TEST(GpuGemm, EveryTransposeMatchesADoubleReferenceAndAccumulates) {
   }
   // One algorithm per transpose pair: accumulating (beta = 1) reuses the overwrite's plan.
   EXPECT_EQ(gemm->cached_shapes(), 4);
+}
+
+TEST(GpuGemm, TheSameProductAtOtherOffsetsGivesTheSameBits) {
+  PIPECAST_REQUIRE_GPU();
+  // As the same layer's product on two records, or on a stage's own buffers and inside a longer
+  // chain: operands 256-byte aligned once and 32- or 64-byte aligned the other time share one
+  // plan (alignment classes are capped at 16 bytes), hence one kernel and the same bits.
+  std::unique_ptr<Gemm> gemm = MakeGemm();
+  const int64_t m = 64, n = 48, k = 96, pad = 16;
+  const std::vector<float> a = Random(m * k, 90), b = Random(n * k, 91);
+  std::vector<float> a_off(pad, 0.0f), b_off(pad / 2, 0.0f);
+  a_off.insert(a_off.end(), a.begin(), a.end());
+  b_off.insert(b_off.end(), b.begin(), b.end());
+  DeviceBuffer<float> da(a), db(b), da_off(a_off), db_off(b_off), dc(m * n), dc_off(m * n + 8);
+  gemm->Multiply(Op::kNone, Op::kTranspose, m, n, k, da.get(), k, db.get(), k, dc.get(), n, false,
+                 nullptr);
+  gemm->Multiply(Op::kNone, Op::kTranspose, m, n, k, da_off.get() + pad, k, db_off.get() + pad / 2,
+                 k, dc_off.get() + 8, n, false, nullptr);
+  EXPECT_EQ(gemm->cached_shapes(), 1);
+  const std::vector<float> c = dc.Download(), shifted = dc_off.Download();
+  EXPECT_TRUE(SameBits(c, std::vector<float>(shifted.begin() + 8, shifted.end())));
 }
 
 TEST(GpuGemm, BatchedProductsAtInterleavedStrides) {
