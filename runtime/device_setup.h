@@ -1,6 +1,6 @@
 // What every Device derives from its DeviceSetup the same way (the CPU and the CUDA device):
-// PipeMare's decay per stage, the reduction buffers a stage's copy holds, and whether a
-// program averages a stage's copies (AvgPipe's reference weights).
+// PipeMare's decay per stage, the reduction buffers a stage's copy holds, whether a program
+// averages a stage's copies (AvgPipe's reference weights), and how many steps a program makes.
 #pragma once
 
 #include <algorithm>
@@ -47,6 +47,18 @@ inline bool Averages(const DeviceSetup& setup, int32_t stage) {
   for (const ir::Action& a : p.devices[setup.device])
     if (a.kind == ir::ActionKind::kAverage && a.stage == stage) return true;
   return false;
+}
+
+// The Device::Step calls the executor makes on the setup's device in one program: at every S
+// it steps each stage the device holds (runtime/executor.cc), so a device holding two stages
+// (interleaved, Chimera, ZB-V) steps twice per S. What a device sizes its per-step slots by.
+inline int32_t StepCalls(const DeviceSetup& setup) {
+  const ir::Program& p = *setup.program;
+  int32_t steps = 0, held = 0;
+  for (const ir::Action& a : p.devices[setup.device])
+    steps += a.kind == ir::ActionKind::kStep ? 1 : 0;
+  for (int32_t s = 0; s < p.num_stages; ++s) held += p.holds(setup.device, s) ? 1 : 0;
+  return steps * held;
 }
 
 // A record's part of a stage whose memory has the record layout [x | y | dy | dx | saved]

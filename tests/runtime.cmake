@@ -48,6 +48,10 @@ pipecast_add_test(method_reference_test
 pipecast_add_test(prediction_stats_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/prediction_stats_test.cc
   LIBS pipecast_test_executor_adapter pipecast_test_reference_trainer)
+# What a device derives from its setup (runtime/device_setup.h) against the executor's calls.
+pipecast_add_test(device_setup_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/device_setup_test.cc
+  LIBS pipecast_test_executor_adapter)
 # The executor over CPU devices (every allocation of the process is counted in one test).
 pipecast_add_test(executor_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/runtime/executor_test.cc

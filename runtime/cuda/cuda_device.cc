@@ -18,13 +18,6 @@
 namespace pipecast::runtime::cuda {
 namespace {
 
-int32_t StepsOf(const DeviceSetup& setup, int32_t stage) {
-  int32_t n = 0;
-  for (const ir::Action& a : setup.program->devices[setup.device])
-    n += a.kind == ir::ActionKind::kStep && (stage < 0 || a.stage == stage) ? 1 : 0;
-  return n;
-}
-
 template <typename T>
 T* InPool(void* pool, const PoolPlan& plan, int32_t entry) {
   return reinterpret_cast<T*>(static_cast<char*>(pool) + plan.entry(entry).offset);
@@ -189,7 +182,8 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     staging = std::max(staging, f(max_rows * std::max<int64_t>(s.in, 1)));
     max_params = std::max(max_params, s.params);
   }
-  const int32_t steps = StepsOf(setup, -1);
+  // One non-finite flag and at most one prediction measurement per Step call.
+  const int32_t steps = StepCalls(setup);
   const int32_t e_scratch = pool.Add("scratch", f(scratch));
   const int32_t e_dscratch =
       pool.Add("reductions", static_cast<int64_t>(sizeof(double)) *
