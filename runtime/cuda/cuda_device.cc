@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "common/check.h"
@@ -122,13 +123,21 @@ Status CudaDevice::AddStage(CudaStageSpec spec) {
                          " for its weights and as much for its gradient: " + st.message());
     }
   }
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemset(s->grad, 0, bytes));
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemset(s->weights, 0, bytes));
+  // On the compute stream: a plain cudaMemset runs on the legacy default stream, which the
+  // device's non-blocking streams do not wait for.
+  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(s->grad, 0, bytes, streams_[0]));
+  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(s->weights, 0, bytes, streams_[0]));
   if (static_cast<int32_t>(index_.size()) <= spec.stage) index_.resize(spec.stage + 1, -1);
   PIPECAST_CHECK(index_[spec.stage] < 0) << "stage " << spec.stage << " given twice";
   index_[spec.stage] = static_cast<int32_t>(stages_.size());
   stages_.push_back(std::move(s));
   return Status::Ok();
+}
+
+void CudaDevice::Bind() const {
+  int current = -1;
+  PIPECAST_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != gpu_) PIPECAST_CUDA_CHECK(cudaSetDevice(gpu_));
 }
 
 CudaDevice::StageData& CudaDevice::At(int32_t stage) {
@@ -270,14 +279,16 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
     StageData& s = *sp;
     const ir::StageBuffers& b = plan.buffers[s.stage];
     const size_t bytes = static_cast<size_t>(s.params) * sizeof(float);
+    // Both on the compute stream, ahead of every operation of the program (a plain cudaMemset
+    // or device-to-device cudaMemcpy would run on the legacy default stream, unordered with it).
     if (b.velocity && s.velocity == nullptr) {
       PIPECAST_CUDA_RETURN_IF_ERROR(cudaMalloc(&s.velocity, bytes));
-      PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemset(s.velocity, 0, bytes));
+      PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(s.velocity, 0, bytes, streams_[0]));
     }
     if (Averages(setup, s.stage) && !s.has_reference) {
       if (s.reference == nullptr) PIPECAST_CUDA_RETURN_IF_ERROR(cudaMalloc(&s.reference, bytes));
       PIPECAST_CUDA_RETURN_IF_ERROR(
-          cudaMemcpy(s.reference, s.weights, bytes, cudaMemcpyDeviceToDevice));
+          cudaMemcpyAsync(s.reference, s.weights, bytes, cudaMemcpyDeviceToDevice, streams_[0]));
       s.has_reference = true;
     }
     s.gamma = static_cast<float>(VelocityDecay(setup, s.stage));
@@ -321,19 +332,22 @@ void CudaDevice::SetWeights(int32_t stage, std::span<const float> weights) {
   StageData& s = At(stage);
   PIPECAST_CHECK(static_cast<int64_t>(weights.size()) == s.params)
       << "stage " << stage << ": " << weights.size() << " weights for " << s.params;
-  PIPECAST_CUDA_CHECK(cudaSetDevice(gpu_));
+  Bind();
+  // On the compute stream and waited for: a plain cudaMemcpy from pageable memory may return
+  // before the data is on the device, and runs on the legacy stream the compute does not wait for.
+  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(s.weights, weights.data(), weights.size_bytes(),
+                                      cudaMemcpyHostToDevice, streams_[0]));
   PIPECAST_CUDA_CHECK(cudaStreamSynchronize(streams_[0]));
-  PIPECAST_CUDA_CHECK(
-      cudaMemcpy(s.weights, weights.data(), weights.size_bytes(), cudaMemcpyHostToDevice));
   s.has_reference = false;  // the next program that averages the stage starts W~ from these
 }
 
 void CudaDevice::ReadWeights(int32_t stage, std::span<float> out) {
   StageData& s = At(stage);
   PIPECAST_CHECK(static_cast<int64_t>(out.size()) == s.params);
-  PIPECAST_CUDA_CHECK(cudaSetDevice(gpu_));
+  Bind();
+  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(out.data(), s.weights, out.size_bytes(),
+                                      cudaMemcpyDeviceToHost, streams_[0]));
   PIPECAST_CUDA_CHECK(cudaStreamSynchronize(streams_[0]));
-  PIPECAST_CUDA_CHECK(cudaMemcpy(out.data(), s.weights, out.size_bytes(), cudaMemcpyDeviceToHost));
 }
 
 // Polls an event every few microseconds (backing off to a millisecond) until it completes, the
@@ -352,7 +366,7 @@ Status PollEvent(cudaEvent_t e, Clock::time_point deadline, const std::string& w
 
 Status CudaDevice::Synchronize(Clock::time_point deadline) {
   Impl& m = *impl_;
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_));
+  Bind();
   static constexpr const char* kLanes[3] = {"compute", "send", "receive"};
   for (int lane = 0; lane < 3; ++lane)
     PIPECAST_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.sync_events[lane], streams_[lane]));
@@ -372,19 +386,20 @@ Status CudaDevice::Synchronize(Clock::time_point deadline) {
 Status CudaDevice::CheckFlags() {
   Impl& m = *impl_;
   const size_t n = m.host_losses.size();
-  std::vector<double> losses(n + 1);
+  std::vector<double> losses(n + 1);  // the losses, then the correct count's 8 bytes
+  std::vector<int32_t> flags(static_cast<size_t>(m.flags_used));
   PIPECAST_CUDA_RETURN_IF_ERROR(
-      cudaMemcpy(losses.data(), m.losses, (n + 1) * 8, cudaMemcpyDeviceToHost));
+      cudaMemcpyAsync(losses.data(), m.losses, (n + 1) * 8, cudaMemcpyDeviceToHost, streams_[0]));
+  if (m.flags_used > 0) {
+    PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(flags.data(), m.flags, flags.size() * 4,
+                                                  cudaMemcpyDeviceToHost, streams_[0]));
+  }
+  PIPECAST_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(streams_[0]));
   for (size_t j = 0; j < n; ++j)
     if (m.has_loss[j]) m.host_losses[j] = losses[j];
   long long correct = 0;
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemcpy(&correct, m.correct, 8, cudaMemcpyDeviceToHost));
+  std::memcpy(&correct, &losses[n], sizeof(correct));
   m.host_correct = correct;
-  std::vector<int32_t> flags(static_cast<size_t>(m.flags_used));
-  if (m.flags_used > 0) {
-    PIPECAST_CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(flags.data(), m.flags, flags.size() * 4, cudaMemcpyDeviceToHost));
-  }
   for (const Impl::Check& c : m.checks) {
     const bool bad = c.loss ? !std::isfinite(m.host_losses[c.where]) : flags[c.flag] != 0;
     if (!bad) continue;
@@ -411,10 +426,15 @@ void CudaDevice::ReadLosses(std::span<double> losses, int64_t* correct) {
 // The measurements' four sums, folded in the CPU device's order and arithmetic (Measure).
 PredictionStats CudaDevice::Predictions(int32_t stage) {
   StageData& s = At(stage);
-  for (int32_t slot : s.measured) {
-    double sums[4];
-    PIPECAST_CUDA_CHECK(
-        cudaMemcpy(sums, impl_->measures + 4 * slot, sizeof(sums), cudaMemcpyDeviceToHost));
+  Bind();
+  std::vector<double> all(4 * s.measured.size());
+  for (size_t k = 0; k < s.measured.size(); ++k) {
+    PIPECAST_CUDA_CHECK(cudaMemcpyAsync(&all[4 * k], impl_->measures + 4 * s.measured[k],
+                                        4 * sizeof(double), cudaMemcpyDeviceToHost, streams_[0]));
+  }
+  PIPECAST_CUDA_CHECK(cudaStreamSynchronize(streams_[0]));
+  for (size_t k = 0; k < s.measured.size(); ++k) {
+    const double* sums = &all[4 * k];
     const double err = sums[0], real = sums[1], pred = sums[2], dot = sums[3];
     if (real == 0) continue;
     ++s.stats.count;
@@ -429,24 +449,30 @@ PredictionStats CudaDevice::Predictions(int32_t stage) {
 
 void CudaDevice::ReadEval(double* loss_sum, int64_t* correct, int64_t* rows) {
   Impl& m = *impl_;
-  PIPECAST_CUDA_CHECK(cudaSetDevice(gpu_));
-  PIPECAST_CUDA_CHECK(cudaStreamSynchronize(streams_[0]));
+  Bind();
   double totals[2];
   long long c = 0;
-  PIPECAST_CUDA_CHECK(cudaMemcpy(totals, m.eval_loss, sizeof(totals), cudaMemcpyDeviceToHost));
-  PIPECAST_CUDA_CHECK(cudaMemcpy(&c, m.eval_correct, 8, cudaMemcpyDeviceToHost));
+  PIPECAST_CUDA_CHECK(
+      cudaMemcpyAsync(totals, m.eval_loss, sizeof(totals), cudaMemcpyDeviceToHost, streams_[0]));
+  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(&c, m.eval_correct, 8, cudaMemcpyDeviceToHost, streams_[0]));
+  PIPECAST_CUDA_CHECK(cudaStreamSynchronize(streams_[0]));
   *loss_sum = totals[1];
   *correct = c;
   *rows = m.eval_rows_done;
-  PIPECAST_CUDA_CHECK(cudaMemset(m.eval_loss, 0, 4 * 8));
+  // On the compute stream, ahead of the next evaluation's sums (a plain cudaMemset would run on
+  // the legacy stream, unordered with them).
+  PIPECAST_CUDA_CHECK(cudaMemsetAsync(m.eval_loss, 0, 4 * 8, streams_[0]));
   m.eval_rows_done = 0;
 }
 
 namespace {
 
-std::vector<float> ToHost(const float* device, int64_t n) {
+// A copy of device memory, on `stream` and waited for.
+std::vector<float> ToHost(const float* device, int64_t n, cudaStream_t stream) {
   std::vector<float> out(static_cast<size_t>(n));
-  PIPECAST_CUDA_CHECK(cudaMemcpy(out.data(), device, n * sizeof(float), cudaMemcpyDeviceToHost));
+  PIPECAST_CUDA_CHECK(
+      cudaMemcpyAsync(out.data(), device, n * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  PIPECAST_CUDA_CHECK(cudaStreamSynchronize(stream));
   return out;
 }
 
@@ -454,22 +480,24 @@ std::vector<float> ToHost(const float* device, int64_t n) {
 
 Result<StageState> CudaDevice::State(int32_t stage) {
   StageData& s = At(stage);
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_));
+  Bind();
   for (cudaStream_t st : streams_) PIPECAST_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
   StageState out;
   out.optimizer_steps = s.optimizer->steps();
-  out.tensors.emplace_back("weights", ToHost(s.weights, s.params));
+  out.tensors.emplace_back("weights", ToHost(s.weights, s.params, streams_[0]));
   auto opt = s.optimizer->StateTensors();
   if (!opt.ok()) return opt.status();
   for (auto& [name, values] : *opt) out.tensors.emplace_back("opt." + name, std::move(values));
-  if (s.velocity != nullptr) out.tensors.emplace_back("velocity", ToHost(s.velocity, s.params));
-  if (s.has_reference) out.tensors.emplace_back("reference", ToHost(s.reference, s.params));
+  if (s.velocity != nullptr)
+    out.tensors.emplace_back("velocity", ToHost(s.velocity, s.params, streams_[0]));
+  if (s.has_reference)
+    out.tensors.emplace_back("reference", ToHost(s.reference, s.params, streams_[0]));
   return out;
 }
 
 Status CudaDevice::LoadState(int32_t stage, const StageState& state) {
   StageData& s = At(stage);
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_));
+  Bind();
   auto find = [&](const std::string& name) -> const std::vector<float>* {
     for (const auto& [n, v] : state.tensors)
       if (n == name) return &v;
@@ -494,18 +522,22 @@ Status CudaDevice::LoadState(int32_t stage, const StageState& state) {
       return InvalidArgument(st + ": mis-sized reference weights or velocity");
   PIPECAST_RETURN_IF_ERROR(s.optimizer->LoadState(state.optimizer_steps, opt));
   const size_t bytes = static_cast<size_t>(s.params) * sizeof(float);
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemcpy(s.weights, w->data(), bytes, cudaMemcpyHostToDevice));
+  // On the compute stream, waited for before the host tensors go (see SetWeights).
+  const cudaStream_t stream = streams_[0];
+  PIPECAST_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(s.weights, w->data(), bytes, cudaMemcpyHostToDevice, stream));
   if (vel != nullptr) {
     if (s.velocity == nullptr) PIPECAST_CUDA_RETURN_IF_ERROR(cudaMalloc(&s.velocity, bytes));
     PIPECAST_CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(s.velocity, vel->data(), bytes, cudaMemcpyHostToDevice));
+        cudaMemcpyAsync(s.velocity, vel->data(), bytes, cudaMemcpyHostToDevice, stream));
   }
   if (ref != nullptr) {
     if (s.reference == nullptr) PIPECAST_CUDA_RETURN_IF_ERROR(cudaMalloc(&s.reference, bytes));
     PIPECAST_CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(s.reference, ref->data(), bytes, cudaMemcpyHostToDevice));
+        cudaMemcpyAsync(s.reference, ref->data(), bytes, cudaMemcpyHostToDevice, stream));
     s.has_reference = true;
   }
+  PIPECAST_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
   return Status::Ok();
 }
 

@@ -78,6 +78,11 @@ class CudaDevice final : public Device, public CudaLanes {
 
  private:
   CudaDevice(std::string name, int gpu);
+  // Makes this device's GPU the calling thread's current one. Every operation starts with it:
+  // the executor drives each device from a thread of its own and the evaluator drives every
+  // device from one, and a kernel launch or a cuBLASLt call on a stream of another GPU than
+  // the current one fails.
+  void Bind() const;
   Status CreateStreams(const CudaDeviceOptions& options);
   Status AddStage(CudaStageSpec spec);
   StageData& At(int32_t stage);

@@ -40,6 +40,7 @@ void CudaDevice::Serve(const ir::Action& a, const StageData& s, int32_t slot) {
 
 void CudaDevice::Apply(const ir::WeightOp& op, double lr) {
   StageData& s = At(op.stage);
+  Bind();
   PIPECAST_CHECK(op.slot >= 0 && op.slot < s.weight_copies)
       << name_ << " stage " << op.stage << ": slot " << op.slot << " beyond the plan";
   cudaStream_t st = streams_[0];
@@ -98,6 +99,7 @@ void CudaDevice::Upload(void* device, const void* host, size_t bytes) {
 
 void CudaDevice::LoadInput(int32_t stage, int32_t record, std::span<const float> x) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(static_cast<int64_t>(x.size()) == s.rows * s.in)
       << "stage " << stage << ": input of " << x.size() << " values, expected " << s.rows * s.in;
   Upload(s.X(record), x.data(), x.size_bytes());
@@ -105,6 +107,7 @@ void CudaDevice::LoadInput(int32_t stage, int32_t record, std::span<const float>
 
 void CudaDevice::Forward(const ir::Action& a, int32_t record, int32_t weights) {
   StageData& s = At(a.stage);
+  Bind();
   Serve(a, s, weights);
   impl_->last_op = "a forward";
   impl_->last_stage = a.stage;
@@ -115,6 +118,7 @@ void CudaDevice::Forward(const ir::Action& a, int32_t record, int32_t weights) {
 void CudaDevice::Loss(int32_t stage, int32_t record, int32_t microbatch,
                       std::span<const int32_t> labels, float scale) {
   StageData& s = At(stage);
+  Bind();
   Impl& m = *impl_;
   PIPECAST_CHECK(static_cast<int64_t>(labels.size()) == s.rows)
       << "stage " << stage << ": " << labels.size() << " labels for " << s.rows << " rows";
@@ -129,6 +133,7 @@ void CudaDevice::Loss(int32_t stage, int32_t record, int32_t microbatch,
 
 void CudaDevice::BackwardInput(const ir::Action& a, int32_t record, int32_t weights, bool need_dx) {
   StageData& s = At(a.stage);
+  Bind();
   Serve(a, s, weights);
   impl_->last_op = "an input gradient";
   impl_->last_stage = a.stage;
@@ -139,6 +144,7 @@ void CudaDevice::BackwardInput(const ir::Action& a, int32_t record, int32_t weig
 
 void CudaDevice::BackwardWeight(int32_t stage, int32_t record) {
   StageData& s = At(stage);
+  Bind();
   impl_->last_op = "a weight gradient";
   impl_->last_stage = stage;
   s.layers.BackwardWeight(s.X(record), s.Y(record), s.DY(record), s.Saved(record), s.grad,
@@ -149,6 +155,7 @@ void CudaDevice::HandOver(int32_t stage, int32_t record, int32_t to_stage, int32
                           bool gradient) {
   StageData& from = At(stage);
   StageData& to = At(to_stage);
+  Bind();
   const int64_t n = gradient ? from.rows * from.in : from.rows * from.out;
   PIPECAST_CHECK(n == (gradient ? to.rows * to.out : to.rows * to.in)) << "hand-over shapes";
   const float* src = gradient ? from.DX(record) : from.Y(record);
@@ -158,6 +165,7 @@ void CudaDevice::HandOver(int32_t stage, int32_t record, int32_t to_stage, int32
 
 void CudaDevice::Step(int32_t stage, const StepArgs& args) {
   StageData& s = At(stage);
+  Bind();
   Impl& m = *impl_;
   cudaStream_t st = streams_[0];
   m.last_op = "an optimizer step";
@@ -203,6 +211,7 @@ BufferView CudaDevice::ReduceBuffer(int32_t stage, int32_t slot) {
 
 void CudaDevice::SumGradients(int32_t stage, int32_t count) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
       << name_ << " stage " << stage << ": sum of " << count << " buffers";
   std::vector<const float*> buffers;
@@ -226,6 +235,7 @@ BufferView CudaDevice::Reference(int32_t stage) {
 
 void CudaDevice::ElasticAverage(int32_t stage, int32_t count, double alpha) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
       << name_ << " stage " << stage << ": average of " << count << " buffers";
   PIPECAST_CHECK(s.has_reference) << name_ << " stage " << stage << ": no reference weights";
@@ -239,12 +249,16 @@ void CudaDevice::ElasticAverage(int32_t stage, int32_t count, double alpha) {
 
 void CudaDevice::ElasticPull(int32_t stage, double alpha) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(s.has_reference) << name_ << " stage " << stage << ": no reference weights";
+  impl_->last_op = "an elastic pull";
+  impl_->last_stage = stage;
   cuda::ElasticPull(s.weights, s.reference, static_cast<float>(alpha), s.params, streams_[0]);
 }
 
 Event CudaDevice::Record(Lane lane) {
   Impl& m = *impl_;
+  Bind();
   const int l = static_cast<int>(lane);
   const int64_t seq = m.recorded[l]++;
   PIPECAST_CUDA_CHECK(cudaEventRecord(m.ring[l][seq % kEventRing], streams_[l]));
@@ -254,6 +268,7 @@ Event CudaDevice::Record(Lane lane) {
 void CudaDevice::Wait(Lane lane, Event e) {
   cudaEvent_t ev = event(e);
   if (ev == nullptr) return;
+  Bind();
   PIPECAST_CUDA_CHECK(cudaStreamWaitEvent(streams_[static_cast<int>(lane)], ev, 0));
 }
 
@@ -266,12 +281,14 @@ void CudaDevice::HostWait(Event e) {
 
 void CudaDevice::EvalLoadInput(int32_t stage, std::span<const float> x, int64_t rows) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(rows <= s.eval_rows && static_cast<int64_t>(x.size()) == rows * s.in);
   Upload(s.eval_x, x.data(), x.size_bytes());
 }
 
 void CudaDevice::EvalForward(int32_t stage, int64_t rows) {
   StageData& s = At(stage);
+  Bind();
   PIPECAST_CHECK(rows <= s.eval_rows) << "stage " << stage << ": evaluation chunk of " << rows;
   impl_->last_op = "an evaluation forward";
   impl_->last_stage = stage;
@@ -281,6 +298,7 @@ void CudaDevice::EvalForward(int32_t stage, int64_t rows) {
 void CudaDevice::EvalHandOver(int32_t stage, int32_t to_stage, int64_t rows) {
   StageData& from = At(stage);
   StageData& to = At(to_stage);
+  Bind();
   PIPECAST_CUDA_CHECK(cudaMemcpyAsync(to.eval_x, from.eval_y, Bytes(rows * from.out),
                                       cudaMemcpyDeviceToDevice, streams_[0]));
 }
@@ -294,8 +312,11 @@ BufferView CudaDevice::EvalBuffer(int32_t stage, RecordPart part, int64_t rows) 
 
 void CudaDevice::EvalLoss(int32_t stage, std::span<const int32_t> labels, int64_t rows) {
   StageData& s = At(stage);
+  Bind();
   Impl& m = *impl_;
   Upload(s.labels, labels.data(), labels.size_bytes());
+  m.last_op = "an evaluation loss";
+  m.last_stage = stage;
   SoftmaxCrossEntropy(s.eval_y, s.labels, rows, s.out, 1.0, nullptr, m.eval_loss, m.eval_correct,
                       m.dscratch, streams_[0]);
   AccumulateScaled(m.eval_loss + 1, m.eval_loss, static_cast<double>(rows), streams_[0]);
