@@ -74,10 +74,8 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::Create(std::vector<CudaStageSpec
   PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.gpu));
   PIPECAST_RETURN_IF_ERROR(dev->CreateStreams(options));
   for (CudaStageSpec& spec : stages) PIPECAST_RETURN_IF_ERROR(dev->AddStage(std::move(spec)));
-  size_t free_bytes = 0, total_bytes = 0;
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
-  dev->impl_->memory_limit = options.memory_limit_bytes > 0 ? options.memory_limit_bytes
-                                                            : static_cast<int64_t>(free_bytes);
+  dev->impl_->limited = options.memory_limit_bytes > 0;
+  dev->impl_->memory_limit = options.memory_limit_bytes;
   return dev;
 }
 
@@ -154,8 +152,16 @@ cudaEvent_t CudaDevice::event(Event e) {
   return impl_->ring[e.lane][e.sequence % kEventRing];
 }
 
-// Plans every per-program buffer in one pool, checks it against the memory limit (naming the
-// largest buffers and their stages), and (re)allocates the pool only when it grew.
+Result<int64_t> CudaDevice::Available() const {
+  const Impl& m = *impl_;
+  if (m.limited) return m.memory_limit + m.pool_bytes;
+  size_t free_bytes = 0, total_bytes = 0;
+  PIPECAST_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<int64_t>(free_bytes) + m.pool_bytes;  // the pool is freed before it grows
+}
+
+// Plans every per-program buffer in one pool, checks it against the memory the device may use
+// (naming the largest buffers and their stages), and (re)allocates the pool only when it grew.
 Status CudaDevice::PlanPool(const DeviceSetup& setup) {
   Impl& m = *impl_;
   const ir::Program& p = *setup.program;
@@ -203,10 +209,14 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
   const int32_t e_eval = pool.Add("evaluation totals", 4 * 8);
   PIPECAST_RETURN_IF_ERROR(pool.Finish());
   const int64_t need = pool.total_bytes() + persistent;
-  if (need > m.memory_limit + m.pool_bytes) {
+  const Result<int64_t> available = Available();
+  if (!available.ok()) return available.status();
+  // A pool large enough is kept (then only the persistent buffers are new), a smaller one is
+  // freed before the new one is allocated.
+  if (std::max(pool.total_bytes(), m.pool_bytes) + persistent > *available) {
     return DeviceError(name_ + ": this program needs " + FormatBytes(need) + " on GPU " +
                        std::to_string(gpu_) + " (" + pool.Largest(3) + "), beyond the " +
-                       FormatBytes(m.memory_limit + m.pool_bytes) +
+                       FormatBytes(*available) +
                        " it has free: use smaller or fewer microbatches in flight, or more stages");
   }
   if (pool.total_bytes() > m.pool_bytes) {
@@ -224,6 +234,9 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     m.pool_bytes = pool.total_bytes();
   }
   m.memory_limit -= persistent;  // the velocity and reference weights Prepare allocates next
+  int32_t most_slots = 0;
+  for (auto& sp : stages_) most_slots = std::max(most_slots, ReduceSlots(setup, sp->stage));
+  m.buffers.reserve(static_cast<size_t>(most_slots));
   for (size_t k = 0; k < stages_.size(); ++k) {
     StageData& s = *stages_[k];
     const Entries& e = entries[k];

@@ -45,7 +45,7 @@ struct CudaStageSpec {
 
 struct CudaDeviceOptions {
   int gpu = 0;                     // the CUDA device ordinal
-  int64_t memory_limit_bytes = 0;  // what Prepare may plan (0: the GPU's free memory)
+  int64_t memory_limit_bytes = 0;  // what Prepare may plan (0: the GPU's free memory then)
   // Run the device's streams on a green context of these SMs (null: the whole GPU).
   std::shared_ptr<GreenContext> green;
 };
@@ -91,6 +91,8 @@ class CudaDevice final : public Device, public CudaLanes {
   // Copies host values to device memory on the compute stream through the pinned ring.
   void Upload(void* device, const void* host, size_t bytes);
   Status PlanPool(const DeviceSetup& setup);
+  // Bytes the next program's pool and new persistent buffers may take (PlanPool).
+  Result<int64_t> Available() const;
   void ResetProgramState(const DeviceSetup& setup);
   Status CheckFlags();
 

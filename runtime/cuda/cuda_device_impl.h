@@ -38,6 +38,10 @@ struct CudaDevice::Impl {
 
   std::unique_ptr<Gemm> gemm;
   GpuContext ctx;
+  // CudaDeviceOptions::memory_limit_bytes less what this device's programs took from it (the
+  // pool, velocity, reference weights), when `limited`; else each Prepare plans against the
+  // GPU's free memory then (devices sharing the GPU take theirs between Creates and Prepares).
+  bool limited = false;
   int64_t memory_limit = 0;
   std::shared_ptr<GreenContext> green;
 
@@ -56,6 +60,9 @@ struct CudaDevice::Impl {
   long long* eval_correct = nullptr;
   int64_t eval_rows_done = 0;
   std::vector<Check> checks;
+  // The reduction buffers' pointers handed to a sum or an average (capacity set by Prepare, so
+  // that the operations allocate nothing).
+  std::vector<const float*> buffers;
 
   // Read back by Synchronize.
   std::vector<double> host_losses;

@@ -214,7 +214,8 @@ void CudaDevice::SumGradients(int32_t stage, int32_t count) {
   Bind();
   PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
       << name_ << " stage " << stage << ": sum of " << count << " buffers";
-  std::vector<const float*> buffers;
+  std::vector<const float*>& buffers = impl_->buffers;  // capacity from Prepare
+  buffers.clear();
   for (int32_t k = 0; k < count; ++k) buffers.push_back(s.Reduce(k));
   impl_->last_op = "a gradient sum";
   impl_->last_stage = stage;
@@ -239,7 +240,8 @@ void CudaDevice::ElasticAverage(int32_t stage, int32_t count, double alpha) {
   PIPECAST_CHECK(count >= 0 && count <= s.reduce_slots)
       << name_ << " stage " << stage << ": average of " << count << " buffers";
   PIPECAST_CHECK(s.has_reference) << name_ << " stage " << stage << ": no reference weights";
-  std::vector<const float*> buffers;
+  std::vector<const float*>& buffers = impl_->buffers;  // capacity from Prepare
+  buffers.clear();
   for (int32_t k = 0; k < count; ++k) buffers.push_back(s.Reduce(k));
   impl_->last_op = "an elastic average";
   impl_->last_stage = stage;
