@@ -114,9 +114,13 @@ Handle CudaLocalTransport::Send(int32_t from, int32_t to, const MessageKey& key,
     std::lock_guard<std::mutex> lock(box.mu);
     Slot& slot = slots_[s];
     PIPECAST_CHECK(!slot.sent) << "duplicate message: " << key.ToString();
+    PIPECAST_CHECK(slot.to < 0 || slot.to == to)
+        << "the " << key.ToString() << " is sent to device " << to << " but received by device "
+        << slot.to;
     slot.src = buffer;
     slot.from = from;
-    slot.to = to;
+    // Written once, by whichever of Send and Recv comes first: the waits read it unlocked.
+    if (slot.to < 0) slot.to = to;
     slot.sent = true;
     slot.ready = ready_point;
     slot.send_record = record;
@@ -149,8 +153,11 @@ Handle CudaLocalTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
     Slot& slot = slots_[s];
     PIPECAST_CHECK(!slot.posted) << "message received twice: " << key.ToString();
     slot.dst = buffer;
+    PIPECAST_CHECK(slot.to < 0 || slot.to == at)
+        << "the " << key.ToString() << " is sent to device " << slot.to
+        << " but received by device " << at;
     slot.posted = true;
-    slot.to = at;
+    if (slot.to < 0) slot.to = at;
     if (slot.from < 0) slot.from = from;
     slot.point = point;
     slot.recv_record = record;
