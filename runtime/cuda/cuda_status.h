@@ -2,8 +2,10 @@
 // runtime/cuda/ reacts to them: PIPECAST_CUDA_RETURN_IF_ERROR for failures a user can meet (out
 // of memory, no device, a lost peer: a kDeviceError naming the call and the CUDA message) and
 // PIPECAST_CUDA_CHECK for calls that fail only through a bug in pipecast (abort with the call).
-// Kernel launches are asynchronous: a fault inside a kernel surfaces at the next synchronising
-// call (CudaDevice::Synchronize), which reports it with the stage and lane it waited on.
+// Kernel launches are asynchronous: a fault inside a kernel surfaces at a later call. When that
+// is CudaDevice::Synchronize, it is reported with the stage and lane it waited on; but a fault
+// is sticky (every later call on the GPU returns it), and a PIPECAST_CUDA_CHECK or launch check
+// that meets it first aborts the process with CUDA's error.
 #pragma once
 
 #include <cublasLt.h>
