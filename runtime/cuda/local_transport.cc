@@ -44,6 +44,7 @@ CudaLocalTransport::CudaLocalTransport(int32_t num_devices, const MessageSpace& 
       space_(space),
       slots_(static_cast<size_t>(space.size())),
       boxes_(static_cast<size_t>(num_devices)),
+      deferred_(static_cast<size_t>(num_devices)),
       recorder_(recorder) {
   for (auto& l : lanes_) l.store(nullptr);
 }
@@ -66,11 +67,40 @@ void CudaLocalTransport::Learn(int32_t device, Device& dev) {
   auto* lanes = dynamic_cast<CudaLanes*>(&dev);
   PIPECAST_CHECK(lanes != nullptr) << "CudaLocalTransport needs CUDA devices, not " << dev.name();
   CudaLanes* known = lanes_[device].load();
-  if (known == nullptr) {
-    lanes_[device].store(lanes);
-  } else {
+  if (known != nullptr) {
     PIPECAST_CHECK(known == lanes) << "device " << device << " changed";
+    return;
   }
+  lanes_[device].store(lanes);
+  PostDeferred(device);
+}
+
+// Only the device's own thread learns it (its Send or WaitReceived) and posts its receives, so
+// no Recv of the device runs concurrently.
+void CudaLocalTransport::PostDeferred(int32_t device) {
+  Mailbox& box = boxes_[device];
+  std::vector<int32_t> pending;
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    pending.swap(deferred_[device]);
+  }
+  if (pending.empty()) return;
+  CudaLanes& lanes = Lanes(device);
+  for (int32_t s : pending) {
+    const cudaEvent_t point = Pool(device).Take();
+    Status st;
+    {
+      GpuScope scope(lanes.gpu());
+      st = Checked(cudaEventRecord(point, lanes.stream(Lane::kCompute)),
+                   [&] { return "receiving the " + space_.KeyAt(s).ToString(); });
+    }
+    std::lock_guard<std::mutex> lock(box.mu);
+    Slot& slot = slots_[s];
+    slot.point = point;
+    if (!st.ok() && slot.error.ok()) slot.error = st;
+    if (slot.sent) Copy(slot);
+  }
+  box.changed.notify_all();
 }
 
 CudaLanes& CudaLocalTransport::Lanes(int32_t device) const {
@@ -136,7 +166,7 @@ Handle CudaLocalTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
   PIPECAST_CHECK(at >= 0 && at < static_cast<int32_t>(lanes_.size())) << "device " << at;
   const int32_t s = space_.Index(key);
   // The copy overwrites `buffer`: it waits for the compute enqueued so far, which may read it.
-  // A device not known yet records that point at its WaitReceived instead.
+  // A device not known yet records that point when it is learned (PostDeferred).
   cudaEvent_t point = nullptr;
   Status error;
   if (CudaLanes* lanes = lanes_[at].load()) {
@@ -162,6 +192,7 @@ Handle CudaLocalTransport::Recv(int32_t at, int32_t from, const MessageKey& key,
     slot.point = point;
     slot.recv_record = record;
     if (!error.ok() && slot.error.ok()) slot.error = error;
+    if (point == nullptr) deferred_[at].push_back(s);
     if (slot.sent && slot.point != nullptr) Copy(slot);
   }
   box.changed.notify_all();
@@ -215,20 +246,9 @@ Status CudaLocalTransport::WaitReceived(Handle handle, Device& consumer, Lane la
   Mailbox& box = boxes_[slot.to];
   const Clock::time_point start = Clock::now();
   const MessageKey key = space_.KeyAt(s);
-  Learn(slot.to, consumer);
+  Learn(slot.to, consumer);  // posts the receives it made before it was known
   std::unique_lock<std::mutex> lock(box.mu);
-  box.changed.wait_until(lock, deadline,
-                         [&] { return slot.copied || slot.sent || aborted_.load(); });
-  if (!slot.copied && slot.sent) {  // posted before this device was known: copy now
-    CudaLanes& lanes = Lanes(slot.to);
-    slot.point = Pool(slot.to).Take();
-    GpuScope scope(lanes.gpu());
-    const Status st = Checked(cudaEventRecord(slot.point, lanes.stream(Lane::kCompute)),
-                              [&] { return "receiving the " + key.ToString(); });
-    if (!st.ok() && slot.error.ok()) slot.error = st;
-    Copy(slot);
-    box.changed.notify_all();  // the sender's WaitSent
-  }
+  box.changed.wait_until(lock, deadline, [&] { return slot.copied || aborted_.load(); });
   if (!slot.copied && aborted_.load()) {
     return Cancelled("device " + std::to_string(slot.to) + " stopped while waiting for the " +
                      key.ToString() + " (another device failed)");

@@ -7,11 +7,12 @@
 // WaitReceived makes the consumer's lane wait for the copy's event (the host blocks only until
 // the copy is enqueued, i.e. until the sender has called Send); WaitSent polls that event
 // against the deadline. A transport built from a device count learns each device's lanes from
-// the Device its Send or WaitReceived is handed; a receive posted before its device is known
-// is copied at its WaitReceived instead, after the consumer's compute enqueued by then. Copies
-// never wait for each other, only for events recorded before them, so there is no rendezvous and no
-// order to check: every program the executor runs on threads runs here. Abort stops every wait with
-// kCancelled, as in InProcessTransport.
+// the Device its first Send or WaitReceived is handed; the receives it posted before then get
+// their receive point at that moment (after the compute enqueued by then) and are copied as
+// soon as they are sent, like the others. A copy waits only for work enqueued before it (the
+// two points, and the copies ahead of it on the receive stream), never for a thread to make a
+// later call, so there is no rendezvous and no order to check: every program the executor runs
+// on threads runs here. Abort stops every wait with kCancelled, as in InProcessTransport.
 //
 // Events come from a pool per GPU, created up front (from the devices given) or when the GPU's
 // first device is learned; a message takes three (ready, receive point, copy done) and gives
@@ -74,7 +75,15 @@ class CudaLocalTransport : public Transport {
     std::condition_variable changed;
   };
   CudaLanes& Lanes(int32_t device) const;
+  // Records `dev` as device `device`'s lanes the first time, and then posts its deferred
+  // receives (PostDeferred).
   void Learn(int32_t device, Device& dev);
+  // The receives `device` posted before it was known get their receive point now, on its
+  // compute stream (later than at their Recv: the copy waits for more of its compute, never
+  // less), and those already sent are copied, so that no copy waits for the receiver's thread
+  // to reach its WaitReceived (a sender's WaitSent would then wait for that thread, a
+  // rendezvous this transport must not have).
+  void PostDeferred(int32_t device);
   EventPool& Pool(int32_t device);
   void Copy(Slot& slot);  // REQUIRES: the receiver's mailbox lock held, sent and posted
   void Release(Slot& slot);
@@ -86,6 +95,7 @@ class CudaLocalTransport : public Transport {
   MessageSpace space_;
   std::vector<Slot> slots_;
   std::vector<Mailbox> boxes_;
+  std::vector<std::vector<int32_t>> deferred_;  // per device: receives posted before it was known
   FlightRecorder* recorder_;
   std::atomic<bool> aborted_{false};
 };

@@ -1,6 +1,8 @@
 // CudaLocalTransport on real GPUs (label `gpu`; skipped without one): copies between two test
-// devices on one GPU, in both arrival orders, arrive bit for bit; a size mismatch, a missing
-// send and Abort give the documented errors; with two GPUs the copy crosses them.
+// devices on one GPU, in both arrival orders, arrive bit for bit; receives posted before the
+// transport knows their device are copied without waiting for that device's thread; a size
+// mismatch, a missing send and Abort give the documented errors; with two GPUs the copy crosses
+// them.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -55,6 +57,33 @@ TEST(CudaLocalTransportGpuTest, AcrossTwoGpus) {
   if (cudaGetDeviceCount(&n) != cudaSuccess || n < 2) GTEST_SKIP() << "needs two GPUs";
   TestCudaDevice d0(0), d1(1);
   CopiesBothOrders(d0, d1);
+}
+
+// Built from a device count (as `pipecast run` builds it): device 1 posts two receives before
+// the transport knows it; once its first WaitReceived makes it known, the second message is
+// copied as soon as it is sent, so device 0's WaitSent of it returns without device 1 having
+// waited for it (no rendezvous), and both arrive bit for bit.
+TEST(CudaLocalTransportGpuTest, ReceivesPostedBeforeTheDeviceIsKnownNeedNoWaitToBeCopied) {
+  PIPECAST_REQUIRE_GPU();
+  TestCudaDevice d0(0), d1(0);
+  CudaLocalTransport t(2, MessageSpace{2, 2, 0});
+  const std::vector<float> x = Pattern(257, 7), y = Pattern(33, 8);
+  const BufferView x_src = d0.Alloc(x), y_src = d0.Alloc(y);
+  const BufferView x_dst = d1.Alloc(std::vector<float>(x.size())),
+                   y_dst = d1.Alloc(std::vector<float>(y.size()));
+  const MessageKey kx{Kind::kActivation, 1, 0}, ky{Kind::kActivation, 1, 1};
+  const Handle rx = t.Recv(1, 0, kx, x_dst);  // device 1 is not known yet
+  const Handle ry = t.Recv(1, 0, ky, y_dst);
+  const Handle sx = t.Send(0, 1, kx, x_src, d0, d0.Record(Lane::kCompute));
+  const Handle sy = t.Send(0, 1, ky, y_src, d0, d0.Record(Lane::kCompute));
+  ASSERT_TRUE(t.WaitReceived(rx, d1, Lane::kCompute, In(10000)).ok());
+  const Status sent = t.WaitSent(sy, In(2000));
+  EXPECT_TRUE(sent.ok()) << sent.message();
+  ASSERT_TRUE(t.WaitSent(sx, In(10000)).ok());
+  ASSERT_TRUE(t.WaitReceived(ry, d1, Lane::kCompute, In(10000)).ok());
+  ASSERT_TRUE(d1.Synchronize(In(10000)).ok());
+  EXPECT_TRUE(SameBits(d1.Download(x_dst), x));
+  EXPECT_TRUE(SameBits(d1.Download(y_dst), y));
 }
 
 TEST(CudaLocalTransportGpuTest, SizeMismatchDeadlineAndAbort) {
