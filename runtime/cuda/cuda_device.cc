@@ -55,9 +55,13 @@ CudaDevice::~CudaDevice() {
     if (e != nullptr) (void)cudaEventDestroy(e);
   for (cudaEvent_t e : impl_->slot_events)
     if (e != nullptr) (void)cudaEventDestroy(e);
-  if (impl_->green == nullptr) {
-    for (cudaStream_t s : streams_)
-      if (s != nullptr) (void)cudaStreamDestroy(s);
+  for (cudaStream_t s : streams_) {
+    if (s == nullptr) continue;
+    if (impl_->green != nullptr) {
+      impl_->green->DestroyStream(s);
+    } else {
+      (void)cudaStreamDestroy(s);
+    }
   }
 }
 

@@ -16,8 +16,9 @@
 // buffers whose reuse waits on the copy that read them.
 //
 // Several CudaDevices may share one GPU (one thread each, the stages of one pipeline); with
-// `sm_share` they run on green contexts holding disjoint sets of SMs (green_context.h), so that
-// a single GPU shows the pipeline's bubbles. Thread-safety: one thread drives a device.
+// CudaDeviceOptions::green they run on green contexts holding disjoint sets of SMs
+// (green_context.h), so that a single GPU shows the pipeline's bubbles. Thread-safety: one
+// thread at a time drives a device (each operation makes the device's GPU current first).
 #pragma once
 
 #include <cuda_runtime.h>

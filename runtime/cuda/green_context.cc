@@ -4,6 +4,7 @@
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include <algorithm>
 #include <string>
 
 #include "runtime/cuda/cuda_status.h"
@@ -125,8 +126,17 @@ Result<cudaStream_t> GreenContext::CreateStream() {
   PIPECAST_RETURN_IF_ERROR(DriverStatus(
       driver_->stream(&s, static_cast<CUgreenCtx>(context_), CU_STREAM_NON_BLOCKING, 0),
       "cuGreenCtxStreamCreate"));
+  std::lock_guard<std::mutex> lock(mu_);
   streams_.push_back(reinterpret_cast<cudaStream_t>(s));
   return reinterpret_cast<cudaStream_t>(s);
+}
+
+void GreenContext::DestroyStream(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = std::find(streams_.begin(), streams_.end(), stream);
+  PIPECAST_CHECK(it != streams_.end()) << "a stream this green context did not create";
+  streams_.erase(it);
+  (void)driver_->stream_destroy(reinterpret_cast<CUstream>(stream));
 }
 
 }  // namespace pipecast::runtime::cuda

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "common/status.h"
@@ -39,8 +40,11 @@ class GreenContext {
   GreenContext& operator=(const GreenContext&) = delete;
 
   int32_t sm_count() const { return sm_count_; }
-  // A non-blocking stream on this context's SMs, destroyed with the context.
+  // A non-blocking stream on this context's SMs, destroyed by DestroyStream or with the context.
   Result<cudaStream_t> CreateStream();
+  // Destroys a stream CreateStream made (a device built on the context is gone; the context is
+  // shared by the devices of every method and seed of a run, so their streams must not pile up).
+  void DestroyStream(cudaStream_t stream);
 
   struct Driver;  // green_context.cc: the driver entry points
 
@@ -49,6 +53,7 @@ class GreenContext {
   std::shared_ptr<const Driver> driver_;
   void* context_ = nullptr;  // CUgreenCtx
   int32_t sm_count_ = 0;
+  std::mutex mu_;  // streams_
   std::vector<cudaStream_t> streams_;
 };
 
