@@ -114,6 +114,10 @@ Status CudaDevice::AddStage(CudaStageSpec spec) {
   auto layers = GpuStage::Create(spec.layers);
   if (!layers.ok()) return layers.status();
   auto opt = CudaOptimizer::Create(spec.optimizer, spec.layers.num_params());
+  if (!opt.ok() && opt.status().code() == StatusCode::kDeviceError) {  // out of memory
+    return DeviceError(name_ + ": stage " + std::to_string(spec.stage) + ": " +
+                       opt.status().message());
+  }
   if (!opt.ok()) return opt.status();
   auto s = std::make_unique<StageData>(spec.stage, std::move(*layers), std::move(*opt));
   const size_t bytes = static_cast<size_t>(s->params) * sizeof(float);
