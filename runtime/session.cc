@@ -108,6 +108,18 @@ Result<models::LrSchedule> ScheduleOf(const ir::Job& job, int64_t per_epoch, int
 
 }  // namespace
 
+int64_t AveragingPeriod(const ir::MethodSpec& method) {
+  if (method.name != "avgpipe") return 1;
+  const auto it = method.params.find("period");
+  int64_t period = 1;
+  if (it != method.params.end()) {
+    const std::string& v = it->second;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), period);
+    if (ec != std::errc() || end != v.data() + v.size() || period < 1) period = 1;
+  }
+  return period;
+}
+
 Result<TrainingData> LoadTrainingData(const ir::Job& job) {
   const std::string& d = job.data.dataset;
   if (d == "fashion-mnist" || d == "synthetic") return LoadClassification(job);
@@ -277,15 +289,7 @@ Result<const ir::Program*> Session::ProgramFor(int64_t minibatches, int64_t mini
   std::map<std::string, std::string> params = method_.params;
   int64_t phase = 0;
   if (method_.name == "avgpipe") {
-    // A period that is not a positive integer is left for Generate to report.
-    const auto it = params.find("period");
-    int64_t period = 1;
-    if (it != params.end()) {
-      const std::string& v = it->second;
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), period);
-      if (ec != std::errc() || end != v.data() + v.size() || period < 1) period = 1;
-    }
-    phase = minibatches_before % period;
+    phase = minibatches_before % AveragingPeriod(method_);
     params["phase"] = std::to_string(phase);
   }
   const std::pair<int64_t, int64_t> key{minibatches, phase};

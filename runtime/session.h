@@ -61,6 +61,11 @@ struct TrainingData {
 };
 Result<TrainingData> LoadTrainingData(const ir::Job& job);
 
+// AvgPipe's averaging period, the minibatches between two averagings (its `period` parameter);
+// 1 for every other method and for a period that is not a positive integer (which Generate
+// reports).
+int64_t AveragingPeriod(const ir::MethodSpec& method);
+
 class Session {
  public:
   static Result<std::unique_ptr<Session>> Create(const ir::Job& job, const ir::MethodSpec& method,

@@ -14,6 +14,7 @@
 #include "runtime/cuda/cuda_device.h"
 #include "runtime/cuda/nccl_transport.h"
 #include "runtime/cuda/transport_order.h"
+#include "runtime/session.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -50,15 +51,24 @@ Result<std::shared_ptr<CudaProcesses>> CudaProcesses::Create(const LaunchEnv& en
       new CudaProcesses(env, *gpu, std::move(*world), std::move(store)));
 }
 
-Status CudaProcesses::PrepareMethod(const ir::Job& job, const ir::MethodSpec& method,
-                                    TrainOptions& train) {
+Result<ir::Program> ChannelProgram(const ir::Job& job, const ir::MethodSpec& method) {
   const ir::PipelineSpec& pipe = job.pipeline;
-  auto generated = ir::Generate({method.name, pipe.stages, pipe.microbatches, 1,
+  const int64_t period = std::min<int64_t>(AveragingPeriod(method), 64);
+  const int32_t minibatches = static_cast<int32_t>(std::max<int64_t>(2, period));
+  auto generated = ir::Generate({method.name, pipe.stages, pipe.microbatches, minibatches,
                                  pipe.microbatch_size, method.params, pipe.data_parallel});
   if (!generated.ok()) return generated.status();
-  const ir::Program program = ir::InsertCommunication(*generated);
+  ir::Program program = ir::InsertCommunication(*generated);
   PIPECAST_RETURN_IF_ERROR(ir::ValidationStatus(ir::ValidateProgram(program),
                                                 method.name + " generated an invalid program"));
+  return program;
+}
+
+Status CudaProcesses::PrepareMethod(const ir::Job& job, const ir::MethodSpec& method,
+                                    TrainOptions& train) {
+  auto checked = ChannelProgram(job, method);
+  if (!checked.ok()) return checked.status();
+  const ir::Program& program = *checked;
   if (program.num_devices != env_.world_size) {
     return InvalidArgument(method.name + " runs on " + std::to_string(program.num_devices) +
                            " devices but " + std::to_string(env_.world_size) +

@@ -4,11 +4,11 @@
 //
 // CudaProcesses holds what outlives one method: the world communicator, the TCP store (torchrun,
 // Slurm) and the flight recorder. PrepareMethod is collective (every rank calls it for the same
-// method, in the same order, as `pipecast run` does): it generates the method's program, checks
-// that NCCL's rendezvous cannot deadlock it (transport_order.h), connects one NCCL channel per
-// (sender, receiver, class of message) it uses, and sets the TrainOptions' device and transport
-// factories. Values every rank needs (losses, final weights) travel through the store in 1 MiB
-// pieces; under mpirun the caller keeps MPI's broadcasts instead.
+// method, in the same order, as `pipecast run` does): it generates the method's program
+// (ChannelProgram), checks that NCCL's rendezvous cannot deadlock it (transport_order.h),
+// connects one NCCL channel per (sender, receiver, class of message) it uses, and sets the
+// TrainOptions' device and transport factories. Values every rank needs (losses, final weights)
+// travel through the store in 1 MiB pieces; under mpirun the caller keeps MPI's broadcasts instead.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +65,12 @@ class CudaProcesses {
   Device* local_ = nullptr;  // the method's device, built by the session through make_device
   int64_t shares_ = 0;
 };
+
+// The program whose channels PrepareMethod connects and whose order it checks: every program
+// the method's segments run must use no other channel. Two minibatches (the order across a
+// step), or AvgPipe's whole period when longer (a program shorter than its period may have no
+// averaging, and then no channel for the averaging's messages; capped at 64). Host code.
+Result<ir::Program> ChannelProgram(const ir::Job& job, const ir::MethodSpec& method);
 
 // How long setting up (connecting, exchanging the id, splitting channels) may take.
 inline constexpr std::chrono::seconds kProcessSetUpDeadline{120};

@@ -2,10 +2,15 @@
 // contexts worked by hand, and the one-line refusals of a run that cannot have its GPUs.
 #include <gtest/gtest.h>
 
+#include "common/generators.h"
 #include "common/job.h"
+#include "common/lower.h"
+#include "common/version_plan.h"
 #include "runtime/cuda/cuda_device.h"
+#include "runtime/cuda/cuda_processes.h"
 #include "runtime/cuda/cuda_run.h"
 #include "runtime/cuda/green_context.h"
+#include "runtime/cuda/transport_order.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -50,6 +55,38 @@ TEST(InProcessCudaRun, RefusesWhatTheMachineCannotGive) {
     EXPECT_NE(m.find("gpus: 4096 but this machine shows"), std::string::npos) << m;
   }
   EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+}
+
+// A one-minibatch program of AvgPipe with period 3 has no averaging, so its channels lack the
+// reductions class (2) that the averaging's messages travel on; the program PrepareMethod
+// connects channels for spans the period, and checks the order across steps.
+TEST(ChannelProgram, CoversAvgPipesWholePeriod) {
+  auto job = ir::ParseJob(
+      "name: g\nmodel: {type: mlp, hidden_sizes: [8]}\n"
+      "data: {dataset: synthetic, train_examples: 64, test_examples: 16}\n"
+      "optimizer: {name: sgd, lr: 0.1}\npipeline: {stages: 2, microbatches: 2, "
+      "microbatch_size: 4}\nmethods: [1f1b]\ndevice: cuda\n",
+      "g.job.yaml");
+  ASSERT_TRUE(job.ok()) << job.status().message();
+  const ir::MethodSpec avgpipe{"avgpipe", {{"period", "3"}}, 0, 0};
+  const auto reductions = [](const ir::Program& p) {
+    const ir::VersionPlan plan = ir::BuildVersionPlan(p, ir::PlanDetail::kExecution);
+    int32_t n = 0;
+    for (const Channel& c : ChannelsOf(p, plan)) n += c.cls == 2 ? 1 : 0;
+    return n;
+  };
+  auto one = ir::Generate({"avgpipe", 2, 2, 1, 4, avgpipe.params, 1});
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  EXPECT_EQ(reductions(ir::InsertCommunication(*one)), 0);
+  auto checked = ChannelProgram(*job, avgpipe);
+  ASSERT_TRUE(checked.ok()) << checked.status().message();
+  EXPECT_EQ(checked->minibatches, 3);
+  // Two pipelines of two stages: each stage's copy sends its weights to the replica-0 copy and
+  // gets the reference back, one channel each way per stage.
+  EXPECT_EQ(reductions(*checked), 4);
+  auto plain = ChannelProgram(*job, {"1f1b", {}, 0, 0});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->minibatches, 2);
 }
 
 TEST(JobGpus, ApplyOnlyToTheCudaDevice) {
