@@ -160,6 +160,16 @@ cudaEvent_t CudaDevice::event(Event e) {
   return impl_->ring[e.lane][e.sequence % kEventRing];
 }
 
+void CudaDevice::NoteTransportFailure(const Status& failure) {
+  std::lock_guard<std::mutex> lock(impl_->failure_mu);
+  if (impl_->transport_failure.ok()) impl_->transport_failure = failure;
+}
+
+Status CudaDevice::TransportFailure() {
+  std::lock_guard<std::mutex> lock(impl_->failure_mu);
+  return impl_->transport_failure;
+}
+
 Result<int64_t> CudaDevice::Available() const {
   const Impl& m = *impl_;
   if (m.limited) return m.memory_limit + m.pool_bytes;
@@ -328,6 +338,10 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
     s.stats = {};
   }
   ResetProgramState(setup);
+  {
+    std::lock_guard<std::mutex> lock(impl_->failure_mu);
+    impl_->transport_failure = Status::Ok();  // the previous program's transport is gone
+  }
   return Status::Ok();
 }
 
@@ -388,6 +402,9 @@ Status PollEvent(cudaEvent_t e, Clock::time_point deadline, const std::string& w
 Status CudaDevice::Synchronize(Clock::time_point deadline) {
   Impl& m = *impl_;
   Bind();
+  // A transfer cut off by its transport: the lanes may not even finish, and what they computed
+  // after it is garbage.
+  PIPECAST_RETURN_IF_ERROR(TransportFailure());
   static constexpr const char* kLanes[3] = {"compute", "send", "receive"};
   for (int lane = 0; lane < 3; ++lane)
     PIPECAST_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.sync_events[lane], streams_[lane]));
@@ -399,6 +416,7 @@ Status CudaDevice::Synchronize(Clock::time_point deadline) {
     const Status st = PollEvent(m.sync_events[lane], deadline, what);
     if (!st.ok()) return st;
   }
+  PIPECAST_RETURN_IF_ERROR(TransportFailure());  // noted while the lanes ran
   return CheckFlags();
 }
 

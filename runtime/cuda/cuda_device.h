@@ -68,6 +68,7 @@ class CudaDevice final : public Device, public CudaLanes {
   int gpu() const override { return gpu_; }
   cudaStream_t stream(Lane lane) override { return streams_[static_cast<int>(lane)]; }
   cudaEvent_t event(Event event) override;
+  void NoteTransportFailure(const Status& failure) override;
 
   // Device
   std::string name() const override { return name_; }
@@ -96,6 +97,7 @@ class CudaDevice final : public Device, public CudaLanes {
   Result<int64_t> Available() const;
   void ResetProgramState(const DeviceSetup& setup);
   Status CheckFlags();
+  Status TransportFailure();  // NoteTransportFailure's, or ok
 
   std::string name_;
   int gpu_ = 0;

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,10 @@ struct CudaDevice::Impl {
   std::array<cudaEvent_t, kStagingSlots> slot_events = {};
   std::array<bool, kStagingSlots> slot_used = {};
   int32_t next_slot = 0;
+
+  // CudaLanes::NoteTransportFailure's first failure since Prepare (any thread: under the lock).
+  std::mutex failure_mu;
+  Status transport_failure;
 
   // The last operation issued, for the message of a kernel fault.
   const char* last_op = "nothing";

@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include "common/status.h"
 #include "runtime/device.h"
 
 namespace pipecast::runtime::cuda {
@@ -20,6 +21,11 @@ class CudaLanes {
   // The CUDA event recorded for `event` (from Device::Record), or null for an event that is
   // already complete (sequence -1).
   virtual cudaEvent_t event(Event event) = 0;
+  // A device transport's failure, from any thread: the device's next Synchronize returns it
+  // (the first one noted), because a transfer its lanes wait for may have been cut off without
+  // its data (NcclTransport's watchdog aborting a receive whose wait returned already). Prepare
+  // forgets it.
+  virtual void NoteTransportFailure(const Status& failure) = 0;
 };
 
 }  // namespace pipecast::runtime::cuda

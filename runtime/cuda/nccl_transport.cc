@@ -318,6 +318,10 @@ void NcclTransport::Fail(Status cause) {
     failed_.store(true);
   }
   channels_.Abort();
+  // A receive whose wait returned already (the lane waits, not the host) is cut off without
+  // its data: the local device's next Synchronize reports the failure instead of what the lane
+  // computed from it.
+  lanes_->NoteTransportFailure(cause);
   if (recorder_) recorder_->Issue(rank_, FlightAction::kAbort, -1, {});
   if (cause.code() == StatusCode::kCancelled && !recorder_) return;
   std::fprintf(stderr, "pipecast: %s\n%s", cause.message().c_str(),

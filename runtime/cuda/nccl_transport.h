@@ -36,8 +36,9 @@
 // after Abort) naming its own message and peer, the failure, and the rank's last completed
 // transfers. The caller ends the process non-zero with the report (one clear message). A
 // failure after a program's last wait (an evaluation's last stage only receives, and its
-// receives' waits return before the data is there) shows only in failure(): check it after
-// Execute or Evaluate returned ok.
+// receives' waits return before the data is there) is also handed to the local device
+// (CudaLanes::NoteTransportFailure), whose Synchronize at the end of the program returns it
+// instead of results computed from data that never came; failure() keeps it too.
 #pragma once
 
 #include <cuda_runtime.h>

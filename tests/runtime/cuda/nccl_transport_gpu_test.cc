@@ -152,7 +152,8 @@ TEST(NcclTransportGpuTest, TwoRanksOnTwoGpus) {
 
 // Rank 1 waits for an activation that rank 0 never sends: the wait returns at once (the lane
 // waits, not the host), and the watchdog, at the wait's deadline, aborts the channels and
-// records a kDeadlineExceeded naming the message and the peer, which later waits return.
+// records a kDeadlineExceeded naming the message and the peer, which the device's Synchronize
+// and later waits return.
 TEST(NcclTransportGpuTest, WatchdogEndsAWaitForALostPeer) {
   PIPECAST_REQUIRE_GPU();
   if (GpuCount() < 2) GTEST_SKIP() << "needs two GPUs";
@@ -165,7 +166,7 @@ TEST(NcclTransportGpuTest, WatchdogEndsAWaitForALostPeer) {
   std::promise<void> done;
   std::shared_future<void> finished = done.get_future().share();
   const std::vector<Channel> channels = {{0, 1, 0}};
-  Status failure, later;
+  Status failure, later, synchronized;
   std::string dump;
   struct Finish {  // rank 1 lets rank 0 go however it leaves, failed assertions included
     std::promise<void>* done;
@@ -193,6 +194,7 @@ TEST(NcclTransportGpuTest, WatchdogEndsAWaitForALostPeer) {
     for (int tries = 0; tries < 10000 && t.failure().ok(); ++tries)
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     failure = t.failure();
+    synchronized = dev.Synchronize(In(5));  // the device was told: its lane's data never came
     const Handle h2 = t.Recv(1, 0, {Kind::kActivation, 1, 1}, in);
     later = t.WaitReceived(h2, dev, Lane::kCompute, In(1));
     dump = recorder.Dump(1);
@@ -204,6 +206,8 @@ TEST(NcclTransportGpuTest, WatchdogEndsAWaitForALostPeer) {
   EXPECT_EQ(
       failure.message(),
       "rank 1 waited 200 ms receiving the activation of microbatch 0 for stage 1 from rank 0");
+  EXPECT_EQ(synchronized.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(synchronized.message(), failure.message());
   EXPECT_NE(later.code(), StatusCode::kOk);
   EXPECT_NE(dump.find("receive the activation of microbatch 0 for stage 1 from device 0, NOT "
                       "COMPLETED"),

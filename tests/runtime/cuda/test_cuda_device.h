@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,15 @@ class TestCudaDevice : public runtime::DeviceWrapper, public runtime::cuda::Cuda
   void HostWait(runtime::Event e) override {
     if (e.sequence >= 0) PIPECAST_TEST_CUDA(cudaEventSynchronize(event(e)));
   }
+  void NoteTransportFailure(const Status& failure) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (failure_.ok()) failure_ = failure;
+  }
   Status Synchronize(runtime::Clock::time_point) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failure_.ok()) return failure_;
+    }
     for (cudaStream_t s : streams_) {
       const cudaError_t r = cudaStreamSynchronize(s);
       if (r != cudaSuccess) return DeviceError(cudaGetErrorString(r));
@@ -89,6 +98,8 @@ class TestCudaDevice : public runtime::DeviceWrapper, public runtime::cuda::Cuda
   cudaEvent_t events_[kEvents] = {};
   int64_t next_ = 0;
   std::vector<float*> buffers_;
+  std::mutex mu_;  // failure_
+  Status failure_;
 };
 
 // `n` floats whose bit patterns differ from each other and from any fill (including NaN
