@@ -1,5 +1,6 @@
 // Host-side behaviour of the CUDA build, run everywhere (no `gpu` label): the SM split of green
-// contexts worked by hand, and the one-line refusals of a run that cannot have its GPUs.
+// contexts worked by hand, the one-line refusals of a run that cannot have its GPUs, and the
+// program whose NCCL channels a multi-process run connects.
 #include <gtest/gtest.h>
 
 #include "common/generators.h"
