@@ -3,17 +3,17 @@
 // semantics operation for operation (runtime/cpu/cpu_device.h), so that the executor drives
 // both alike and their results can be compared.
 //
-// Lanes are streams (compute, send, receive) and events are CUDA events from a ring created by
-// Prepare. Per stage the device holds, in device memory, the current weights, the gradient, the
-// optimizer state (allocated by Create), PipeMare's velocity and AvgPipe's reference weights
-// (allocated when a program first needs them), and, in one pool planned and allocated by Prepare
-// (pool_plan.h; 256-byte aligned, reused while it is large enough), the plan's copy slots, the
-// activation records, the reduction buffers, the evaluation buffers, the prediction-tracking
-// copies, the labels, the losses and the non-finite flags. Nothing is allocated while a program
-// runs, and nothing synchronises the device before Synchronize: a non-finite gradient sets a
-// flag that Synchronize reads, naming the first bad step or loss in issue order; losses are read
-// back once per program (ReadLosses). Host inputs and labels are staged through a ring of pinned
-// buffers whose reuse waits on the copy that read them.
+// Lanes are streams (compute, send, receive) and events are CUDA events from a ring per lane
+// created with the device (Create). Per stage the device holds, in device memory, the current
+// weights, the gradient, the optimizer state (allocated by Create), PipeMare's velocity and
+// AvgPipe's reference weights (allocated when a program first needs them), and, in one pool planned
+// and allocated by Prepare (pool_plan.h; 256-byte aligned, reused while it is large enough), the
+// plan's copy slots, the activation records, the reduction buffers, the evaluation buffers, the
+// prediction-tracking copies, the labels, the losses and the non-finite flags. Nothing is allocated
+// while a program runs, and nothing synchronises the device before Synchronize: a non-finite
+// gradient sets a flag that Synchronize reads, naming the first bad step or loss in issue order;
+// losses are read back once per program (by Synchronize, for ReadLosses). Host inputs and labels
+// are staged through a ring of pinned buffers whose reuse waits on the copy that read them.
 //
 // Several CudaDevices may share one GPU (one thread each, the stages of one pipeline); with
 // CudaDeviceOptions::green they run on green contexts holding disjoint sets of SMs
