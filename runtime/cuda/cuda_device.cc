@@ -334,6 +334,7 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
     s.tracking = false;
     s.next_base = 0;
     s.measured.clear();
+    s.measured.reserve(static_cast<size_t>(impl_->measure_capacity));
     s.version = 0;
     s.stats = {};
   }
@@ -353,6 +354,8 @@ void CudaDevice::ResetProgramState(const DeviceSetup& setup) {
   PIPECAST_CUDA_CHECK(cudaMemsetAsync(m.eval_loss, 0, 4 * 8, streams_[0]));
   m.flags_used = m.measures_used = 0;
   m.checks.clear();
+  // A loss per microbatch and a flag per Step at most: the host side allocates nothing either.
+  m.checks.reserve(static_cast<size_t>(p.total_microbatches() + m.flag_capacity));
   m.host_losses.assign(p.total_microbatches(), 0.0);
   m.has_loss.assign(p.total_microbatches(), 0);
   m.host_correct = 0;
