@@ -13,6 +13,7 @@
 #include "runtime/cuda/cuda_stage.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/green_context.h"
+#include "runtime/cuda/launch_check.h"
 #include "runtime/cuda/pool_plan.h"
 #include "runtime/device_setup.h"
 
@@ -143,7 +144,7 @@ Status CudaDevice::AddStage(CudaStageSpec spec) {
 void CudaDevice::Bind() const {
   int current = -1;
   PIPECAST_CUDA_CHECK(cudaGetDevice(&current));
-  if (current != gpu_) PIPECAST_CUDA_CHECK(cudaSetDevice(gpu_));
+  if (current != gpu_) CheckEnqueued(cudaSetDevice(gpu_), "making the device's GPU current");
 }
 
 CudaDevice::StageData& CudaDevice::At(int32_t stage) {
@@ -409,14 +410,18 @@ Status CudaDevice::Synchronize(Clock::time_point deadline) {
   // after it is garbage.
   PIPECAST_RETURN_IF_ERROR(TransportFailure());
   static constexpr const char* kLanes[3] = {"compute", "send", "receive"};
-  for (int lane = 0; lane < 3; ++lane)
-    PIPECAST_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.sync_events[lane], streams_[lane]));
+  const auto what = [&](int lane) {
+    return name_ + " (" + method_ + ", device " + std::to_string(device_) + "), " + kLanes[lane] +
+           " stream, after " + m.last_op +
+           (m.last_stage >= 0 ? " of stage " + std::to_string(m.last_stage) : std::string());
+  };
+  // A fault of earlier work is sticky: recording fails with it too, and is reported as a poll's.
   for (int lane = 0; lane < 3; ++lane) {
-    const std::string what =
-        name_ + " (" + method_ + ", device " + std::to_string(device_) + "), " + kLanes[lane] +
-        " stream, after " + m.last_op +
-        (m.last_stage >= 0 ? " of stage " + std::to_string(m.last_stage) : std::string());
-    const Status st = PollEvent(m.sync_events[lane], deadline, what);
+    const cudaError_t e = cudaEventRecord(m.sync_events[lane], streams_[lane]);
+    if (e != cudaSuccess) return CudaStatus(e, what(lane));
+  }
+  for (int lane = 0; lane < 3; ++lane) {
+    const Status st = PollEvent(m.sync_events[lane], deadline, what(lane));
     if (!st.ok()) return st;
   }
   PIPECAST_RETURN_IF_ERROR(TransportFailure());  // noted while the lanes ran

@@ -1,6 +1,8 @@
 // CudaDevice: the operations (weight ops, passes, steps, collectives' local parts, evaluation),
 // each enqueued on the compute stream, allocating nothing and synchronising nothing (except the
-// pinned staging ring's reuse, which waits for an upload eight uploads old).
+// pinned staging ring's reuse, which waits for an upload eight uploads old). What they enqueue
+// is checked as the kernels' launches are (launch_check.h): a fault of earlier work is left for
+// Synchronize to report with its stage and lane.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include "runtime/cuda/cuda_stage.h"
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/device_kernels.h"
+#include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -50,18 +53,21 @@ void CudaDevice::Apply(const ir::WeightOp& op, double lr) {
   impl_->last_stage = op.stage;
   switch (op.kind) {
     case ir::WeightOpKind::kSaveCurrent:
-      PIPECAST_CUDA_CHECK(
-          cudaMemcpyAsync(slot, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st));
+      CheckEnqueued(
+          cudaMemcpyAsync(slot, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st),
+          "saving the weights");
       tag = {s.version, 0};
       return;
     case ir::WeightOpKind::kPredict:
       s.optimizer->Predict(s.weights, lr, op.value, s.rule.rule, slot, st);
       tag = {s.version, op.value};
       if (s.track_every > 0 && !s.tracking && s.version >= s.next_base) {
-        PIPECAST_CUDA_CHECK(
-            cudaMemcpyAsync(s.base, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st));
-        PIPECAST_CUDA_CHECK(
-            cudaMemcpyAsync(s.predicted, slot, Bytes(s.params), cudaMemcpyDeviceToDevice, st));
+        CheckEnqueued(
+            cudaMemcpyAsync(s.base, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st),
+            "keeping a tracked prediction's base");
+        CheckEnqueued(
+            cudaMemcpyAsync(s.predicted, slot, Bytes(s.params), cudaMemcpyDeviceToDevice, st),
+            "keeping a tracked prediction");
         s.target = s.version + op.value;
         s.next_base = s.version + s.track_every;
         s.tracking = true;
@@ -88,12 +94,15 @@ void CudaDevice::Upload(void* device, const void* host, size_t bytes) {
   if (m.slot_used[k]) {
     const Status st =
         PollEvent(m.slot_events[k], Clock::now() + kHostWaitLimit, name_ + ": staging an input");
-    PIPECAST_CHECK(st.ok()) << st.message();
+    // A device error is a fault of earlier work (sticky): the copy will not run, Synchronize
+    // reports the fault.
+    PIPECAST_CHECK(st.ok() || st.code() == StatusCode::kDeviceError) << st.message();
   }
   char* pinned = static_cast<char*>(m.pinned) + static_cast<int64_t>(k) * m.slot_bytes;
   std::memcpy(pinned, host, bytes);
-  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(device, pinned, bytes, cudaMemcpyHostToDevice, streams_[0]));
-  PIPECAST_CUDA_CHECK(cudaEventRecord(m.slot_events[k], streams_[0]));
+  CheckEnqueued(cudaMemcpyAsync(device, pinned, bytes, cudaMemcpyHostToDevice, streams_[0]),
+                "uploading an input");
+  CheckEnqueued(cudaEventRecord(m.slot_events[k], streams_[0]), "recording an upload");
   m.slot_used[k] = true;
 }
 
@@ -160,7 +169,8 @@ void CudaDevice::HandOver(int32_t stage, int32_t record, int32_t to_stage, int32
   PIPECAST_CHECK(n == (gradient ? to.rows * to.out : to.rows * to.in)) << "hand-over shapes";
   const float* src = gradient ? from.DX(record) : from.Y(record);
   float* dst = gradient ? to.DY(to_record) : to.X(to_record);
-  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(dst, src, Bytes(n), cudaMemcpyDeviceToDevice, streams_[0]));
+  CheckEnqueued(cudaMemcpyAsync(dst, src, Bytes(n), cudaMemcpyDeviceToDevice, streams_[0]),
+                "a hand-over");
 }
 
 void CudaDevice::Step(int32_t stage, const StepArgs& args) {
@@ -179,7 +189,7 @@ void CudaDevice::Step(int32_t stage, const StepArgs& args) {
     extras.velocity = s.velocity;
     extras.gamma = s.gamma;
     s.optimizer->Step(s.weights, s.grad, args.lr, st, extras);
-    PIPECAST_CUDA_CHECK(cudaMemsetAsync(s.grad, 0, Bytes(s.params), st));
+    CheckEnqueued(cudaMemsetAsync(s.grad, 0, Bytes(s.params), st), "zeroing a gradient");
   }
   ++s.version;
   if (s.tracking && s.version == s.target) {
@@ -263,7 +273,7 @@ Event CudaDevice::Record(Lane lane) {
   Bind();
   const int l = static_cast<int>(lane);
   const int64_t seq = m.recorded[l]++;
-  PIPECAST_CUDA_CHECK(cudaEventRecord(m.ring[l][seq % kEventRing], streams_[l]));
+  CheckEnqueued(cudaEventRecord(m.ring[l][seq % kEventRing], streams_[l]), "recording an event");
   return {l, seq};
 }
 
@@ -271,14 +281,16 @@ void CudaDevice::Wait(Lane lane, Event e) {
   cudaEvent_t ev = event(e);
   if (ev == nullptr) return;
   Bind();
-  PIPECAST_CUDA_CHECK(cudaStreamWaitEvent(streams_[static_cast<int>(lane)], ev, 0));
+  CheckEnqueued(cudaStreamWaitEvent(streams_[static_cast<int>(lane)], ev, 0),
+                "waiting for an event");
 }
 
 void CudaDevice::HostWait(Event e) {
   cudaEvent_t ev = event(e);
   if (ev == nullptr) return;
   const Status st = PollEvent(ev, Clock::now() + kHostWaitLimit, name_ + ": a host wait");
-  PIPECAST_CHECK(st.ok()) << st.message();
+  // A device error is a fault of earlier work (sticky), which Synchronize reports.
+  PIPECAST_CHECK(st.ok() || st.code() == StatusCode::kDeviceError) << st.message();
 }
 
 void CudaDevice::EvalLoadInput(int32_t stage, std::span<const float> x, int64_t rows) {
@@ -301,8 +313,9 @@ void CudaDevice::EvalHandOver(int32_t stage, int32_t to_stage, int64_t rows) {
   StageData& from = At(stage);
   StageData& to = At(to_stage);
   Bind();
-  PIPECAST_CUDA_CHECK(cudaMemcpyAsync(to.eval_x, from.eval_y, Bytes(rows * from.out),
-                                      cudaMemcpyDeviceToDevice, streams_[0]));
+  CheckEnqueued(cudaMemcpyAsync(to.eval_x, from.eval_y, Bytes(rows * from.out),
+                                cudaMemcpyDeviceToDevice, streams_[0]),
+                "an evaluation hand-over");
 }
 
 BufferView CudaDevice::EvalBuffer(int32_t stage, RecordPart part, int64_t rows) {

@@ -2,10 +2,12 @@
 // runtime/cuda/ reacts to them: PIPECAST_CUDA_RETURN_IF_ERROR for failures a user can meet (out
 // of memory, no device, a lost peer: a kDeviceError naming the call and the CUDA message) and
 // PIPECAST_CUDA_CHECK for calls that fail only through a bug in pipecast (abort with the call).
-// Kernel launches are asynchronous: a fault inside a kernel surfaces at a later call. When that
-// is CudaDevice::Synchronize, it is reported with the stage and lane it waited on; but a fault
-// is sticky (every later call on the GPU returns it), and a PIPECAST_CUDA_CHECK or launch check
-// that meets it first aborts the process with CUDA's error.
+// Kernel launches are asynchronous: a fault inside a kernel surfaces at a later call, and is
+// sticky (every later call on the GPU returns it). The launches and the device's own enqueues
+// let it pass (launch_check.h), so CudaDevice::Synchronize reports it with the stage and lane
+// it waited on; a PIPECAST_CUDA_CHECK that meets it first (the host copies between programs)
+// aborts the process with CUDA's error, and a transport's wait returns it as a kDeviceError
+// naming the message.
 #pragma once
 
 #include <cublasLt.h>
