@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,10 +54,11 @@ Result<std::shared_ptr<CudaProcesses>> CudaProcesses::Create(const LaunchEnv& en
 
 Result<ir::Program> ChannelProgram(const ir::Job& job, const ir::MethodSpec& method) {
   const ir::PipelineSpec& pipe = job.pipeline;
-  const int64_t period = std::min<int64_t>(AveragingPeriod(method), 64);
-  const int32_t minibatches = static_cast<int32_t>(std::max<int64_t>(2, period));
-  auto generated = ir::Generate({method.name, pipe.stages, pipe.microbatches, minibatches,
-                                 pipe.microbatch_size, method.params, pipe.data_parallel});
+  std::map<std::string, std::string> params = method.params;
+  // The phase at which the first minibatch ends a period (as a segment starting there has it).
+  if (method.name == "avgpipe") params["phase"] = std::to_string(AveragingPeriod(method) - 1);
+  auto generated = ir::Generate({method.name, pipe.stages, pipe.microbatches, 2,
+                                 pipe.microbatch_size, params, pipe.data_parallel});
   if (!generated.ok()) return generated.status();
   ir::Program program = ir::InsertCommunication(*generated);
   PIPECAST_RETURN_IF_ERROR(ir::ValidationStatus(ir::ValidateProgram(program),

@@ -68,8 +68,9 @@ class CudaProcesses {
 
 // The program whose channels PrepareMethod connects and whose order it checks: every program
 // the method's segments run must use no other channel. Two minibatches (the order across a
-// step), or AvgPipe's whole period when longer (a program shorter than its period may have no
-// averaging, and then no channel for the averaging's messages; capped at 64). Host code.
+// step); for AvgPipe, starting at the phase where the first minibatch ends a period (a program
+// that ends no period has no averaging, and then no channel for the averaging's messages).
+// Host code.
 Result<ir::Program> ChannelProgram(const ir::Job& job, const ir::MethodSpec& method);
 
 // How long setting up (connecting, exchanging the id, splitting channels) may take.
