@@ -1,6 +1,8 @@
 // Helpers for the tests that run the `pipecast` binary as a user would.
 #pragma once
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -33,7 +35,9 @@ inline Output Pipecast(const std::string& args) {
 
 // A fresh, empty directory for one test.
 inline std::string TempDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("pipecast_cli_test_" + name);
+  // Per process: test suites of other checkouts may run at the same time on the same machine.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("pipecast_cli_test_" + std::to_string(::getpid()) + "_" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
