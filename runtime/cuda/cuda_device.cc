@@ -198,9 +198,9 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     const ir::StageBuffers& b = plan.buffers[s.stage];
     const std::string st = "stage " + std::to_string(s.stage) + " ";
     Entries e;
-    e.copies = pool.Add(st + "weight copies", f(b.weight_copies * s.params));
+    e.copies = pool.Add(st + "weight copies", f(b.weight_copies * s.slot_stride()));
     e.records = pool.Add(st + "activation records", f(b.records * s.RecordSize(rows)));
-    e.reduce = pool.Add(st + "reduction buffers", f(ReduceSlots(setup, s.stage) * s.params));
+    e.reduce = pool.Add(st + "reduction buffers", f(ReduceSlots(setup, s.stage) * s.slot_stride()));
     e.eval_x = pool.Add(st + "evaluation input", f(er * s.in));
     e.eval_y = pool.Add(st + "evaluation output", f(er * s.out));
     e.eval_saved = pool.Add(st + "evaluation record", f(er > 0 ? s.layers.Memory(er).saved : 0));

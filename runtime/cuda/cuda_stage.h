@@ -1,6 +1,7 @@
 // The memory of one stage of a CudaDevice (internal to runtime/cuda/): the persistent buffers
 // (weights, gradient, optimizer, velocity, reference weights) and the per-program slices of the
-// device's pool, with the CPU device's record layout [x | y | dy | dx | saved] and tags.
+// device's pool, with the CPU device's record layout [x | y | dy | dx | saved] (each part
+// padded to 256 bytes) and tags.
 #pragma once
 
 #include <cstdint>
@@ -30,15 +31,23 @@ struct CudaDevice::StageData {
         in(layers.input_width()),
         out(layers.output_width()) {}
 
-  int64_t RecordSize(int64_t r) const { return 2 * r * in + 2 * r * out + layers.Memory(r).saved; }
+  // Every part of a record and every copy slot starts on a 256-byte boundary of the pool (a
+  // multiple of kPad floats), so that a GEMM's operands fall in the same alignment class in
+  // every record and slot and get the same kernel, and vectorised paths apply everywhere.
+  static constexpr int64_t kPad = 64;
+  static int64_t Pad(int64_t floats) { return (floats + kPad - 1) / kPad * kPad; }
+  int64_t RecordSize(int64_t r) const {
+    return 2 * Pad(r * in) + 2 * Pad(r * out) + Pad(layers.Memory(r).saved);
+  }
+  int64_t slot_stride() const { return Pad(params); }
   float* Record(int32_t r) const { return records + static_cast<int64_t>(r) * record_size; }
   float* X(int32_t r) const { return Record(r); }
-  float* Y(int32_t r) const { return Record(r) + rows * in; }
-  float* DY(int32_t r) const { return Record(r) + rows * (in + out); }
-  float* DX(int32_t r) const { return Record(r) + rows * (in + 2 * out); }
-  float* Saved(int32_t r) const { return Record(r) + 2 * rows * (in + out); }
-  float* Copy(int32_t slot) const { return copies + static_cast<int64_t>(slot) * params; }
-  float* Reduce(int32_t slot) const { return reduce + static_cast<int64_t>(slot) * params; }
+  float* Y(int32_t r) const { return X(r) + Pad(rows * in); }
+  float* DY(int32_t r) const { return Y(r) + Pad(rows * out); }
+  float* DX(int32_t r) const { return DY(r) + Pad(rows * out); }
+  float* Saved(int32_t r) const { return DX(r) + Pad(rows * in); }
+  float* Copy(int32_t slot) const { return copies + static_cast<int64_t>(slot) * slot_stride(); }
+  float* Reduce(int32_t slot) const { return reduce + static_cast<int64_t>(slot) * slot_stride(); }
 
   int32_t stage;
   GpuStage layers;
