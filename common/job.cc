@@ -96,7 +96,7 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
     PIPECAST_RETURN_IF_ERROR(r.CheckKeys(
         root, "",
         {"name", "description", "model", "data", "optimizer", "lr_schedule", "pipeline", "methods",
-         "epochs", "evaluations", "seed", "device", "gpus", "sm_partition"}));
+         "epochs", "evaluations", "seed", "device", "gpus", "sm_partition", "precision"}));
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "name", "name", &job.name));
     for (const char* required : {"model", "data", "optimizer", "pipeline", "methods"}) {
       if (!root[required])
@@ -239,9 +239,20 @@ Result<Job> ParseJob(std::string_view text, std::string_view filename) {
     }
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "gpus", "gpus", &job.gpus, 0, 1 << 16));
     PIPECAST_RETURN_IF_ERROR(r.Get(root, "sm_partition", "sm_partition", &job.sm_partition));
-    if ((root["gpus"] || root["sm_partition"]) && job.device != JobDevice::kCuda) {
-      return InvalidArgument(r.At(root["gpus"] ? root["gpus"] : root["sm_partition"]) +
-                             "gpus and sm_partition apply to device: cuda; add it or remove them");
+    if (const Node prec = root["precision"]) {
+      std::string name;
+      PIPECAST_RETURN_IF_ERROR(r.Get(root, "precision", "precision", &name));
+      if (name != "fp32" && name != "bf16")
+        return InvalidArgument(r.At(prec) + "precision must be fp32 or bf16, got '" + name + "'");
+      job.bf16 = name == "bf16";
+    }
+    if ((root["gpus"] || root["sm_partition"] || job.bf16) && job.device != JobDevice::kCuda) {
+      const Node at = root["gpus"]           ? root["gpus"]
+                      : root["sm_partition"] ? root["sm_partition"]
+                                             : root["precision"];
+      return InvalidArgument(r.At(at) +
+                             "gpus, sm_partition and precision: bf16 apply to device: cuda; add "
+                             "it or remove them");
     }
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string(filename) + ":" + std::to_string(e.mark.line + 1) + ": " +

@@ -80,6 +80,9 @@ struct Job {
   // device: cuda: when several devices share a GPU, give each an equal share of its SMs (green
   // contexts), so that one GPU shows the pipeline's bubbles (docs/executor.md).
   bool sm_partition = false;
+  // device: cuda: the GEMMs' inputs in bfloat16 (with fp32 accumulation, fp32 master weights
+  // and fp32 everywhere else) instead of fp32.
+  bool bf16 = false;
 };
 
 Result<Job> ParseJob(std::string_view yaml_text, std::string_view filename);

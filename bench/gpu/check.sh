@@ -70,6 +70,11 @@ sed 's/^device: cuda$/device: cuda\nsm_partition: true/' "$root/bench/gpu/gpt.jo
 run 45 pipecast run "$out/gpt-sm.job.yaml" -q --methods 1f1b --format json \
   -o "$out/gpt-1f1b-sm.json" --compare-sim > "$out/gpt-1f1b-sm.txt" 2>&1
 echo "check: gpt 1f1b with SM partitions exit $? ($(elapsed) s)"
+# And with the GEMMs' inputs in bfloat16.
+sed 's/^device: cuda$/device: cuda\nprecision: bf16/' "$root/bench/gpu/gpt.job.yaml" > "$out/gpt-bf16.job.yaml"
+run 45 pipecast run "$out/gpt-bf16.job.yaml" -q --methods 1f1b --format json \
+  -o "$out/gpt-1f1b-bf16.json" --compare-sim > "$out/gpt-1f1b-bf16.txt" 2>&1
+echo "check: gpt 1f1b in bf16 exit $? ($(elapsed) s)"
 for dev in cpu cuda; do
   run 90 pipecast run "$root/bench/gpu/gpt-small.job.yaml" -q --device "$dev" --format json \
     -o "$out/small-$dev.json" > "$out/small-$dev.txt" 2>&1

@@ -57,7 +57,7 @@ def main():
         method = os.path.basename(txt)[4:-4]
         ev = last_eval(txt[:-4] + ".json")
         cs = compare_sim(read(txt))
-        base = method.replace("-sm", "")
+        base = method.replace("-sm", "").replace("-bf16", "")
         cells = [f"{cs[0]:.1f} ms" if cs else "-", f"{cs[1]:.1f} ms" if cs else "-",
                  f"{cs[2]:+.1f}%" if cs else "-", f"{ev['train_loss']:.4f}" if ev else "failed: " + read(txt).strip()[:80],
                  f"{small[(base, 'cpu')]:.4f}" if (base, "cpu") in small else "-",

@@ -76,6 +76,7 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::Create(std::vector<CudaStageSpec
                        "machine shows " + std::to_string(gpus) + ")");
   }
   std::unique_ptr<CudaDevice> dev(new CudaDevice(std::move(name), options.gpu));
+  dev->bf16_ = options.bf16;
   PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.gpu));
   PIPECAST_RETURN_IF_ERROR(dev->CreateStreams(options));
   for (CudaStageSpec& spec : stages) PIPECAST_RETURN_IF_ERROR(dev->AddStage(std::move(spec)));
@@ -307,6 +308,20 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
   // The previous program's work is finished before its buffers are replanned.
   for (cudaStream_t st : streams_) PIPECAST_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
   PIPECAST_RETURN_IF_ERROR(PlanPool(setup));
+  if (bf16_) {
+    // No GEMM operand spans more than the buffer holding it: a record, the scratch, the weights.
+    int64_t largest = 1;
+    for (auto& sp : stages_) {
+      const StageData& s = *sp;
+      largest = std::max({largest, s.RecordSize(setup.microbatch_rows), s.params,
+                          s.layers.Memory(setup.microbatch_rows).scratch});
+      if (setup.eval_rows > 0) {
+        largest = std::max({largest, s.RecordSize(setup.eval_rows),
+                            s.layers.Memory(setup.eval_rows).scratch});
+      }
+    }
+    PIPECAST_RETURN_IF_ERROR(impl_->gemm->UseBfloat16Inputs(largest));
+  }
   for (auto& sp : stages_) {
     StageData& s = *sp;
     const ir::StageBuffers& b = plan.buffers[s.stage];

@@ -49,6 +49,9 @@ struct CudaDeviceOptions {
   int64_t memory_limit_bytes = 0;  // what Prepare may plan (0: the GPU's free memory then)
   // Run the device's streams on a green context of these SMs (null: the whole GPU).
   std::shared_ptr<GreenContext> green;
+  // The GEMMs' inputs rounded to bfloat16, fp32 accumulation (Gemm::UseBfloat16Inputs; job key
+  // precision: bf16); weights, gradients, optimizer state and every other kernel stay fp32.
+  bool bf16 = false;
 };
 
 // The number of CUDA devices this process sees; 0 without a GPU or a driver (never an error).
@@ -101,6 +104,7 @@ class CudaDevice final : public Device, public CudaLanes {
 
   std::string name_;
   int gpu_ = 0;
+  bool bf16_ = false;
   cudaStream_t streams_[3] = {nullptr, nullptr, nullptr};
   std::vector<std::unique_ptr<StageData>> stages_;
   std::vector<int32_t> index_;  // program stage -> position in stages_, or -1

@@ -88,10 +88,12 @@ Status CudaProcesses::PrepareMethod(const ir::Job& job, const ir::MethodSpec& me
   train.local_devices = {env_.rank};
   const int gpu = gpu_;
   CudaProcesses* self = this;
-  train.make_device = [self, gpu](
+  const bool bf16 = job.bf16;
+  train.make_device = [self, gpu, bf16](
                           int32_t device, int32_t,
                           std::vector<DeviceStages> stages) -> Result<std::unique_ptr<Device>> {
     CudaDeviceOptions options;
+    options.bf16 = bf16;
     options.gpu = gpu;
     std::vector<CudaStageSpec> specs;
     for (DeviceStages& s : stages) specs.push_back({s.stage, std::move(s.layers), s.optimizer});

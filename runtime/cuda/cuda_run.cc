@@ -42,10 +42,12 @@ Result<CudaRun> InProcessCudaRun(const ir::Job& job) {
   const int32_t gpus = run.gpus;
   const bool partition = job.sm_partition;
   auto greens = std::make_shared<GreenContexts>();
-  run.make_device = [gpus, partition, greens](
+  const bool bf16 = job.bf16;
+  run.make_device = [gpus, partition, greens, bf16](
                         int32_t device, int32_t devices,
                         std::vector<DeviceStages> stages) -> Result<std::unique_ptr<Device>> {
     CudaDeviceOptions options;
+    options.bf16 = bf16;
     options.gpu = device % gpus;
     // Devices on this GPU: those k < devices with k mod gpus == gpu.
     const int32_t sharing = devices / gpus + (options.gpu < devices % gpus ? 1 : 0);

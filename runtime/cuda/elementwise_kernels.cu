@@ -1,5 +1,7 @@
 // Element-wise kernels (activations, bias and residual additions) and the fixed-order column
 // sums of bias and LayerNorm gradients (gpu_kernels.h).
+#include <cuda_bf16.h>
+
 #include "models/elementwise.h"
 #include "runtime/cuda/gpu_kernels.h"
 #include "runtime/cuda/kernel_util.cuh"
@@ -27,6 +29,13 @@ __global__ void GeluKernel(const float* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
     y[i] = models::GeluValue<float>(x[i]);
+}
+
+// Round to the nearest bfloat16, ties to even (cuda_bf16.h's __float2bfloat16_rn), as raw bits.
+__global__ void ToBfloat16Kernel(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = __bfloat16_as_ushort(__float2bfloat16_rn(x[i]));
 }
 
 __global__ void GeluBackwardKernel(const float* x, const float* dy, float* dx, int64_t n) {
@@ -86,6 +95,12 @@ void LaunchReluBackward(const float* x, const float* dy, float* dx, int64_t n,
 void LaunchGelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   Launch("gelu", GeluKernel, GridFor(n, kThreads), kThreads, stream, x, y, n);
+}
+
+void LaunchToBfloat16(const float* x, void* y, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  Launch("to bfloat16", ToBfloat16Kernel, GridFor(n, kThreads), kThreads, stream, x,
+         static_cast<uint16_t*>(y), n);
 }
 
 void LaunchGeluBackward(const float* x, const float* dy, float* dx, int64_t n,

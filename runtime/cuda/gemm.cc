@@ -1,6 +1,7 @@
 // cuBLASLt products of gemm.h: shape checks, the row-major to column-major mapping, and the
 // per-shape plans (descriptors and the algorithm chosen once).
 #include "runtime/cuda/gemm.h"
+#include "runtime/cuda/gpu_kernels.h"
 
 #include <cublasLt.h>
 
@@ -190,6 +191,8 @@ Gemm::Gemm(void* handle, void* workspace, int64_t workspace_bytes, GemmPolicy po
 Gemm::~Gemm() {
   plans_.clear();
   if (workspace_ != nullptr) cudaFree(workspace_);
+  if (bf16_a_ != nullptr) cudaFree(bf16_a_);
+  if (bf16_b_ != nullptr) cudaFree(bf16_b_);
   cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
@@ -317,7 +320,40 @@ void Gemm::MultiplyBatched(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, co
   shape.stride_a = batch > 1 ? stride_a : 0;
   shape.stride_b = batch > 1 ? stride_b : 0;
   shape.stride_c = batch > 1 ? stride_c : 0;
+  if (bf16_capacity_ > 0) {
+    // The spans A and B cover, rounded to bfloat16 in the same layout.
+    const int64_t span_a = (shape.batch - 1) * shape.stride_a +
+                           (op_a == Op::kNone ? m : k) * lda;
+    const int64_t span_b = (shape.batch - 1) * shape.stride_b +
+                           (op_b == Op::kNone ? k : n) * ldb;
+    PIPECAST_CHECK(span_a <= bf16_capacity_ && span_b <= bf16_capacity_)
+        << "a bfloat16 product of " << span_a << " and " << span_b << " elements beyond the "
+        << bf16_capacity_ << " reserved";
+    LaunchToBfloat16(a, bf16_a_, span_a, stream);
+    LaunchToBfloat16(b, bf16_b_, span_b, stream);
+    shape.input = GemmDtype::kBfloat16;
+    Run(WithAlignments(shape, bf16_a_, bf16_b_, c), 1.0f, bf16_a_, bf16_b_,
+        accumulate ? 1.0f : 0.0f, c, stream);
+    return;
+  }
   Run(WithAlignments(shape, a, b, c), 1.0f, a, b, accumulate ? 1.0f : 0.0f, c, stream);
+}
+
+Status Gemm::UseBfloat16Inputs(int64_t max_operand_elements) {
+  PIPECAST_CHECK(max_operand_elements > 0);
+  if (max_operand_elements <= bf16_capacity_) return Status::Ok();
+  for (void** p : {&bf16_a_, &bf16_b_}) {
+    if (*p != nullptr) PIPECAST_RETURN_IF_ERROR(CudaStatus(cudaFree(*p), "cudaFree"));
+    *p = nullptr;
+  }
+  bf16_capacity_ = 0;
+  const size_t bytes = static_cast<size_t>(max_operand_elements) * 2;
+  for (void** p : {&bf16_a_, &bf16_b_}) {
+    PIPECAST_RETURN_IF_ERROR(
+        CudaStatus(cudaMalloc(p, bytes), "cudaMalloc (bfloat16 operands of the GEMMs)"));
+  }
+  bf16_capacity_ = max_operand_elements;
+  return Status::Ok();
 }
 
 std::string Gemm::Describe(const GemmShape& shape) { return PlanFor(shape).description; }

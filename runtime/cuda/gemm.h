@@ -123,6 +123,15 @@ class Gemm {
                        float* c, int64_t ldc, int64_t stride_c, int64_t batch, bool accumulate,
                        cudaStream_t stream);
 
+  // Mixed precision (`precision: bf16`): from now on Multiply and MultiplyBatched round A and B
+  // to bfloat16 (nearest, ties to even) into buffers of this Gemm and multiply those with fp32
+  // accumulation into the fp32 C; the fp32 master weights and activations stay as they are.
+  // `max_operand_elements` bounds the span any one operand covers ((batch - 1) * stride + its
+  // stored rows * ld); the buffers grow to it here, never while products run. Errors: out of
+  // memory (kDeviceError). REQUIRES: no product in flight on the Gemm's stream.
+  Status UseBfloat16Inputs(int64_t max_operand_elements);
+  bool bfloat16_inputs() const { return bf16_capacity_ > 0; }
+
   // Distinct shapes whose algorithm has been chosen.
   int64_t cached_shapes() const { return static_cast<int64_t>(plans_.size()); }
   // A one-line description of the algorithm chosen for `shape` ("algo 21 tile 18 splitK 1 ..."),
@@ -139,6 +148,9 @@ class Gemm {
   GemmPolicy policy_;
   int32_t sm_count_;  // the GPU's, the heuristic's target (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET)
   std::map<GemmShape, std::unique_ptr<GemmPlan>> plans_;
+  void* bf16_a_ = nullptr;  // UseBfloat16Inputs' buffers (2-byte elements)
+  void* bf16_b_ = nullptr;
+  int64_t bf16_capacity_ = 0;
 };
 
 }  // namespace pipecast::runtime::cuda

@@ -19,6 +19,8 @@ void LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream);
 void LaunchReluBackward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream);
 // y = GeluValue(x); dx = dy * GeluSlope(x) (models/elementwise.h, the CPU's own functions).
 void LaunchGelu(const float* x, float* y, int64_t n, cudaStream_t stream);
+// y[i] = x[i] rounded to bfloat16 (nearest, ties to even); y holds n 2-byte values.
+void LaunchToBfloat16(const float* x, void* y, int64_t n, cudaStream_t stream);
 void LaunchGeluBackward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream);
 // y[r, c] += bias[c] for a rows x cols matrix.
 void LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);

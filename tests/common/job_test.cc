@@ -136,6 +136,33 @@ TEST(Jobs, DuplicatesAndUnknownNamesAreRefusedOnParsing) {
       "j.yaml");
   ASSERT_TRUE(cuda.ok()) << cuda.status().message();
   EXPECT_EQ(cuda->device, JobDevice::kCuda);
+  EXPECT_FALSE(cuda->bf16);
+  EXPECT_EQ(cuda->gpus, 0);
+  EXPECT_FALSE(cuda->sm_partition);
+}
+
+TEST(Jobs, GpuKeysAreCheckedAndNeedTheCudaDevice) {
+  const std::string head =
+      "model: {type: mlp}\ndata: {dataset: synthetic}\noptimizer: {name: sgd}\n";
+  const std::string rest =
+      "pipeline: {stages: 2, microbatches: 2, microbatch_size: 4}\nmethods: [1f1b]\n";
+  auto gpu = ParseJob(head + "device: cuda\ngpus: 2\nsm_partition: true\nprecision: bf16\n" + rest,
+                      "j.yaml");
+  ASSERT_TRUE(gpu.ok()) << gpu.status().message();
+  EXPECT_EQ(gpu->gpus, 2);
+  EXPECT_TRUE(gpu->sm_partition);
+  EXPECT_TRUE(gpu->bf16);
+  auto fp16 = ParseJob(head + "device: cuda\nprecision: fp16\n" + rest, "j.yaml");
+  ASSERT_FALSE(fp16.ok());
+  EXPECT_NE(fp16.status().message().find("j.yaml:5:12: precision must be fp32 or bf16, got 'fp16'"),
+            std::string::npos)
+      << fp16.status().message();
+  auto cpu = ParseJob(head + "precision: bf16\n" + rest, "j.yaml");
+  ASSERT_FALSE(cpu.ok());
+  EXPECT_NE(cpu.status().message().find("j.yaml:4:12: gpus, sm_partition and precision: bf16 apply "
+                                        "to device: cuda"),
+            std::string::npos)
+      << cpu.status().message();
 }
 
 // Jobs are read like scenarios: one YAML document, yaml-cpp's looping inputs caught, oversized
