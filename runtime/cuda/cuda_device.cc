@@ -142,7 +142,12 @@ Status CudaDevice::AddStage(CudaStageSpec spec) {
   return Status::Ok();
 }
 
-void CudaDevice::Bind() const {
+void CudaDevice::Bind() {
+  MakeCurrent();
+  if (impl_->pending.stage >= 0) LaunchPendingStep(nullptr, 0, 0);
+}
+
+void CudaDevice::MakeCurrent() const {
   int current = -1;
   PIPECAST_CUDA_CHECK(cudaGetDevice(&current));
   if (current != gpu_) CheckEnqueued(cudaSetDevice(gpu_), "making the device's GPU current");
@@ -293,7 +298,7 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
 }
 
 Status CudaDevice::Prepare(const DeviceSetup& setup) {
-  PIPECAST_CUDA_RETURN_IF_ERROR(cudaSetDevice(gpu_));
+  Bind();  // a step deferred by the previous program runs before its buffers are replanned
   const ir::Program& p = *setup.program;
   const ir::VersionPlan& plan = *setup.plan;
   method_ = p.method;
@@ -316,8 +321,8 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
       largest = std::max({largest, s.RecordSize(setup.microbatch_rows), s.params,
                           s.layers.Memory(setup.microbatch_rows).scratch});
       if (setup.eval_rows > 0) {
-        largest = std::max({largest, s.RecordSize(setup.eval_rows),
-                            s.layers.Memory(setup.eval_rows).scratch});
+        largest = std::max(
+            {largest, s.RecordSize(setup.eval_rows), s.layers.Memory(setup.eval_rows).scratch});
       }
     }
     PIPECAST_RETURN_IF_ERROR(impl_->gemm->UseBfloat16Inputs(largest));

@@ -83,11 +83,17 @@ class CudaDevice final : public Device, public CudaLanes {
 
  private:
   CudaDevice(std::string name, int gpu);
-  // Makes this device's GPU the calling thread's current one. Every operation starts with it:
-  // the executor drives each device from a thread of its own and the evaluator drives every
-  // device from one, and a kernel launch or a cuBLASLt call on a stream of another GPU than
-  // the current one fails.
-  void Bind() const;
+  // Makes this device's GPU the calling thread's current one (the executor drives each device
+  // from a thread of its own and the evaluator drives every device from one, and a kernel
+  // launch or a cuBLASLt call on a stream of another GPU than the current one fails), then
+  // launches a deferred optimizer step. Every operation starts with it.
+  void Bind();
+  void MakeCurrent() const;
+  // Step defers its update by one operation: when that operation is the prediction of the same
+  // stage (Apply with kPredict), the step and the prediction run as one fused kernel (one pass
+  // over W and the optimizer state, cuda_optimizer.h); any other operation launches the step
+  // first (Bind). `predicted` null: the step alone.
+  void LaunchPendingStep(float* predicted, double predict_lr, int32_t horizon);
   Status CreateStreams(const CudaDeviceOptions& options);
   Status AddStage(CudaStageSpec spec);
   StageData& At(int32_t stage);

@@ -84,6 +84,15 @@ struct CudaDevice::Impl {
   std::mutex failure_mu;
   Status transport_failure;
 
+  // A step Step deferred (cuda_device.h, LaunchPendingStep): its stage (-1: none), rate and the
+  // measurement slot of a tracked prediction it completes (-1: none).
+  struct PendingStep {
+    int32_t stage = -1;
+    double lr = 0;
+    int32_t measure_slot = -1;
+  };
+  PendingStep pending;
+
   // The last operation issued, for the message of a kernel fault.
   const char* last_op = "nothing";
   int32_t last_stage = -1;

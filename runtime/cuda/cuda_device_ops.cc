@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "common/check.h"
-#include "runtime/device_setup.h"
 #include "runtime/cuda/cuda_device.h"
 #include "runtime/cuda/cuda_device_impl.h"
 #include "runtime/cuda/cuda_optimizer.h"
@@ -16,6 +15,7 @@
 #include "runtime/cuda/cuda_status.h"
 #include "runtime/cuda/device_kernels.h"
 #include "runtime/cuda/launch_check.h"
+#include "runtime/device_setup.h"
 
 namespace pipecast::runtime::cuda {
 namespace {
@@ -43,7 +43,12 @@ void CudaDevice::Serve(const ir::Action& a, const StageData& s, int32_t slot) {
 
 void CudaDevice::Apply(const ir::WeightOp& op, double lr) {
   StageData& s = At(op.stage);
-  Bind();
+  const bool fuse = op.kind == ir::WeightOpKind::kPredict && impl_->pending.stage == op.stage;
+  if (fuse) {
+    MakeCurrent();
+  } else {
+    Bind();
+  }
   PIPECAST_CHECK(op.slot >= 0 && op.slot < s.weight_copies)
       << name_ << " stage " << op.stage << ": slot " << op.slot << " beyond the plan";
   cudaStream_t st = streams_[0];
@@ -53,13 +58,16 @@ void CudaDevice::Apply(const ir::WeightOp& op, double lr) {
   impl_->last_stage = op.stage;
   switch (op.kind) {
     case ir::WeightOpKind::kSaveCurrent:
-      CheckEnqueued(
-          cudaMemcpyAsync(slot, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st),
-          "saving the weights");
+      CheckEnqueued(cudaMemcpyAsync(slot, s.weights, Bytes(s.params), cudaMemcpyDeviceToDevice, st),
+                    "saving the weights");
       tag = {s.version, 0};
       return;
     case ir::WeightOpKind::kPredict:
-      s.optimizer->Predict(s.weights, lr, op.value, s.rule.rule, slot, st);
+      if (fuse) {  // the deferred step of this stage and this prediction, in one pass
+        LaunchPendingStep(slot, lr, op.value);
+      } else {
+        s.optimizer->Predict(s.weights, lr, op.value, s.rule.rule, slot, st);
+      }
       tag = {s.version, op.value};
       if (s.track_every > 0 && !s.tracking && s.version >= s.next_base) {
         CheckEnqueued(
@@ -175,7 +183,7 @@ void CudaDevice::HandOver(int32_t stage, int32_t record, int32_t to_stage, int32
 
 void CudaDevice::Step(int32_t stage, const StepArgs& args) {
   StageData& s = At(stage);
-  Bind();
+  Bind();  // launches an earlier deferred step
   Impl& m = *impl_;
   cudaStream_t st = streams_[0];
   m.last_op = "an optimizer step";
@@ -185,20 +193,43 @@ void CudaDevice::Step(int32_t stage, const StepArgs& args) {
     const int32_t flag = m.flags_used++;
     FlagNonFinite(s.grad, s.params, m.flags + flag, st);
     m.checks.push_back({false, stage, args.step, flag});
-    StepExtras extras;
-    extras.velocity = s.velocity;
-    extras.gamma = s.gamma;
-    s.optimizer->Step(s.weights, s.grad, args.lr, st, extras);
-    CheckEnqueued(cudaMemsetAsync(s.grad, 0, Bytes(s.params), st), "zeroing a gradient");
+    m.pending = {stage, args.lr, -1};
   }
   ++s.version;
   if (s.tracking && s.version == s.target) {
     PIPECAST_CHECK(m.measures_used < m.measure_capacity) << name_ << ": measurement slots";
     const int32_t slot = m.measures_used++;
-    MeasurePrediction(s.base, s.predicted, s.weights, s.params, m.measures + 4 * slot, m.dscratch,
-                      st);
     s.measured.push_back(slot);
     s.tracking = false;
+    if (args.apply) {
+      m.pending.measure_slot = slot;  // measured once the deferred step has run
+    } else {
+      MeasurePrediction(s.base, s.predicted, s.weights, s.params, m.measures + 4 * slot, m.dscratch,
+                        st);
+    }
+  }
+}
+
+void CudaDevice::LaunchPendingStep(float* predicted, double predict_lr, int32_t horizon) {
+  Impl& m = *impl_;
+  const Impl::PendingStep p = m.pending;
+  m.pending = {};
+  StageData& s = At(p.stage);
+  cudaStream_t st = streams_[0];
+  StepExtras extras;
+  extras.velocity = s.velocity;
+  extras.gamma = s.gamma;
+  if (predicted != nullptr) {
+    extras.predicted = predicted;
+    extras.predict_lr = predict_lr;
+    extras.predict_s = horizon;
+    extras.rule = s.rule.rule;
+  }
+  s.optimizer->Step(s.weights, s.grad, p.lr, st, extras);
+  CheckEnqueued(cudaMemsetAsync(s.grad, 0, Bytes(s.params), st), "zeroing a gradient");
+  if (p.measure_slot >= 0) {
+    MeasurePrediction(s.base, s.predicted, s.weights, s.params, m.measures + 4 * p.measure_slot,
+                      m.dscratch, st);
   }
 }
 
