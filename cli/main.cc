@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "cli/report_command.h"
 #include "cli/plan_cli.h"
+#include "cli/report_command.h"
 #include "common/limits.h"
 
 namespace {
@@ -32,6 +32,8 @@ Examples:
   pipecast run scenarios/fashion-mlp-2stage.job.yaml --predict-with p.yaml
   pipecast run scenarios/gpt-fortunes-adamw.job.yaml --convergence-out gpt.convergence.json
   mpirun -np 4 pipecast run scenarios/fashion-mlp.job.yaml --mpi --methods paci
+  pipecast run scenarios/gpt-fortunes-adamw.job.yaml --device cuda   on the GPUs of this machine
+  torchrun --nproc-per-node 4 --no-python pipecast run JOB --device cuda   one GPU per rank
   pipecast report sim.json runs.json plan.json -o report.html   one page for a design review
   pipecast plan --memory-cap 24GiB               the best configuration and the Pareto front
 
@@ -87,8 +89,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--microbatch-size", sched.microbatch_size, "Samples per microbatch")
       ->check(CLI::Range(1, pipecast::ir::kMaxMicrobatchSize));
-  sched_cmd->add_option("--data-parallel", sched.data_parallel,
-                        "Data-parallel copies of the pipeline, gradients all-reduced")
+  sched_cmd
+      ->add_option("--data-parallel", sched.data_parallel,
+                   "Data-parallel copies of the pipeline, gradients all-reduced")
       ->check(CLI::Range(1, pipecast::ir::kMaxCount));
   sched_cmd->add_option("--param,-p", sched.params, "Method parameter key=value (repeatable)");
   sched_cmd->add_option("--format,-f", sched.format, "Output format")
@@ -130,12 +133,19 @@ int main(int argc, char** argv) {
                       "Write a safetensors checkpoint per method after each evaluation");
   run_cmd->add_flag("--resume", run.resume,
                     "Continue from the checkpoints in --checkpoint-dir (bit-identical)");
-  run_cmd->add_flag("--mpi", run.mpi,
-                    "One stage per process: `mpirun -np STAGES pipecast run JOB --mpi`");
-  run_cmd->add_option("--device", run.device, "Device to train on (default: the job's device:)")
+  run_cmd->add_flag(
+      "--mpi", run.mpi,
+      "One stage per process: `mpirun -np STAGES pipecast run JOB --mpi` (with --device "
+      "cuda, one GPU per rank and NCCL messages)");
+  run_cmd
+      ->add_option("--device", run.device,
+                   "Device to train on: cpu, or cuda (the job's gpus, sm_partition and "
+                   "precision; one GPU per rank under mpirun --mpi, torchrun or srun); "
+                   "default: the job's device:")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  run_cmd->add_option("--seeds", run.seeds,
-                      "Train each method with this many seeds and report mean ± sd")
+  run_cmd
+      ->add_option("--seeds", run.seeds,
+                   "Train each method with this many seeds and report mean ± sd")
       ->check(CLI::Range(1, 1000));
   run_cmd->add_option("--predict-with", run.predict_with,
                       "Simulate every method with this scenario's costs (e.g. a --profile-out "
@@ -144,8 +154,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--convergence-out", run.convergence_out,
                       "Write each method's convergence profile (loss against steps and samples, "
                       "per seed) for pipecast plan");
-  run_cmd->add_option("--evaluations", run.evaluations,
-                      "Override the job's number of evaluations (points of the profile)")
+  run_cmd
+      ->add_option("--evaluations", run.evaluations,
+                   "Override the job's number of evaluations (points of the profile)")
       ->check(CLI::Range(1, 100000));
 
   PlanOptions plan;
