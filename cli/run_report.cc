@@ -205,7 +205,8 @@ std::string RunJson(const ir::Job& job, const std::vector<MethodRuns>& results) 
               {"microbatch_size", job.pipeline.microbatch_size},
               {"seed", job.seed},
               {"optimizer", job.optimizer.name},
-              {"device", ir::JobDeviceName(job.device)}};
+              {"device", ir::JobDeviceName(job.device)},
+              {"precision", job.bf16 ? "bf16" : "fp32"}};
   j["results"] = nlohmann::ordered_json::array();
   j["summary"] = nlohmann::ordered_json::array();
   for (const auto& runs : results) {
