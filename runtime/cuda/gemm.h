@@ -137,6 +137,9 @@ class Gemm {
   // memory (kDeviceError). REQUIRES: no product in flight on the Gemm's stream.
   Status UseBfloat16Inputs(int64_t max_operand_elements);
   bool bfloat16_inputs() const { return bf16_capacity_ > 0; }
+  // Elements each bf16 operand buffer holds (0 before UseBfloat16Inputs); each takes 2 bytes
+  // an element.
+  int64_t bfloat16_capacity() const { return bf16_capacity_; }
 
   // Distinct shapes whose algorithm has been chosen.
   int64_t cached_shapes() const { return static_cast<int64_t>(plans_.size()); }
