@@ -151,6 +151,15 @@ int SetUpCuda(const ir::Job& job, const RunOptions& options, runtime::TrainOptio
     std::cerr << "pipecast run: " << env.status().message() << "\n";
     return kExitUsage;
   }
+  // A checkpoint reads and writes every stage's state, and a rank holds only its own device's
+  // (SetUpMpi refuses it under --mpi for the same reason).
+  if (env->world_size > 1 && !options.checkpoint_dir.empty()) {
+    if (env->rank == 0) {
+      std::cerr << "pipecast run: --checkpoint-dir is not supported with one process per "
+                   "device yet: drop it, or run in one process (without torchrun or srun)\n";
+    }
+    return kExitUsage;
+  }
   if (runtime::cuda::VisibleGpus() == 0) {  // before any rank waits for another
     std::cerr << "pipecast run: no CUDA device was found (device: cuda needs an NVIDIA GPU and "
                  "its driver); run with --device cpu\n";

@@ -198,6 +198,7 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     int32_t copies, records, reduce, eval_x, eval_y, eval_saved, labels, base, predicted;
   };
   std::vector<Entries> entries;
+  m.bf16_elements = 1;
   int64_t scratch = 0, persistent = 0, staging = 0, max_rows = std::max(rows, er), max_params = 0;
   for (auto& sp : stages_) {
     StageData& s = *sp;
@@ -221,6 +222,19 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     if (Averages(setup, s.stage) && s.reference == nullptr) persistent += f(s.params);
     staging = std::max(staging, f(max_rows * std::max<int64_t>(s.in, 1)));
     max_params = std::max(max_params, s.params);
+    // No GEMM operand spans more than the buffer holding it: a record, the scratch, the weights.
+    if (bf16_) {
+      m.bf16_elements =
+          std::max({m.bf16_elements, s.RecordSize(rows), s.params, s.layers.Memory(rows).scratch});
+      if (er > 0) {
+        m.bf16_elements =
+            std::max({m.bf16_elements, s.RecordSize(er), s.layers.Memory(er).scratch});
+      }
+    }
+  }
+  // The GEMM's two bf16 operand buffers grow (never shrink) to the largest operand.
+  if (bf16_) {
+    persistent += 2 * 2 * std::max<int64_t>(0, m.bf16_elements - m.gemm->bfloat16_capacity());
   }
   // One non-finite flag and at most one prediction measurement per Step call.
   const int32_t steps = StepCalls(setup);
@@ -258,7 +272,8 @@ Status CudaDevice::PlanPool(const DeviceSetup& setup) {
     m.memory_limit -= pool.total_bytes();
     m.pool_bytes = pool.total_bytes();
   }
-  m.memory_limit -= persistent;  // the velocity and reference weights Prepare allocates next
+  // The velocity, reference weights and bf16 GEMM operands Prepare allocates next.
+  m.memory_limit -= persistent;
   int32_t most_slots = 0;
   for (auto& sp : stages_) most_slots = std::max(most_slots, ReduceSlots(setup, sp->stage));
   m.buffers.reserve(static_cast<size_t>(most_slots));
@@ -313,20 +328,7 @@ Status CudaDevice::Prepare(const DeviceSetup& setup) {
   // The previous program's work is finished before its buffers are replanned.
   for (cudaStream_t st : streams_) PIPECAST_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(st));
   PIPECAST_RETURN_IF_ERROR(PlanPool(setup));
-  if (bf16_) {
-    // No GEMM operand spans more than the buffer holding it: a record, the scratch, the weights.
-    int64_t largest = 1;
-    for (auto& sp : stages_) {
-      const StageData& s = *sp;
-      largest = std::max({largest, s.RecordSize(setup.microbatch_rows), s.params,
-                          s.layers.Memory(setup.microbatch_rows).scratch});
-      if (setup.eval_rows > 0) {
-        largest = std::max(
-            {largest, s.RecordSize(setup.eval_rows), s.layers.Memory(setup.eval_rows).scratch});
-      }
-    }
-    PIPECAST_RETURN_IF_ERROR(impl_->gemm->UseBfloat16Inputs(largest));
-  }
+  if (bf16_) PIPECAST_RETURN_IF_ERROR(impl_->gemm->UseBfloat16Inputs(impl_->bf16_elements));
   for (auto& sp : stages_) {
     StageData& s = *sp;
     const ir::StageBuffers& b = plan.buffers[s.stage];

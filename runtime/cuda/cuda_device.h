@@ -91,8 +91,12 @@ class CudaDevice final : public Device, public CudaLanes {
   void MakeCurrent() const;
   // Step defers its update by one operation: when that operation is the prediction of the same
   // stage (Apply with kPredict), the step and the prediction run as one fused kernel (one pass
-  // over W and the optimizer state, cuda_optimizer.h); any other operation launches the step
-  // first (Bind). `predicted` null: the step alone.
+  // over W and the optimizer state, cuda_optimizer.h); any other operation that enqueues work
+  // or records an event launches the step first (Bind), so Record's event covers it. The views
+  // Buffer, Gradient, Weights, Reference, ReduceBuffer and EvalBuffer hand out launch nothing:
+  // a transport reads them after a Record, and what it receives into (records, reduction
+  // buffers; the gradient and W~ only after a Record of the copy's own send) the step does not
+  // touch. `predicted` null: the step alone.
   void LaunchPendingStep(float* predicted, double predict_lr, int32_t horizon);
   Status CreateStreams(const CudaDeviceOptions& options);
   Status AddStage(CudaStageSpec spec);

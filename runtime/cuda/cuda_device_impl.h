@@ -57,6 +57,9 @@ struct CudaDevice::Impl {
   int32_t flag_capacity = 0, flags_used = 0;
   double* measures = nullptr;  // 4 sums per measurement
   int32_t measure_capacity = 0, measures_used = 0;
+  // With bf16: the largest GEMM operand of the program in elements (PlanPool), the size
+  // Prepare grows the GEMM's bf16 operand buffers to.
+  int64_t bf16_elements = 1;
   double* eval_loss = nullptr;  // [0]: the chunk's mean, [1]: the running sum of mean·rows
   long long* eval_correct = nullptr;
   int64_t eval_rows_done = 0;

@@ -1,7 +1,6 @@
 // cuBLASLt products of gemm.h: shape checks, the row-major to column-major mapping, and the
 // per-shape plans (descriptors and the algorithm chosen once).
 #include "runtime/cuda/gemm.h"
-#include "runtime/cuda/gpu_kernels.h"
 
 #include <cublasLt.h>
 
@@ -11,6 +10,7 @@
 
 #include "common/check.h"
 #include "runtime/cuda/cuda_status.h"
+#include "runtime/cuda/gpu_kernels.h"
 #include "runtime/cuda/launch_check.h"
 
 namespace pipecast::runtime::cuda {
@@ -231,6 +231,12 @@ GemmShape WithAlignments(GemmShape shape, const void* a, const void* b, const vo
   return shape;
 }
 
+int64_t OperandSpan(Op op, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride) {
+  const int64_t stored_rows = op == Op::kNone ? rows : cols;
+  return (batch > 1 ? (batch - 1) * stride : 0) + (stored_rows - 1) * ld +
+         StoredWidth(op, rows, cols);
+}
+
 ColumnMajorProblem ToColumnMajor(const GemmShape& s) {
   ColumnMajorProblem p;
   p.m = s.n;
@@ -322,10 +328,8 @@ void Gemm::MultiplyBatched(Op op_a, Op op_b, int64_t m, int64_t n, int64_t k, co
   shape.stride_c = batch > 1 ? stride_c : 0;
   if (bf16_capacity_ > 0) {
     // The spans A and B cover, rounded to bfloat16 in the same layout.
-    const int64_t span_a = (shape.batch - 1) * shape.stride_a +
-                           (op_a == Op::kNone ? m : k) * lda;
-    const int64_t span_b = (shape.batch - 1) * shape.stride_b +
-                           (op_b == Op::kNone ? k : n) * ldb;
+    const int64_t span_a = OperandSpan(op_a, m, k, lda, shape.batch, shape.stride_a);
+    const int64_t span_b = OperandSpan(op_b, k, n, ldb, shape.batch, shape.stride_b);
     PIPECAST_CHECK(span_a <= bf16_capacity_ && span_b <= bf16_capacity_)
         << "a bfloat16 product of " << span_a << " and " << span_b << " elements beyond the "
         << bf16_capacity_ << " reserved";

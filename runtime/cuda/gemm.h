@@ -73,6 +73,12 @@ int32_t AlignmentOf(const void* pointer, int64_t ld, int64_t stride, int64_t bat
 // `shape` with its align_* fields set to the operands' AlignmentOf (what Run requires at most).
 GemmShape WithAlignments(GemmShape shape, const void* a, const void* b, const void* c);
 
+// Elements from an operand's pointer to one past the last one a product reads: op(X) is
+// rows x cols, stored transposed when `op`, with leading dimension ld; `batch` of them at
+// element stride `stride` (ignored when batch is 1). The last stored row ends at its width,
+// not at ld (an operand that is a column block of a wider matrix ends there).
+int64_t OperandSpan(Op op, int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride);
+
 // The column-major product cuBLASLt is asked for. A row-major matrix is the same memory as its
 // transpose in column-major order, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
 // cuBLAS's first operand is our B (with op_b), its second our A (with op_a), and its m, n are
@@ -126,11 +132,14 @@ class Gemm {
   // Mixed precision (`precision: bf16`): from now on Multiply and MultiplyBatched round A and B
   // to bfloat16 (nearest, ties to even) into buffers of this Gemm and multiply those with fp32
   // accumulation into the fp32 C; the fp32 master weights and activations stay as they are.
-  // `max_operand_elements` bounds the span any one operand covers ((batch - 1) * stride + its
-  // stored rows * ld); the buffers grow to it here, never while products run. Errors: out of
+  // `max_operand_elements` bounds the span any one operand covers (OperandSpan); the buffers
+  // grow to it here, never while products run. Errors: out of
   // memory (kDeviceError). REQUIRES: no product in flight on the Gemm's stream.
   Status UseBfloat16Inputs(int64_t max_operand_elements);
   bool bfloat16_inputs() const { return bf16_capacity_ > 0; }
+  // Elements each bf16 operand buffer holds (0 before UseBfloat16Inputs); each takes 2 bytes
+  // an element.
+  int64_t bfloat16_capacity() const { return bf16_capacity_; }
 
   // Distinct shapes whose algorithm has been chosen.
   int64_t cached_shapes() const { return static_cast<int64_t>(plans_.size()); }

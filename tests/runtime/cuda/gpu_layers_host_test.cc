@@ -268,6 +268,20 @@ TEST(GemmShapeTest, ShapesDifferingInAnyFieldAreDistinctKeys) {
   EXPECT_TRUE(a != c);
 }
 
+// The bf16 path converts exactly the elements a product reads: up to the last stored row's
+// width, not its leading dimension (a head's q is a 2-column block of a 12-wide qkv row).
+TEST(GemmShapeTest, OperandSpanEndsAtTheLastElementRead) {
+  EXPECT_EQ(OperandSpan(Op::kNone, 3, 5, 5, 1, 0), 15);              // dense: rows x ld
+  EXPECT_EQ(OperandSpan(Op::kNone, 3, 5, 9, 1, 0), 2 * 9 + 5);       // 23: the last row ends at 5
+  EXPECT_EQ(OperandSpan(Op::kTranspose, 3, 5, 7, 1, 0), 4 * 7 + 3);  // stored 5 x 3: 31
+  EXPECT_EQ(OperandSpan(Op::kNone, 3, 5, 5, 1, 100), 15);  // unbatched: the stride is unused
+  // Attention's scores, S = 4, d = 2, two heads, qkv rows of 12: q_j = qkv + 2j, the last
+  // element read is head 1's row 3 column 1, at 2 + 3 * 12 + 1 = 39.
+  EXPECT_EQ(OperandSpan(Op::kNone, 4, 2, 12, 2, 2), 40);
+  // k_j^T (op(B) = k x n = 2 x 4, stored 4 x 2): the same elements.
+  EXPECT_EQ(OperandSpan(Op::kTranspose, 2, 4, 12, 2, 2), 40);
+}
+
 TEST(LaunchCheck, FaultsOfEarlierWorkAreLeftForTheSynchronisation) {
   for (const cudaError_t fault : {cudaErrorIllegalAddress, cudaErrorLaunchFailure,
                                   cudaErrorMisalignedAddress, cudaErrorAssert}) {
