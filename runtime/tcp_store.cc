@@ -201,6 +201,15 @@ Status TcpStore::Set(std::string_view key, std::string_view value) {
   return Expect(*reply, Op::kOk, what);
 }
 
+Status TcpStore::Delete(std::string_view key) {
+  PIPECAST_RETURN_IF_ERROR(CheckKey(key, "key"));
+  const std::string what = "Delete(" + Quoted(key) + ")";
+  Result<Frame> reply =
+      Call({Op::kDelete, std::string(key), ""}, Clock::now() + kStoreSetTimeout, what);
+  if (!reply.ok()) return reply.status();
+  return Expect(*reply, Op::kOk, what);
+}
+
 Result<std::string> TcpStore::Get(std::string_view key, Clock::time_point deadline) {
   PIPECAST_RETURN_IF_ERROR(CheckKey(key, "key"));
   const Clock::time_point start = Clock::now();

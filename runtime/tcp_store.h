@@ -52,6 +52,9 @@ class TcpStore {
   // Sets `key` to `value` and waits for the store to take it. kInvalidArgument (nothing sent)
   // for an empty key, a key over 256 bytes or a value over 1 MiB, naming the key and the sizes.
   Status Set(std::string_view key, std::string_view value);
+  // Makes the store forget `key`'s value (a later Get waits for a new Set), so that values a
+  // run no longer needs do not pile up in rank 0's memory. Deleting an unset key is no error.
+  Status Delete(std::string_view key);
   // The value of `key`, waiting until some rank sets it; kDeadlineExceeded naming the key when
   // none has by `deadline`.
   Result<std::string> Get(std::string_view key, Clock::time_point deadline);

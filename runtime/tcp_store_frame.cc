@@ -27,13 +27,13 @@ ParsedFrame Malformed(std::string error) {
 }
 
 bool KnownOp(uint8_t op) {
-  return (op >= static_cast<uint8_t>(Op::kHello) && op <= static_cast<uint8_t>(Op::kBarrier)) ||
+  return (op >= static_cast<uint8_t>(Op::kHello) && op <= static_cast<uint8_t>(Op::kDelete)) ||
          (op >= static_cast<uint8_t>(Op::kOk) && op <= static_cast<uint8_t>(Op::kTimeout));
 }
 
 }  // namespace
 
-bool IsRequest(Op op) { return static_cast<uint8_t>(op) <= static_cast<uint8_t>(Op::kBarrier); }
+bool IsRequest(Op op) { return static_cast<uint8_t>(op) <= static_cast<uint8_t>(Op::kDelete); }
 
 std::string EncodeU32(uint32_t value) {
   std::string bytes(4, '\0');

@@ -23,8 +23,9 @@ enum class Op : uint8_t {
   kSet = 2,      // key, value
   kGet = 3,      // key; value: how long to wait for it in ms (uint32)
   kBarrier = 4,  // key: the barrier's name; value: how long to wait in ms (uint32)
+  kDelete = 5,   // key: forget its value (no error when it has none)
   // Replies, one per request.
-  kOk = 10,       // hello accepted, value set, barrier passed
+  kOk = 10,       // hello accepted, value set or deleted, barrier passed
   kValue = 11,    // key, value: the answer to kGet
   kError = 12,    // value: why the request was refused
   kTimeout = 13,  // value: what was still missing when the wait's time ran out

@@ -196,6 +196,9 @@ class ServerLoop {
       case Op::kBarrier:
         if (!TimeoutOf(c, frame, &ms)) return;
         return Arrive(id, c, frame.key, ms);
+      case Op::kDelete:
+        values_.erase(frame.key);
+        return Reply(c, Op::kOk, "", "");
       default:
         return;
     }

@@ -4,9 +4,9 @@
 // waits until its key is set, a Barrier until every rank of the world has arrived, each until
 // the time its request carries, then it gets kTimeout saying what was missing (the ranks not
 // arrived, counting those that arrived and gave up as arrived, and naming those whose
-// connection has closed). A malformed frame, or a hello that does not fit the world (another world size, a
-// rank out of range or taken), gets one kError reply naming the peer and why, printed once to
-// stderr too, and that connection is closed; the others are served on.
+// connection has closed). A malformed frame, or a hello that does not fit the world (another world
+// size, a rank out of range or taken), gets one kError reply naming the peer and why, printed once
+// to stderr too, and that connection is closed; the others are served on.
 #pragma once
 
 #include <memory>

@@ -110,8 +110,9 @@ Status CudaProcesses::PrepareMethod(const ir::Job& job, const ir::MethodSpec& me
   return Status::Ok();
 }
 
-// Rank `root` sets pieces share/<n>/<k> of at most 1 MiB; the others get them; a barrier then
-// lets the store forget nothing it still needs (keys are never reused: n counts the shares).
+// Rank `root` sets pieces share/<n>/<k> of at most 1 MiB; the others get them; after a barrier
+// (every rank has its copy) rank 0 deletes them, so the store holds one share at a time (keys
+// are never reused: n counts the shares).
 Status CudaProcesses::Share(int root, std::span<char> bytes) {
   PIPECAST_CHECK(store_ != nullptr) << "values shared without a store";
   const int64_t n = shares_++;
@@ -133,7 +134,15 @@ Status CudaProcesses::Share(int root, std::span<char> bytes) {
     }
     if (bytes.empty()) break;
   }
-  return store_->Barrier("share/" + std::to_string(n), deadline);
+  PIPECAST_RETURN_IF_ERROR(store_->Barrier("share/" + std::to_string(n), deadline));
+  // Every rank has its copy: the store forgets the pieces.
+  if (env_.rank == root) {
+    const size_t pieces = bytes.empty() ? 1 : (bytes.size() + kPiece - 1) / kPiece;
+    for (size_t k = 0; k < pieces; ++k)
+      PIPECAST_RETURN_IF_ERROR(
+          store_->Delete("share/" + std::to_string(n) + "/" + std::to_string(k)));
+  }
+  return Status::Ok();
 }
 
 Status CudaProcesses::ShareDoubles(int root, std::span<double> values) {

@@ -160,6 +160,21 @@ TEST(TcpStore, GetWaitsForALaterSet) {
   EXPECT_GE(got_at, set_at);
 }
 
+TEST(TcpStore, DeleteForgetsAValueUntilItIsSetAgain) {
+  auto ranks = World(2);
+  ASSERT_EQ(ranks.size(), 2u);
+  ASSERT_TRUE(ranks[0]->Set("piece", "old").ok());
+  ASSERT_TRUE(ranks[0]->Delete("piece").ok());
+  ASSERT_TRUE(ranks[0]->Delete("never-set").ok());  // no error
+  const Result<std::string> gone = ranks[1]->Get("piece", In(200ms));
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), StatusCode::kDeadlineExceeded) << gone.status().message();
+  ASSERT_TRUE(ranks[0]->Set("piece", "new").ok());
+  const Result<std::string> again = ranks[1]->Get("piece", In(kLong));
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(*again, "new");
+}
+
 TEST(TcpStore, BarrierReleasesNobodyUntilEveryRankArrives) {
   auto ranks = World(4);
   ASSERT_EQ(ranks.size(), 4u);
