@@ -161,8 +161,7 @@ int SetUpCuda(const ir::Job& job, const RunOptions& options, runtime::TrainOptio
     return kExitUsage;
   }
   if (runtime::cuda::VisibleGpus() == 0) {  // before any rank waits for another
-    std::cerr << "pipecast run: no CUDA device was found (device: cuda needs an NVIDIA GPU and "
-                 "its driver); run with --device cpu\n";
+    std::cerr << "pipecast run: " << runtime::cuda::NoCudaDevice().message() << "\n";
     return kExitError;
   }
   const auto deadline = runtime::Clock::now() + runtime::cuda::kProcessSetUpDeadline;

@@ -32,13 +32,7 @@ class MpiTransport : public Transport {
   explicit MpiTransport(const MessageSpace& space);
   ~MpiTransport() override;
 
-  Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer, Device& producer,
-              Event ready) override;
-  Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) override;
-  Status WaitReceived(Handle handle, Device& consumer, Lane lane,
-                      Clock::time_point deadline) override;
-  Status WaitSent(Handle handle, Clock::time_point deadline) override;
-  void Abort() override;
+  PIPECAST_TRANSPORT_OVERRIDES;
 
  private:
   struct Slot;

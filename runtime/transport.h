@@ -92,3 +92,13 @@ class Transport {
 };
 
 }  // namespace pipecast::runtime
+
+// The overrides every concrete Transport declares (one list, so that they cannot drift apart).
+#define PIPECAST_TRANSPORT_OVERRIDES                                                          \
+  Handle Send(int32_t from, int32_t to, const MessageKey& key, BufferView buffer,             \
+              Device& producer, Event ready) override;                                        \
+  Handle Recv(int32_t at, int32_t from, const MessageKey& key, BufferView buffer) override;   \
+  Status WaitReceived(Handle handle, Device& consumer, Lane lane, Clock::time_point deadline) \
+      override;                                                                               \
+  Status WaitSent(Handle handle, Clock::time_point deadline) override;                        \
+  void Abort() override

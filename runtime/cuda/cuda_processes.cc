@@ -13,6 +13,7 @@
 #include "common/validate.h"
 #include "common/version_plan.h"
 #include "runtime/cuda/cuda_device.h"
+#include "runtime/cuda/cuda_run.h"
 #include "runtime/cuda/nccl_transport.h"
 #include "runtime/cuda/transport_order.h"
 #include "runtime/session.h"
@@ -95,12 +96,10 @@ Status CudaProcesses::PrepareMethod(const ir::Job& job, const ir::MethodSpec& me
     CudaDeviceOptions options;
     options.bf16 = bf16;
     options.gpu = gpu;
-    std::vector<CudaStageSpec> specs;
-    for (DeviceStages& s : stages) specs.push_back({s.stage, std::move(s.layers), s.optimizer});
-    auto dev = CudaDevice::Create(std::move(specs), "cuda:" + std::to_string(device), options);
+    auto dev = MakeCudaDevice(device, std::move(stages), options);
     if (!dev.ok()) return dev.status();
     self->local_ = dev->get();
-    return std::unique_ptr<Device>(std::move(*dev));
+    return std::move(*dev);
   };
   train.make_transport = [self](int32_t, const MessageSpace& space) {
     PIPECAST_CHECK(self->local_ != nullptr) << "a transport before the rank's device";

@@ -24,13 +24,24 @@ struct GreenContexts {
 
 }  // namespace
 
+Status NoCudaDevice() {
+  return DeviceError(
+      "no CUDA device was found (device: cuda needs an NVIDIA GPU and its driver); run with "
+      "--device cpu");
+}
+
+Result<std::unique_ptr<Device>> MakeCudaDevice(int32_t device, std::vector<DeviceStages> stages,
+                                               const CudaDeviceOptions& options) {
+  std::vector<CudaStageSpec> specs;
+  for (DeviceStages& s : stages) specs.push_back({s.stage, std::move(s.layers), s.optimizer});
+  auto made = CudaDevice::Create(std::move(specs), "cuda:" + std::to_string(device), options);
+  if (!made.ok()) return made.status();
+  return std::unique_ptr<Device>(std::move(*made));
+}
+
 Result<CudaRun> InProcessCudaRun(const ir::Job& job) {
   const int visible = VisibleGpus();
-  if (visible == 0) {
-    return DeviceError(
-        "no CUDA device was found (device: cuda needs an NVIDIA GPU and its driver); run with "
-        "--device cpu");
-  }
+  if (visible == 0) return NoCudaDevice();
   if (job.gpus > visible) {
     return DeviceError(job.source + ": gpus: " + std::to_string(job.gpus) + " but this machine " +
                        "shows " + std::to_string(visible) + " CUDA device" +
@@ -61,11 +72,7 @@ Result<CudaRun> InProcessCudaRun(const ir::Job& job) {
       }
       options.green = parts[device / gpus];
     }
-    std::vector<CudaStageSpec> specs;
-    for (DeviceStages& s : stages) specs.push_back({s.stage, std::move(s.layers), s.optimizer});
-    auto made = CudaDevice::Create(std::move(specs), "cuda:" + std::to_string(device), options);
-    if (!made.ok()) return made.status();
-    return std::unique_ptr<Device>(std::move(*made));
+    return MakeCudaDevice(device, std::move(stages), options);
   };
   run.make_transport = [](int32_t devices, const MessageSpace& space) {
     return std::unique_ptr<Transport>(new CudaLocalTransport(devices, space));

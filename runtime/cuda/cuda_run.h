@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "common/job.h"
 #include "common/status.h"
@@ -13,14 +15,23 @@
 
 namespace pipecast::runtime::cuda {
 
+struct CudaDeviceOptions;  // cuda_device.h
+
 struct CudaRun {
   DeviceFactory make_device;
   TransportFactory make_transport;
   int32_t gpus = 0;  // the GPUs devices are spread over
 };
 
-// Errors: no CUDA device ("no CUDA device was found", kDeviceError); a job asking for more GPUs
-// than the process sees (naming both counts).
+// Errors: no CUDA device (NoCudaDevice()); a job asking for more GPUs than the process sees
+// (naming both counts).
 Result<CudaRun> InProcessCudaRun(const ir::Job& job);
+
+// The one-line kDeviceError of a device: cuda run on a machine without a usable GPU.
+Status NoCudaDevice();
+
+// The CudaDevice "cuda:<device>" of the session's stages (what a DeviceFactory returns).
+Result<std::unique_ptr<Device>> MakeCudaDevice(int32_t device, std::vector<DeviceStages> stages,
+                                               const CudaDeviceOptions& options);
 
 }  // namespace pipecast::runtime::cuda
